@@ -1,0 +1,127 @@
+# Vibe-VMM build. `make` builds lib/libvibevmm.{a,so} and bin/vibevmm.
+# `make SAN=1` builds the same with ASan+UBSan under build/san/.
+# `make check` runs every test this machine can run (see tests/README.md).
+
+VERSION := 0.1.0
+CC ?= cc
+AS ?= as
+PREFIX ?= /usr/local
+
+HOST_OS := $(shell uname -s)
+HOST_ARCH := $(shell uname -m)
+
+ifeq ($(SAN),1)
+OUT ?= build/san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+else
+OUT ?= .
+SANFLAGS :=
+endif
+OBJ := $(OUT)/build/obj
+LIBDIR := $(OUT)/lib
+BINDIR := $(OUT)/bin
+TESTBIN := $(OUT)/build/tests
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+        -Wno-unused-parameter
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -pthread \
+              -Iinclude -I. -D_GNU_SOURCE -DVIBEVMM_VERSION=\"$(VERSION)\"
+LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
+
+# Backend and arch files are chosen here, not by #ifdef.
+ifeq ($(HOST_OS),Linux)
+HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(HOST_ARCH).c
+else ifeq ($(HOST_OS),Darwin)
+HV_SRCS := hv/hv.c hv/hvf_$(HOST_ARCH).c
+endif
+ARCH_SRCS := $(wildcard arch/$(HOST_ARCH)/*.c)
+
+LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
+            $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS)
+LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
+CLI_SRCS := $(wildcard cli/*.c)
+CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)
+
+LIB_A := $(LIBDIR)/libvibevmm.a
+LIB_SO := $(LIBDIR)/libvibevmm.so
+CLI := $(BINDIR)/vibevmm
+
+.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run
+all: $(LIB_A) $(LIB_SO) $(CLI)
+
+Q := $(if $(V),,@)
+
+$(OBJ)/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIB_A): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(LIB_SO): $(LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -shared -Wl,-soname,libvibevmm.so.0 -o $@ $^ $(LDLIBS)
+
+$(CLI): $(CLI_OBJS) $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(LDLIBS)
+
+# ---- tests ----
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/unit/%)
+GUEST_TEST_SRCS := $(wildcard tests/guests/test_*.c)
+GUEST_TEST_BINS := $(GUEST_TEST_SRCS:tests/guests/%.c=$(TESTBIN)/guests/%)
+GUEST_ASM := $(wildcard tests/guests/*.S)
+GUEST_IMGS := $(GUEST_ASM:tests/guests/%.S=$(TESTBIN)/guests/%.bin)
+
+# Unit tests also see the CLI's pure parts (option parsing).
+CLI_LIB_OBJS := $(filter-out $(OBJ)/cli/main.o,$(CLI_OBJS))
+
+$(TESTBIN)/unit/%: tests/unit/%.c $(LIB_A) $(CLI_LIB_OBJS)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(LDLIBS)
+
+$(TESTBIN)/guests/%: tests/guests/%.c tests/guests/harness.h $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(LDLIBS)
+
+# Tiny guests: assembled with GNU as at test time, flat binaries.
+$(TESTBIN)/guests/%.bin: tests/guests/%.S tests/guests/guest.inc
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(AS) --64 -Itests/guests -o $(@:.bin=.o) $<
+	$(Q)objcopy -O binary -j .text $(@:.bin=.o) $@
+
+tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS)
+
+# The whole suite; tests/run.sh prints a summary line and fails on any failure.
+check:
+	tests/run.sh
+
+# One configuration (used by tests/run.sh): build and run unit + guest tests.
+check-fast: tests
+	tests/run-c-tests.sh $(TESTBIN) $(BINDIR)
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vibevmm $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(LIB_A) $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(LIB_SO) $(DESTDIR)$(PREFIX)/lib/libvibevmm.so.$(VERSION)
+	ln -sf libvibevmm.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libvibevmm.so.0
+	ln -sf libvibevmm.so.0 $(DESTDIR)$(PREFIX)/lib/libvibevmm.so
+	install -m 644 include/*.h $(DESTDIR)$(PREFIX)/include/vibevmm/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LDLIBS)|' vibevmm.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/vibevmm.pc
+
+clean:
+	rm -rf build lib bin
+
+-include $(shell find $(OBJ) -name '*.d' 2>/dev/null)

@@ -1,0 +1,20 @@
+/* SPDX-License-Identifier: MIT */
+/* Guest RAM layout: low RAM up to the MMIO hole, the rest above 4 GiB. */
+#include <errno.h>
+
+#include "arch/x86_64/layout.h"
+#include "utils.h"
+#include "vm.h"
+
+int x86_alloc_guest_ram(struct vm *vm, uint64_t size)
+{
+	uint64_t low = MIN(size, X86_MMIO_HOLE_START);
+	int err;
+
+	if (!size)
+		return -EINVAL;
+	err = vm_alloc_memory(vm, 0, low);
+	if (err || size == low)
+		return err;
+	return vm_alloc_memory(vm, X86_HIGH_RAM_START, size - low);
+}

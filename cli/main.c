@@ -1,0 +1,272 @@
+/* SPDX-License-Identifier: MIT */
+/* vibevmm: the command line built on libvibevmm. */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "arch/x86_64/layout.h"
+#include "boot.h"
+#include "cli/console.h"
+#include "cli/options.h"
+#include "utils.h"
+#include "vm.h"
+
+#define EXIT_SETUP_ERROR 1
+#define EXIT_GUEST_CRASHED 2
+
+struct vmm {
+	struct vmm_config cfg;
+	struct vm *vm;
+	struct console con;
+};
+
+static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* One line on stderr, then the start-up error status. */
+static int die(const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "vibevmm: %s\n", line);
+	return -1;
+}
+
+static int refuse_unimplemented(const struct vmm_config *cfg)
+{
+	if (cfg->nr_disks)
+		return die("--disk: not implemented yet (virtio-blk is planned)");
+	if (cfg->net_tap)
+		return die("--net: not implemented yet (virtio-net is planned)");
+	if (cfg->console == CONSOLE_VIRTIO)
+		return die("--console virtio: not implemented yet (virtio-console is planned)");
+	if (cfg->kernel)
+		return die("--kernel: Linux boot is not implemented yet; use --binary");
+	return 0;
+}
+
+static int register_or_die(struct vm *vm, struct device *dev, const char *what)
+{
+	int err = dev ? vm_register_device(vm, dev) : -ENOMEM;
+
+	if (err) {
+		if (dev && dev->destroy)
+			dev->destroy(dev);
+		return die("cannot add %s: %s", what, strerror(-err));
+	}
+	return 0;
+}
+
+static int add_platform_devices(struct vmm *v)
+{
+	struct device *serial;
+
+	if (register_or_die(v->vm, debugcon_create(X86_DEBUGCON_ADDR, STDOUT_FILENO),
+			    "debug console"))
+		return -1;
+	if (register_or_die(v->vm, exit_port_create(X86_EXIT_PORT), "exit port"))
+		return -1;
+	serial = serial8250_create(X86_COM1_PORT, X86_COM1_IRQ, STDIN_FILENO, STDOUT_FILENO);
+	if (register_or_die(v->vm, serial, "serial port"))
+		return -1;
+	/* Input only where stdin can be polled (a tty or pipe, not /dev/null
+	 * or a regular file); output works either way. */
+	if (serial8250_attach_input(serial, console_filter, &v->con))
+		vm_debug(v->vm, "serial input not attached (stdin cannot be polled)");
+	return 0;
+}
+
+static int start_vcpus_long_mode(struct vmm *v, uint64_t entry)
+{
+	int err = x86_setup_boot_tables(v->vm);
+
+	if (err)
+		return die("cannot write boot page tables: %s", strerror(-err));
+	for (int id = 0; id < v->cfg.cpus; id++) {
+		struct vcpu *vcpu = vm_create_vcpu(v->vm, id);
+		struct regs regs;
+
+		if (!vcpu)
+			return die("cannot create vCPU %d: %s", id, strerror(errno));
+		err = vcpu_get_regs(vcpu, &regs);
+		if (!err) {
+			x86_regs_long_mode(&regs, entry, X86_RAW_STACKS_BASE +
+					   (uint64_t)(id + 1) * X86_RAW_STACK_SIZE);
+			regs.rdi = (uint64_t)id; /* which vCPU am I */
+			err = vcpu_set_regs(vcpu, &regs);
+		}
+		if (err)
+			return die("cannot set vCPU %d registers: %s", id, strerror(-err));
+	}
+	return 0;
+}
+
+/* read_file() errors in words; -EINVAL there means "not a regular file". */
+static const char *read_error(int err)
+{
+	return err == -EINVAL ? "not a regular file" : strerror(-err);
+}
+
+static int load_binary(struct vmm *v)
+{
+	uint8_t *buf;
+	size_t len;
+	int err = read_file(v->cfg.binary, &buf, &len);
+
+	if (err)
+		return die("cannot read --binary %s: %s", v->cfg.binary, read_error(err));
+	if (!len) {
+		free(buf);
+		return die("--binary %s: file is empty", v->cfg.binary);
+	}
+	if (len > MIN(v->cfg.mem, X86_MMIO_HOLE_START) - v->cfg.entry)
+		err = -ERANGE;
+	else
+		err = boot_load_raw(v->vm, v->cfg.entry, buf, len);
+	free(buf);
+	if (err)
+		return die("--binary %s: %zu bytes at 0x%llx do not fit in guest RAM (--mem %llu MiB)",
+			   v->cfg.binary, len, (unsigned long long)v->cfg.entry,
+			   (unsigned long long)(v->cfg.mem >> 20));
+	return start_vcpus_long_mode(v, v->cfg.entry);
+}
+
+static int create_vm(struct vmm *v)
+{
+	int err = hypervisor_init();
+
+	if (err)
+		return die("%s", hypervisor_strerror(err));
+	v->vm = vm_create();
+	if (!v->vm)
+		return die("cannot create VM: %s", strerror(errno));
+	v->vm->log_level = v->cfg.log_level;
+	v->con.vm = v->vm;
+	err = x86_alloc_guest_ram(v->vm, v->cfg.mem);
+	if (err)
+		return die("cannot allocate %llu MiB of guest RAM: %s",
+			   (unsigned long long)(v->cfg.mem >> 20), strerror(-err));
+	return 0;
+}
+
+/* Wait for the VM to end, or for SIGINT/SIGTERM/SIGHUP to stop it. */
+static void wait_for_vm(struct vmm *v, int sig_fd)
+{
+	struct pollfd fds[2] = {
+		{ .fd = vm_done_fd(v->vm), .events = POLLIN },
+		{ .fd = sig_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		struct signalfd_siginfo si;
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			break;
+		if (fds[0].revents)
+			break;
+		if (fds[1].revents && read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+			vm_info(v->vm, "stopping on signal %u", si.ssi_signo);
+			vm_request_exit(v->vm, VCPU_EXIT_STOPPED, 0);
+			break;
+		}
+	}
+	vm_wait(v->vm);
+}
+
+static int exit_code_for(struct vmm *v, int reason)
+{
+	struct vcpu *culprit = vm_exit_vcpu(v->vm);
+
+	if (reason < 0) {
+		die("VM failed: %s", strerror(-reason));
+		return EXIT_SETUP_ERROR;
+	}
+	switch (reason) {
+	case VCPU_EXIT_GUEST_EXIT:
+		vm_info(v->vm, "guest exited with status %d", vm_exit_status(v->vm));
+		return vm_exit_status(v->vm) & 0xff;
+	case VCPU_EXIT_HLT:
+		vm_info(v->vm, "guest halted");
+		return 0;
+	case VCPU_EXIT_POWEROFF:
+		vm_info(v->vm, "guest powered off");
+		return 0;
+	case VCPU_EXIT_RESET:
+		vm_info(v->vm, "guest rebooted");
+		return 0;
+	case VCPU_EXIT_STOPPED:
+		vm_info(v->vm, "VM stopped%s", v->con.quit_requested ? " (Ctrl-A x)" : "");
+		return 0;
+	default:
+		fprintf(stderr, "vibevmm: guest crashed: %s\n", vcpu_exit_reason_name(reason));
+		if (culprit)
+			vcpu_dump(culprit, STDERR_FILENO);
+		return EXIT_GUEST_CRASHED;
+	}
+}
+
+static int run(struct vmm *v)
+{
+	sigset_t stop_signals;
+	int sig_fd, err, reason;
+
+	sigemptyset(&stop_signals);
+	sigaddset(&stop_signals, SIGINT);
+	sigaddset(&stop_signals, SIGTERM);
+	sigaddset(&stop_signals, SIGHUP);
+	/* Blocked before any thread exists, so all of them inherit it and
+	 * the signals are only ever read here, through the signalfd. */
+	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
+	sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	if (sig_fd < 0)
+		return die("signalfd: %s", strerror(errno));
+	console_open(&v->con, STDIN_FILENO);
+	err = vm_start(v->vm);
+	if (err) {
+		console_restore(&v->con);
+		close(sig_fd);
+		return die("cannot start VM: %s", strerror(-err));
+	}
+	wait_for_vm(v, sig_fd);
+	console_restore(&v->con);
+	close(sig_fd);
+	reason = vm_wait(v->vm);
+	return exit_code_for(v, reason);
+}
+
+int main(int argc, char **argv)
+{
+	struct vmm v = { 0 };
+	char err[256];
+	int status = EXIT_SETUP_ERROR;
+
+	if (cli_parse(argc, argv, &v.cfg, err, sizeof(err))) {
+		fprintf(stderr, "vibevmm: %s\n", err);
+		return EXIT_SETUP_ERROR;
+	}
+	if (v.cfg.help) {
+		fputs(cli_usage, stdout);
+		return 0;
+	}
+	if (v.cfg.version) {
+		printf("vibevmm %s\n", VIBEVMM_VERSION);
+		return 0;
+	}
+	if (refuse_unimplemented(&v.cfg) || create_vm(&v) ||
+	    add_platform_devices(&v) || load_binary(&v))
+		goto out;
+	status = run(&v);
+out:
+	vm_destroy(v.vm);
+	return status;
+}

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+#include <errno.h>
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86_64/layout.h"
+#include "cli/options.h"
+#include "utils.h"
+#include "vm.h"
+
+const char cli_usage[] =
+	"Usage: vibevmm [OPTIONS]\n"
+	"Run a virtual machine on KVM.\n"
+	"\n"
+	"Guest (one of):\n"
+	"  --kernel FILE        Linux kernel: bzImage, ELF vmlinux or PVH ELF\n"
+	"  --binary FILE        raw binary, loaded at --entry and run in 64-bit mode\n"
+	"Options:\n"
+	"  --entry ADDR         load and entry address of --binary (default 0x100000)\n"
+	"  --initrd FILE        initial ramdisk for --kernel\n"
+	"  --cmdline STRING     kernel command line\n"
+	"  --mem SIZE           guest RAM, e.g. 512M, 1G (default 256M)\n"
+	"  --cpus N             number of vCPUs (default 1)\n"
+	"  --disk PATH[,ro]     virtio block device on a raw image (repeatable)\n"
+	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface\n"
+	"  --console serial|virtio  guest console device (default serial)\n"
+	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
+	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
+	"  -h, --help           this text\n"
+	"  -V, --version        version\n"
+	"\n"
+	"Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
+	"Exit status: the guest's exit-port value, 0 after HLT, poweroff or reboot,\n"
+	"1 on a start-up error, 2 when the guest crashed (triple fault, internal error).\n";
+
+enum {
+	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
+	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
+};
+
+static const struct option long_options[] = {
+	{ "kernel", required_argument, NULL, OPT_KERNEL },
+	{ "initrd", required_argument, NULL, OPT_INITRD },
+	{ "cmdline", required_argument, NULL, OPT_CMDLINE },
+	{ "mem", required_argument, NULL, OPT_MEM },
+	{ "cpus", required_argument, NULL, OPT_CPUS },
+	{ "disk", required_argument, NULL, OPT_DISK },
+	{ "net", required_argument, NULL, OPT_NET },
+	{ "console", required_argument, NULL, OPT_CONSOLE },
+	{ "binary", required_argument, NULL, OPT_BINARY },
+	{ "entry", required_argument, NULL, OPT_ENTRY },
+	{ "log", required_argument, NULL, OPT_LOG },
+	{ "bzimage-as-is", no_argument, NULL, OPT_AS_IS },
+	{ "help", no_argument, NULL, 'h' },
+	{ "version", no_argument, NULL, 'V' },
+	{ NULL, 0, NULL, 0 },
+};
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, len, fmt, ap);
+	va_end(ap);
+	return -EINVAL;
+}
+
+static int parse_mac(const char *s, uint8_t mac[6])
+{
+	unsigned v[6];
+	char tail;
+
+	if (sscanf(s, "%2x:%2x:%2x:%2x:%2x:%2x%c", &v[0], &v[1], &v[2], &v[3],
+		   &v[4], &v[5], &tail) != 6)
+		return -EINVAL;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)v[i];
+	return (mac[0] & 1) ? -EINVAL : 0; /* multicast MACs are not unicast */
+}
+
+static int parse_disk(const char *arg, struct vmm_config *cfg, char *err, size_t len)
+{
+	struct disk_option *d;
+	const char *comma = strchr(arg, ',');
+
+	if (cfg->nr_disks >= CLI_MAX_DISKS)
+		return fail(err, len, "--disk: at most %d disks", CLI_MAX_DISKS);
+	d = &cfg->disks[cfg->nr_disks];
+	if (comma && strcmp(comma, ",ro") != 0)
+		return fail(err, len, "--disk %s: unknown flag '%s' (only ',ro')", arg, comma + 1);
+	if (comma == arg || !*arg)
+		return fail(err, len, "--disk: empty path");
+	/* The path is the part before ",ro"; argv strings may be edited. */
+	if (comma) {
+		*(char *)comma = '\0';
+		d->readonly = 1;
+	}
+	d->path = arg;
+	cfg->nr_disks++;
+	return 0;
+}
+
+static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
+{
+	for (char *save = NULL, *tok = strtok_r(arg, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "tap=", 4) && tok[4])
+			cfg->net_tap = tok + 4;
+		else if (!strncmp(tok, "mac=", 4) && parse_mac(tok + 4, cfg->mac) == 0)
+			cfg->have_mac = 1;
+		else
+			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX])", tok);
+	}
+	if (!cfg->net_tap)
+		return fail(err, len, "--net: tap=IF is required");
+	return 0;
+}
+
+static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size_t len)
+{
+	uint64_t v;
+
+	switch (opt) {
+	case OPT_KERNEL: cfg->kernel = arg; return 0;
+	case OPT_INITRD: cfg->initrd = arg; return 0;
+	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
+	case OPT_BINARY: cfg->binary = arg; return 0;
+	case OPT_AS_IS: cfg->bzimage_as_is = 1; return 0;
+	case 'h': cfg->help = 1; return 0;
+	case 'V': cfg->version = 1; return 0;
+	case OPT_MEM:
+		if (parse_size(arg, &v) || v < CLI_MIN_MEM || v > CLI_MAX_MEM || (v & 0xfff))
+			return fail(err, len, "--mem %s: want a page-aligned size from 4M to 1T, e.g. 512M or 1G", arg);
+		cfg->mem = v;
+		return 0;
+	case OPT_CPUS:
+		if (parse_u64(arg, &v) || v < 1 || v > VM_MAX_VCPUS)
+			return fail(err, len, "--cpus %s: want a number from 1 to %d", arg, VM_MAX_VCPUS);
+		cfg->cpus = (int)v;
+		return 0;
+	case OPT_ENTRY:
+		if (parse_u64(arg, &v))
+			return fail(err, len, "--entry %s: not an address", arg);
+		cfg->entry = v;
+		return 0;
+	case OPT_LOG:
+		if (parse_u64(arg, &v) || v > LOG_DEBUG)
+			return fail(err, len, "--log %s: want 0-4", arg);
+		cfg->log_level = (int)v;
+		return 0;
+	case OPT_CONSOLE:
+		if (!strcmp(arg, "serial"))
+			cfg->console = CONSOLE_SERIAL;
+		else if (!strcmp(arg, "virtio"))
+			cfg->console = CONSOLE_VIRTIO;
+		else
+			return fail(err, len, "--console %s: want serial or virtio", arg);
+		return 0;
+	case OPT_DISK: return parse_disk(arg, cfg, err, len);
+	case OPT_NET: return parse_net(arg, cfg, err, len);
+	default: return fail(err, len, "internal: option %d", opt);
+	}
+}
+
+/* Cross-option rules, after every option was read. */
+static int validate(const struct vmm_config *cfg, char *err, size_t len)
+{
+	if (cfg->help || cfg->version)
+		return 0;
+	if (!cfg->kernel && !cfg->binary)
+		return fail(err, len, "nothing to run: give --kernel FILE or --binary FILE (see --help)");
+	if (cfg->kernel && cfg->binary)
+		return fail(err, len, "--kernel and --binary exclude each other");
+	if (cfg->binary && (cfg->initrd || cfg->cmdline))
+		return fail(err, len, "--initrd and --cmdline need --kernel, not --binary");
+	if (cfg->binary && cfg->entry < X86_RAW_MIN_ADDR)
+		return fail(err, len, "--entry 0x%llx: below 0x%llx, where the boot page tables and stacks live",
+			    (unsigned long long)cfg->entry, (unsigned long long)X86_RAW_MIN_ADDR);
+	if (cfg->binary && cfg->entry >= MIN(cfg->mem, X86_MMIO_HOLE_START))
+		return fail(err, len, "--entry 0x%llx: outside guest RAM (--mem %llu MiB)",
+			    (unsigned long long)cfg->entry, (unsigned long long)(cfg->mem >> 20));
+	return 0;
+}
+
+int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t len)
+{
+	int opt, entry_given = 0;
+
+	*cfg = (struct vmm_config){
+		.mem = CLI_DEFAULT_MEM, .cpus = 1, .entry = X86_RAW_DEFAULT_ADDR,
+		.log_level = LOG_DEFAULT_LEVEL,
+	};
+	optind = 0; /* full re-initialisation, so tests can parse repeatedly */
+	opterr = 0;
+	while ((opt = getopt_long(argc, argv, ":hV", long_options, NULL)) != -1) {
+		int r;
+
+		if (opt == '?')
+			return fail(err, len, "unknown option '%s' (see --help)", argv[optind - 1]);
+		if (opt == ':')
+			return fail(err, len, "option '%s' needs a value", argv[optind - 1]);
+		entry_given |= opt == OPT_ENTRY;
+		r = parse_one(opt, optarg, cfg, err, len);
+		if (r)
+			return r;
+	}
+	if (optind < argc)
+		return fail(err, len, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (entry_given && !cfg->binary)
+		return fail(err, len, "--entry needs --binary");
+	return validate(cfg, err, len);
+}

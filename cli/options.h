@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Command line -> a VM description. Pure: no I/O, unit-tested. */
+#ifndef VIBEVMM_CLI_OPTIONS_H
+#define VIBEVMM_CLI_OPTIONS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CLI_MAX_DISKS 8
+#define CLI_DEFAULT_MEM (256ULL << 20)
+#define CLI_MIN_MEM (4ULL << 20)
+#define CLI_MAX_MEM (1ULL << 40)
+
+enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+
+struct disk_option {
+	const char *path;
+	int readonly;
+};
+
+struct vmm_config {
+	const char *kernel, *initrd, *cmdline, *binary;
+	uint64_t mem;
+	int cpus;
+	uint64_t entry;
+	struct disk_option disks[CLI_MAX_DISKS];
+	int nr_disks;
+	const char *net_tap;
+	uint8_t mac[6];
+	int have_mac;
+	enum console_kind console;
+	int log_level;
+	int bzimage_as_is;
+	int help, version;
+};
+
+/*
+ * Parse argv into cfg. 0 on success; -EINVAL with a one-line reason in
+ * err (no trailing newline) on bad input.
+ */
+int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
+	      size_t errlen);
+
+/* The --help text. */
+extern const char cli_usage[];
+
+#endif

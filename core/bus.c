@@ -1,0 +1,138 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device registration and dispatch of MMIO / port-I/O exits. The device list
+ * is fixed once the VM starts, so lookups from vCPU threads need no lock.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/internal.h"
+#include "utils.h"
+
+static int ranges_overlap(uint64_t a, uint64_t alen, uint64_t b, uint64_t blen)
+{
+	return a <= b + (blen - 1) && b <= a + (alen - 1);
+}
+
+int vm_register_device(struct vm *vm, struct device *dev)
+{
+	struct device **grown;
+
+	if (!vm || !dev || !dev->size || (!dev->read && !dev->write))
+		return -EINVAL;
+	if (dev->space != DEVICE_MMIO && dev->space != DEVICE_PIO)
+		return -EINVAL;
+	if (dev->base + (dev->size - 1) < dev->base)
+		return -EINVAL; /* wraps */
+	if (dev->space == DEVICE_PIO && dev->base + dev->size > 0x10000)
+		return -EINVAL;
+	if (vm->state->started)
+		return -EBUSY;
+	for (int i = 0; i < vm->num_devices; i++) {
+		struct device *d = vm->devices[i];
+		if (d->space == dev->space &&
+		    ranges_overlap(d->base, d->size, dev->base, dev->size))
+			return -EEXIST;
+	}
+	grown = realloc(vm->devices, sizeof(*grown) * (size_t)(vm->num_devices + 1));
+	if (!grown)
+		return -ENOMEM;
+	vm->devices = grown;
+	vm->devices[vm->num_devices++] = dev;
+	dev->vm = vm;
+	return 0;
+}
+
+struct device *vm_find_device(struct vm *vm, enum device_space space,
+			      uint64_t addr)
+{
+	for (int i = 0; i < vm->num_devices; i++) {
+		struct device *d = vm->devices[i];
+		if (d->space == space && addr >= d->base && addr - d->base < d->size)
+			return d;
+	}
+	return NULL;
+}
+
+void bus_destroy_devices(struct vm *vm)
+{
+	for (int i = vm->num_devices - 1; i >= 0; i--) {
+		struct device *d = vm->devices[i];
+		if (d->destroy)
+			d->destroy(d);
+	}
+	free(vm->devices);
+	vm->devices = NULL;
+	vm->num_devices = 0;
+}
+
+/* Log an access nobody claims, once per address, so a guest probing
+ * thousands of ports cannot flood the log. */
+static void log_unclaimed(struct vm *vm, enum device_space space,
+			  uint64_t addr, int is_write)
+{
+	struct vm_state *st = vm->state;
+	uint64_t key = addr ^ ((uint64_t)space << 63);
+	int seen = 0;
+
+	pthread_mutex_lock(&st->unclaimed_lock);
+	for (int i = 0; i < st->nr_unclaimed; i++)
+		seen |= st->unclaimed[i] == key;
+	if (!seen && st->nr_unclaimed < UNCLAIMED_LOG_MAX)
+		st->unclaimed[st->nr_unclaimed++] = key;
+	else
+		seen = 1;
+	pthread_mutex_unlock(&st->unclaimed_lock);
+	if (!seen)
+		vm_info(vm, "unclaimed %s %s at 0x%llx", space == DEVICE_PIO ? "port" : "MMIO",
+			is_write ? "write" : "read", (unsigned long long)addr);
+}
+
+/* One access of `size` bytes at `addr`: find the device and call it. */
+static void access_one(struct vm *vm, enum device_space space, uint64_t addr,
+		       uint8_t *data, size_t size, int is_write)
+{
+	struct device *d = vm_find_device(vm, space, addr);
+	int err = -ENODEV;
+
+	if (d && is_write && d->write)
+		err = d->write(d, addr - d->base, data, size);
+	else if (d && !is_write && d->read)
+		err = d->read(d, addr - d->base, data, size);
+	else if (d)
+		err = 0; /* write-only or read-only device: ignore the other way */
+
+	if (!d)
+		log_unclaimed(vm, space, addr, is_write);
+	else if (err)
+		vm_debug(vm, "%s: %s at +0x%llx failed: %s", d->name,
+			 is_write ? "write" : "read",
+			 (unsigned long long)(addr - d->base), strerror(-err));
+	if (err && !is_write)
+		memset(data, 0xff, size); /* open bus reads as all ones */
+	else if (!d && !is_write)
+		memset(data, 0xff, size);
+}
+
+void bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit)
+{
+	/* rep ins/outs: count accesses to the same port, back to back. */
+	for (uint32_t i = 0; i < exit->io.count; i++)
+		access_one(vm, DEVICE_PIO, exit->io.port,
+			   exit->io.data + (size_t)i * exit->io.size,
+			   exit->io.size, exit->io.is_write);
+}
+
+void bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit)
+{
+	access_one(vm, DEVICE_MMIO, exit->mmio.addr, exit->mmio.data,
+		   exit->mmio.size, exit->mmio.is_write);
+}
+
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	if (!vm->state->irqchip || !vm->ops->irq_line)
+		return -ENODEV;
+	return vm->ops->irq_line(vm, gsi, level);
+}

@@ -1,0 +1,237 @@
+/* SPDX-License-Identifier: MIT */
+/* vCPU creation, one guest entry per vcpu_run(), register access. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "utils.h"
+
+/*
+ * vm_stop() interrupts a vCPU blocked in the guest with this signal; its
+ * handler does nothing, the point is that the blocking ioctl returns EINTR.
+ */
+#define VCPU_KICK_SIGNAL SIGUSR2
+
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
+
+static pthread_once_t kick_once = PTHREAD_ONCE_INIT;
+static int kick_install_error;
+
+static void install_kick(void)
+{
+	struct sigaction sa = { .sa_handler = kick_handler };
+
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
+		kick_install_error = -errno;
+}
+
+int vcpu_install_kick_handler(void)
+{
+	pthread_once(&kick_once, install_kick);
+	return kick_install_error;
+}
+
+void vcpu_unblock_kick(void)
+{
+	sigset_t kick;
+
+	sigemptyset(&kick);
+	sigaddset(&kick, VCPU_KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &kick, NULL);
+}
+
+struct vcpu *vm_create_vcpu(struct vm *vm, int id)
+{
+	struct vcpu *vcpu;
+	int err;
+
+	if (!vm || id < 0 || id >= VM_MAX_VCPUS) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (vm->vcpus[id]) {
+		errno = EEXIST;
+		return NULL;
+	}
+	if (vm->state->started) {
+		errno = EBUSY;
+		return NULL;
+	}
+	err = vcpu_install_kick_handler();
+	if (err) {
+		errno = -err;
+		return NULL;
+	}
+	vcpu = calloc(1, sizeof(*vcpu));
+	if (!vcpu || !(vcpu->state = calloc(1, sizeof(*vcpu->state)))) {
+		free(vcpu);
+		errno = ENOMEM;
+		return NULL;
+	}
+	vcpu->vm = vm;
+	vcpu->vcpu_id = id;
+	vcpu->ops = vm->ops;
+	err = vm->ops->vcpu_create(vcpu);
+	if (err) {
+		free(vcpu->state);
+		free(vcpu);
+		errno = -err;
+		return NULL;
+	}
+	vm->vcpus[id] = vcpu;
+	vm->num_vcpus++;
+	return vcpu;
+}
+
+void vcpu_destroy(struct vcpu *vcpu)
+{
+	struct vm *vm = vcpu->vm;
+
+	vm->ops->vcpu_destroy(vcpu);
+	vm->vcpus[vcpu->vcpu_id] = NULL;
+	vm->num_vcpus--;
+	free(vcpu->state);
+	free(vcpu);
+}
+
+void vcpu_kick(struct vcpu *vcpu)
+{
+	vcpu->ops->vcpu_kick(vcpu);
+	/* Order matters: the backend's "exit at once" flag is set first, so a
+	 * thread that has not yet entered the guest will not block there;
+	 * the signal covers one that already has. */
+	if (atomic_load(&vcpu->state->has_thread))
+		pthread_kill(vcpu->state->thread, VCPU_KICK_SIGNAL);
+}
+
+static int stop_reason(struct vcpu *vcpu)
+{
+	vcpu->exit.reason = VCPU_EXIT_STOPPED;
+	return VCPU_EXIT_STOPPED;
+}
+
+/* A device on this vCPU's access asked the VM to end: report that here. */
+static int exit_requested_by_access(struct vcpu *vcpu)
+{
+	struct vm_state *st = vcpu->vm->state;
+	int reason = 0;
+
+	pthread_mutex_lock(&st->lock);
+	if (st->exit_vcpu == vcpu && st->exit_reason) {
+		reason = st->exit_reason;
+		vcpu->exit.status = st->exit_status;
+	}
+	pthread_mutex_unlock(&st->lock);
+	return reason;
+}
+
+int vcpu_run(struct vcpu *vcpu)
+{
+	struct vm *vm;
+	struct vcpu_exit *exit;
+	int err, reason;
+
+	if (!vcpu)
+		return -EINVAL;
+	vm = vcpu->vm;
+	exit = &vcpu->exit;
+	if (atomic_load(&vm->state->exit_requested))
+		return stop_reason(vcpu);
+
+	vcpu->state->thread = pthread_self();
+	atomic_store(&vcpu->state->has_thread, true);
+	memset(exit, 0, sizeof(*exit));
+	err = vm->ops->vcpu_run(vcpu, exit);
+	if (err)
+		return err;
+
+	switch (exit->reason) {
+	case VCPU_EXIT_IO:
+		bus_dispatch_io(vm, exit);
+		break;
+	case VCPU_EXIT_MMIO:
+		bus_dispatch_mmio(vm, exit);
+		break;
+	case VCPU_EXIT_INTERRUPTED:
+		if (atomic_load(&vm->state->exit_requested))
+			return stop_reason(vcpu);
+		break;
+	default:
+		break;
+	}
+	if (atomic_load(&vm->state->exit_requested)) {
+		reason = exit_requested_by_access(vcpu);
+		exit->reason = reason ? (enum vcpu_exit_reason)reason : exit->reason;
+	}
+	return (int)exit->reason;
+}
+
+int vcpu_get_regs(struct vcpu *vcpu, struct regs *regs)
+{
+	if (!vcpu || !regs)
+		return -EINVAL;
+	return vcpu->ops->vcpu_get_regs(vcpu, regs);
+}
+
+int vcpu_set_regs(struct vcpu *vcpu, struct regs *regs)
+{
+	if (!vcpu || !regs)
+		return -EINVAL;
+	return vcpu->ops->vcpu_set_regs(vcpu, regs);
+}
+
+const char *vcpu_exit_reason_name(int reason)
+{
+	static const char *const names[] = {
+		[VCPU_EXIT_NONE] = "none",
+		[VCPU_EXIT_IO] = "io",
+		[VCPU_EXIT_MMIO] = "mmio",
+		[VCPU_EXIT_HLT] = "hlt",
+		[VCPU_EXIT_SHUTDOWN] = "shutdown",
+		[VCPU_EXIT_GUEST_EXIT] = "guest-exit",
+		[VCPU_EXIT_POWEROFF] = "poweroff",
+		[VCPU_EXIT_RESET] = "reset",
+		[VCPU_EXIT_INTERNAL_ERROR] = "internal-error",
+		[VCPU_EXIT_FAIL_ENTRY] = "fail-entry",
+		[VCPU_EXIT_STOPPED] = "stopped",
+		[VCPU_EXIT_INTERRUPTED] = "interrupted",
+		[VCPU_EXIT_UNKNOWN] = "unknown",
+	};
+
+	if (reason < 0 || (size_t)reason >= ARRAY_SIZE(names) || !names[reason])
+		return "invalid";
+	return names[reason];
+}
+
+
+
+void vcpu_dump(struct vcpu *vcpu, int fd)
+{
+	struct regs regs;
+	const struct vcpu_exit *e = &vcpu->exit;
+
+	dprintf(fd, "vCPU %d: exit %s", vcpu->vcpu_id, vcpu_exit_reason_name(e->reason));
+	if (e->reason == VCPU_EXIT_INTERNAL_ERROR) {
+		dprintf(fd, " (suberror %u), instruction bytes:", e->internal.suberror);
+		for (int i = 0; i < e->internal.insn_len; i++)
+			dprintf(fd, " %02x", e->internal.insn[i]);
+		if (!e->internal.insn_len)
+			dprintf(fd, " unavailable");
+	} else if (e->reason == VCPU_EXIT_FAIL_ENTRY) {
+		dprintf(fd, " (hardware reason 0x%llx)",
+			(unsigned long long)e->fail_entry.hw_reason);
+	} else if (e->reason == VCPU_EXIT_UNKNOWN) {
+		dprintf(fd, " (backend exit %u)", e->unknown.code);
+	}
+	dprintf(fd, "\n");
+	if (vcpu_get_regs(vcpu, &regs) == 0)
+		arch_dump_regs(&regs, fd);
+}

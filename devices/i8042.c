@@ -1,0 +1,227 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A minimal i8042 keyboard controller with nothing plugged in.
+ *
+ * Why: Linux's `reboot=k` (and its last-resort reboot) pulses the reset line
+ * with command 0xFE on port 0x64, and a kernel told an i8042 exists probes
+ * it by polling the status port. Every controller command Linux sends during
+ * that probe gets an immediate answer, so no poll runs into the driver's
+ * half-second timeout:
+ *   - self-test 0xAA -> 0x55, keyboard interface test 0xAB -> 0x00;
+ *   - command byte read (0x20) / write (0x60), port enable/disable bits;
+ *   - there is no AUX (mouse) port: the loop-back 0xD3 answers as keyboard
+ *     data and the AUX test 0xA9 reports a stuck clock line, which is how
+ *     Linux recognises a controller without one.
+ * Bytes for the keyboard itself are dropped (none attached) and no IRQ is
+ * ever raised, so the keyboard driver's own probe times out in the
+ * background. Ports 0x61-0x63 are inside the range only because the range
+ * is contiguous; they read 0 (KVM's in-kernel PIT answers port 0x61 itself).
+ */
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/platform_devices.h"
+#include "vm.h"
+
+#define I8042_DATA 0   /* port 0x60 */
+#define I8042_STATUS 4 /* port 0x64: status on read, command on write */
+
+#define STR_OBF 0x01 /* output buffer full */
+
+#define CTR_KBDINT 0x01
+#define CTR_SYSFLAG 0x04
+#define CTR_KBDDIS 0x10
+#define CTR_AUXDIS 0x20
+#define CTR_XLATE 0x40
+#define CTR_DEFAULT (CTR_XLATE | CTR_AUXDIS | CTR_SYSFLAG | CTR_KBDINT)
+
+#define OUTPORT_RESET_N 0x01 /* 0 holds the CPU in reset */
+#define OUTPORT_A20 0x02
+#define OUTPORT_DEFAULT (OUTPORT_A20 | OUTPORT_RESET_N)
+
+enum i8042_cmd {
+	CMD_READ_CTR = 0x20,
+	CMD_WRITE_CTR = 0x60,
+	CMD_AUX_DISABLE = 0xa7,
+	CMD_AUX_ENABLE = 0xa8,
+	CMD_AUX_TEST = 0xa9,
+	CMD_SELF_TEST = 0xaa,
+	CMD_KBD_TEST = 0xab,
+	CMD_KBD_DISABLE = 0xad,
+	CMD_KBD_ENABLE = 0xae,
+	CMD_READ_OUTPORT = 0xd0,
+	CMD_WRITE_OUTPORT = 0xd1,
+	CMD_WRITE_KBD_OUT = 0xd2,
+	CMD_WRITE_AUX_OUT = 0xd3,
+	CMD_WRITE_AUX = 0xd4,
+	CMD_PULSE_BASE = 0xf0, /* 0xf0-0xff: pulse output lines low */
+};
+
+#define SELF_TEST_OK 0x55
+#define PORT_TEST_OK 0x00
+#define PORT_TEST_CLOCK_LOW 0x01
+
+struct i8042 {
+	struct device dev;
+	pthread_mutex_t lock; /* vCPUs may poll it concurrently */
+	uint8_t ctr;          /* controller command byte */
+	uint8_t outport;
+	uint8_t pending;      /* command waiting for its data byte, 0 if none */
+	uint8_t out;          /* output buffer */
+	bool out_full;
+};
+
+static void i8042_output(struct i8042 *k, uint8_t v)
+{
+	k->out = v;
+	k->out_full = true;
+}
+
+static uint8_t i8042_read_port(struct i8042 *k, uint64_t offset)
+{
+	switch (offset) {
+	case I8042_DATA:
+		k->out_full = false;
+		return k->out;
+	case I8042_STATUS:
+		return k->out_full ? STR_OBF : 0;
+	default:
+		return 0;
+	}
+}
+
+/* Returns true when the command resets the machine. */
+static bool i8042_command(struct i8042 *k, uint8_t cmd)
+{
+	switch (cmd) {
+	case CMD_READ_CTR:
+		i8042_output(k, k->ctr);
+		break;
+	case CMD_AUX_DISABLE:
+		k->ctr |= CTR_AUXDIS;
+		break;
+	case CMD_AUX_ENABLE:
+		k->ctr &= (uint8_t)~CTR_AUXDIS;
+		break;
+	case CMD_AUX_TEST:
+		i8042_output(k, PORT_TEST_CLOCK_LOW);
+		break;
+	case CMD_SELF_TEST:
+		i8042_output(k, SELF_TEST_OK);
+		break;
+	case CMD_KBD_TEST:
+		i8042_output(k, PORT_TEST_OK);
+		break;
+	case CMD_KBD_DISABLE:
+		k->ctr |= CTR_KBDDIS;
+		break;
+	case CMD_KBD_ENABLE:
+		k->ctr &= (uint8_t)~CTR_KBDDIS;
+		break;
+	case CMD_READ_OUTPORT:
+		i8042_output(k, k->outport);
+		break;
+	case CMD_WRITE_CTR:
+	case CMD_WRITE_OUTPORT:
+	case CMD_WRITE_KBD_OUT:
+	case CMD_WRITE_AUX_OUT:
+	case CMD_WRITE_AUX:
+		k->pending = cmd;
+		break;
+	default:
+		/* Pulse commands: bit 0 clear pulses the reset line (0xFE). */
+		return cmd >= CMD_PULSE_BASE && !(cmd & OUTPORT_RESET_N);
+	}
+	return false;
+}
+
+/* A byte on the data port: the parameter of a pending command, or a byte
+ * for the (absent) keyboard. Returns true when it resets the machine. */
+static bool i8042_data(struct i8042 *k, uint8_t v)
+{
+	uint8_t cmd = k->pending;
+
+	k->pending = 0;
+	switch (cmd) {
+	case CMD_WRITE_CTR:
+		k->ctr = v;
+		break;
+	case CMD_WRITE_OUTPORT:
+		k->outport = v;
+		return !(v & OUTPORT_RESET_N);
+	case CMD_WRITE_KBD_OUT:
+	case CMD_WRITE_AUX_OUT: /* no AUX port: echo it as keyboard data */
+		i8042_output(k, v);
+		break;
+	default: /* CMD_WRITE_AUX or keyboard bytes: nobody is listening */
+		break;
+	}
+	return false;
+}
+
+static int i8042_read(struct device *dev, uint64_t offset, void *data,
+		      size_t size)
+{
+	struct i8042 *k = dev->private;
+	uint8_t v;
+
+	pthread_mutex_lock(&k->lock);
+	v = i8042_read_port(k, offset);
+	pthread_mutex_unlock(&k->lock);
+	memset(data, 0, size);
+	if (size)
+		memcpy(data, &v, 1);
+	return 0;
+}
+
+static int i8042_write(struct device *dev, uint64_t offset, void *data,
+		       size_t size)
+{
+	struct i8042 *k = dev->private;
+	bool reset = false;
+	uint8_t v;
+
+	if (size == 0)
+		return 0;
+	memcpy(&v, data, 1);
+	pthread_mutex_lock(&k->lock);
+	if (offset == I8042_STATUS)
+		reset = i8042_command(k, v);
+	else if (offset == I8042_DATA)
+		reset = i8042_data(k, v);
+	pthread_mutex_unlock(&k->lock);
+	/* Outside the lock: the exit request may wake other threads. */
+	if (reset)
+		vm_request_exit(dev->vm, VCPU_EXIT_RESET, 0);
+	return 0;
+}
+
+static void i8042_destroy(struct device *dev)
+{
+	struct i8042 *k = dev->private;
+
+	pthread_mutex_destroy(&k->lock);
+	free(k);
+}
+
+struct device *i8042_create(void)
+{
+	struct i8042 *k = calloc(1, sizeof(*k));
+
+	if (!k)
+		return NULL;
+	if (pthread_mutex_init(&k->lock, NULL)) {
+		free(k);
+		return NULL;
+	}
+	k->ctr = CTR_DEFAULT;
+	k->outport = OUTPORT_DEFAULT;
+	k->dev = (struct device){
+		.name = "i8042", .base = I8042_BASE_PORT, .size = I8042_NR_PORTS,
+		.private = k, .read = i8042_read, .write = i8042_write,
+		.destroy = i8042_destroy, .space = DEVICE_PIO,
+	};
+	return &k->dev;
+}

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * 16550A UART. Transmission is instantaneous (bytes go straight to out_fd),
+ * so THR is always empty; input comes from in_fd through the VM's I/O thread
+ * into a receive buffer the guest drains through RBR.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "devices.h"
+#include "vm.h"
+
+enum {
+	REG_RBR_THR = 0, REG_IER = 1, REG_IIR_FCR = 2, REG_LCR = 3,
+	REG_MCR = 4, REG_LSR = 5, REG_MSR = 6, REG_SCR = 7,
+};
+
+#define IER_RDI 0x01   /* received data available */
+#define IER_THRI 0x02  /* transmitter holding register empty */
+#define IIR_NO_INT 0x01
+#define IIR_THRI 0x02
+#define IIR_RDI 0x04
+#define IIR_FIFO_ON 0xc0
+#define FCR_FIFO_ENABLE 0x01
+#define FCR_CLEAR_RX 0x02
+#define LCR_DLAB 0x80
+#define MCR_LOOP 0x10
+#define LSR_DR 0x01
+#define LSR_OE 0x02
+#define LSR_THRE 0x20
+#define LSR_TEMT 0x40
+#define MSR_CTS 0x10
+#define MSR_DSR 0x20
+#define MSR_DCD 0x80
+
+#define RX_BUF_SIZE 4096
+
+struct serial8250 {
+	struct device dev;
+	pthread_mutex_t lock;
+	uint32_t irq;
+	int in_fd, out_fd;
+	bool input_paused;
+	int (*filter)(void *opaque, uint8_t *buf, int len);
+	void *filter_opaque;
+
+	uint8_t ier, lcr, mcr, lsr_extra, scr, fcr, dll, dlm;
+	bool thri_pending; /* THR-empty interrupt armed until IIR reports it */
+	int irq_level;
+
+	uint8_t rx[RX_BUF_SIZE];
+	size_t rx_head, rx_len;
+};
+
+static uint8_t pending_iir(const struct serial8250 *s)
+{
+	if ((s->ier & IER_RDI) && s->rx_len)
+		return IIR_RDI;
+	if ((s->ier & IER_THRI) && s->thri_pending)
+		return IIR_THRI;
+	return IIR_NO_INT;
+}
+
+/* Drive the interrupt line from the state; pulse gives the (edge-triggered)
+ * IOAPIC a fresh edge for a new event while the line was already high. */
+static void update_irq(struct serial8250 *s, bool pulse)
+{
+	int level = pending_iir(s) != IIR_NO_INT;
+
+	if (pulse && level && s->irq_level) {
+		vm_irq_line(s->dev.vm, s->irq, 0);
+		s->irq_level = 0;
+	}
+	if (level != s->irq_level) {
+		vm_irq_line(s->dev.vm, s->irq, level);
+		s->irq_level = level;
+	}
+}
+
+static void rx_push(struct serial8250 *s, const uint8_t *buf, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (s->rx_len == RX_BUF_SIZE) {
+			s->lsr_extra |= LSR_OE;
+			return;
+		}
+		s->rx[(s->rx_head + s->rx_len++) % RX_BUF_SIZE] = buf[i];
+	}
+}
+
+static uint8_t rx_pop(struct serial8250 *s)
+{
+	uint8_t c;
+
+	if (!s->rx_len)
+		return 0;
+	c = s->rx[s->rx_head];
+	s->rx_head = (s->rx_head + 1) % RX_BUF_SIZE;
+	s->rx_len--;
+	/* Room again: let the I/O thread read more input. */
+	if (s->input_paused && s->rx_len < RX_BUF_SIZE / 2) {
+		s->input_paused = false;
+		vm_resume_fd(s->dev.vm, s->in_fd);
+	}
+	return c;
+}
+
+static void transmit(struct serial8250 *s, uint8_t c)
+{
+	if (s->mcr & MCR_LOOP) {
+		rx_push(s, &c, 1);
+		return;
+	}
+	if (s->out_fd >= 0 && write(s->out_fd, &c, 1) < 0)
+		s->out_fd = -1; /* output gone (closed pipe): drop from now on */
+}
+
+static uint8_t modem_status(const struct serial8250 *s)
+{
+	uint8_t m = s->mcr;
+
+	if (!(m & MCR_LOOP))
+		return MSR_DCD | MSR_DSR | MSR_CTS;
+	/* Loopback: DTR->DSR, RTS->CTS, OUT1->RI, OUT2->DCD. */
+	return (uint8_t)(((m & 0x01) << 5) | ((m & 0x02) << 3) |
+			 ((m & 0x04) << 4) | ((m & 0x08) << 4));
+}
+
+static uint8_t read_reg(struct serial8250 *s, unsigned reg)
+{
+	uint8_t v;
+
+	switch (reg) {
+	case REG_RBR_THR:
+		if (s->lcr & LCR_DLAB)
+			return s->dll;
+		v = rx_pop(s);
+		update_irq(s, false);
+		return v;
+	case REG_IER:
+		return (s->lcr & LCR_DLAB) ? s->dlm : s->ier;
+	case REG_IIR_FCR:
+		v = pending_iir(s);
+		if (v == IIR_THRI) { /* reading IIR acknowledges THRI */
+			s->thri_pending = false;
+			update_irq(s, false);
+		}
+		return v | ((s->fcr & FCR_FIFO_ENABLE) ? IIR_FIFO_ON : 0);
+	case REG_LCR:
+		return s->lcr;
+	case REG_MCR:
+		return s->mcr;
+	case REG_LSR:
+		v = LSR_THRE | LSR_TEMT | (s->rx_len ? LSR_DR : 0) | s->lsr_extra;
+		s->lsr_extra = 0;
+		return v;
+	case REG_MSR:
+		return modem_status(s);
+	default:
+		return s->scr;
+	}
+}
+
+static void write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
+{
+	switch (reg) {
+	case REG_RBR_THR:
+		if (s->lcr & LCR_DLAB) {
+			s->dll = v;
+			return;
+		}
+		transmit(s, v);
+		s->thri_pending = true; /* sent at once: THR empty again */
+		update_irq(s, true);
+		return;
+	case REG_IER:
+		if (s->lcr & LCR_DLAB) {
+			s->dlm = v;
+			return;
+		}
+		/* Enabling THRI with THR empty raises it at once, as on hardware. */
+		if ((v & IER_THRI) && !(s->ier & IER_THRI))
+			s->thri_pending = true;
+		s->ier = v & 0x0f;
+		update_irq(s, false);
+		return;
+	case REG_IIR_FCR:
+		s->fcr = v;
+		if (v & FCR_CLEAR_RX)
+			s->rx_len = 0;
+		update_irq(s, false);
+		return;
+	case REG_LCR:
+		s->lcr = v;
+		return;
+	case REG_MCR:
+		s->mcr = v & 0x1f;
+		return;
+	case REG_SCR:
+		s->scr = v;
+		return;
+	default:
+		return; /* LSR, MSR: read-only */
+	}
+}
+
+static int serial_read(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct serial8250 *s = dev->private;
+
+	memset(data, 0, size);
+	pthread_mutex_lock(&s->lock);
+	((uint8_t *)data)[0] = read_reg(s, (unsigned)offset);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+static int serial_write(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct serial8250 *s = dev->private;
+
+	pthread_mutex_lock(&s->lock);
+	write_reg(s, (unsigned)offset, ((uint8_t *)data)[0]);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
+/* I/O thread: host input is readable. */
+static int serial_input_ready(void *opaque)
+{
+	struct serial8250 *s = opaque;
+	uint8_t buf[256];
+	ssize_t n;
+	size_t room;
+	int len;
+
+	pthread_mutex_lock(&s->lock);
+	room = RX_BUF_SIZE - s->rx_len;
+	if (!room) {
+		s->input_paused = true;
+		pthread_mutex_unlock(&s->lock);
+		return VM_WATCH_PAUSE;
+	}
+	pthread_mutex_unlock(&s->lock);
+
+	n = read(s->in_fd, buf, room < sizeof(buf) ? room : sizeof(buf));
+	if (n < 0 && (errno == EINTR || errno == EAGAIN))
+		return VM_WATCH_KEEP;
+	if (n <= 0)
+		return VM_WATCH_DROP; /* EOF: no more input, the guest runs on */
+	len = s->filter ? s->filter(s->filter_opaque, buf, (int)n) : (int)n;
+
+	pthread_mutex_lock(&s->lock);
+	rx_push(s, buf, (size_t)(len > 0 ? len : 0));
+	update_irq(s, false);
+	pthread_mutex_unlock(&s->lock);
+	return VM_WATCH_KEEP;
+}
+
+static void serial_destroy(struct device *dev)
+{
+	struct serial8250 *s = dev->private;
+
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+struct device *serial8250_create(uint16_t port, uint32_t irq, int in_fd,
+				 int out_fd)
+{
+	struct serial8250 *s = calloc(1, sizeof(*s));
+
+	if (!s)
+		return NULL;
+	pthread_mutex_init(&s->lock, NULL);
+	s->irq = irq;
+	s->in_fd = in_fd;
+	s->out_fd = out_fd;
+	s->dev = (struct device){
+		.name = "serial8250", .base = port, .size = 8, .private = s,
+		.read = serial_read, .write = serial_write,
+		.destroy = serial_destroy, .space = DEVICE_PIO,
+	};
+	return &s->dev;
+}
+
+int serial8250_attach_input(struct device *dev,
+			    int (*filter)(void *opaque, uint8_t *buf, int len),
+			    void *opaque)
+{
+	struct serial8250 *s = dev->private;
+
+	if (!dev->vm || s->in_fd < 0)
+		return -EINVAL;
+	s->filter = filter;
+	s->filter_opaque = opaque;
+	return vm_watch_fd(dev->vm, s->in_fd, serial_input_ready, s);
+}

@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* KVM backend internals shared by kvm.c and kvm_<arch>.c. */
+#ifndef VIBEVMM_HV_KVM_H
+#define VIBEVMM_HV_KVM_H
+
+#include <linux/kvm.h>
+
+#include "vm.h"
+
+struct kvm_vm {
+	int sys_fd;        /* /dev/kvm */
+	int vm_fd;
+	int run_size;      /* mmap size of struct kvm_run */
+	void *arch;        /* kvm_<arch>.c's data */
+};
+
+struct kvm_vcpu {
+	int fd;
+	struct kvm_run *run;
+};
+
+static inline struct kvm_vm *kvm_of(struct vm *vm)
+{
+	return vm->private;
+}
+
+static inline struct kvm_vcpu *kvm_vcpu_of(struct vcpu *vcpu)
+{
+	return vcpu->private;
+}
+
+/* ioctl that retries on EINTR where that is safe; returns -errno. */
+int kvm_ioctl(int fd, unsigned long req, void *arg);
+
+/* Arch hooks, implemented by kvm_<arch>.c. */
+int kvm_arch_vm_init(struct vm *vm);
+void kvm_arch_vm_destroy(struct vm *vm);
+int kvm_arch_create_irqchip(struct vm *vm);
+int kvm_arch_vcpu_init(struct vcpu *vcpu);
+int kvm_arch_get_regs(struct vcpu *vcpu, struct regs *regs);
+int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs);
+/* Decode arch-specific exits; return 0 if handled, -ENOENT if unknown. */
+int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit);
+/* Fill exit->internal.insn from guest memory when KVM did not. */
+void kvm_arch_fetch_insn(struct vcpu *vcpu, struct vcpu_exit *exit);
+
+#endif

@@ -1,0 +1,244 @@
+/* SPDX-License-Identifier: MIT */
+/* Linux KVM backend: x86_64 specifics (VM set-up, CPUID, registers). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "arch/x86_64/layout.h"
+#include "hv/kvm.h"
+#include "utils.h"
+
+#define CPUID_MAX_ENTRIES 256
+
+struct kvm_x86_vm {
+	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
+};
+
+static struct kvm_cpuid2 *alloc_cpuid(int nent)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + (size_t)nent * sizeof(c->entries[0]));
+
+	if (c)
+		c->nent = (uint32_t)nent;
+	return c;
+}
+
+int kvm_arch_vm_init(struct vm *vm)
+{
+	struct kvm_vm *k = kvm_of(vm);
+	struct kvm_x86_vm *x = calloc(1, sizeof(*x));
+	uint64_t ident = X86_IDENTITY_MAP_ADDR;
+	int err;
+
+	if (!x)
+		return -ENOMEM;
+	k->arch = x;
+	/* Intel needs these pages for real-mode emulation; harmless elsewhere
+	 * (older or emulated hosts may not implement them). */
+	kvm_ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &ident);
+	kvm_ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (void *)(uintptr_t)X86_TSS_ADDR);
+
+	x->cpuid = alloc_cpuid(CPUID_MAX_ENTRIES);
+	if (!x->cpuid)
+		return -ENOMEM;
+	err = kvm_ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, x->cpuid);
+	return err < 0 ? err : 0;
+}
+
+void kvm_arch_vm_destroy(struct vm *vm)
+{
+	struct kvm_x86_vm *x = kvm_of(vm)->arch;
+
+	if (!x)
+		return;
+	free(x->cpuid);
+	free(x);
+	kvm_of(vm)->arch = NULL;
+}
+
+int kvm_arch_create_irqchip(struct vm *vm)
+{
+	struct kvm_vm *k = kvm_of(vm);
+	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
+	int err;
+
+	err = kvm_ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, NULL);
+	if (err < 0)
+		return err;
+	err = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
+	return err < 0 ? err : 0;
+}
+
+/* Each vCPU sees its own APIC id in CPUID. */
+static void patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id)
+{
+	for (uint32_t i = 0; i < c->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &c->entries[i];
+
+		switch (e->function) {
+		case 1:
+			e->ebx = (e->ebx & 0x00ffffffu) | (apic_id << 24);
+			break;
+		case 0xb:
+		case 0x1f:
+			e->edx = apic_id;
+			break;
+		}
+	}
+}
+
+static int set_cpuid(struct vcpu *vcpu)
+{
+	struct kvm_x86_vm *x = kvm_of(vcpu->vm)->arch;
+	size_t bytes = sizeof(*x->cpuid) + x->cpuid->nent * sizeof(x->cpuid->entries[0]);
+	struct kvm_cpuid2 *c = malloc(bytes);
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	memcpy(c, x->cpuid, bytes);
+	patch_cpuid(c, (uint32_t)vcpu->vcpu_id);
+	err = kvm_ioctl(kvm_vcpu_of(vcpu)->fd, KVM_SET_CPUID2, c);
+	free(c);
+	return err < 0 ? err : 0;
+}
+
+static int set_fpu(struct vcpu *vcpu)
+{
+	struct kvm_fpu fpu = { .fcw = 0x37f, .mxcsr = 0x1f80 };
+	int err = kvm_ioctl(kvm_vcpu_of(vcpu)->fd, KVM_SET_FPU, &fpu);
+
+	return err < 0 ? err : 0;
+}
+
+int kvm_arch_vcpu_init(struct vcpu *vcpu)
+{
+	int err = set_cpuid(vcpu);
+
+	if (err)
+		return err;
+	return set_fpu(vcpu);
+}
+
+static void seg_from_kvm(struct x86_segment *s, const struct kvm_segment *k)
+{
+	*s = (struct x86_segment){
+		.base = k->base, .limit = k->limit, .selector = k->selector,
+		.type = k->type, .present = k->present, .dpl = k->dpl, .db = k->db,
+		.s = k->s, .l = k->l, .g = k->g, .avl = k->avl,
+		.unusable = k->unusable,
+	};
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct x86_segment *s)
+{
+	*k = (struct kvm_segment){
+		.base = s->base, .limit = s->limit, .selector = s->selector,
+		.type = s->type, .present = s->present, .dpl = s->dpl, .db = s->db,
+		.s = s->s, .l = s->l, .g = s->g, .avl = s->avl,
+		.unusable = s->unusable,
+	};
+}
+
+int kvm_arch_get_regs(struct vcpu *vcpu, struct regs *r)
+{
+	int fd = kvm_vcpu_of(vcpu)->fd;
+	struct kvm_regs kr;
+	struct kvm_sregs ks;
+	int err;
+
+	err = kvm_ioctl(fd, KVM_GET_REGS, &kr);
+	if (err < 0)
+		return err;
+	err = kvm_ioctl(fd, KVM_GET_SREGS, &ks);
+	if (err < 0)
+		return err;
+	*r = (struct regs){
+		.rax = kr.rax, .rbx = kr.rbx, .rcx = kr.rcx, .rdx = kr.rdx,
+		.rsi = kr.rsi, .rdi = kr.rdi, .rsp = kr.rsp, .rbp = kr.rbp,
+		.r8 = kr.r8, .r9 = kr.r9, .r10 = kr.r10, .r11 = kr.r11,
+		.r12 = kr.r12, .r13 = kr.r13, .r14 = kr.r14, .r15 = kr.r15,
+		.rip = kr.rip, .rflags = kr.rflags,
+		.gdt = { ks.gdt.base, ks.gdt.limit },
+		.idt = { ks.idt.base, ks.idt.limit },
+		.cr0 = ks.cr0, .cr2 = ks.cr2, .cr3 = ks.cr3, .cr4 = ks.cr4,
+		.cr8 = ks.cr8, .efer = ks.efer, .apic_base = ks.apic_base,
+	};
+	seg_from_kvm(&r->cs, &ks.cs);
+	seg_from_kvm(&r->ds, &ks.ds);
+	seg_from_kvm(&r->es, &ks.es);
+	seg_from_kvm(&r->fs, &ks.fs);
+	seg_from_kvm(&r->gs, &ks.gs);
+	seg_from_kvm(&r->ss, &ks.ss);
+	seg_from_kvm(&r->tr, &ks.tr);
+	seg_from_kvm(&r->ldt, &ks.ldt);
+	return 0;
+}
+
+int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *r)
+{
+	int fd = kvm_vcpu_of(vcpu)->fd;
+	struct kvm_regs kr = {
+		.rax = r->rax, .rbx = r->rbx, .rcx = r->rcx, .rdx = r->rdx,
+		.rsi = r->rsi, .rdi = r->rdi, .rsp = r->rsp, .rbp = r->rbp,
+		.r8 = r->r8, .r9 = r->r9, .r10 = r->r10, .r11 = r->r11,
+		.r12 = r->r12, .r13 = r->r13, .r14 = r->r14, .r15 = r->r15,
+		.rip = r->rip, .rflags = r->rflags | X86_RFLAGS_RESERVED,
+	};
+	struct kvm_sregs ks;
+	int err;
+
+	/* Start from KVM's view so fields struct regs does not carry (the
+	 * pending-interrupt bitmap) keep their values. */
+	err = kvm_ioctl(fd, KVM_GET_SREGS, &ks);
+	if (err < 0)
+		return err;
+	seg_to_kvm(&ks.cs, &r->cs);
+	seg_to_kvm(&ks.ds, &r->ds);
+	seg_to_kvm(&ks.es, &r->es);
+	seg_to_kvm(&ks.fs, &r->fs);
+	seg_to_kvm(&ks.gs, &r->gs);
+	seg_to_kvm(&ks.ss, &r->ss);
+	seg_to_kvm(&ks.tr, &r->tr);
+	seg_to_kvm(&ks.ldt, &r->ldt);
+	ks.gdt.base = r->gdt.base;
+	ks.gdt.limit = r->gdt.limit;
+	ks.idt.base = r->idt.base;
+	ks.idt.limit = r->idt.limit;
+	ks.cr0 = r->cr0;
+	ks.cr2 = r->cr2;
+	ks.cr3 = r->cr3;
+	ks.cr4 = r->cr4;
+	ks.cr8 = r->cr8;
+	ks.efer = r->efer;
+	if (r->apic_base)
+		ks.apic_base = r->apic_base;
+	err = kvm_ioctl(fd, KVM_SET_SREGS, &ks);
+	if (err < 0)
+		return err;
+	err = kvm_ioctl(fd, KVM_SET_REGS, &kr);
+	return err < 0 ? err : 0;
+}
+
+int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit)
+{
+	return -ENOENT;
+}
+
+void kvm_arch_fetch_insn(struct vcpu *vcpu, struct vcpu_exit *exit)
+{
+	struct kvm_regs kr;
+	struct kvm_translation tr = { 0 };
+	int fd = kvm_vcpu_of(vcpu)->fd;
+	size_t n = sizeof(exit->internal.insn) - 1; /* x86: at most 15 bytes */
+
+	if (kvm_ioctl(fd, KVM_GET_REGS, &kr) < 0)
+		return;
+	tr.linear_address = kr.rip;
+	if (kvm_ioctl(fd, KVM_TRANSLATE, &tr) < 0 || !tr.valid)
+		return;
+	/* Stay within the page: the next one may map elsewhere. */
+	n = MIN(n, 4096 - (tr.physical_address & 4095));
+	if (vm_read_guest(vcpu->vm, tr.physical_address, exit->internal.insn, n) == 0)
+		exit->internal.insn_len = (uint8_t)n;
+}

@@ -1,0 +1,81 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Device framework. A device claims a range of MMIO or (x86) port-I/O space
+ * and gets read/write callbacks with the offset into its range. Callbacks run
+ * on the vCPU thread that made the access; a device touched by several vCPUs
+ * must lock its own state.
+ */
+#ifndef VIBEVMM_DEVICES_H
+#define VIBEVMM_DEVICES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum device_space {
+	DEVICE_MMIO = 0, /* guest-physical memory addresses */
+	DEVICE_PIO = 1,  /* x86 I/O ports */
+};
+
+struct vm;
+
+struct device {
+	const char *name;
+	uint64_t base;   /* first GPA (or port) claimed */
+	uint64_t size;   /* bytes (or ports) claimed */
+	void *private;   /* device-specific data */
+
+	/* Callbacks: return 0, or a negative errno (logged; the access is
+	 * then completed as all ones / dropped). */
+	int (*read)(struct device *dev, uint64_t offset, void *data, size_t size);
+	int (*write)(struct device *dev, uint64_t offset, void *data, size_t size);
+	/* Release everything the device owns, the struct included if it was
+	 * allocated. Called by vm_destroy for registered devices. */
+	void (*destroy)(struct device *dev);
+
+	enum device_space space;
+	struct vm *vm; /* set by vm_register_device */
+};
+
+/*
+ * Register a device. The VM takes ownership (destroy is called by vm_destroy).
+ * -EINVAL: zero size, range wraps, or no callbacks; -EEXIST: overlaps a
+ * registered device; -EBUSY: the VM is running; -ENOMEM.
+ */
+int vm_register_device(struct vm *vm, struct device *dev);
+
+/* Find the device that claims `addr` in `space`, or NULL. */
+struct device *vm_find_device(struct vm *vm, enum device_space space,
+			      uint64_t addr);
+
+/* Raise (level 1) or lower (0) an interrupt line of the VM's irqchip. */
+int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
+
+/* ---- Devices the library provides ---- */
+
+/* MMIO debug console: a byte written at offset 0 goes to out_fd. */
+#define DEBUGCON_SIZE 0x1000
+struct device *debugcon_create(uint64_t base, int out_fd);
+
+/*
+ * Guest exit port (x86 port I/O): a 1-, 2- or 4-byte write ends the VM with
+ * exit reason VCPU_EXIT_GUEST_EXIT and the written value as its status.
+ */
+struct device *exit_port_create(uint16_t port);
+
+/*
+ * 16550A UART. Output goes to out_fd; input, when in_fd >= 0, is read by the
+ * VM's I/O thread and raises `irq` when the guest enables it.
+ */
+struct device *serial8250_create(uint16_t port, uint32_t irq, int in_fd,
+				 int out_fd);
+
+/*
+ * After registering the UART, start reading in_fd. `filter`, if given, sees
+ * each chunk of input first and returns how many bytes (compacted at the
+ * start of buf) go to the guest, e.g. to catch an escape key sequence.
+ */
+int serial8250_attach_input(struct device *dev,
+			    int (*filter)(void *opaque, uint8_t *buf, int len),
+			    void *opaque);
+
+#endif

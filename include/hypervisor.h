@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hypervisor abstraction: platform detection and the operations table that
+ * each backend (KVM, Hypervisor.framework) implements. The core calls the
+ * backend only through struct hypervisor_ops; nothing above hv/ includes a
+ * backend header.
+ */
+#ifndef VIBEVMM_HYPERVISOR_H
+#define VIBEVMM_HYPERVISOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+enum hypervisor_type {
+	HYPERVISOR_UNKNOWN,
+	HYPERVISOR_KVM,       /* Linux KVM */
+	HYPERVISOR_HVF_X86,   /* macOS Hypervisor.framework (x86_64) */
+	HYPERVISOR_HVF_ARM64, /* macOS Hypervisor.framework (ARM64) */
+};
+
+struct vm;
+struct vcpu;
+struct vcpu_exit;
+struct regs;
+
+/*
+ * What a backend provides. Every function returns 0 or a negative errno
+ * unless noted. vcpu_run enters the guest once and decodes the exit into the
+ * backend-neutral struct vcpu_exit; for I/O exits, exit->io.data /
+ * exit->mmio.data point at a buffer the backend hands back to the guest on
+ * the next entry, so the core completes a read by writing into it.
+ */
+struct hypervisor_ops {
+	const char *name;
+	enum hypervisor_type type;
+
+	int (*probe)(void); /* usable here? 0, -ENOENT, -EACCES, -ENODEV... */
+
+	int (*vm_create)(struct vm *vm);
+	void (*vm_destroy)(struct vm *vm);
+	int (*set_memory)(struct vm *vm, uint32_t slot, uint64_t gpa,
+			  void *hva, uint64_t size);
+	int (*create_irqchip)(struct vm *vm); /* in-kernel interrupt controller */
+	int (*irq_line)(struct vm *vm, uint32_t gsi, int level);
+
+	int (*vcpu_create)(struct vcpu *vcpu);
+	void (*vcpu_destroy)(struct vcpu *vcpu);
+	int (*vcpu_run)(struct vcpu *vcpu, struct vcpu_exit *exit);
+	/* Make a running or about-to-run vcpu_run return promptly. */
+	void (*vcpu_kick)(struct vcpu *vcpu);
+	int (*vcpu_get_regs)(struct vcpu *vcpu, struct regs *regs);
+	int (*vcpu_set_regs)(struct vcpu *vcpu, const struct regs *regs);
+};
+
+/* The backend this host supports, or HYPERVISOR_UNKNOWN. */
+enum hypervisor_type hypervisor_detect(void);
+
+/* The operations table for a backend, or NULL when not built in. */
+const struct hypervisor_ops *hypervisor_get_ops(enum hypervisor_type type);
+
+/*
+ * Check that the detected hypervisor is usable by this process (for KVM:
+ * /dev/kvm opens and speaks API version 12). Keeps no state: every VM opens
+ * its own handles. 0, or -ENOENT (missing), -EACCES (no permission),
+ * -ENODEV/-ENOTSUP (unusable).
+ */
+int hypervisor_init(void);
+
+/* Counterpart of hypervisor_init; nothing to release today. */
+void hypervisor_cleanup(void);
+
+/* Human-readable reason for a hypervisor_init() failure. */
+const char *hypervisor_strerror(int err);
+
+#endif

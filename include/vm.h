@@ -1,0 +1,99 @@
+/* SPDX-License-Identifier: MIT */
+/* VM lifecycle: creation, memory, running, stopping, destruction. */
+#ifndef VIBEVMM_VM_H
+#define VIBEVMM_VM_H
+
+#include <stdint.h>
+
+#include "devices.h"
+#include "hypervisor.h"
+#include "mm.h"
+#include "vcpu.h"
+
+#define VM_MAX_VCPUS 64
+
+struct vm {
+	void *vm_handle;          /* backend VM handle */
+	struct vcpu **vcpus;      /* indexed by vCPU id, NULL where absent */
+	int num_vcpus;            /* vCPUs created */
+	struct mem_map *mem_map;  /* GPA -> HVA */
+	struct device **devices;  /* registered devices */
+	int num_devices;
+	void *private;            /* backend-private data */
+
+	const struct hypervisor_ops *ops;
+	int log_level;            /* enum log_level; LOG_WARN by default */
+	struct vm_state *state;   /* library-private run state */
+};
+
+/*
+ * Create a VM on the detected hypervisor. NULL with errno set on failure:
+ * ENOENT (no /dev/kvm), EACCES, ENODEV, ENOMEM.
+ */
+struct vm *vm_create(void);
+
+/* Same, on a given backend. */
+struct vm *vm_create_on(const struct hypervisor_ops *ops);
+
+/*
+ * Map caller-owned host memory at guest-physical `gpa`. Page-aligned gpa, hva
+ * and size. -EINVAL (misaligned, zero), -EEXIST (overlap), -ENOSPC (slots),
+ * -EBUSY (running), or the backend's error. The caller keeps ownership.
+ */
+int vm_add_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size);
+
+/* Allocate (anonymous, lazily backed) and map guest RAM owned by the VM. */
+int vm_alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size);
+
+/* Create the in-kernel interrupt controller (x86: PIC/IOAPIC/LAPIC + PIT).
+ * Call before creating vCPUs. With it, HLT no longer exits to user space. */
+int vm_create_irqchip(struct vm *vm);
+
+/*
+ * Run every vCPU on its own thread (and the VM's I/O thread for device
+ * input) until the guest ends: all vCPUs halted, shutdown, guest exit,
+ * poweroff, reset, an error, or vm_stop(). Returns at once; see vm_wait().
+ */
+int vm_start(struct vm *vm);
+
+/* Stop all vCPUs (interrupting any blocked in the guest) and wait for them.
+ * Not from a vCPU thread: devices use vm_request_exit(). */
+int vm_stop(struct vm *vm);
+
+/* Wait until the VM ends by itself or is stopped; returns the exit reason
+ * that ended it (positive) or a negative errno from a vCPU. */
+int vm_wait(struct vm *vm);
+
+/* Ask all vCPUs to stop with `reason` and `status` (first request wins).
+ * Safe from any thread, devices included. */
+void vm_request_exit(struct vm *vm, enum vcpu_exit_reason reason, int status);
+
+/* The reason and status that ended the VM (0 while running). */
+int vm_exit_reason(struct vm *vm);
+int vm_exit_status(struct vm *vm);
+
+/* The vCPU whose exit ended the VM, or NULL. */
+struct vcpu *vm_exit_vcpu(struct vm *vm);
+
+/*
+ * A file descriptor that becomes readable once the VM has ended (for poll
+ * loops that also watch signals). Owned by the VM.
+ */
+int vm_done_fd(struct vm *vm);
+
+/*
+ * Watch `fd` for input on the VM's I/O thread: `on_ready(opaque)` is called
+ * there while fd is readable (or at EOF/hang-up). It returns VM_WATCH_KEEP,
+ * VM_WATCH_PAUSE (stop watching until vm_resume_fd(), e.g. while a device
+ * buffer is full) or VM_WATCH_DROP (stop for good, e.g. at EOF).
+ * Register before vm_start(). 0 or -errno.
+ */
+enum vm_watch_result { VM_WATCH_KEEP = 0, VM_WATCH_PAUSE = 1, VM_WATCH_DROP = 2 };
+int vm_watch_fd(struct vm *vm, int fd, int (*on_ready)(void *opaque),
+		void *opaque);
+int vm_resume_fd(struct vm *vm, int fd);
+
+/* Destroy the VM: stop it, destroy vCPUs and devices, free owned memory. */
+void vm_destroy(struct vm *vm);
+
+#endif

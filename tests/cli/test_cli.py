@@ -1,0 +1,141 @@
+"""The vibevmm command line: options, errors, and asm guests end to end."""
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import run
+
+
+def one_error_line(res):
+    """Bad input: non-zero status and exactly one line on stderr."""
+    assert res.returncode != 0
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1, res.stderr
+    assert lines[0].startswith("vibevmm: ")
+    return lines[0]
+
+
+def test_help_and_version(vibevmm):
+    res = run([vibevmm, "--help"])
+    assert res.returncode == 0
+    for opt in ("--kernel", "--initrd", "--cmdline", "--mem", "--cpus", "--disk",
+                "--net", "--console", "--binary", "--entry", "--log", "--version"):
+        assert opt in res.stdout
+    res = run([vibevmm, "--version"])
+    assert res.returncode == 0
+    assert res.stdout.startswith("vibevmm ")
+
+
+@pytest.mark.parametrize("args,needle", [
+    ([], "nothing to run"),
+    (["--bogus"], "unknown option"),
+    (["--binary", "/nonexistent/guest.bin"], "No such file"),
+    (["--binary", "/"], "Is a directory"),
+    (["--binary", "/dev/null"], "not a regular file"),
+    (["--binary", "EMPTY"], "file is empty"),
+    (["--binary", "GUEST", "--mem", "lots"], "--mem lots"),
+    (["--binary", "GUEST", "--mem", "0"], "--mem 0"),
+    (["--binary", "GUEST", "--cpus", "1000"], "--cpus 1000"),
+    (["--binary", "GUEST", "--entry", "0x40000000", "--mem", "512M"], "outside guest RAM"),
+    (["--binary", "GUEST", "--entry", "0x1fffff8", "--mem", "32M"], "do not fit"),
+    (["--binary", "GUEST", "--log", "9"], "--log 9"),
+    (["--binary", "GUEST", "--disk", "x.img"], "not implemented yet"),
+    (["--binary", "GUEST", "--net", "tap=tap0"], "not implemented yet"),
+])
+def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):
+    (tmp_path / "empty.bin").write_bytes(b"")
+    subst = {"GUEST": str(guest_dir / "hello.bin"), "EMPTY": str(tmp_path / "empty.bin")}
+    args = [subst.get(a, a) for a in args]
+    line = one_error_line(run([vibevmm] + args))
+    assert needle in line
+
+
+def test_hello_guest_exit_status_and_console(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "hello.bin"), "--log", "3"])
+    assert res.returncode == 42
+    assert res.stdout == "hello from debugcon\nhello from serial\n"
+    assert "guest exited with status 42" in res.stderr
+
+
+def test_entry_elsewhere(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "hello.bin"),
+               "--entry", "0x3000000", "--mem", "64M"])
+    assert res.returncode == 42
+    assert "hello from serial" in res.stdout
+
+
+def test_hlt_ends_with_zero(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "regs.bin"), "--log", "3"])
+    assert res.returncode == 0
+    assert "guest halted" in res.stderr
+
+
+def test_all_vcpus_must_halt(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "regs.bin"), "--cpus", "4", "--log", "3"])
+    assert res.returncode == 0
+    assert "guest halted" in res.stderr
+
+
+def test_triple_fault_dumps_registers(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "triple_fault.bin")])
+    assert res.returncode == 2
+    assert "guest crashed: shutdown" in res.stderr
+    assert " rip " in res.stderr and "cr3 0000000000009000" in res.stderr
+
+
+def test_internal_error_reported(vibevmm, guest_dir, kvm_usable):
+    res = run([vibevmm, "--binary", str(guest_dir / "fwait.bin")])
+    if res.returncode == 7:
+        pytest.skip("this KVM executes fwait (hardware virtualization)")
+    assert res.returncode == 2
+    assert "guest crashed: internal-error" in res.stderr
+    assert "instruction bytes: 9b" in res.stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_stops_cleanly(vibevmm, guest_dir, kvm_usable, sig):
+    proc = subprocess.Popen([vibevmm, "--binary", str(guest_dir / "spin.bin"), "--log", "3"],
+                            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.5)
+    assert proc.poll() is None  # still spinning
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    assert f"stopping on signal {int(sig)}" in err
+
+
+def test_ctrl_a_x_quits(vibevmm, guest_dir, kvm_usable):
+    proc = subprocess.Popen([vibevmm, "--binary", str(guest_dir / "spin.bin"), "--log", "3"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    time.sleep(0.3)
+    out, err = proc.communicate(input="\x01x", timeout=10)
+    assert proc.returncode == 0
+    assert "VM stopped (Ctrl-A x)" in err
+
+
+def test_no_kvm_device(vibevmm, guest_dir):
+    """No /dev/kvm: a private mount namespace with an empty /dev."""
+    res = run(["unshare", "-m", "sh", "-c",
+               f"mount -t tmpfs none /dev && exec {vibevmm} --binary {guest_dir / 'hello.bin'}"])
+    if "unshare" in res.stderr and "Operation not permitted" in res.stderr:
+        pytest.skip("cannot make a mount namespace here")
+    assert "/dev/kvm not found" in one_error_line(res)
+
+
+def test_no_kvm_permission(vibevmm, guest_dir, tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("needs root to drop to another user")
+    binary = tmp_path / "g.bin"
+    binary.write_bytes((guest_dir / "hello.bin").read_bytes())
+    tmp_path.chmod(0o755)
+    binary.chmod(0o644)
+    res = run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+               vibevmm, "--binary", str(binary)])
+    if os.stat("/dev/kvm").st_mode & 0o006:
+        pytest.skip("/dev/kvm is world-accessible here")
+    assert "no permission to open /dev/kvm" in one_error_line(res)

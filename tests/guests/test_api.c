@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/* Tiny assembly guests run through the public API on the local /dev/kvm. */
+#include <fcntl.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static int skip_without_kvm(void **state)
+{
+	int err = hypervisor_init();
+
+	if (err)
+		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
+	return err ? -1 : 0;
+}
+
+static void read_pipe(int fd, char *buf, size_t len)
+{
+	ssize_t n = read(fd, buf, len - 1);
+
+	buf[n > 0 ? n : 0] = '\0';
+}
+
+static void test_hello_debugcon_and_serial(void **state)
+{
+	struct vm *vm = new_vm();
+	int out[2], nr_io = 0, nr_mmio = 0;
+	char text[256];
+	struct vcpu *vcpu;
+
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	assert_int_equal(vm_register_device(vm, debugcon_create(0x90000000, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, serial8250_create(0x3f8, 4, -1, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "hello");
+	vcpu = new_vcpu_long_mode(vm, 0);
+
+	assert_int_equal(run_until_stop(vcpu, &nr_io, &nr_mmio), VCPU_EXIT_GUEST_EXIT);
+	assert_int_equal(vcpu->exit.status, 42);
+	assert_int_equal(vm_exit_status(vm), 42);
+	/* One exit per byte: 20 MMIO bytes, 18 serial bytes (the exit port
+	 * write is the 19th I/O but ends the run instead of returning IO). */
+	assert_int_equal(nr_mmio, (int)strlen("hello from debugcon\n"));
+	assert_int_equal(nr_io, (int)strlen("hello from serial\n"));
+	read_pipe(out[0], text, sizeof(text));
+	assert_string_equal(text, "hello from debugcon\nhello from serial\n");
+	vm_destroy(vm);
+	close(out[0]);
+	close(out[1]);
+}
+
+static void test_mmio_all_widths(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *t = testdev_add(vm, DEVICE_MMIO, TESTDEV_MMIO, 0x1000);
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	t->read_value = 0x0123456789abcdefULL;
+	load_guest(vm, "mmio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+
+	assert_int_equal(t->nr, 8);
+	assert_access(&t->rec[0], 0x00, 1, 1, 0x11);
+	assert_access(&t->rec[1], 0x10, 2, 1, 0x2233);
+	assert_access(&t->rec[2], 0x20, 4, 1, 0x44556677);
+	assert_access(&t->rec[3], 0x30, 8, 1, 0x8899aabbccddeeffULL);
+	assert_access(&t->rec[4], 0x40, 1, 0, 0xef);
+	assert_access(&t->rec[5], 0x50, 2, 0, 0xcdef);
+	assert_access(&t->rec[6], 0x60, 4, 0, 0x89abcdef);
+	assert_access(&t->rec[7], 0x70, 8, 0, 0x0123456789abcdefULL);
+
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xef);
+	assert_int_equal(regs.r9, 0xcdef);
+	assert_int_equal(regs.r10, 0x89abcdef);
+	assert_int_equal(regs.r11, 0x0123456789abcdefULL);
+	assert_int_equal(regs.r12, ~0ULL); /* unclaimed: all ones */
+	vm_destroy(vm);
+}
+
+static void test_pio_all_widths(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *t = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 16);
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	t->read_value = 0xa1b2c3d4;
+	load_guest(vm, "pio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+
+	assert_int_equal(t->nr, 11);
+	assert_access(&t->rec[0], 0, 1, 1, 0x5a);
+	assert_access(&t->rec[1], 2, 2, 1, 0xbeef);
+	assert_access(&t->rec[2], 4, 4, 1, 0xcafef00d);
+	assert_access(&t->rec[3], 0, 1, 0, 0xd4);
+	assert_access(&t->rec[4], 0, 2, 0, 0xc3d4);
+	assert_access(&t->rec[5], 0, 4, 0, 0xa1b2c3d4);
+	for (int i = 0; i < 5; i++) /* rep outsb "vibes" */
+		assert_access(&t->rec[6 + i], 8, 1, 1, (uint8_t)"vibes"[i]);
+
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xd4);
+	assert_int_equal(regs.r9, 0xc3d4);
+	assert_int_equal(regs.r10, 0xa1b2c3d4);
+	assert_int_equal(regs.r11, 0xffffffff);
+	vm_destroy(vm);
+}
+
+static void test_regs_in_and_out(void **state)
+{
+	struct vm *vm = new_vm();
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	load_guest(vm, "regs");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	regs.rax = 0x1111111100000000ULL;
+	regs.rbx = 0x2222;
+	regs.rcx = 0xf0f0;
+	regs.rdx = 0x0ff0;
+	regs.r15 = 0x1515151515151515ULL;
+	assert_int_equal(vcpu_set_regs(vcpu, &regs), 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.rax, 0x1111111100002222ULL);
+	assert_int_equal(regs.rcx, 0xff00);
+	assert_int_equal(regs.r15, 0x1515151515151515ULL);
+	assert_int_equal(regs.rip, GUEST_LOAD + 7); /* add(3) + xor(3) + hlt(1) */
+	assert_int_equal(regs.cs.selector, X86_BOOT_CS);
+	assert_int_equal(regs.cs.l, 1);
+	assert_true(regs.efer & X86_EFER_LMA);
+	assert_true(regs.cr0 & X86_CR0_PG);
+	assert_false(regs.rflags & X86_RFLAGS_IF);
+	vm_destroy(vm);
+}
+
+static struct x86_segment seg(uint16_t sel, uint64_t base, uint32_t limit,
+			      uint8_t type, int db, int g)
+{
+	return (struct x86_segment){ .base = base, .limit = limit, .selector = sel,
+		.type = type, .present = 1, .s = 1, .db = (uint8_t)db, .g = (uint8_t)g };
+}
+
+/* Set every mode-defining register of a fresh vCPU by hand. */
+static struct vcpu *vcpu_in_mode(struct vm *vm, int bits, uint64_t base)
+{
+	struct vcpu *vcpu = vm_create_vcpu(vm, 0);
+	struct regs regs;
+
+	assert_non_null(vcpu);
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	regs.rflags = 2;
+	regs.cr0 = bits == 16 ? X86_CR0_ET : X86_CR0_PE | X86_CR0_ET;
+	regs.cr3 = regs.cr4 = regs.efer = 0;
+	if (bits == 16) {
+		regs.cs = seg((uint16_t)(base >> 4), base, 0xffff, 0xb, 0, 0);
+		regs.ds = regs.es = regs.fs = regs.gs = regs.ss = seg(0, 0, 0xffff, 0x3, 0, 0);
+		regs.rip = 0;
+	} else {
+		regs.cs = seg(0x8, 0, 0xffffffff, 0xb, 1, 1);
+		regs.ds = regs.es = regs.fs = regs.gs = regs.ss = seg(0x10, 0, 0xffffffff, 0x3, 1, 1);
+		regs.rip = base;
+	}
+	assert_int_equal(vcpu_set_regs(vcpu, &regs), 0);
+	return vcpu;
+}
+
+static void run_mode_guest(const char *name, int bits, uint64_t expect, size_t size)
+{
+	struct vm *vm = new_vm();
+	struct testdev *t = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 1);
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	load_guest(vm, name);
+	vcpu = vcpu_in_mode(vm, bits, GUEST_LOAD);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	assert_int_equal(t->nr, 1);
+	assert_access(&t->rec[0], 0, size, 1, expect);
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.cr0 & X86_CR0_PE, bits == 16 ? 0 : X86_CR0_PE);
+	vm_destroy(vm);
+}
+
+static void test_real_mode(void **state)
+{
+	run_mode_guest("realmode", 16, 0x1234, 2);
+}
+
+static void test_protected_mode(void **state)
+{
+	run_mode_guest("protmode", 32, 0xdeadbeef, 4);
+}
+
+/* ---- two vCPUs at once: a barrier only both together can pass ---- */
+
+struct barrier_dev {
+	struct device dev;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	int arrived;
+	int seen[2];
+	pthread_t threads[2];
+	int timed_out;
+};
+
+static int barrier_write(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct barrier_dev *b = dev->private;
+	struct timespec deadline;
+	uint32_t id;
+
+	memcpy(&id, data, 4);
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 30;
+	pthread_mutex_lock(&b->lock);
+	if (id < 2) {
+		b->seen[id] = 1;
+		b->threads[id] = pthread_self();
+	}
+	b->arrived++;
+	pthread_cond_broadcast(&b->cond);
+	/* Returns only once the other vCPU is inside the guest's write too:
+	 * impossible unless both run at the same time on their own threads. */
+	while (b->arrived < 2 && !b->timed_out)
+		b->timed_out = pthread_cond_timedwait(&b->cond, &b->lock, &deadline) != 0;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void test_two_vcpus_run_concurrently(void **state)
+{
+	struct vm *vm = new_vm();
+	struct barrier_dev b = { 0 };
+
+	pthread_mutex_init(&b.lock, NULL);
+	pthread_cond_init(&b.cond, NULL);
+	b.dev = (struct device){ .name = "barrier", .base = TESTDEV_PORT + 0x10,
+		.size = 4, .private = &b, .write = barrier_write, .space = DEVICE_PIO };
+	assert_int_equal(vm_register_device(vm, &b.dev), 0);
+	load_guest(vm, "smp");
+	new_vcpu_long_mode(vm, 0);
+	new_vcpu_long_mode(vm, 1);
+
+	assert_int_equal(vm_start(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_HLT); /* both halted */
+	assert_false(b.timed_out);
+	assert_int_equal(b.arrived, 2);
+	assert_true(b.seen[0] && b.seen[1]);
+	assert_false(pthread_equal(b.threads[0], b.threads[1]));
+	assert_false(pthread_equal(b.threads[0], pthread_self()));
+	vm_destroy(vm);
+	pthread_cond_destroy(&b.cond);
+	pthread_mutex_destroy(&b.lock);
+}
+
+static double now_seconds(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+static void test_vm_stop_interrupts_running_guest(void **state)
+{
+	struct vm *vm = new_vm();
+	struct timespec pause = { 0, 200 * 1000 * 1000 };
+	struct regs regs;
+	double t0;
+
+	load_guest(vm, "spin");
+	new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_start(vm), 0);
+	nanosleep(&pause, NULL);
+	t0 = now_seconds();
+	assert_int_equal(vm_stop(vm), 0);
+	/* Promptly: a generous bound that only a missed kick would exceed. */
+	assert_true(now_seconds() - t0 < 5.0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_STOPPED);
+	assert_int_equal(vm_exit_reason(vm), VCPU_EXIT_STOPPED);
+	/* The guest really ran: its counter moved. */
+	assert_int_equal(vcpu_get_regs(vm->vcpus[0], &regs), 0);
+	assert_true(regs.rax > 0);
+	vm_destroy(vm);
+}
+
+static void test_triple_fault_is_shutdown(void **state)
+{
+	struct vm *vm = new_vm();
+	struct vcpu *vcpu;
+
+	load_guest(vm, "triple_fault");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_SHUTDOWN);
+	vm_destroy(vm);
+}
+
+static void test_unemulated_instruction_reported(void **state)
+{
+	struct vm *vm = new_vm();
+	struct vcpu *vcpu;
+	int r;
+
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "fwait");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	r = run_until_stop(vcpu, NULL, NULL);
+	if (r == VCPU_EXIT_INTERNAL_ERROR) {
+		/* PVM: reported with the bytes of the failing instruction. */
+		assert_true(vcpu->exit.internal.insn_len >= 1);
+		assert_int_equal(vcpu->exit.internal.insn[0], 0x9b);
+	} else {
+		/* Hardware virtualization ran it and went on. */
+		assert_int_equal(r, VCPU_EXIT_GUEST_EXIT);
+		assert_int_equal(vcpu->exit.status, 7);
+	}
+	vm_destroy(vm);
+}
+
+static void test_registration_rules(void **state)
+{
+	struct vm *vm = new_vm();
+	struct device zero = { .name = "zero", .base = 0xd0000000, .size = 0,
+		.read = testdev_read, .space = DEVICE_MMIO };
+	struct device wraps = { .name = "wraps", .base = ~0ULL - 4, .size = 16,
+		.read = testdev_read, .space = DEVICE_MMIO };
+	struct device bigport = { .name = "bigport", .base = 0xfff0, .size = 0x20,
+		.read = testdev_read, .space = DEVICE_PIO };
+	struct device overlap = { .name = "overlap", .base = TESTDEV_MMIO + 0xfff,
+		.size = 2, .read = testdev_read, .space = DEVICE_MMIO };
+	struct device other_space = { .name = "pio", .base = 0x100, .size = 1,
+		.read = testdev_read, .space = DEVICE_PIO };
+	static uint8_t unaligned_mem[8192] __attribute__((aligned(4096)));
+
+	testdev_add(vm, DEVICE_MMIO, TESTDEV_MMIO, 0x1000);
+	assert_int_equal(vm_register_device(vm, &zero), -EINVAL);
+	assert_int_equal(vm_register_device(vm, &wraps), -EINVAL);
+	assert_int_equal(vm_register_device(vm, &bigport), -EINVAL);
+	assert_int_equal(vm_register_device(vm, &overlap), -EEXIST);
+	assert_int_equal(vm_register_device(vm, &other_space), 0);
+	assert_ptr_equal(vm_find_device(vm, DEVICE_PIO, 0x100), &other_space);
+	assert_null(vm_find_device(vm, DEVICE_MMIO, 0x100));
+
+	assert_int_equal(vm_add_memory(vm, 0x1000, unaligned_mem, 4096), -EEXIST);
+	assert_int_equal(vm_add_memory(vm, 0x40000800, unaligned_mem, 4096), -EINVAL);
+	assert_int_equal(vm_add_memory(vm, 0x40000000, unaligned_mem + 1, 4096), -EINVAL);
+	assert_int_equal(vm_add_memory(vm, 0x40000000, unaligned_mem, 8192), 0);
+	assert_ptr_equal(vm_gpa_to_hva(vm, 0x40001000, 4096), unaligned_mem + 4096);
+	assert_null(vm_gpa_to_hva(vm, 0x40001000, 4097)); /* crosses the end */
+	assert_null(vm_gpa_to_hva(vm, GUEST_MEM - 8, 16));
+	assert_non_null(vm_gpa_to_hva(vm, GUEST_MEM - 8, 8));
+	assert_null(vm_create_vcpu(vm, VM_MAX_VCPUS));
+	assert_int_equal(errno, EINVAL);
+	assert_non_null(vm_create_vcpu(vm, 3));
+	assert_null(vm_create_vcpu(vm, 3));
+	assert_int_equal(errno, EEXIST);
+	vm_destroy(vm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_hello_debugcon_and_serial),
+		cmocka_unit_test(test_mmio_all_widths),
+		cmocka_unit_test(test_pio_all_widths),
+		cmocka_unit_test(test_regs_in_and_out),
+		cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_protected_mode),
+		cmocka_unit_test(test_two_vcpus_run_concurrently),
+		cmocka_unit_test(test_vm_stop_interrupts_running_guest),
+		cmocka_unit_test(test_triple_fault_is_shutdown),
+		cmocka_unit_test(test_unemulated_instruction_reported),
+		cmocka_unit_test(test_registration_rules),
+	};
+
+	return cmocka_run_group_tests_name("guests", tests, skip_without_kvm, NULL);
+}

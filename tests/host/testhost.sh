@@ -1,0 +1,198 @@
+#!/bin/bash
+# testhost.sh: run a command inside the test host, an emulated x86_64 machine
+# with AMD-V and nested paging (qemu -accel tcg -cpu EPYC,+svm,+npt) booting
+# Debian's generic kernel with kvm-amd loaded: a real KVM for the payload.
+#
+# Usage:
+#   tests/host/testhost.sh [OPTIONS] --payload DIR -- COMMAND [ARG...]
+#   tests/host/testhost.sh [OPTIONS] --check
+#   tests/host/testhost.sh [OPTIONS] [--payload DIR] --shell
+# Options:
+#   --timeout SEC   kill the test host after SEC seconds (default 600), exit 124
+#   --mem MB        test-host memory (default 2048)
+#   --smp N         test-host CPUs (default 2)
+#   --no-host-usr   do not mount the outer host's /usr (read-only) on /usr
+#   --console       the test host's serial console on this terminal instead
+#                   of the log file
+#   --qemu-arg ARG  extra qemu argument (repeatable)
+#   --append STR    extra test-host kernel command line (e.g. "loglevel=7")
+#
+# DIR is shared read-write (virtio-9p) at /payload; COMMAND runs there with
+# cwd /payload, stdin /dev/null, VIBEVMM_TESTHOST=1 and
+# PATH=/payload/bin:/usr/sbin:/usr/bin:/sbin:/bin (the host's /usr, then
+# busybox; /payload/bin:/bin:/sbin with --no-host-usr). Its stdout and stderr are streamed to this
+# script's stdout and stderr (through DIR/.testhost/RUNID/{stdout,stderr});
+# its exit status becomes this script's. The console goes to
+# $CACHE/logs/testhost-*.log. With the host's /usr mounted (the default),
+# dynamically linked programs of this machine run inside as they are;
+# otherwise payload programs must be static or packed with add-binary.sh.
+# --check boots, checks /dev/kvm and kvm_amd's nested paging, and prints
+# "testhost: KVM ready (AMD-V, nested paging)". --shell gives an interactive
+# shell (implies --console).
+#
+# Exit status: the command's; 124 on timeout; 125 when the test host ended
+# without running the command to its end (crash, panic: see the log);
+# 77 when the test host cannot start (no qemu, no kernel): callers skip.
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
+. "$(dirname "$0")/../fixtures/lib.sh"
+
+usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
+
+TIMEOUT=600 MEM=2048 SMP=2 PAYLOAD='' MODE=run HOSTUSR=1 CONSOLE=0
+EXTRA=() XAPPEND=''
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --timeout) TIMEOUT=${2:?}; shift 2 ;;
+        --mem) MEM=${2:?}; shift 2 ;;
+        --smp) SMP=${2:?}; shift 2 ;;
+        --payload) PAYLOAD=${2:?}; shift 2 ;;
+        --no-host-usr) HOSTUSR=0; shift ;;
+        --console) CONSOLE=1; shift ;;
+        --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
+        --append) XAPPEND+=" ${2:?}"; shift 2 ;;
+        --check) MODE=check; shift ;;
+        --shell) MODE=shell; CONSOLE=1; shift ;;
+        -h|--help) usage; exit 0 ;;
+        --) shift; break ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
+case "$TIMEOUT$MEM$SMP" in *[!0-9]*) die "--timeout, --mem, --smp take numbers" ;; esac
+
+QEMU=${QEMU:-qemu-system-x86_64}
+command -v "$QEMU" >/dev/null 2>&1 || skip "no $QEMU (apt-get install qemu-system-x86)"
+command -v timeout >/dev/null 2>&1 || skip "no timeout(1)"
+
+# kernels, busybox and the host initramfs (fetched/built once, then cached)
+FIX=$VIBEVMM_SRC/tests/fixtures
+if [ ! -s "$CACHE/kernels/generic/vmlinuz" ] || [ ! -x "$CACHE/busybox" ]; then
+    log "fetching the kernels"
+    "$FIX/fetch-kernels.sh" >/dev/null || skip "cannot fetch Debian's kernel (fetch-kernels.sh failed)"
+fi
+INITRD=$("$VIBEVMM_SRC/tests/host/make-host-initramfs.sh") ||
+    skip "cannot build the test-host initramfs"
+# The uncompressed vmlinux (PVH entry) saves the ~3 s its xz decompressor
+# takes under TCG; the bzImage is the fallback.
+KERNEL=$CACHE/kernels/generic/vmlinux
+[ -s "$KERNEL" ] || KERNEL=$CACHE/kernels/generic/vmlinuz
+
+CLEANUP_DIR=''
+case "$MODE" in
+    run)
+        [ -n "$PAYLOAD" ] || { usage >&2; die "--payload DIR is required"; }
+        [ $# -gt 0 ] || { usage >&2; die "no COMMAND after --"; }
+        ;;
+    check)
+        [ $# -eq 0 ] || die "--check takes no COMMAND"
+        set -- testhost-check
+        ;;
+    shell)
+        [ $# -eq 0 ] || die "--shell takes no COMMAND"
+        ;;
+esac
+if [ -z "$PAYLOAD" ]; then
+    PAYLOAD=$(mktemp -d "${TMPDIR:-/tmp}/vibevmm-payload.XXXXXX")
+    CLEANUP_DIR=$PAYLOAD
+fi
+[ -d "$PAYLOAD" ] || die "payload $PAYLOAD is not a directory"
+PAYLOAD=$(cd "$PAYLOAD" && pwd)
+
+# sh_quote ARG: ARG as one single-quoted word for busybox sh
+sh_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
+
+RUNID=$(date +%Y%m%d-%H%M%S)-$$
+RUNDIR=''
+mkdir -p "$PAYLOAD/.testhost/$RUNID" "$CACHE/logs"
+RUNDIR=$PAYLOAD/.testhost/$RUNID
+LOG=$CACHE/logs/testhost-$RUNID.log
+# keep a week of logs
+find "$CACHE/logs" -name 'testhost-*.log' -mtime +7 -delete 2>/dev/null || true
+APPEND="console=ttyS0 quiet loglevel=4 panic=-1 mitigations=off"
+if [ "$MODE" != shell ]; then
+    {
+        printf '# written by testhost.sh\n'
+        for a in "$@"; do sh_quote "$a"; printf ' '; done
+        printf '\n'
+    } > "$RUNDIR/cmd"
+    : > "$RUNDIR/stdout"
+    : > "$RUNDIR/stderr"
+    APPEND+=" testhost.run=$RUNID"
+fi
+[ "$HOSTUSR" = 0 ] || APPEND+=" testhost.hostusr=1"
+[ "$MODE" != shell ] || APPEND+=" testhost.shell=1"
+APPEND+=$XAPPEND
+
+# shellcheck disable=SC2054  # the commas are qemu's
+QARGS=(
+    -accel tcg -cpu EPYC,+svm,+npt -m "$MEM" -smp "$SMP"
+    -no-reboot -nodefaults -no-user-config -display none
+    -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
+    -virtfs "local,path=$PAYLOAD,mount_tag=payload,security_model=none,id=payload"
+)
+[ "$HOSTUSR" = 0 ] || QARGS+=(-virtfs "local,path=/usr,mount_tag=hostusr,security_model=none,readonly=on,id=hostusr")
+if [ "$CONSOLE" = 1 ]; then
+    QARGS+=(-serial mon:stdio)
+else
+    QARGS+=(-serial "file:$LOG" -monitor none)
+fi
+QARGS+=("${EXTRA[@]}")
+
+QPID='' TAILS=()
+# shellcheck disable=SC2317  # called from the EXIT trap
+cleanup() {
+    local p
+    if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then kill "$QPID" 2>/dev/null || true; fi
+    for p in "${TAILS[@]}"; do kill "$p" 2>/dev/null || true; done
+    if [ -n "$RUNDIR" ]; then rm -rf "$RUNDIR"; fi
+    if [ -n "$CLEANUP_DIR" ]; then rm -rf "$CLEANUP_DIR"; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+log "booting the test host (log: $LOG)"
+START=$(date +%s.%N)
+if [ "$CONSOLE" = 1 ]; then
+    set +e
+    timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}"
+    QRC=$?
+    set -e
+else
+    timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}" < /dev/null > "$LOG.qemu" 2>&1 &
+    QPID=$!
+    if [ "$MODE" != shell ]; then
+        tail -n +1 -s 0.2 -F --pid="$QPID" "$RUNDIR/stdout" 2>/dev/null &
+        TAILS+=($!)
+        tail -n +1 -s 0.2 -F --pid="$QPID" "$RUNDIR/stderr" >&2 2>/dev/null &
+        TAILS+=($!)
+    fi
+    set +e
+    wait "$QPID"
+    QRC=$?
+    set -e
+    QPID=''
+    for p in "${TAILS[@]}"; do wait "$p" 2>/dev/null || true; done
+    TAILS=()
+    # qemu's own messages, less its note on each EPYC feature TCG lacks
+    grep -v "TCG doesn't support requested feature" "$LOG.qemu" >> "$LOG" || true
+    rm -f "$LOG.qemu"
+fi
+END=$(date +%s.%N)
+WALL=$(awk -v a="$START" -v b="$END" 'BEGIN { printf "%.1f", b - a }')
+
+if [ "$QRC" = 124 ] || [ "$QRC" = 137 ]; then
+    log "timeout after ${TIMEOUT}s: test host killed (log: $LOG)"
+    exit 124
+fi
+[ "$MODE" != shell ] || exit 0
+READY=$(cat "$RUNDIR/ready" 2>/dev/null || echo '?')
+if [ ! -f "$RUNDIR/status" ]; then
+    log "the test host ended without a command status (qemu rc=$QRC); end of $LOG:"
+    tail -n 30 "$LOG" | sed "s/^/$PROG: | /" >&2
+    exit 125
+fi
+RC=$(cat "$RUNDIR/status")
+log "done in ${WALL}s wall (test host ready at ${READY}s of its uptime); command exit status $RC"
+cp -f "$RUNDIR/status" "$RUNDIR/stdout" "$RUNDIR/stderr" "$PAYLOAD/.testhost/" 2>/dev/null || true
+exit "$RC"

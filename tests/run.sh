@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# `make check`: every test this machine can run, then one summary line.
+#   1. gcc build: unit tests, asm-guest tests (local /dev/kvm), CLI tests
+#   2. clang + ASan/UBSan build: the same tests again
+#   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
+#   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
+# Set CHECK_SKIP="san fuzz e2e" (any subset) to leave stages out.
+set -u
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+RESULTS=$(mktemp)
+export RESULTS
+failed_stages=()
+
+stage() { echo; echo "######## $*"; }
+skipping() { case " ${CHECK_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+stage "gcc build + tests"
+if make -s CC=gcc tests; then
+	tests/run-c-tests.sh build/tests bin || failed_stages+=(gcc)
+	stage "make install + a program built with pkg-config"
+	if tests/install/run.sh; then echo "1 0 0" >> "$RESULTS"; else echo "0 1 0" >> "$RESULTS"; failed_stages+=(install); fi
+else
+	echo "0 1 0" >> "$RESULTS"; failed_stages+=(gcc-build)
+fi
+
+if ! skipping san; then
+	stage "clang ASan+UBSan build + tests"
+	export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+	if make -s SAN=1 CC=clang tests; then
+		tests/run-c-tests.sh build/san/build/tests build/san/bin || failed_stages+=(san)
+	else
+		echo "0 1 0" >> "$RESULTS"; failed_stages+=(san-build)
+	fi
+	unset ASAN_OPTIONS UBSAN_OPTIONS
+fi
+
+if ! skipping fuzz && [ -x tests/fuzz/run.sh ]; then
+	stage "fuzz smoke"
+	tests/fuzz/run.sh "${FUZZ_SECONDS:-20}" || failed_stages+=(fuzz)
+fi
+
+if ! skipping e2e && [ -x tests/e2e/run.sh ]; then
+	stage "Linux end-to-end"
+	tests/e2e/run.sh || failed_stages+=(e2e)
+fi
+
+read -r passed failed skipped < <(awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}' "$RESULTS")
+rm -f "$RESULTS"
+echo
+[ ${#failed_stages[@]} -eq 0 ] || echo "failed stages: ${failed_stages[*]}"
+echo "check: $passed passed, $failed failed, $skipped skipped"
+[ ${#failed_stages[@]} -eq 0 ] && [ "$failed" -eq 0 ]
