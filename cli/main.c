@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "arch/x86_64/layout.h"
+#include "arch/x86_64/linux_boot.h"
 #include "boot.h"
 #include "cli/console.h"
 #include "cli/options.h"
@@ -50,8 +51,6 @@ static int refuse_unimplemented(const struct vmm_config *cfg)
 		return die("--net: not implemented yet (virtio-net is planned)");
 	if (cfg->console == CONSOLE_VIRTIO)
 		return die("--console virtio: not implemented yet (virtio-console is planned)");
-	if (cfg->kernel)
-		return die("--kernel: Linux boot is not implemented yet; use --binary");
 	return 0;
 }
 
@@ -83,6 +82,12 @@ static int add_platform_devices(struct vmm *v)
 	 * or a regular file); output works either way. */
 	if (serial8250_attach_input(serial, console_filter, &v->con))
 		vm_debug(v->vm, "serial input not attached (stdin cannot be polled)");
+	if (!v->cfg.kernel)
+		return 0;
+	/* Power off / reboot for Linux: ACPI registers and the i8042 reset. */
+	if (register_or_die(v->vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port") ||
+	    register_or_die(v->vm, i8042_create(), "i8042"))
+		return -1;
 	return 0;
 }
 
@@ -141,6 +146,75 @@ static int load_binary(struct vmm *v)
 	return start_vcpus_long_mode(v, v->cfg.entry);
 }
 
+static int read_kernel(struct vmm *v, struct kernel_image *k, uint8_t **file)
+{
+	const struct boot_options opts = { .bzimage_as_is = v->cfg.bzimage_as_is };
+	size_t len;
+	int err = read_file(v->cfg.kernel, file, &len);
+
+	if (err)
+		return die("cannot read --kernel %s: %s", v->cfg.kernel, read_error(err));
+	if (boot_detect_format(*file, len) == KERNEL_FORMAT_UNKNOWN)
+		return die("--kernel %s: not a Linux kernel (want a bzImage or an ELF vmlinux)",
+			   v->cfg.kernel);
+	err = boot_parse_kernel(*file, len, &opts, k);
+	if (err == -ENOTSUP)
+		return die("--kernel %s: unsupported %s (old boot protocol, not 64-bit, or unknown compression)",
+			   v->cfg.kernel, boot_format_name(boot_detect_format(*file, len)));
+	if (err)
+		return die("--kernel %s: malformed or truncated %s: %s", v->cfg.kernel,
+			   boot_format_name(boot_detect_format(*file, len)), strerror(-err));
+	vm_info(v->vm, "kernel: %s%s, entry 0x%llx", boot_format_name(k->format),
+		k->decompressed ? " (decompressed on the host)" : "",
+		(unsigned long long)k->entry);
+	return 0;
+}
+
+static int create_vcpus(struct vmm *v)
+{
+	for (int id = 0; id < v->cfg.cpus; id++)
+		if (!vm_create_vcpu(v->vm, id))
+			return die("cannot create vCPU %d: %s", id, strerror(errno));
+	return 0;
+}
+
+static int load_kernel(struct vmm *v)
+{
+	struct kernel_image k = { 0 };
+	uint8_t *file = NULL, *initrd = NULL;
+	size_t initrd_len = 0;
+	char why[256];
+	int err = -1;
+
+	if (read_kernel(v, &k, &file))
+		goto out;
+	if (v->cfg.initrd && (err = read_file(v->cfg.initrd, &initrd, &initrd_len))) {
+		err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
+		goto out;
+	}
+	if ((err = create_vcpus(v)))
+		goto out;
+	struct x86_linux_boot b = {
+		.kernel = &k, .initrd = initrd, .initrd_len = initrd_len,
+		.cmdline = v->cfg.cmdline ? v->cfg.cmdline : "console=ttyS0",
+		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
+			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 },
+	};
+	err = x86_boot_linux(v->vm, v->vm->vcpus[0], &b, why, sizeof(why));
+	if (err)
+		err = die("cannot boot --kernel %s: %s", v->cfg.kernel, why);
+out:
+	kernel_image_free(&k);
+	free(file);
+	free(initrd);
+	return err ? -1 : 0;
+}
+
+static int load_guest(struct vmm *v)
+{
+	return v->cfg.kernel ? load_kernel(v) : load_binary(v);
+}
+
 static int create_vm(struct vmm *v)
 {
 	int err = hypervisor_init();
@@ -152,6 +226,10 @@ static int create_vm(struct vmm *v)
 		return die("cannot create VM: %s", strerror(errno));
 	v->vm->log_level = v->cfg.log_level;
 	v->con.vm = v->vm;
+	/* Linux wants interrupt controllers and a PIT; raw binaries do not,
+	 * and without them HLT returns to the VMM. */
+	if (v->cfg.kernel && (err = vm_create_irqchip(v->vm)))
+		return die("cannot create the interrupt controller: %s", strerror(-err));
 	err = x86_alloc_guest_ram(v->vm, v->cfg.mem);
 	if (err)
 		return die("cannot allocate %llu MiB of guest RAM: %s",
@@ -263,7 +341,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (refuse_unimplemented(&v.cfg) || create_vm(&v) ||
-	    add_platform_devices(&v) || load_binary(&v))
+	    add_platform_devices(&v) || load_guest(&v))
 		goto out;
 	status = run(&v);
 out:

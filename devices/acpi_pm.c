@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "arch/x86_64/platform.h"
-#include "devices/platform_devices.h"
+#include "devices.h"
 #include "vm.h"
 
 static int acpi_pm_read(struct device *dev, uint64_t offset, void *data,

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "devices/platform_devices.h"
+#include "devices.h"
 #include "vm.h"
 
 #define I8042_DATA 0   /* port 0x60 */

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Linux KVM backend: x86_64 specifics (VM set-up, CPUID, registers). */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,7 +13,14 @@
 
 struct kvm_x86_vm {
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
+	bool irqchip;             /* in-kernel LAPIC/IOAPIC/PIC created */
 };
+
+/* Local APIC register offsets and LVT delivery modes. */
+#define APIC_LVT0 0x350
+#define APIC_LVT1 0x360
+#define APIC_MODE_EXTINT 0x7
+#define APIC_MODE_NMI 0x4
 
 static struct kvm_cpuid2 *alloc_cpuid(int nent)
 {
@@ -66,10 +74,13 @@ int kvm_arch_create_irqchip(struct vm *vm)
 	if (err < 0)
 		return err;
 	err = kvm_ioctl(k->vm_fd, KVM_CREATE_PIT2, &pit);
-	return err < 0 ? err : 0;
+	if (err < 0)
+		return err;
+	((struct kvm_x86_vm *)k->arch)->irqchip = true;
+	return 0;
 }
 
-/* Each vCPU sees its own APIC id in CPUID. */
+/* Each vCPU sees its own APIC id in CPUID, and that it is a guest. */
 static void patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
@@ -78,6 +89,9 @@ static void patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id)
 		switch (e->function) {
 		case 1:
 			e->ebx = (e->ebx & 0x00ffffffu) | (apic_id << 24);
+			/* "Running under a hypervisor": without it Linux never
+			 * looks at KVM's leaves (kvm-clock, PV features). */
+			e->ecx |= 1u << 31;
 			break;
 		case 0xb:
 		case 0x1f:
@@ -111,13 +125,41 @@ static int set_fpu(struct vcpu *vcpu)
 	return err < 0 ? err : 0;
 }
 
+static void set_lvt_mode(struct kvm_lapic_state *l, int reg, uint32_t mode)
+{
+	uint32_t v;
+
+	memcpy(&v, &l->regs[reg], 4);
+	v = (v & ~0x700u) | (mode << 8);
+	memcpy(&l->regs[reg], &v, 4);
+}
+
+/* Wire LINT0 to the PIC (ExtINT) and LINT1 to NMI, as firmware does, so
+ * the kernel's legacy interrupt routing works before it reprograms them. */
+static int set_lapic_lints(struct vcpu *vcpu)
+{
+	struct kvm_lapic_state l;
+	int fd = kvm_vcpu_of(vcpu)->fd;
+	int err = kvm_ioctl(fd, KVM_GET_LAPIC, &l);
+
+	if (err < 0)
+		return err;
+	set_lvt_mode(&l, APIC_LVT0, APIC_MODE_EXTINT);
+	set_lvt_mode(&l, APIC_LVT1, APIC_MODE_NMI);
+	err = kvm_ioctl(fd, KVM_SET_LAPIC, &l);
+	return err < 0 ? err : 0;
+}
+
 int kvm_arch_vcpu_init(struct vcpu *vcpu)
 {
+	struct kvm_x86_vm *x = kvm_of(vcpu->vm)->arch;
 	int err = set_cpuid(vcpu);
 
-	if (err)
-		return err;
-	return set_fpu(vcpu);
+	if (!err)
+		err = set_fpu(vcpu);
+	if (!err && x->irqchip)
+		err = set_lapic_lints(vcpu);
+	return err;
 }
 
 static void seg_from_kvm(struct x86_segment *s, const struct kvm_segment *k)

@@ -78,4 +78,14 @@ int serial8250_attach_input(struct device *dev,
 			    int (*filter)(void *opaque, uint8_t *buf, int len),
 			    void *opaque);
 
+/* ACPI PM port (x86): the FADT's reset and sleep registers. 1 = reboot,
+ * SLP_TYP 5 with SLP_EN = power off. */
+struct device *acpi_pm_create(uint16_t port);
+
+/* i8042 keyboard controller (ports 0x60-0x64), enough for Linux's probe and
+ * for reboot through command 0xFE (reboot=k). */
+#define I8042_BASE_PORT 0x60
+#define I8042_NR_PORTS 5
+struct device *i8042_create(void);
+
 #endif

@@ -158,6 +158,10 @@ if [ "$CONSOLE" = 1 ]; then
     timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}"
     QRC=$?
     set -e
+    if [ "$MODE" != shell ]; then
+        cat "$RUNDIR/stdout" 2>/dev/null || true
+        cat "$RUNDIR/stderr" >&2 2>/dev/null || true
+    fi
 else
     timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}" < /dev/null > "$LOG.qemu" 2>&1 &
     QPID=$!

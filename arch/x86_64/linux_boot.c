@@ -1,0 +1,141 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Linux x86 boot protocol, 64-bit entry (Documentation/arch/x86/boot.rst):
+ * the kernel's segments at their physical addresses, a zero page with the
+ * setup header, e820, command line and initrd, RSI pointing at it, long
+ * mode with the low memory identity-mapped. ACPI and MP tables describe the
+ * CPUs, interrupt controllers, power/reset registers and virtio windows.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "arch/x86_64/layout.h"
+#include "arch/x86_64/linux_boot.h"
+#include "utils.h"
+
+static int why_fail(char *why, size_t len, int err, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int why_fail(char *why, size_t len, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+/* Copy the kernel's segments; returns the end of the highest one. */
+static int place_kernel(struct vm *vm, const struct kernel_image *k,
+			uint64_t *kernel_end, char *why, size_t len)
+{
+	*kernel_end = 0;
+	for (int i = 0; i < k->nr_segments; i++) {
+		const struct boot_segment *s = &k->segments[i];
+		uint8_t *dst = vm_gpa_to_hva(vm, s->gpa, s->mem_size);
+
+		if (!dst || s->gpa < X86_HIGH_MEMORY_START)
+			return why_fail(why, len, -ERANGE,
+					"kernel segment at 0x%llx (%llu KiB) is outside guest RAM; try more --mem",
+					(unsigned long long)s->gpa,
+					(unsigned long long)(s->mem_size >> 10));
+		memcpy(dst, s->data, s->file_size);
+		memset(dst + s->file_size, 0, s->mem_size - s->file_size);
+		*kernel_end = MAX(*kernel_end, s->gpa + s->mem_size);
+	}
+	return 0;
+}
+
+static int place_cmdline(struct vm *vm, const struct kernel_image *k,
+			 const char *cmdline, char *why, size_t len)
+{
+	size_t n = strlen(cmdline);
+	/* ELF vmlinux carries no limit; Linux x86 takes 2048 with the NUL. */
+	size_t max = k->setup_header ? k->cmdline_size : 2047;
+
+	if (n > max || n + 1 > X86_CMDLINE_MAX)
+		return why_fail(why, len, -E2BIG, "--cmdline is %zu bytes; this kernel takes at most %zu",
+				n, max);
+	return vm_write_guest(vm, X86_CMDLINE_ADDR, cmdline, n + 1);
+}
+
+static int place_initrd(struct vm *vm, const struct x86_linux_boot *b,
+			uint64_t kernel_end, uint64_t *gpa, char *why, size_t len)
+{
+	uint32_t addr_max = b->kernel->setup_header ? b->kernel->initrd_addr_max : 0x7fffffff;
+	int err;
+
+	*gpa = 0;
+	if (!b->initrd)
+		return 0;
+	err = x86_place_initrd(b->platform.ram_size, b->initrd_len, addr_max,
+			       kernel_end, gpa);
+	if (err)
+		return why_fail(why, len, err,
+				"initrd (%zu MiB) does not fit in guest RAM above the kernel; try more --mem",
+				b->initrd_len >> 20);
+	return vm_write_guest(vm, *gpa, b->initrd, b->initrd_len);
+}
+
+static int place_tables(struct vm *vm, const struct x86_platform *p,
+			uint64_t *rsdp, char *why, size_t len)
+{
+	uint64_t acpi_len = X86_BIOS_END - X86_ACPI_RSDP_ADDR;
+	void *acpi = vm_gpa_to_hva(vm, X86_ACPI_RSDP_ADDR, acpi_len);
+	void *mp = vm_gpa_to_hva(vm, X86_MPTABLE_ADDR, X86_MPTABLE_MAX_SIZE);
+	int err;
+
+	if (!acpi || !mp)
+		return why_fail(why, len, -ERANGE, "guest RAM does not cover the BIOS area");
+	err = acpi_build_tables(acpi, acpi_len, X86_ACPI_RSDP_ADDR, p, rsdp);
+	if (err < 0)
+		return why_fail(why, len, err, "cannot build ACPI tables: %s", strerror(-err));
+	err = mptable_build(mp, X86_MPTABLE_MAX_SIZE, X86_MPTABLE_ADDR, p->nr_cpus);
+	if (err < 0)
+		return why_fail(why, len, err, "cannot build the MP table: %s", strerror(-err));
+	return 0;
+}
+
+int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
+		   const struct x86_linux_boot *b, char *why, size_t why_len)
+{
+	const struct kernel_image *k = b->kernel;
+	struct x86_zero_page_desc zp = {
+		.setup_header = k->setup_header,
+		.setup_header_len = k->setup_header_len,
+		.cmdline_gpa = X86_CMDLINE_ADDR,
+		.cmdline_len = (uint32_t)strlen(b->cmdline),
+		.initrd_size = b->initrd ? b->initrd_len : 0,
+		.ram_size = b->platform.ram_size,
+	};
+	void *zero_page = vm_gpa_to_hva(vm, X86_ZERO_PAGE_ADDR, X86_ZERO_PAGE_SIZE);
+	uint64_t kernel_end;
+	struct regs regs;
+	int err;
+
+	if (!zero_page)
+		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the zero page");
+	if ((err = place_kernel(vm, k, &kernel_end, why, why_len)) ||
+	    (err = place_cmdline(vm, k, b->cmdline, why, why_len)) ||
+	    (err = place_initrd(vm, b, kernel_end, &zp.initrd_gpa, why, why_len)) ||
+	    (err = place_tables(vm, &b->platform, &zp.rsdp_gpa, why, why_len)))
+		return err;
+	err = x86_build_zero_page(zero_page, &zp);
+	if (err)
+		return why_fail(why, why_len, err, "cannot build the zero page: %s", strerror(-err));
+	err = x86_setup_boot_tables(vm);
+	if (!err)
+		err = vcpu_get_regs(bsp, &regs);
+	if (err)
+		return why_fail(why, why_len, err, "cannot set up the boot CPU: %s", strerror(-err));
+	/* Linux sets up its own stack; one below the zero page is harmless. */
+	x86_regs_long_mode(&regs, k->entry, X86_ZERO_PAGE_ADDR);
+	regs.rsi = X86_ZERO_PAGE_ADDR;
+	err = vcpu_set_regs(bsp, &regs);
+	if (err)
+		return why_fail(why, why_len, err, "cannot set boot CPU registers: %s", strerror(-err));
+	return 0;
+}
