@@ -110,6 +110,10 @@ check:
 check-fast: tests
 	tests/run-c-tests.sh $(TESTBIN) $(BINDIR)
 
+# Boot a real Linux guest to a shell (fetches/builds what it needs first).
+run:
+	scripts/run-linux.sh
+
 install: all
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/vibevmm $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	install -m 755 $(CLI) $(DESTDIR)$(PREFIX)/bin/

@@ -136,3 +136,24 @@ int vm_irq_line(struct vm *vm, uint32_t gsi, int level)
 		return -ENODEV;
 	return vm->ops->irq_line(vm, gsi, level);
 }
+
+int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
+		     enum device_space space, int fd, int datamatch,
+		     uint64_t value)
+{
+	if (!vm || fd < 0 || (len != 1 && len != 2 && len != 4 && len != 8))
+		return -EINVAL;
+	if (!vm->ops->ioeventfd)
+		return -ENOTSUP;
+	return vm->ops->ioeventfd(vm, addr, len, space == DEVICE_PIO, fd,
+				  datamatch, value);
+}
+
+int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd)
+{
+	if (!vm || fd < 0)
+		return -EINVAL;
+	if (!vm->state->irqchip || !vm->ops->irqfd)
+		return -ENOTSUP;
+	return vm->ops->irqfd(vm, gsi, fd);
+}

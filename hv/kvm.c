@@ -117,6 +117,27 @@ static int kvm_irq_line(struct vm *vm, uint32_t gsi, int level)
 	return kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
+static int kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int pio,
+			 int fd, int datamatch, uint64_t value)
+{
+	struct kvm_ioeventfd e = {
+		.addr = addr, .len = len, .fd = fd, .datamatch = value,
+		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
+			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0),
+	};
+	int err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IOEVENTFD, &e);
+
+	return err < 0 ? err : 0;
+}
+
+static int kvm_irqfd(struct vm *vm, uint32_t gsi, int fd)
+{
+	struct kvm_irqfd i = { .fd = (uint32_t)fd, .gsi = gsi };
+	int err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IRQFD, &i);
+
+	return err < 0 ? err : 0;
+}
+
 static void kvm_vcpu_destroy(struct vcpu *vcpu)
 {
 	struct kvm_vcpu *kv = kvm_vcpu_of(vcpu);
@@ -296,6 +317,8 @@ const struct hypervisor_ops kvm_ops = {
 	.set_memory = kvm_set_memory,
 	.create_irqchip = kvm_arch_create_irqchip,
 	.irq_line = kvm_irq_line,
+	.ioeventfd = kvm_ioeventfd,
+	.irqfd = kvm_irqfd,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vcpu_run = kvm_vcpu_run,

@@ -42,6 +42,10 @@ struct hypervisor_ops {
 			  void *hva, uint64_t size);
 	int (*create_irqchip)(struct vm *vm); /* in-kernel interrupt controller */
 	int (*irq_line)(struct vm *vm, uint32_t gsi, int level);
+	/* Optional fast paths; NULL or -ENOTSUP when the backend has none. */
+	int (*ioeventfd)(struct vm *vm, uint64_t addr, uint32_t len, int pio,
+			 int fd, int datamatch, uint64_t value);
+	int (*irqfd)(struct vm *vm, uint32_t gsi, int fd);
 
 	int (*vcpu_create)(struct vcpu *vcpu);
 	void (*vcpu_destroy)(struct vcpu *vcpu);

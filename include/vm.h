@@ -93,6 +93,19 @@ int vm_watch_fd(struct vm *vm, int fd, int (*on_ready)(void *opaque),
 		void *opaque);
 int vm_resume_fd(struct vm *vm, int fd);
 
+/*
+ * Fast device paths (KVM: ioeventfd / irqfd). vm_add_ioeventfd: a guest
+ * write of `len` bytes at `addr` (MMIO, or a port when space is DEVICE_PIO)
+ * signals eventfd `fd` in the kernel instead of exiting to the device
+ * callback; with `datamatch`, only writes of `value`. vm_add_irqfd: writing
+ * to eventfd `fd` raises an edge on `gsi`. -ENOTSUP where the backend has no
+ * such path: devices then take the ordinary callback / vm_irq_line route.
+ */
+int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
+		     enum device_space space, int fd, int datamatch,
+		     uint64_t value);
+int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd);
+
 /* Destroy the VM: stop it, destroy vCPUs and devices, free owned memory. */
 void vm_destroy(struct vm *vm);
 

@@ -139,3 +139,30 @@ def test_no_kvm_permission(vibevmm, guest_dir, tmp_path):
     if os.stat("/dev/kvm").st_mode & 0o006:
         pytest.skip("/dev/kvm is world-accessible here")
     assert "no permission to open /dev/kvm" in one_error_line(res)
+
+
+def fake_bzimage_header(total=1024):
+    """A bzImage-looking file cut short: boot flag, 'HdrS', protocol 2.15."""
+    img = bytearray(total)
+    img[0x1f1] = 4                      # setup_sects
+    img[0x1fe:0x200] = b"\x55\xaa"
+    img[0x202:0x206] = b"HdrS"
+    img[0x206:0x208] = (0x020f).to_bytes(2, "little")
+    img[0x236:0x238] = (1).to_bytes(2, "little")  # XLF_KERNEL_64
+    return bytes(img)
+
+
+@pytest.mark.parametrize("content,needle", [
+    (b"\x7fELF" + b"\x00" * 60, "malformed or truncated ELF"),
+    (fake_bzimage_header(), "malformed or truncated bzImage"),
+    (b"#!/bin/sh\necho not a kernel\n" * 100, "not a Linux kernel"),
+])
+def test_bad_kernel_one_clear_line(vibevmm, tmp_path, kvm_usable, content, needle):
+    k = tmp_path / "kernel"
+    k.write_bytes(content)
+    assert needle in one_error_line(run([vibevmm, "--kernel", str(k)]))
+
+
+def test_missing_kernel_file(vibevmm, kvm_usable):
+    line = one_error_line(run([vibevmm, "--kernel", "/nonexistent/vmlinuz"]))
+    assert "cannot read --kernel /nonexistent/vmlinuz" in line

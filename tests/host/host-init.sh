@@ -26,7 +26,7 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 
-run=; hostusr=0; shell=0; verbose=0
+run=; hostusr=0; shell=0; verbose=0; interactive=0
 read -r cmdline < /proc/cmdline
 set -f
 for arg in $cmdline; do
@@ -34,6 +34,7 @@ for arg in $cmdline; do
         testhost.run=*) run=${arg#*=} ;;
         testhost.hostusr=*) hostusr=${arg#*=} ;;
         testhost.shell=*) shell=${arg#*=} ;;
+        testhost.interactive=*) interactive=${arg#*=} ;;
         testhost.verbose=*) verbose=${arg#*=} ;;
     esac
 done
@@ -74,7 +75,13 @@ if [ -n "$run" ]; then
     if [ -f "$d/cmd" ]; then
         cut -d' ' -f1 /proc/uptime > "$d/ready"
         cd /payload || true
-        sh "$d/cmd" > "$d/stdout" 2> "$d/stderr" < /dev/null
+        if [ "$interactive" = 1 ]; then
+            # the console is the command's terminal (setsid + cttyhack
+            # make it the controlling tty, so raw mode and ^C work)
+            setsid cttyhack sh "$d/cmd"
+        else
+            sh "$d/cmd" > "$d/stdout" 2> "$d/stderr" < /dev/null
+        fi
         rc=$?
         cd /
         echo "$rc" > "$d/status.tmp" && mv "$d/status.tmp" "$d/status"

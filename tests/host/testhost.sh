@@ -7,6 +7,7 @@
 #   tests/host/testhost.sh [OPTIONS] --payload DIR -- COMMAND [ARG...]
 #   tests/host/testhost.sh [OPTIONS] --check
 #   tests/host/testhost.sh [OPTIONS] [--payload DIR] --shell
+#   tests/host/testhost.sh [OPTIONS] --payload DIR --interactive -- COMMAND [ARG...]
 # Options:
 #   --timeout SEC   kill the test host after SEC seconds (default 600), exit 124
 #   --mem MB        test-host memory (default 2048)
@@ -28,7 +29,9 @@
 # otherwise payload programs must be static or packed with add-binary.sh.
 # --check boots, checks /dev/kvm and kvm_amd's nested paging, and prints
 # "testhost: KVM ready (AMD-V, nested paging)". --shell gives an interactive
-# shell (implies --console).
+# shell (implies --console). --interactive runs COMMAND with this terminal as
+# its console (stdin included, raw, Ctrl-A and Ctrl-C passed through): for
+# `make run` on hosts whose own KVM cannot boot Linux.
 #
 # Exit status: the command's; 124 on timeout; 125 when the test host ended
 # without running the command to its end (crash, panic: see the log);
@@ -53,6 +56,7 @@ while [ $# -gt 0 ]; do
         --append) XAPPEND+=" ${2:?}"; shift 2 ;;
         --check) MODE=check; shift ;;
         --shell) MODE=shell; CONSOLE=1; shift ;;
+        --interactive) MODE=interactive; CONSOLE=1; shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         *) usage >&2; die "unknown argument: $1" ;;
@@ -79,7 +83,7 @@ KERNEL=$CACHE/kernels/generic/vmlinux
 
 CLEANUP_DIR=''
 case "$MODE" in
-    run)
+    run|interactive)
         [ -n "$PAYLOAD" ] || { usage >&2; die "--payload DIR is required"; }
         [ $# -gt 0 ] || { usage >&2; die "no COMMAND after --"; }
         ;;
@@ -121,6 +125,7 @@ if [ "$MODE" != shell ]; then
 fi
 [ "$HOSTUSR" = 0 ] || APPEND+=" testhost.hostusr=1"
 [ "$MODE" != shell ] || APPEND+=" testhost.shell=1"
+[ "$MODE" != interactive ] || APPEND+=" testhost.interactive=1"
 APPEND+=$XAPPEND
 
 # shellcheck disable=SC2054  # the commas are qemu's
@@ -131,7 +136,11 @@ QARGS=(
     -virtfs "local,path=$PAYLOAD,mount_tag=payload,security_model=none,id=payload"
 )
 [ "$HOSTUSR" = 0 ] || QARGS+=(-virtfs "local,path=/usr,mount_tag=hostusr,security_model=none,readonly=on,id=hostusr")
-if [ "$CONSOLE" = 1 ]; then
+if [ "$MODE" = interactive ]; then
+    # No monitor multiplexing and no signals: Ctrl-A and Ctrl-C reach the
+    # command inside (vibevmm's Ctrl-A x quits the guest, not qemu).
+    QARGS+=(-chardev stdio,id=con,signal=off -serial chardev:con -monitor none)
+elif [ "$CONSOLE" = 1 ]; then
     QARGS+=(-serial mon:stdio)
 else
     QARGS+=(-serial "file:$LOG" -monitor none)
@@ -158,7 +167,7 @@ if [ "$CONSOLE" = 1 ]; then
     timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}"
     QRC=$?
     set -e
-    if [ "$MODE" != shell ]; then
+    if [ "$MODE" = run ]; then
         cat "$RUNDIR/stdout" 2>/dev/null || true
         cat "$RUNDIR/stderr" >&2 2>/dev/null || true
     fi

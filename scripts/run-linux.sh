@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# `make run`: boot Debian's cloud kernel with a busybox initramfs to an
+# interactive shell. First use fetches the kernel (apt-get download) and
+# builds the initramfs; both are cached in ${VIBEVMM_CACHE:-~/.cache/vibevmm}.
+# On a host whose /dev/kvm is hardware KVM the guest runs directly; on a
+# PVM (software nested KVM) host it runs inside the emulated AMD-V test host.
+# Extra arguments go to vibevmm (e.g. --cpus 4 --mem 1G).
+set -euo pipefail
+top=$(cd "$(dirname "$0")/.." && pwd)
+cd "$top"
+say() { echo "make run: $*" >&2; }
+
+need=()
+for tool in busybox:busybox-static cpio:cpio dpkg-deb:dpkg; do
+	command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
+done
+where=$(tests/host/run-direct-or-host.sh --where 2>/dev/null || true)
+case "$where" in direct*) ;; *) command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86) ;; esac
+if [ ${#need[@]} -gt 0 ]; then
+	say "installing ${need[*]} (apt-get)"
+	apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
+fi
+
+say "building vibevmm"
+make -s all
+say "fetching Debian's kernels (cached after the first time)"
+tests/fixtures/fetch-kernels.sh >/dev/null
+mkdir -p build/run
+cache=${VIBEVMM_CACHE:-$HOME/.cache/vibevmm}
+cmp -s "$cache/kernels/cloud/vmlinuz" build/run/vmlinuz 2>/dev/null || cp "$cache/kernels/cloud/vmlinuz" build/run/vmlinuz
+say "building the busybox initramfs"
+tests/fixtures/make-initramfs.sh cloud build/run/initrd.cpio.gz >/dev/null
+
+cmd=(bin/vibevmm --kernel build/run/vmlinuz --initrd build/run/initrd.cpio.gz
+     --cmdline "console=ttyS0 quiet vibevmm.shell=1 vibevmm.verbose=0"
+     --mem 512M --cpus 2 "$@")
+say "kernel $(cat "$cache/kernels/cloud/version" 2>/dev/null); Ctrl-A x quits, 'poweroff' in the guest ends it"
+case "$where" in
+	direct*)
+		say "booting on this host's KVM"
+		exec "${cmd[@]}" ;;
+	*)
+		say "this host's KVM cannot boot Linux ($where);"
+		say "booting inside the emulated AMD-V test host (slower; see tests/README.md)"
+		exec tests/host/testhost.sh --timeout 86400 --payload "$top" --interactive -- "${cmd[@]}" ;;
+esac

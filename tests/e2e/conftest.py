@@ -1,0 +1,152 @@
+"""Fixtures for the Linux end-to-end tests.
+
+They run vibevmm on real, unmodified Debian kernels. On a host with hardware
+KVM they run directly; on a PVM host tests/e2e/run.sh runs this pytest inside
+the emulated AMD-V test host (tests/host/testhost.sh). Guest assets (kernels,
+initramfs images) are prepared by tests/e2e/prepare-assets.sh into
+$VIBEVMM_E2E_ASSETS (default build/e2e).
+"""
+import dataclasses
+import os
+import pathlib
+import re
+import subprocess
+import threading
+import time
+
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+ASSETS = pathlib.Path(os.environ.get("VIBEVMM_E2E_ASSETS", ROOT / "build/e2e"))
+BINDIR = pathlib.Path(os.environ.get("VIBEVMM_BINDIR", ROOT / "bin"))
+
+# name -> (kernel file, initramfs file) in ASSETS
+KERNELS = {
+    "microvm-vmlinux": ("microvm.vmlinux", "initrd-none.cpio.gz"),
+    "microvm-bzimage": ("microvm.bzImage", "initrd-none.cpio.gz"),
+    "cloud": ("cloud.bzImage", "initrd-cloud.cpio.gz"),
+    "generic": ("generic.bzImage", "initrd-generic.cpio.gz"),
+}
+
+# panic=-1: a guest panic reboots at once, so the VMM ends instead of hanging.
+BASE_CMDLINE = "console=ttyS0 panic=-1 vibevmm.verbose=0"
+
+
+@dataclasses.dataclass
+class Boot:
+    rc: int
+    console: str   # the guest's serial output (vibevmm's stdout)
+    err: str       # vibevmm's own messages (stderr)
+    seconds: float
+
+    @property
+    def out(self):
+        return self.console + self.err
+
+    def test_rc(self, name):
+        """Exit status of guest test NAME, or None if it never reported."""
+        m = re.search(rf"VIBEVMM-TEST-RESULT {re.escape(name)} rc=(\d+)", self.console)
+        return int(m.group(1)) if m else None
+
+    def value(self, key):
+        """The value of a KEY=VALUE line a guest test printed."""
+        m = re.search(rf"^{re.escape(key)}=(.*?)\r?$", self.console, re.M)
+        return m.group(1) if m else None
+
+
+def kernel_args(kernel):
+    if kernel not in KERNELS:
+        raise ValueError(f"unknown kernel {kernel}")
+    kfile, ifile = (ASSETS / f for f in KERNELS[kernel])
+    if not kfile.exists():
+        pytest.fail(f"{kfile} missing: run tests/e2e/prepare-assets.sh")
+    return ["--kernel", str(kfile), "--initrd", str(ifile)]
+
+
+def vibevmm_cmd(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
+                log=3, cmdline=None):
+    line = cmdline if cmdline is not None else BASE_CMDLINE
+    if tests:
+        line += " vibevmm.test=" + ",".join(tests)
+    if cmdline_extra:
+        line += " " + cmdline_extra
+    return [str(BINDIR / "vibevmm"), *kernel_args(kernel), "--cmdline", line,
+            "--cpus", str(cpus), "--mem", mem, "--log", str(log), *args]
+
+
+@pytest.fixture
+def boot():
+    """boot(kernel, tests=(...), cmdline_extra="", cpus=1, mem="256M", args=[],
+    stdin_text=None, timeout=180, prefix=[]) -> Boot. `prefix` wraps the
+    command (e.g. ["ip", "netns", "exec", "ns"])."""
+    def run(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
+            stdin_text=None, timeout=180, prefix=(), log=3, cmdline=None):
+        cmd = [*prefix, *vibevmm_cmd(kernel, tests, cmdline_extra, cpus, mem, args, log, cmdline)]
+        t0 = time.monotonic()
+        res = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True,
+                             errors="replace", timeout=timeout,
+                             stdin=None if stdin_text is not None else subprocess.DEVNULL)
+        return Boot(res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
+    return run
+
+
+class Session:
+    """A running guest with its console on pipes: expect() text, send() keys."""
+
+    def __init__(self, cmd):
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.buf = b""
+        self.err = b""
+        self.lock = threading.Condition()
+        threading.Thread(target=self._pump, args=(self.proc.stdout, "buf"), daemon=True).start()
+        threading.Thread(target=self._pump, args=(self.proc.stderr, "err"), daemon=True).start()
+
+    def _pump(self, stream, attr):
+        for chunk in iter(lambda: stream.read1(4096), b""):
+            with self.lock:
+                setattr(self, attr, getattr(self, attr) + chunk)
+                self.lock.notify_all()
+
+    def expect(self, text, timeout=120):
+        deadline = time.monotonic() + timeout
+        want = text.encode()
+        with self.lock:
+            while want not in self.buf:
+                left = deadline - time.monotonic()
+                if left <= 0 or (self.proc.poll() is not None and want not in self.buf):
+                    raise AssertionError(
+                        f"did not see {text!r} (exit {self.proc.poll()}); console tail:\n"
+                        f"{self.buf[-2000:].decode(errors='replace')}\nstderr:\n"
+                        f"{self.err[-2000:].decode(errors='replace')}")
+                self.lock.wait(min(left, 1.0))
+            # consume up to and including the match
+            idx = self.buf.index(want) + len(want)
+            seen, self.buf = self.buf[:idx], self.buf[idx:]
+            return seen.decode(errors="replace")
+
+    def send(self, text):
+        self.proc.stdin.write(text.encode())
+        self.proc.stdin.flush()
+
+    def wait(self, timeout=60):
+        return self.proc.wait(timeout=timeout)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+
+@pytest.fixture
+def session():
+    """session(kernel, cmdline_extra=..., ...) -> Session (killed at teardown)."""
+    made = []
+
+    def start(kernel, **kw):
+        s = Session(vibevmm_cmd(kernel, **kw))
+        made.append(s)
+        return s
+    yield start
+    for s in made:
+        s.close()

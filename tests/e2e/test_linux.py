@@ -1,0 +1,104 @@
+"""Linux boots end to end: real Debian kernels under vibevmm on KVM.
+
+Each boot serves several checks (a boot costs seconds on the test host).
+"""
+import signal
+import time
+
+import pytest
+
+INITRD_SHA256 = "5d753f5c96174a258f59137499bd5b01008f8383824ac5830f7f99cbe00b1126"
+
+
+def assert_clean_poweroff(b):
+    assert b.rc == 0, b.out[-3000:]
+    assert "VIBEVMM-INIT-OK" in b.console
+    assert "vibevmm: info: guest powered off" in b.err
+
+
+@pytest.mark.parametrize("cpus", [1, 4])
+@pytest.mark.parametrize("kernel", ["microvm-vmlinux", "microvm-bzimage"])
+def test_microvm_boot(boot, kernel, cpus):
+    """CPU count, command line and initrd contents, poweroff status."""
+    b = boot(kernel, tests=("smp", "cmdline", "initrd"), cpus=cpus,
+             cmdline_extra="vibevmm.e2e=marker-7731")
+    assert_clean_poweroff(b)
+    assert b.value("CPUS") == str(cpus)
+    assert b.value("CPUS-ONLINE") == ("0" if cpus == 1 else f"0-{cpus - 1}")
+    assert "vibevmm.e2e=marker-7731" in b.value("CMDLINE")
+    assert b.value("INITRD-SHA256") == INITRD_SHA256
+    for t in ("smp", "cmdline", "initrd"):
+        assert b.test_rc(t) == 0
+    if kernel == "microvm-bzimage":
+        assert "bzImage (decompressed on the host)" in b.err
+
+
+def test_bzimage_through_its_own_decompressor(boot):
+    b = boot("microvm-bzimage", tests=("smp",), args=["--bzimage-as-is"])
+    assert_clean_poweroff(b)
+    assert "decompressed on the host" not in b.err
+    assert b.test_rc("smp") == 0
+
+
+@pytest.mark.parametrize("method,how", [("", "ACPI reset register"),
+                                        ("reboot=k", "i8042 reset")])
+def test_reboot_ends_vmm_with_zero(boot, method, how):
+    b = boot("microvm-vmlinux", tests=("reboot",), cmdline_extra=method)
+    assert b.rc == 0, b.out[-3000:]
+    assert "vibevmm: info: guest rebooted" in b.err, how
+
+
+def test_triple_fault_is_a_crash_with_registers(boot):
+    """reboot=t makes Linux triple-fault on purpose."""
+    b = boot("microvm-vmlinux", tests=("reboot",), cmdline_extra="reboot=t")
+    assert b.rc == 2, b.out[-3000:]
+    assert "guest crashed: shutdown" in b.err
+    assert " rip " in b.err and " cr3 " in b.err
+
+
+def test_guest_panic(boot):
+    b = boot("microvm-vmlinux", tests=("panic",))
+    assert "VIBEVMM-PANIC-NOW" in b.console
+    assert "Kernel panic" in b.console
+    # panic=-1 reboots at once: the VMM ends instead of hanging.
+    assert b.rc == 0
+    assert "guest rebooted" in b.err
+
+
+@pytest.mark.parametrize("kernel", ["microvm-vmlinux", "cloud"])
+def test_console_typing(session, kernel):
+    """Type into the serial console (input interrupts) and read the answer."""
+    s = session(kernel, cmdline_extra="vibevmm.shell=1")
+    s.expect("interactive shell")
+    time.sleep(1)  # let the shell print its prompt
+    s.send("echo vibe-$((6*7))-ok\n")
+    s.expect("vibe-42-ok")
+    s.send("exit\n")
+    assert s.wait(120) == 0
+    assert b"guest powered off" in s.err
+
+
+def test_ctrl_a_x_quits_linux(session):
+    s = session("microvm-vmlinux", cmdline_extra="vibevmm.shell=1")
+    s.expect("interactive shell")
+    s.send("\x01x")
+    assert s.wait(60) == 0
+    assert b"VM stopped (Ctrl-A x)" in s.err
+
+
+def test_sigterm_stops_linux(session):
+    s = session("microvm-vmlinux", cmdline_extra="vibevmm.shell=1")
+    s.expect("interactive shell")
+    s.proc.send_signal(signal.SIGTERM)
+    assert s.wait(60) == 0
+    assert b"stopping on signal 15" in s.err
+
+
+@pytest.mark.parametrize("kernel", ["cloud", "generic"])
+def test_stock_debian_kernel(boot, kernel):
+    """Unmodified Debian kernels (bzImage, modules from the initramfs)."""
+    b = boot(kernel, tests=("smp",), cpus=2, mem="512M")
+    assert_clean_poweroff(b)
+    assert b.value("CPUS") == "2"
+    assert b.test_rc("smp") == 0
+    assert "bzImage (decompressed on the host)" in b.err
