@@ -1,0 +1,344 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Virtio 1.x inside the library: the split-virtqueue walker (queue.c), the
+ * virtio-mmio version 2 transport (mmio.c) and the interface between the
+ * transport and the device models (blk, net, console, rng). Not installed.
+ *
+ * The guest is the attacker here. Every ring and buffer address goes through
+ * vm_gpa_to_hva() with its full length; descriptor fields are copied out of
+ * guest memory once and only the copy is checked and used.
+ *
+ * Threads: MMIO register accesses come from vCPU threads (any number at
+ * once) and take the transport lock. Queue processing runs on the VM's I/O
+ * thread (or a device worker) under the queue's own lock, and never takes the
+ * transport lock: what it needs from the transport (live, needs-reset, the
+ * interrupt status) is atomic. Reset takes the transport lock, then each
+ * queue lock, so it waits for a request in flight to finish.
+ */
+#ifndef VIBEVMM_DEVICES_VIRTIO_H
+#define VIBEVMM_DEVICES_VIRTIO_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "devices.h"
+
+struct vm;
+
+/* ---- spec constants (virtio 1.2) ---- */
+
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_CONSOLE 3
+#define VIRTIO_ID_RNG 4
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01
+#define VIRTIO_STATUS_DRIVER 0x02
+#define VIRTIO_STATUS_DRIVER_OK 0x04
+#define VIRTIO_STATUS_FEATURES_OK 0x08
+#define VIRTIO_STATUS_NEEDS_RESET 0x40
+#define VIRTIO_STATUS_FAILED 0x80
+
+#define VIRTIO_F_BIT(n) (1ULL << (n))
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX 29
+#define VIRTIO_F_VERSION_1 32
+
+#define VIRTQ_DESC_F_NEXT 1
+#define VIRTQ_DESC_F_WRITE 2
+#define VIRTQ_DESC_F_INDIRECT 4
+#define VIRTQ_AVAIL_F_NO_INTERRUPT 1
+#define VIRTQ_USED_F_NO_NOTIFY 1
+
+#define VIRTIO_INT_USED 0x1   /* InterruptStatus: used buffer notification */
+#define VIRTIO_INT_CONFIG 0x2 /* InterruptStatus: configuration change */
+
+/* ---- split virtqueue (queue.c) ---- */
+
+/* Largest queue the walker accepts; devices offer at most this. */
+#define VIRTQ_MAX_SIZE 1024
+/* Sum of all buffer lengths of one chain. Far above any real request
+ * (Linux sends at most a few MiB), low enough to bound the work a single
+ * request can cause. */
+#define VIRTQ_MAX_CHAIN_BYTES (64ULL << 20)
+
+/* Guest ring layout, all little-endian. */
+struct virtq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct virtq_avail {
+	uint16_t flags;
+	uint16_t idx;
+	uint16_t ring[]; /* num entries, then used_event */
+};
+
+struct virtq_used_elem {
+	uint32_t id;
+	uint32_t len;
+};
+
+struct virtq_used {
+	uint16_t flags;
+	uint16_t idx;
+	struct virtq_used_elem ring[]; /* num entries, then avail_event */
+};
+
+/* Bytes each part takes for a queue of `num` entries (event fields included). */
+#define VIRTQ_DESC_BYTES(num) (16ULL * (num))
+#define VIRTQ_AVAIL_BYTES(num) (6ULL + 2ULL * (num))
+#define VIRTQ_USED_BYTES(num) (6ULL + 8ULL * (num))
+
+/*
+ * One queue as the device sees it. Host pointers are translated once, with
+ * the whole ring length, when the driver makes the queue ready; guest RAM
+ * never moves while the VM exists. The owner serializes all calls on one
+ * queue (the transport's queue lock).
+ */
+struct virtq {
+	struct vm *vm;
+	uint16_t num;             /* entries, a power of two */
+	bool event_idx;           /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect;            /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+	uint16_t last_avail;      /* next avail entry to take */
+	uint16_t used_idx;        /* our copy of used->idx */
+	uint16_t signalled_used;  /* used_idx when we last decided on an interrupt */
+	bool signalled_valid;
+};
+
+/* A popped chain: readable segments first, then writable ones. */
+struct virtq_elem {
+	uint16_t head;            /* goes back in the used ring */
+	unsigned nr_out, nr_in;   /* iov[0..nr_out) readable, then nr_in writable */
+	uint64_t out_len, in_len; /* bytes in each part */
+	struct iovec *iov;        /* caller's array ... */
+	unsigned max_iov;         /* ... of this many entries */
+};
+
+/*
+ * Set up `vq` over the rings at the given guest addresses. -EINVAL: num not a
+ * power of two in 1..VIRTQ_MAX_SIZE, or a misaligned ring (desc 16, avail 2,
+ * used 4 bytes); -EFAULT: a ring is not inside guest RAM.
+ */
+int virtq_init(struct virtq *vq, struct vm *vm, uint16_t num, uint64_t desc,
+	       uint64_t avail, uint64_t used, uint64_t features);
+
+/*
+ * Take the next available chain. 1: got one in *e; 0: the ring is empty;
+ * negative: the driver broke the ring and the device needs a reset:
+ * -E2BIG (avail index more than num ahead, chain too long or too large),
+ * -EINVAL (index out of range, bad flags, writable before readable, bad
+ * indirect table), -ELOOP (the chain does not end), -EFAULT (a buffer is
+ * not guest RAM). Nothing is consumed on error.
+ */
+int virtq_pop(struct virtq *vq, struct virtq_elem *e);
+
+/* Give back the chain just popped (e.g. no input to put in it after all). */
+void virtq_unpop(struct virtq *vq);
+
+/* Return a chain to the driver with `len` bytes written into it. */
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
+
+/*
+ * Whether the driver wants an interrupt for what was pushed since the last
+ * call (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
+ */
+bool virtq_need_interrupt(struct virtq *vq);
+
+/* Ask the driver not to notify while we are busy with the queue anyway. */
+void virtq_disable_notify(struct virtq *vq);
+
+/*
+ * Ask for a notification on the next buffer; returns true when buffers
+ * arrived meanwhile (then process them: no notification will come for them).
+ */
+bool virtq_enable_notify(struct virtq *vq);
+
+/* Copy between an iovec array and a flat buffer, starting `skip` bytes in.
+ * Return the bytes copied. */
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
+		  size_t len);
+size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip,
+		    const void *buf, size_t len);
+
+/*
+ * Point `out` (max_out entries) at bytes [skip, skip+len) of `iov`. Returns
+ * the entries used; *got receives the bytes covered (less than len when iov
+ * is shorter or max_out too small).
+ */
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip,
+		   size_t len, struct iovec *out, unsigned max_out,
+		   size_t *got);
+
+/* ---- transport <-> device interface (mmio.c) ---- */
+
+struct virtio_dev;
+
+struct virtio_dev_ops {
+	const char *name;        /* "virtio-blk", ... (logs, device name) */
+	uint32_t device_id;      /* VIRTIO_ID_* */
+	uint64_t features;       /* offered; the transport adds VERSION_1 */
+	unsigned num_queues;
+	uint16_t queue_max;      /* QueueNumMax of every queue */
+	uint32_t config_len;     /* bytes of device config space from 0x100 */
+	/* Device thread polls the queue eventfds itself (virtio_queue_fd());
+	 * otherwise the VM's I/O thread watches them and calls queue_notify. */
+	bool own_notify;
+	/* Config space access within config_len; reads fill `data`. Called
+	 * with the transport lock held. NULL: reads as zero, writes ignored. */
+	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *data,
+			    uint32_t size);
+	void (*config_write)(struct virtio_dev *vd, uint32_t off,
+			     const void *data, uint32_t size);
+	/* The driver notified queue `q` (I/O thread, unless own_notify). */
+	void (*queue_notify)(struct virtio_dev *vd, unsigned q);
+	/* DRIVER_OK was set (vCPU thread, transport lock held). */
+	void (*activate)(struct virtio_dev *vd);
+	/* Device reset, after every queue has stopped (vCPU thread,
+	 * transport lock held). */
+	void (*reset)(struct virtio_dev *vd);
+	/* Free the device state: join its threads, close its fds. The
+	 * transport frees itself afterwards. */
+	void (*destroy)(struct virtio_dev *vd);
+};
+
+struct virtio_queue {
+	pthread_mutex_t lock;  /* processing; held across a request */
+	struct virtq vq;
+	bool ready;            /* vq valid: the driver set QueueReady */
+	int notify_fd;         /* eventfd: QueueNotify for this queue */
+	struct virtio_dev *vd;
+	unsigned index;
+	/* Register values the driver staged before QueueReady. */
+	uint16_t num;
+	uint64_t desc, driver, device;
+};
+
+struct virtio_dev {
+	struct device dev;                 /* what gets registered */
+	struct vm *vm;
+	const struct virtio_dev_ops *ops;
+	void *priv;                        /* the device model's state */
+	uint32_t gsi;
+	int irq_fd;                        /* irqfd eventfd, or -1 */
+	bool irqfd;                        /* irq_fd is wired to the gsi */
+
+	pthread_mutex_t lock;              /* registers below */
+	uint32_t status;                   /* without NEEDS_RESET */
+	uint32_t dev_features_sel, drv_features_sel;
+	uint64_t drv_features;
+	uint32_t queue_sel;
+	uint32_t config_generation;
+
+	atomic_uint isr;                   /* VIRTIO_INT_* pending */
+	atomic_bool live;                  /* DRIVER_OK and not failed */
+	atomic_bool needs_reset;           /* a ring was broken */
+	struct virtio_queue *queues;       /* ops->num_queues */
+};
+
+/*
+ * Create the transport for a device model at MMIO `base` (one 4 KiB window)
+ * with interrupt `gsi`: eventfds per queue (ioeventfd on QueueNotify, or the
+ * MMIO fallback), the irqfd, and the I/O thread watches. Call before
+ * vm_start(). Returns NULL with a one-line reason in why on failure; the
+ * device state `priv` is then untouched (the caller frees it).
+ */
+struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
+				      uint32_t gsi,
+				      const struct virtio_dev_ops *ops,
+				      void *priv, char *why, size_t why_len);
+
+/* Free a transport that was never registered, without calling ops->destroy. */
+void virtio_mmio_free(struct virtio_dev *vd);
+
+/* For device models: */
+
+/* True while the device may process queues (DRIVER_OK, not failed/reset). */
+bool virtio_live(struct virtio_dev *vd);
+
+/* The queue, locked, when it can be processed now; NULL otherwise (unlocked). */
+struct virtio_queue *virtio_queue_get(struct virtio_dev *vd, unsigned q);
+void virtio_queue_put(struct virtio_queue *vq);
+
+/* The eventfd the driver's notifications for queue q arrive on. */
+int virtio_queue_fd(struct virtio_dev *vd, unsigned q);
+
+/* Raise the used-buffer interrupt if the driver wants one for queue vq
+ * (call with the queue held, after pushing). */
+void virtio_queue_interrupt(struct virtio_queue *q);
+
+/*
+ * The driver broke a ring (virtq_pop < 0 or an unusable request): set
+ * DEVICE_NEEDS_RESET, stop all processing and tell the driver through a
+ * configuration change interrupt. Safe from any thread.
+ */
+void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err);
+
+/* Raise an interrupt with `bits` (VIRTIO_INT_*) in InterruptStatus. */
+void virtio_raise_irq(struct virtio_dev *vd, unsigned bits);
+
+/* ---- virtio-blk requests (blk_req.c): pure, fuzzable ---- */
+
+#define VIRTIO_BLK_T_IN 0
+#define VIRTIO_BLK_T_OUT 1
+#define VIRTIO_BLK_T_FLUSH 4
+#define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_S_OK 0
+#define VIRTIO_BLK_S_IOERR 1
+#define VIRTIO_BLK_S_UNSUPP 2
+#define VIRTIO_BLK_ID_BYTES 20
+#define VIRTIO_BLK_SECTOR 512
+#define VIRTIO_BLK_HDR_BYTES 16
+
+struct virtio_blk_req {
+	uint32_t type;
+	uint64_t sector;
+	struct iovec *data;   /* the data segments (caller's array) */
+	unsigned nr_data;
+	uint64_t data_len;
+	uint8_t *status;      /* the status byte in guest memory */
+	bool bad_header;      /* header shorter than 16 bytes: answer IOERR */
+};
+
+/*
+ * Split a request chain (iov: nr_out readable then nr_in writable segments)
+ * into header, data and status byte. Data is the readable part after the
+ * header for writes, the writable part before the status byte otherwise.
+ * 0 on success (r->bad_header may still be set); -EINVAL when there is no
+ * writable status byte, so the request cannot be answered at all; -E2BIG
+ * when `data` (max_data entries) is too small.
+ */
+int virtio_blk_parse_request(const struct iovec *iov, unsigned nr_out,
+			     unsigned nr_in, struct iovec *data,
+			     unsigned max_data, struct virtio_blk_req *r);
+
+struct virtio_blk_backend {
+	int fd;
+	uint64_t capacity;    /* 512-byte sectors */
+	bool readonly;
+	char serial[VIRTIO_BLK_ID_BYTES];
+	/* Makes written data durable; NULL: fdatasync. Tests hook it. */
+	int (*sync)(void *opaque, int fd);
+	void *sync_opaque;
+};
+
+/*
+ * Carry out a parsed request against the backend. Returns the status byte
+ * (VIRTIO_BLK_S_*) and the bytes written into the guest's data buffers in
+ * *written. Synchronous: a FLUSH returns only after the data is durable, so
+ * the caller completes the request (status, used ring) strictly afterwards.
+ */
+uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
+			   const struct virtio_blk_req *r, uint32_t *written);
+
+#endif
