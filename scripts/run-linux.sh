@@ -32,7 +32,7 @@ say "building the busybox initramfs"
 tests/fixtures/make-initramfs.sh cloud build/run/initrd.cpio.gz >/dev/null
 
 cmd=(bin/vibevmm --kernel build/run/vmlinuz --initrd build/run/initrd.cpio.gz
-     --cmdline "console=ttyS0 quiet vibevmm.shell=1 vibevmm.verbose=0"
+     --cmdline "console=ttyS0 quiet pci=off vibevmm.shell=1 vibevmm.verbose=0"
      --mem 512M --cpus 2 "$@")
 say "kernel $(cat "$cache/kernels/cloud/version" 2>/dev/null); Ctrl-A x quits, 'poweroff' in the guest ends it"
 case "$where" in
@@ -40,7 +40,7 @@ case "$where" in
 		say "booting on this host's KVM"
 		exec "${cmd[@]}" ;;
 	*)
-		say "this host's KVM cannot boot Linux ($where);"
+		say "this host's KVM is PVM (software nested KVM), which cannot boot Linux:"
 		say "booting inside the emulated AMD-V test host (slower; see tests/README.md)"
 		exec tests/host/testhost.sh --timeout 86400 --payload "$top" --interactive -- "${cmd[@]}" ;;
 esac

@@ -125,7 +125,8 @@ if [ "$MODE" != shell ]; then
 fi
 [ "$HOSTUSR" = 0 ] || APPEND+=" testhost.hostusr=1"
 [ "$MODE" != shell ] || APPEND+=" testhost.shell=1"
-[ "$MODE" != interactive ] || APPEND+=" testhost.interactive=1"
+# interactive: only the command's own output on the terminal
+[ "$MODE" != interactive ] || APPEND+=" testhost.interactive=1 loglevel=1"
 APPEND+=$XAPPEND
 
 # shellcheck disable=SC2054  # the commas are qemu's
@@ -164,7 +165,13 @@ log "booting the test host (log: $LOG)"
 START=$(date +%s.%N)
 if [ "$CONSOLE" = 1 ]; then
     set +e
-    timeout -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}"
+    # --foreground: qemu must stay in the terminal's foreground process
+    # group, or reading the terminal stops it (SIGTTIN).
+    if [ "$MODE" = interactive ]; then
+        timeout --foreground -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}" 2>> "$LOG"
+    else
+        timeout --foreground -k 5 "$TIMEOUT" "$QEMU" "${QARGS[@]}"
+    fi
     QRC=$?
     set -e
     if [ "$MODE" = run ]; then
