@@ -181,29 +181,26 @@ static int create_vcpus(struct vmm *v)
 static int load_kernel(struct vmm *v)
 {
 	struct kernel_image k = { 0 };
-	uint8_t *file = NULL, *initrd = NULL;
-	size_t initrd_len = 0;
-	char why[256];
-	int err = -1;
-
-	if (read_kernel(v, &k, &file))
-		goto out;
-	if (v->cfg.initrd && (err = read_file(v->cfg.initrd, &initrd, &initrd_len))) {
-		err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
-		goto out;
-	}
-	if ((err = create_vcpus(v)))
-		goto out;
 	struct x86_linux_boot b = {
-		.kernel = &k, .initrd = initrd, .initrd_len = initrd_len,
+		.kernel = &k,
 		.cmdline = v->cfg.cmdline ? v->cfg.cmdline : "console=ttyS0",
 		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
 			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 },
 	};
-	err = x86_boot_linux(v->vm, v->vm->vcpus[0], &b, why, sizeof(why));
-	if (err)
+	uint8_t *file = NULL, *initrd = NULL;
+	char why[256];
+	int err = read_kernel(v, &k, &file);
+
+	if (!err && v->cfg.initrd) {
+		err = read_file(v->cfg.initrd, &initrd, &b.initrd_len);
+		if (err)
+			err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
+		b.initrd = initrd;
+	}
+	if (!err)
+		err = create_vcpus(v);
+	if (!err && x86_boot_linux(v->vm, v->vm->vcpus[0], &b, why, sizeof(why)))
 		err = die("cannot boot --kernel %s: %s", v->cfg.kernel, why);
-out:
 	kernel_image_free(&k);
 	free(file);
 	free(initrd);

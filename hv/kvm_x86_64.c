@@ -150,11 +150,43 @@ static int set_lapic_lints(struct vcpu *vcpu)
 	return err < 0 ? err : 0;
 }
 
+/* XCR0 bits the CPUID table offers (leaf 0xD, sub-leaf 0: EDX:EAX). */
+static uint64_t supported_xcr0(const struct kvm_cpuid2 *c)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 0xd && c->entries[i].index == 0)
+			return c->entries[i].eax | ((uint64_t)c->entries[i].edx << 32);
+	return 0;
+}
+
+/*
+ * CPUID.(0xD,0).EBX is the XSAVE area size for the current XCR0. KVM computes
+ * it when CPUID is set and recomputes it on XSETBV only when bits beyond
+ * x87/SSE/AVX change. On a host offering just those (e.g. an emulated EPYC),
+ * a guest that turns AVX on keeps seeing the x87/SSE size, sizes its XSAVE
+ * buffers too small and corrupts memory. So: start the vCPU with every
+ * offered XCR0 bit on, then set CPUID again so the size matches.
+ */
+static int sync_xsave_size(struct vcpu *vcpu)
+{
+	struct kvm_x86_vm *x = kvm_of(vcpu->vm)->arch;
+	uint64_t xcr0 = supported_xcr0(x->cpuid);
+	struct kvm_xcrs xcrs = { .nr_xcrs = 1, .xcrs = { { .xcr = 0, .value = xcr0 } } };
+
+	if (xcr0 <= 1)
+		return 0; /* no XSAVE: nothing to size */
+	if (kvm_ioctl(kvm_vcpu_of(vcpu)->fd, KVM_SET_XCRS, &xcrs) < 0)
+		return 0; /* not fatal: the guest may still run without AVX */
+	return set_cpuid(vcpu);
+}
+
 int kvm_arch_vcpu_init(struct vcpu *vcpu)
 {
 	struct kvm_x86_vm *x = kvm_of(vcpu->vm)->arch;
 	int err = set_cpuid(vcpu);
 
+	if (!err)
+		err = sync_xsave_size(vcpu);
 	if (!err)
 		err = set_fpu(vcpu);
 	if (!err && x->irqchip)

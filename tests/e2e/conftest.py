@@ -74,31 +74,19 @@ def vibevmm_cmd(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
             "--cpus", str(cpus), "--mem", mem, "--log", str(log), *args]
 
 
-def early_crash(rc, console, err):
-    """A triple fault before /init ran. Seen rarely (about 1 boot in 30, only
-    while the machine was heavily loaded) inside the TCG-emulated test host,
-    never on the way to a test's own checks; retried once, and reported."""
-    return rc == 2 and "guest crashed: shutdown" in err and "VIBEVMM-INIT-OK" not in console
-
-
 @pytest.fixture
 def boot():
     """boot(kernel, tests=(...), cmdline_extra="", cpus=1, mem="256M", args=[],
     stdin_text=None, timeout=180, prefix=[]) -> Boot. `prefix` wraps the
     command (e.g. ["ip", "netns", "exec", "ns"])."""
     def run(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
-            stdin_text=None, timeout=180, prefix=(), log=3, cmdline=None,
-            retry_early_crash=True):
+            stdin_text=None, timeout=180, prefix=(), log=3, cmdline=None):
         cmd = [*prefix, *vibevmm_cmd(kernel, tests, cmdline_extra, cpus, mem, args, log, cmdline)]
-        for attempt in range(2):
-            t0 = time.monotonic()
-            res = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True,
-                                 errors="replace", timeout=timeout,
-                                 stdin=None if stdin_text is not None else subprocess.DEVNULL)
-            b = Boot(res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
-            if not (retry_early_crash and attempt == 0 and early_crash(b.rc, b.console, b.err)):
-                return b
-            print(f"early guest crash, retrying once: {b.err.strip().splitlines()[0]}")
+        t0 = time.monotonic()
+        res = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True,
+                             errors="replace", timeout=timeout,
+                             stdin=None if stdin_text is not None else subprocess.DEVNULL)
+        return Boot(res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
     return run
 
 
@@ -156,18 +144,9 @@ def session():
     made = []
 
     def start(kernel, **kw):
-        for attempt in range(2):
-            s = Session(vibevmm_cmd(kernel, **kw))
-            made.append(s)
-            try:
-                s.expect("VIBEVMM-INIT-OK")
-                return s
-            except AssertionError:
-                s.close()
-                if attempt or not early_crash(s.proc.returncode, s.buf.decode(errors="replace"),
-                                              s.err.decode(errors="replace")):
-                    raise
-                print("early guest crash, retrying once")
+        s = Session(vibevmm_cmd(kernel, **kw))
+        made.append(s)
+        return s
     yield start
     for s in made:
         s.close()
