@@ -16,6 +16,7 @@
 #include "boot.h"
 #include "cli/console.h"
 #include "cli/options.h"
+#include "cli/virtio_setup.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -43,14 +44,12 @@ static int die(const char *fmt, ...)
 	return -1;
 }
 
-static int refuse_unimplemented(const struct vmm_config *cfg)
+/* Virtio devices are described to the guest through ACPI, which only
+ * Linux boots get. */
+static int refuse_unsupported(const struct vmm_config *cfg)
 {
-	if (cfg->nr_disks)
-		return die("--disk: not implemented yet (virtio-blk is planned)");
-	if (cfg->net_tap)
-		return die("--net: not implemented yet (virtio-net is planned)");
-	if (cfg->console == CONSOLE_VIRTIO)
-		return die("--console virtio: not implemented yet (virtio-console is planned)");
+	if (cfg->binary && (cfg->nr_disks || cfg->net_tap || cfg->console == CONSOLE_VIRTIO))
+		return die("--disk, --net and --console virtio need --kernel (raw binaries get no virtio)");
 	return 0;
 }
 
@@ -79,8 +78,10 @@ static int add_platform_devices(struct vmm *v)
 	if (register_or_die(v->vm, serial, "serial port"))
 		return -1;
 	/* Input only where stdin can be polled (a tty or pipe, not /dev/null
-	 * or a regular file); output works either way. */
-	if (serial8250_attach_input(serial, console_filter, &v->con))
+	 * or a regular file), and only when the serial port is the console
+	 * (else virtio-console reads it); output works either way. */
+	if (v->cfg.console == CONSOLE_SERIAL &&
+	    serial8250_attach_input(serial, console_filter, &v->con))
 		vm_debug(v->vm, "serial input not attached (stdin cannot be polled)");
 	if (!v->cfg.kernel)
 		return 0;
@@ -178,17 +179,29 @@ static int create_vcpus(struct vmm *v)
 	return 0;
 }
 
+/* The command line the guest gets: the user's (or a default for the chosen
+ * console), plus the virtio-mmio devices for kernels that read them there. */
+static char *guest_cmdline(const struct vmm_config *cfg, const char *extra)
+{
+	const char *base = cfg->cmdline ? cfg->cmdline
+		: cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0";
+	char *line;
+
+	if (asprintf(&line, "%s%s", base, extra) < 0)
+		return NULL;
+	return line;
+}
+
 static int load_kernel(struct vmm *v)
 {
 	struct kernel_image k = { 0 };
 	struct x86_linux_boot b = {
 		.kernel = &k,
-		.cmdline = v->cfg.cmdline ? v->cfg.cmdline : "console=ttyS0",
 		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
 			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 },
 	};
 	uint8_t *file = NULL, *initrd = NULL;
-	char why[256];
+	char why[256], extra[1024] = "", *cmdline = NULL;
 	int err = read_kernel(v, &k, &file);
 
 	if (!err && v->cfg.initrd) {
@@ -197,6 +210,11 @@ static int load_kernel(struct vmm *v)
 			err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
 		b.initrd = initrd;
 	}
+	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, &b.platform,
+					   extra, sizeof(extra), why, sizeof(why)))
+		err = die("%s", why);
+	if (!err && !(b.cmdline = cmdline = guest_cmdline(&v->cfg, extra)))
+		err = die("out of memory");
 	if (!err)
 		err = create_vcpus(v);
 	if (!err && x86_boot_linux(v->vm, v->vm->vcpus[0], &b, why, sizeof(why)))
@@ -204,6 +222,7 @@ static int load_kernel(struct vmm *v)
 	kernel_image_free(&k);
 	free(file);
 	free(initrd);
+	free(cmdline);
 	return err ? -1 : 0;
 }
 
@@ -337,7 +356,7 @@ int main(int argc, char **argv)
 		printf("vibevmm %s\n", VIBEVMM_VERSION);
 		return 0;
 	}
-	if (refuse_unimplemented(&v.cfg) || create_vm(&v) ||
+	if (refuse_unsupported(&v.cfg) || create_vm(&v) ||
 	    add_platform_devices(&v) || load_guest(&v))
 		goto out;
 	status = run(&v);

@@ -88,4 +88,37 @@ struct device *acpi_pm_create(uint16_t port);
 #define I8042_NR_PORTS 5
 struct device *i8042_create(void);
 
+/* ---- Virtio 1.x devices over virtio-mmio version 2 ----
+ * Each claims a VIRTIO_MMIO_SIZE window at `base` and raises edge-triggered
+ * interrupt `gsi`; describe both to the guest (x86: ACPI "LNRO0005" nodes,
+ * or virtio_mmio.device=4K@BASE:GSI). Create them before vm_start() (they
+ * wire ioeventfds, irqfds and I/O-thread watches), then vm_register_device.
+ * NULL on failure, with a one-line reason in `why` where there is one. */
+#define VIRTIO_MMIO_SIZE 0x1000
+
+/* Block device on a raw image (or block device) at `path`; `readonly`
+ * opens it read-only and tells the guest so. The image is flock'ed
+ * (exclusive, or shared for read-only): a locked image is an error. */
+struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *path, int readonly, char *why,
+				 size_t why_len);
+
+/* Network device on TAP interface `tap` (created when missing and allowed).
+ * mac NULL: a stable locally administered address derived from the name. */
+struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *tap, const uint8_t mac[6],
+				 char *why, size_t why_len);
+
+/* Console (hvc0 in Linux): guest output to out_fd; input from in_fd once
+ * virtio_console_attach_input() is called (after registration; `filter` as
+ * for serial8250_attach_input). */
+struct device *virtio_console_create(struct vm *vm, uint64_t base,
+				     uint32_t gsi, int in_fd, int out_fd);
+int virtio_console_attach_input(struct device *dev,
+				int (*filter)(void *opaque, uint8_t *buf, int len),
+				void *opaque);
+
+/* Entropy source fed by getrandom(). */
+struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi);
+
 #endif

@@ -243,7 +243,9 @@ struct virtio_dev {
 	atomic_uint isr;                   /* VIRTIO_INT_* pending */
 	atomic_bool live;                  /* DRIVER_OK and not failed */
 	atomic_bool needs_reset;           /* a ring was broken */
-	struct virtio_queue *queues;       /* ops->num_queues */
+	struct virtio_queue *queues;
+	unsigned nr_queues;                /* ops->num_queues; kept here as
+					    * ops may live in the freed device */
 };
 
 /*
@@ -270,8 +272,19 @@ bool virtio_live(struct virtio_dev *vd);
 struct virtio_queue *virtio_queue_get(struct virtio_dev *vd, unsigned q);
 void virtio_queue_put(struct virtio_queue *vq);
 
+/*
+ * Next chain of a held queue: 1 and *e filled, or 0 when there is none (the
+ * driver's notifications are then re-armed) or the device stopped or the
+ * ring is broken (then DEVICE_NEEDS_RESET is already set).
+ */
+int virtio_queue_pop(struct virtio_queue *q, struct virtq_elem *e);
+
 /* The eventfd the driver's notifications for queue q arrive on. */
 int virtio_queue_fd(struct virtio_dev *vd, unsigned q);
+
+/* Process the queue again later, as if the driver had notified it (e.g.
+ * after stopping at a batch limit with notifications disabled). */
+void virtio_queue_kick(struct virtio_queue *q);
 
 /* Raise the used-buffer interrupt if the driver wants one for queue vq
  * (call with the queue held, after pushing). */
@@ -340,5 +353,38 @@ struct virtio_blk_backend {
  */
 uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
 			   const struct virtio_blk_req *r, uint32_t *written);
+
+/* Replace fdatasync for a virtio-blk device (tests: observe that a flush
+ * completes only after the sync). Call before the driver is up. */
+void virtio_blk_set_sync(struct device *dev, int (*sync)(void *opaque, int fd),
+			 void *opaque);
+
+/* ---- virtio-net headers (net.c) ---- */
+
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_HDR_LEN 12 /* virtio_net_hdr_v1, num_buffers included */
+
+/*
+ * Check (and tidy) a header against the negotiated features, in place: a
+ * guest's before its frame goes to the tap (only checksum/TSO offloads the
+ * driver took; num_buffers zeroed), the tap's before the frame goes to the
+ * guest (only GUEST_* offloads it took; num_buffers 1). 0, or -EINVAL: drop
+ * the frame.
+ */
+int virtio_net_check_tx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features);
+int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features);
+
+/* ---- virtio-rng (rng.c) ---- */
+
+/* Fill `n` writable segments with random bytes, at most `max`; returns the
+ * bytes written. */
+uint32_t virtio_rng_fill(const struct iovec *iov, unsigned n, uint32_t max);
 
 #endif

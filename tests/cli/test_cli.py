@@ -42,8 +42,8 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--entry", "0x40000000", "--mem", "512M"], "outside guest RAM"),
     (["--binary", "GUEST", "--entry", "0x1fffff8", "--mem", "32M"], "do not fit"),
     (["--binary", "GUEST", "--log", "9"], "--log 9"),
-    (["--binary", "GUEST", "--disk", "x.img"], "not implemented yet"),
-    (["--binary", "GUEST", "--net", "tap=tap0"], "not implemented yet"),
+    (["--binary", "GUEST", "--disk", "x.img"], "need --kernel"),
+    (["--binary", "GUEST", "--net", "tap=tap0"], "need --kernel"),
 ])
 def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):
     (tmp_path / "empty.bin").write_bytes(b"")

@@ -1,0 +1,302 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-blk on a raw image file. One request queue, served by a worker
+ * thread per disk that waits on the queue's eventfd itself, so disk I/O
+ * (fdatasync included) never stalls a vCPU or the VM's I/O thread. The
+ * worker holds the queue while a request runs: a reset waits for it, and no
+ * buffer is written after the driver got the device back.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "devices/virtio/virtio.h"
+#include "utils.h"
+#include "vm.h"
+
+#define BLK_QUEUE_MAX 256
+/* Largest request = seg_max * size_max = 63.5 MiB: under the walker's
+ * 64 MiB chain bound, so no request the guest is allowed to make is
+ * refused as a broken chain. Two descriptors go to header and status. */
+#define BLK_SEG_MAX (BLK_QUEUE_MAX - 2)
+#define BLK_SIZE_MAX (256u << 10)
+
+#define VIRTIO_BLK_F_SIZE_MAX 1
+#define VIRTIO_BLK_F_SEG_MAX 2
+#define VIRTIO_BLK_F_RO 5
+#define VIRTIO_BLK_F_BLK_SIZE 6
+#define VIRTIO_BLK_F_FLUSH 9
+
+/* struct virtio_blk_config offsets (5.2.4) */
+#define CFG_CAPACITY 0
+#define CFG_SIZE_MAX 8
+#define CFG_SEG_MAX 12
+#define CFG_BLK_SIZE 20
+#define CFG_LEN 60
+
+struct virtio_blk {
+	struct virtio_dev *vd;
+	struct virtio_blk_backend be;
+	struct virtio_dev_ops ops;
+	uint8_t config[CFG_LEN];
+	int stop_fd;
+	pthread_t worker;
+	bool worker_started;
+	/* Worker-private scratch: the chain and its data segments. */
+	struct iovec iov[BLK_QUEUE_MAX];
+	struct iovec data[BLK_QUEUE_MAX];
+};
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static void put_le32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, sizeof(v)); /* little-endian host (see queue.c) */
+}
+
+static void put_le64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, sizeof(v));
+}
+
+/* One request: 0, or -errno when it cannot even be answered. */
+static int handle_request(struct virtio_blk *b, struct virtq_elem *e,
+			  uint32_t *used_len)
+{
+	struct virtio_blk_req r;
+	uint32_t written;
+	int err = virtio_blk_parse_request(e->iov, e->nr_out, e->nr_in, b->data,
+					   BLK_QUEUE_MAX, &r);
+
+	if (err)
+		return err;
+	*r.status = virtio_blk_execute(&b->be, &r, &written);
+	*used_len = written + 1;
+	return 0;
+}
+
+static void process_queue(struct virtio_blk *b)
+{
+	struct virtio_queue *q = virtio_queue_get(b->vd, 0);
+	struct virtq_elem e = { .iov = b->iov, .max_iov = BLK_QUEUE_MAX };
+
+	if (!q)
+		return;
+	while (virtio_queue_pop(q, &e)) {
+		uint32_t len;
+		int err = handle_request(b, &e, &len);
+
+		if (err) {
+			virtio_set_needs_reset(b->vd, "request without a status byte", err);
+			break;
+		}
+		/* Completed only now: after the data moved and, for a flush,
+		 * after fdatasync returned. */
+		virtq_push(&q->vq, e.head, len);
+		virtio_queue_interrupt(q);
+	}
+	virtio_queue_put(q);
+}
+
+static void *blk_worker(void *arg)
+{
+	struct virtio_blk *b = arg;
+	struct pollfd fds[2] = {
+		{ .fd = virtio_queue_fd(b->vd, 0), .events = POLLIN },
+		{ .fd = b->stop_fd, .events = POLLIN },
+	};
+
+	for (;;) {
+		uint64_t count;
+
+		if (poll(fds, 2, -1) < 0)
+			continue; /* EINTR */
+		if (fds[1].revents)
+			return NULL;
+		if (read(fds[0].fd, &count, sizeof(count)) > 0)
+			process_queue(b);
+	}
+}
+
+static void blk_config_read(struct virtio_dev *vd, uint32_t off, void *data,
+			    uint32_t size)
+{
+	struct virtio_blk *b = vd->priv;
+
+	memcpy(data, b->config + off, size); /* bounds checked by mmio.c */
+}
+
+static void blk_notify(struct virtio_dev *vd, unsigned q)
+{
+	/* own_notify: the worker polls the eventfd; nothing comes here. */
+}
+
+static void blk_free(struct virtio_blk *b)
+{
+	if (b->stop_fd >= 0)
+		close(b->stop_fd);
+	if (b->be.fd >= 0)
+		close(b->be.fd); /* drops the flock too */
+	free(b);
+}
+
+static void blk_destroy(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->priv;
+	uint64_t one = 1;
+
+	if (b->worker_started) {
+		if (write(b->stop_fd, &one, sizeof(one)) < 0)
+			vm_err(vd->vm, "virtio-blk: cannot stop the worker: %s", strerror(errno));
+		pthread_join(b->worker, NULL);
+	}
+	blk_free(b);
+}
+
+static int open_image(struct virtio_blk *b, struct vm *vm, const char *path,
+		      int readonly, char *why, size_t len)
+{
+	struct stat st;
+	off_t size;
+
+	b->be.fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->be.fd < 0)
+		return fail(why, len, "%s: %s%s", path, strerror(errno),
+			    !readonly && (errno == EACCES || errno == EROFS) ?
+			    " (add ,ro for a read-only disk)" : "");
+	if (fstat(b->be.fd, &st) < 0)
+		return fail(why, len, "%s: %s", path, strerror(errno));
+	if (S_ISDIR(st.st_mode))
+		return fail(why, len, "%s: is a directory, not a disk image", path);
+	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+		return fail(why, len, "%s: not a regular file or block device", path);
+	/* Shared for read-only, exclusive for read-write: two VMs never
+	 * write one image, nor read one that another VM writes. */
+	if (flock(b->be.fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
+		return fail(why, len, "%s: %s", path, errno == EWOULDBLOCK ?
+			    "image is in use (locked by another process)" : strerror(errno));
+	size = lseek(b->be.fd, 0, SEEK_END);
+	if (size < 0)
+		return fail(why, len, "%s: cannot get its size: %s", path, strerror(errno));
+	if (size % VIRTIO_BLK_SECTOR)
+		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
+			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
+	b->be.capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
+	b->be.readonly = readonly;
+	return 0;
+}
+
+/* GET_ID: the image's file name, at most 20 bytes (the guest shows it in
+ * /sys/block/vdX/serial). */
+static void make_serial(struct virtio_blk *b, const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base && base[1] ? base + 1 : path;
+	/* Not a C string: NUL-padded, unterminated when 20 bytes long. */
+	memcpy(b->be.serial, base, MIN(strlen(base), sizeof(b->be.serial)));
+}
+
+static void fill_config(struct virtio_blk *b)
+{
+	put_le64(b->config + CFG_CAPACITY, b->be.capacity);
+	put_le32(b->config + CFG_SIZE_MAX, BLK_SIZE_MAX);
+	put_le32(b->config + CFG_SEG_MAX, BLK_SEG_MAX);
+	put_le32(b->config + CFG_BLK_SIZE, VIRTIO_BLK_SECTOR);
+	b->ops = (struct virtio_dev_ops){
+		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK,
+		.features = VIRTIO_F_BIT(VIRTIO_BLK_F_SIZE_MAX) |
+			    VIRTIO_F_BIT(VIRTIO_BLK_F_SEG_MAX) |
+			    VIRTIO_F_BIT(VIRTIO_BLK_F_BLK_SIZE) |
+			    VIRTIO_F_BIT(VIRTIO_BLK_F_FLUSH) |
+			    (b->be.readonly ? VIRTIO_F_BIT(VIRTIO_BLK_F_RO) : 0) |
+			    VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+			    VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX),
+		.num_queues = 1, .queue_max = BLK_QUEUE_MAX, .config_len = CFG_LEN,
+		.own_notify = true, .config_read = blk_config_read,
+		.queue_notify = blk_notify, .destroy = blk_destroy,
+	};
+}
+
+/* The worker takes no signals: the embedding program's threads do. */
+static int start_worker(struct virtio_blk *b)
+{
+	sigset_t all, saved;
+	int err;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &saved);
+	err = pthread_create(&b->worker, NULL, blk_worker, b);
+	pthread_sigmask(SIG_SETMASK, &saved, NULL);
+	b->worker_started = err == 0;
+	return -err;
+}
+
+void virtio_blk_set_sync(struct device *dev, int (*sync)(void *opaque, int fd),
+			 void *opaque)
+{
+	struct virtio_dev *vd = dev->private;
+	struct virtio_blk *b = vd->priv;
+
+	b->be.sync = sync;
+	b->be.sync_opaque = opaque;
+}
+
+struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *path, int readonly, char *why,
+				 size_t why_len)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	int err;
+
+	if (!b) {
+		fail(why, why_len, "out of memory");
+		return NULL;
+	}
+	b->be.fd = -1;
+	b->stop_fd = eventfd(0, EFD_CLOEXEC);
+	if (b->stop_fd < 0 || open_image(b, vm, path, readonly, why, why_len)) {
+		if (b->stop_fd < 0)
+			fail(why, why_len, "eventfd: %s", strerror(errno));
+		blk_free(b);
+		return NULL;
+	}
+	make_serial(b, path);
+	fill_config(b);
+	b->vd = virtio_mmio_create(vm, base, gsi, &b->ops, b, why, why_len);
+	if (!b->vd) {
+		blk_free(b);
+		return NULL;
+	}
+	err = start_worker(b);
+	if (err) {
+		fail(why, why_len, "cannot start the disk thread: %s", strerror(-err));
+		virtio_mmio_free(b->vd);
+		blk_free(b);
+		return NULL;
+	}
+	vm_info(vm, "virtio-blk at 0x%llx (GSI %u): %s, %llu sectors%s",
+		(unsigned long long)base, gsi, path,
+		(unsigned long long)b->be.capacity, readonly ? ", read-only" : "");
+	return &b->vd->dev;
+}

@@ -1,0 +1,586 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-mmio version 2 transport (virtio 1.2 section 4.2.2): the register
+ * block, feature negotiation, queue set-up, reset, and the two fast paths:
+ * QueueNotify through an ioeventfd per queue (datamatch = queue index),
+ * interrupts through an irqfd. Where the backend has neither, the MMIO write
+ * handler signals the same eventfd and interrupts pulse the GSI.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/virtio/virtio.h"
+#include "utils.h"
+#include "vm.h"
+
+#define MMIO_MAGIC 0x74726976   /* "virt" */
+#define MMIO_VERSION 2
+#define MMIO_VENDOR 0x4d4d5656  /* "VVMM" */
+#define MMIO_WINDOW 0x1000
+
+enum {
+	REG_MAGIC = 0x000, REG_VERSION = 0x004, REG_DEVICE_ID = 0x008,
+	REG_VENDOR_ID = 0x00c, REG_DEV_FEATURES = 0x010,
+	REG_DEV_FEATURES_SEL = 0x014, REG_DRV_FEATURES = 0x020,
+	REG_DRV_FEATURES_SEL = 0x024, REG_QUEUE_SEL = 0x030,
+	REG_QUEUE_NUM_MAX = 0x034, REG_QUEUE_NUM = 0x038,
+	REG_QUEUE_READY = 0x044, REG_QUEUE_NOTIFY = 0x050,
+	REG_INT_STATUS = 0x060, REG_INT_ACK = 0x064, REG_STATUS = 0x070,
+	REG_QUEUE_DESC_LO = 0x080, REG_QUEUE_DESC_HI = 0x084,
+	REG_QUEUE_DRIVER_LO = 0x090, REG_QUEUE_DRIVER_HI = 0x094,
+	REG_QUEUE_DEVICE_LO = 0x0a0, REG_QUEUE_DEVICE_HI = 0x0a4,
+	REG_SHM_SEL = 0x0ac, REG_SHM_LEN_LO = 0x0b0, REG_SHM_LEN_HI = 0x0b4,
+	REG_SHM_BASE_LO = 0x0b8, REG_SHM_BASE_HI = 0x0bc,
+	REG_CONFIG_GENERATION = 0x0fc, REG_CONFIG = 0x100,
+};
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static uint64_t offered(const struct virtio_dev *vd)
+{
+	return vd->ops->features | VIRTIO_F_BIT(VIRTIO_F_VERSION_1);
+}
+
+static void eventfd_signal(int fd)
+{
+	uint64_t one = 1;
+
+	/* Only fails when the counter would overflow: already signalled. */
+	if (write(fd, &one, sizeof(one)) < 0)
+		return;
+}
+
+/* ---- for device models ---- */
+
+bool virtio_live(struct virtio_dev *vd)
+{
+	return atomic_load(&vd->live);
+}
+
+struct virtio_queue *virtio_queue_get(struct virtio_dev *vd, unsigned idx)
+{
+	struct virtio_queue *q;
+
+	if (idx >= vd->ops->num_queues)
+		return NULL;
+	q = &vd->queues[idx];
+	pthread_mutex_lock(&q->lock);
+	if (q->ready && atomic_load(&vd->live)) {
+		virtq_disable_notify(&q->vq);
+		return q;
+	}
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
+void virtio_queue_put(struct virtio_queue *q)
+{
+	pthread_mutex_unlock(&q->lock);
+}
+
+int virtio_queue_pop(struct virtio_queue *q, struct virtq_elem *e)
+{
+	for (;;) {
+		int r;
+
+		if (!atomic_load(&q->vd->live))
+			return 0; /* reset or failed meanwhile: stop */
+		r = virtq_pop(&q->vq, e);
+		if (r > 0)
+			return 1;
+		if (r < 0) {
+			virtio_set_needs_reset(q->vd, "bad descriptor chain", r);
+			return 0;
+		}
+		if (!virtq_enable_notify(&q->vq))
+			return 0;
+		virtq_disable_notify(&q->vq); /* more came: keep going */
+	}
+}
+
+int virtio_queue_fd(struct virtio_dev *vd, unsigned idx)
+{
+	return idx < vd->ops->num_queues ? vd->queues[idx].notify_fd : -1;
+}
+
+void virtio_queue_kick(struct virtio_queue *q)
+{
+	eventfd_signal(q->notify_fd);
+}
+
+void virtio_raise_irq(struct virtio_dev *vd, unsigned bits)
+{
+	atomic_fetch_or(&vd->isr, bits);
+	/* Always a fresh edge (the DSDT says edge-triggered): an edge sent
+	 * while the pin was masked is gone, so never assume one is pending. */
+	if (vd->irqfd) {
+		eventfd_signal(vd->irq_fd);
+	} else {
+		vm_irq_line(vd->vm, vd->gsi, 1);
+		vm_irq_line(vd->vm, vd->gsi, 0);
+	}
+}
+
+void virtio_queue_interrupt(struct virtio_queue *q)
+{
+	if (virtq_need_interrupt(&q->vq))
+		virtio_raise_irq(q->vd, VIRTIO_INT_USED);
+}
+
+void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err)
+{
+	/* Lock-free: called with a queue lock held, and the register path
+	 * takes the transport lock before queue locks. write_status()
+	 * re-checks needs_reset after going live, so one side always wins. */
+	if (atomic_exchange(&vd->needs_reset, true))
+		return;
+	atomic_store(&vd->live, false);
+	vm_warn(vd->vm, "%s at 0x%llx: %s (%s): device needs reset", vd->ops->name,
+		(unsigned long long)vd->dev.base, why, strerror(err < 0 ? -err : err));
+	virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
+}
+
+/* ---- registers ---- */
+
+static struct virtio_queue *selected(struct virtio_dev *vd)
+{
+	return vd->queue_sel < vd->ops->num_queues ? &vd->queues[vd->queue_sel] : NULL;
+}
+
+static void queue_stop(struct virtio_queue *q)
+{
+	pthread_mutex_lock(&q->lock); /* waits for a request in flight */
+	q->ready = false;
+	memset(&q->vq, 0, sizeof(q->vq));
+	pthread_mutex_unlock(&q->lock);
+}
+
+/* Status 0: stop everything and forget the queues (4.2.3.1 / 2.4). */
+static void device_reset(struct virtio_dev *vd)
+{
+	atomic_store(&vd->live, false);
+	for (unsigned i = 0; i < vd->ops->num_queues; i++) {
+		struct virtio_queue *q = &vd->queues[i];
+
+		queue_stop(q);
+		q->num = vd->ops->queue_max;
+		q->desc = q->driver = q->device = 0;
+	}
+	if (vd->ops->reset)
+		vd->ops->reset(vd);
+	vd->status = 0;
+	vd->dev_features_sel = vd->drv_features_sel = 0;
+	vd->drv_features = 0;
+	vd->queue_sel = 0;
+	atomic_store(&vd->isr, 0);
+	atomic_store(&vd->needs_reset, false);
+}
+
+static bool features_acceptable(const struct virtio_dev *vd)
+{
+	return (vd->drv_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)) &&
+	       !(vd->drv_features & ~offered(vd));
+}
+
+static void go_live(struct virtio_dev *vd)
+{
+	atomic_store(&vd->live, true);
+	if (atomic_load(&vd->needs_reset)) {
+		atomic_store(&vd->live, false);
+		return;
+	}
+	if (vd->ops->activate)
+		vd->ops->activate(vd);
+	/* Buffers made available before DRIVER_OK were not processed (the
+	 * device must not, 2.2.1): look at every queue now. */
+	for (unsigned i = 0; i < vd->ops->num_queues; i++)
+		eventfd_signal(vd->queues[i].notify_fd);
+}
+
+static void write_status(struct virtio_dev *vd, uint32_t v)
+{
+	uint32_t added;
+	bool live;
+
+	if (v == 0) {
+		device_reset(vd);
+		return;
+	}
+	v &= 0xff & ~VIRTIO_STATUS_NEEDS_RESET; /* the device's bit */
+	added = v & ~vd->status;
+	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd)) {
+		vm_info(vd->vm, "%s: driver features 0x%llx refused (offered 0x%llx)",
+			vd->ops->name, (unsigned long long)vd->drv_features,
+			(unsigned long long)offered(vd));
+		v &= ~VIRTIO_STATUS_FEATURES_OK;
+	}
+	if (!(v & VIRTIO_STATUS_FEATURES_OK))
+		v &= ~VIRTIO_STATUS_DRIVER_OK;
+	vd->status = v;
+	live = (v & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FAILED);
+	if (live && !atomic_load(&vd->live) && (added & VIRTIO_STATUS_DRIVER_OK))
+		go_live(vd);
+	else if (!live)
+		atomic_store(&vd->live, false);
+}
+
+static void queue_set_ready(struct virtio_dev *vd, struct virtio_queue *q,
+			    uint32_t v)
+{
+	struct virtq vq;
+	int err;
+
+	if (!v) {
+		queue_stop(q);
+		return;
+	}
+	if (q->ready)
+		return;
+	/* Rings are only meaningful once features are settled (3.1.1). */
+	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK))
+		return;
+	err = virtq_init(&vq, vd->vm, q->num, q->desc, q->driver, q->device,
+			 vd->drv_features);
+	if (err) {
+		virtio_set_needs_reset(vd, "queue rings outside guest RAM or misaligned", err);
+		return;
+	}
+	pthread_mutex_lock(&q->lock);
+	q->vq = vq;
+	q->ready = true;
+	pthread_mutex_unlock(&q->lock);
+}
+
+static void set_half(uint64_t *reg, bool high, uint32_t v)
+{
+	if (high)
+		*reg = (*reg & 0xffffffffULL) | ((uint64_t)v << 32);
+	else
+		*reg = (*reg & ~0xffffffffULL) | v;
+}
+
+/* Queue registers: only while the queue is not ready (4.2.2.2). */
+static void write_queue_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
+{
+	struct virtio_queue *q = selected(vd);
+
+	if (!q)
+		return;
+	if (off == REG_QUEUE_READY) {
+		queue_set_ready(vd, q, v);
+		return;
+	}
+	if (q->ready)
+		return;
+	switch (off) {
+	case REG_QUEUE_NUM:
+		/* 0 makes QueueReady fail: virtq_init checks the rest. */
+		q->num = v <= vd->ops->queue_max ? (uint16_t)v : 0;
+		break;
+	case REG_QUEUE_DESC_LO: case REG_QUEUE_DESC_HI:
+		set_half(&q->desc, off == REG_QUEUE_DESC_HI, v);
+		break;
+	case REG_QUEUE_DRIVER_LO: case REG_QUEUE_DRIVER_HI:
+		set_half(&q->driver, off == REG_QUEUE_DRIVER_HI, v);
+		break;
+	case REG_QUEUE_DEVICE_LO: case REG_QUEUE_DEVICE_HI:
+		set_half(&q->device, off == REG_QUEUE_DEVICE_HI, v);
+		break;
+	}
+}
+
+static void write_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
+{
+	switch (off) {
+	case REG_DEV_FEATURES_SEL:
+		vd->dev_features_sel = v;
+		return;
+	case REG_DRV_FEATURES_SEL:
+		vd->drv_features_sel = v;
+		return;
+	case REG_DRV_FEATURES:
+		/* Settled once FEATURES_OK is set; only words 0 and 1 exist. */
+		if (!(vd->status & VIRTIO_STATUS_FEATURES_OK) && vd->drv_features_sel < 2)
+			set_half(&vd->drv_features, vd->drv_features_sel == 1, v);
+		return;
+	case REG_QUEUE_SEL:
+		vd->queue_sel = v;
+		return;
+	case REG_STATUS:
+		write_status(vd, v);
+		return;
+	default:
+		write_queue_reg(vd, off, v);
+	}
+}
+
+static uint32_t read_queue_reg(struct virtio_dev *vd, uint64_t off)
+{
+	struct virtio_queue *q = selected(vd);
+
+	if (!q)
+		return 0; /* QueueNumMax 0: no such queue */
+	if (off == REG_QUEUE_NUM_MAX)
+		return vd->ops->queue_max;
+	return q->ready; /* REG_QUEUE_READY */
+}
+
+static uint32_t read_reg(struct virtio_dev *vd, uint64_t off)
+{
+	uint64_t f;
+
+	switch (off) {
+	case REG_MAGIC: return MMIO_MAGIC;
+	case REG_VERSION: return MMIO_VERSION;
+	case REG_DEVICE_ID: return vd->ops->device_id;
+	case REG_VENDOR_ID: return MMIO_VENDOR;
+	case REG_DEV_FEATURES:
+		f = offered(vd);
+		return vd->dev_features_sel == 0 ? (uint32_t)f :
+		       vd->dev_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
+	case REG_QUEUE_NUM_MAX: case REG_QUEUE_READY:
+		return read_queue_reg(vd, off);
+	case REG_INT_STATUS: return atomic_load(&vd->isr);
+	case REG_STATUS:
+		return vd->status | (atomic_load(&vd->needs_reset) ? VIRTIO_STATUS_NEEDS_RESET : 0);
+	case REG_SHM_LEN_LO: case REG_SHM_LEN_HI:
+	case REG_SHM_BASE_LO: case REG_SHM_BASE_HI:
+		return 0xffffffff; /* no shared memory regions */
+	case REG_CONFIG_GENERATION: return vd->config_generation;
+	default: return 0;
+	}
+}
+
+static bool config_access_ok(const struct virtio_dev *vd, uint64_t off, size_t size)
+{
+	uint64_t c = off - REG_CONFIG;
+
+	return (size == 1 || size == 2 || size == 4 || size == 8) &&
+	       c < vd->ops->config_len && size <= vd->ops->config_len - c;
+}
+
+static int mmio_read(struct device *dev, uint64_t off, void *data, size_t size)
+{
+	struct virtio_dev *vd = dev->private;
+	uint32_t v;
+
+	memset(data, 0, size);
+	if (off >= REG_CONFIG) {
+		if (!config_access_ok(vd, off, size) || !vd->ops->config_read)
+			return 0;
+		pthread_mutex_lock(&vd->lock);
+		vd->ops->config_read(vd, (uint32_t)(off - REG_CONFIG), data, (uint32_t)size);
+		pthread_mutex_unlock(&vd->lock);
+		return 0;
+	}
+	if (size != 4 || (off & 3))
+		return 0; /* registers are 32-bit only (4.2.2.2) */
+	if (off == REG_INT_STATUS) {
+		v = atomic_load(&vd->isr); /* hot path: no lock */
+	} else {
+		pthread_mutex_lock(&vd->lock);
+		v = read_reg(vd, off);
+		pthread_mutex_unlock(&vd->lock);
+	}
+	memcpy(data, &v, sizeof(v));
+	return 0;
+}
+
+static int mmio_write(struct device *dev, uint64_t off, void *data, size_t size)
+{
+	struct virtio_dev *vd = dev->private;
+	uint32_t v;
+
+	if (off >= REG_CONFIG) {
+		if (!config_access_ok(vd, off, size) || !vd->ops->config_write)
+			return 0;
+		pthread_mutex_lock(&vd->lock);
+		vd->ops->config_write(vd, (uint32_t)(off - REG_CONFIG), data, (uint32_t)size);
+		pthread_mutex_unlock(&vd->lock);
+		return 0;
+	}
+	if (size != 4 || (off & 3))
+		return 0;
+	memcpy(&v, data, sizeof(v));
+	if (off == REG_QUEUE_NOTIFY) {
+		/* Reached only without an ioeventfd for this value. */
+		if (v < vd->ops->num_queues)
+			eventfd_signal(vd->queues[v].notify_fd);
+		return 0;
+	}
+	if (off == REG_INT_ACK) {
+		atomic_fetch_and(&vd->isr, ~v);
+		return 0;
+	}
+	pthread_mutex_lock(&vd->lock);
+	write_reg(vd, off, v);
+	pthread_mutex_unlock(&vd->lock);
+	return 0;
+}
+
+/* ---- life cycle ---- */
+
+/* I/O thread: the driver notified a queue. */
+static int queue_fd_ready(void *opaque)
+{
+	struct virtio_queue *q = opaque;
+	struct virtio_dev *vd = q->vd;
+	uint64_t count;
+
+	if (read(q->notify_fd, &count, sizeof(count)) < 0)
+		return VM_WATCH_KEEP; /* EAGAIN: someone else took it */
+	if (atomic_load(&vd->live))
+		vd->ops->queue_notify(vd, q->index);
+	return VM_WATCH_KEEP;
+}
+
+void virtio_mmio_free(struct virtio_dev *vd)
+{
+	if (!vd)
+		return;
+	for (unsigned i = 0; vd->queues && i < vd->nr_queues; i++) {
+		if (vd->queues[i].notify_fd >= 0)
+			close(vd->queues[i].notify_fd);
+		pthread_mutex_destroy(&vd->queues[i].lock);
+	}
+	if (vd->irq_fd >= 0)
+		close(vd->irq_fd);
+	pthread_mutex_destroy(&vd->lock);
+	free(vd->queues);
+	free(vd);
+}
+
+static void mmio_destroy(struct device *dev)
+{
+	struct virtio_dev *vd = dev->private;
+
+	/* The device model first: its threads may still use the queues. */
+	if (vd->ops->destroy)
+		vd->ops->destroy(vd);
+	virtio_mmio_free(vd);
+}
+
+static struct virtio_dev *alloc_transport(struct vm *vm, uint64_t base,
+					  uint32_t gsi,
+					  const struct virtio_dev_ops *ops,
+					  void *priv)
+{
+	struct virtio_dev *vd = calloc(1, sizeof(*vd));
+
+	if (!vd)
+		return NULL;
+	vd->queues = calloc(ops->num_queues, sizeof(*vd->queues));
+	pthread_mutex_init(&vd->lock, NULL);
+	vd->vm = vm;
+	vd->ops = ops;
+	vd->priv = priv;
+	vd->gsi = gsi;
+	vd->irq_fd = -1;
+	vd->nr_queues = ops->num_queues;
+	if (!vd->queues) {
+		free(vd);
+		return NULL;
+	}
+	for (unsigned i = 0; i < ops->num_queues; i++) {
+		struct virtio_queue *q = &vd->queues[i];
+
+		pthread_mutex_init(&q->lock, NULL);
+		q->vd = vd;
+		q->index = i;
+		q->num = ops->queue_max;
+		q->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	}
+	vd->dev = (struct device){
+		.name = ops->name, .base = base, .size = MMIO_WINDOW,
+		.private = vd, .read = mmio_read, .write = mmio_write,
+		.destroy = mmio_destroy, .space = DEVICE_MMIO,
+	};
+	return vd;
+}
+
+static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
+{
+	int err;
+
+	vd->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vd->irq_fd < 0)
+		return fail(why, len, "eventfd: %s", strerror(errno));
+	err = vm_add_irqfd(vd->vm, vd->gsi, vd->irq_fd);
+	if (!err) {
+		vd->irqfd = true;
+		return 0;
+	}
+	close(vd->irq_fd);
+	vd->irq_fd = -1;
+	if (err == -ENOTSUP)
+		return 0; /* vm_irq_line from virtio_raise_irq instead */
+	return fail(why, len, "cannot wire GSI %u: %s", vd->gsi, strerror(-err));
+}
+
+/* ioeventfds first, I/O thread watches last: a watch cannot be taken back,
+ * so nothing may fail after it (beyond further watches). */
+static int wire_queues(struct virtio_dev *vd, char *why, size_t len)
+{
+	const struct virtio_dev_ops *ops = vd->ops;
+
+	for (unsigned i = 0; i < ops->num_queues; i++) {
+		struct virtio_queue *q = &vd->queues[i];
+		int err;
+
+		if (q->notify_fd < 0)
+			return fail(why, len, "eventfd: %s", strerror(errno));
+		err = vm_add_ioeventfd(vd->vm, vd->dev.base + REG_QUEUE_NOTIFY, 4,
+				       DEVICE_MMIO, q->notify_fd, 1, i);
+		if (err && err != -ENOTSUP)
+			return fail(why, len, "ioeventfd: %s", strerror(-err));
+	}
+	for (unsigned i = 0; !ops->own_notify && i < ops->num_queues; i++) {
+		int err = vm_watch_fd(vd->vm, vd->queues[i].notify_fd,
+				      queue_fd_ready, &vd->queues[i]);
+
+		if (err)
+			return fail(why, len, "cannot watch queue %u: %s", i, strerror(-err));
+	}
+	return 0;
+}
+
+struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
+				      uint32_t gsi,
+				      const struct virtio_dev_ops *ops,
+				      void *priv, char *why, size_t why_len)
+{
+	struct virtio_dev *vd;
+
+	if (!vm || !ops || !ops->num_queues || !ops->queue_max ||
+	    ops->queue_max > VIRTQ_MAX_SIZE || !ops->queue_notify ||
+	    ops->config_len > MMIO_WINDOW - REG_CONFIG) {
+		fail(why, why_len, "invalid virtio device description");
+		return NULL;
+	}
+	vd = alloc_transport(vm, base, gsi, ops, priv);
+	if (!vd) {
+		fail(why, why_len, "out of memory");
+		return NULL;
+	}
+	if (wire_irq(vd, why, why_len) || wire_queues(vd, why, why_len)) {
+		virtio_mmio_free(vd);
+		return NULL;
+	}
+	return vd;
+}

@@ -1,0 +1,421 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-net (virtio 1.2 section 5.1) on a TAP interface. The tap speaks
+ * virtio_net_hdr_v1 too (IFF_VNET_HDR, header size 12), so checksum and TCP
+ * segmentation offloads pass through in both directions: one 64 KiB TCP
+ * segment instead of 45 frames, which is what makes TCP fast when every
+ * frame costs exits. Headers are copied and checked both ways against what
+ * was negotiated: the guest cannot hand the host stack an offload it did
+ * not negotiate (nor change the header after our check), and a header from
+ * the tap the guest cannot take (e.g. left over from before a reset with
+ * other features) drops that frame. The tap's offloads (TUNSETOFFLOAD)
+ * follow the guest's GUEST_* features at DRIVER_OK and go off at reset.
+ *
+ * Everything runs on the VM's I/O thread: RX when the tap is readable (the
+ * watch pauses while the guest has no receive buffers and resumes on its
+ * next receiveq notify), TX on transmitq notifications.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "devices/virtio/virtio.h"
+#include "utils.h"
+#include "vm.h"
+
+#define NET_QUEUE_MAX 256
+#define NET_RXQ 0
+#define NET_TXQ 1
+#define NET_HDR_LEN VIRTIO_NET_HDR_LEN
+/* Largest frame either way: a 64 KiB GSO packet plus link headers. */
+#define NET_MAX_FRAME (65536 + 256)
+#define NET_RX_BATCH 64
+#define NET_TX_BATCH 256
+
+#define VIRTIO_NET_S_LINK_UP 1
+#define NET_CFG_LEN 12          /* mac[6], status, max_virtqueue_pairs, mtu */
+#define NET_CFG_STATUS 6
+
+#define NET_FEATURES (VIRTIO_F_BIT(VIRTIO_NET_F_CSUM) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_GUEST_CSUM) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_GUEST_TSO4) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_GUEST_TSO6) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_HOST_TSO4) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_HOST_TSO6) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_MAC) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_STATUS) | \
+		      VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
+		      VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX))
+
+struct virtio_net {
+	struct virtio_dev *vd;
+	int tap_fd;
+	char ifname[IFNAMSIZ];
+	uint8_t config[NET_CFG_LEN];
+	bool rx_paused;              /* I/O thread only */
+	uint64_t rx_dropped, tx_dropped;
+	/* Features the driver took, set at DRIVER_OK (vCPU thread) and read
+	 * by the I/O thread while the device is live. */
+	_Atomic uint64_t features;
+	uint8_t tx_hdr[NET_HDR_LEN]; /* our checked copy of the guest's */
+	struct iovec rx_iov[NET_QUEUE_MAX];
+	struct iovec tx_chain[NET_QUEUE_MAX];
+	struct iovec tx_iov[NET_QUEUE_MAX + 1];
+	uint8_t rx_buf[NET_HDR_LEN + NET_MAX_FRAME];
+};
+
+/* struct virtio_net_hdr_v1 fields (5.1.6) */
+enum {
+	HDR_FLAGS = 0, HDR_GSO_TYPE = 1, HDR_GSO_SIZE = 4, HDR_NUM_BUFFERS = 10,
+};
+#define HDR_F_NEEDS_CSUM 1
+#define HDR_F_DATA_VALID 2
+#define HDR_GSO_NONE 0
+#define HDR_GSO_TCPV4 1
+#define HDR_GSO_TCPV6 4
+
+static bool has(uint64_t features, int bit)
+{
+	return features & VIRTIO_F_BIT(bit);
+}
+
+/* The GSO type is one this side may use (TCP only: no UDP, no ECN). */
+static bool gso_ok(uint8_t type, uint64_t features, int tso4, int tso6)
+{
+	return type == HDR_GSO_NONE ||
+	       (type == HDR_GSO_TCPV4 && has(features, tso4)) ||
+	       (type == HDR_GSO_TCPV6 && has(features, tso6));
+}
+
+int virtio_net_check_tx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features)
+{
+	uint8_t flags = hdr[HDR_FLAGS] & HDR_F_NEEDS_CSUM; /* others mean nothing here */
+
+	if ((flags & HDR_F_NEEDS_CSUM) && !has(features, VIRTIO_NET_F_CSUM))
+		return -EINVAL;
+	if (!gso_ok(hdr[HDR_GSO_TYPE], features, VIRTIO_NET_F_HOST_TSO4,
+		    VIRTIO_NET_F_HOST_TSO6))
+		return -EINVAL;
+	/* A segmented frame needs its checksums done per segment (5.1.6.2). */
+	if (hdr[HDR_GSO_TYPE] != HDR_GSO_NONE && !(flags & HDR_F_NEEDS_CSUM))
+		return -EINVAL;
+	hdr[HDR_FLAGS] = flags;
+	if (hdr[HDR_GSO_TYPE] == HDR_GSO_NONE)
+		memset(hdr + HDR_GSO_SIZE, 0, 2);
+	memset(hdr + HDR_NUM_BUFFERS, 0, 2);
+	return 0;
+}
+
+int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features)
+{
+	if (!has(features, VIRTIO_NET_F_GUEST_CSUM)) {
+		if (hdr[HDR_FLAGS] & HDR_F_NEEDS_CSUM)
+			return -EINVAL;
+		hdr[HDR_FLAGS] = 0;
+	}
+	hdr[HDR_FLAGS] &= HDR_F_NEEDS_CSUM | HDR_F_DATA_VALID;
+	if (!gso_ok(hdr[HDR_GSO_TYPE], features, VIRTIO_NET_F_GUEST_TSO4,
+		    VIRTIO_NET_F_GUEST_TSO6))
+		return -EINVAL;
+	hdr[HDR_NUM_BUFFERS] = 1; /* no MRG_RXBUF: one buffer per frame */
+	hdr[HDR_NUM_BUFFERS + 1] = 0;
+	return 0;
+}
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* Put one frame from the tap into a chain: its length with the header; 0
+ * when there is nothing to read; -EMSGSIZE when the frame was dropped (the
+ * chain stays unused); another -errno when the tap failed. */
+static ssize_t rx_one(struct virtio_net *n, const struct virtq_elem *e)
+{
+	ssize_t r = read(n->tap_fd, n->rx_buf, sizeof(n->rx_buf));
+
+	if (r < 0 && (errno == EAGAIN || errno == EINTR))
+		return 0;
+	/* A frame the tap could not hand over whole is gone: go on. */
+	if (r < 0 && errno != EFAULT && errno != EINVAL && errno != EMSGSIZE)
+		return -errno;
+	if (r <= NET_HDR_LEN || (uint64_t)r > e->in_len ||
+	    virtio_net_check_rx_hdr(n->rx_buf, atomic_load(&n->features))) {
+		n->rx_dropped++; /* empty, too big for the guest's buffer, or
+				  * an offload the guest did not take */
+		return -EMSGSIZE;
+	}
+	iov_from_buf(e->iov + e->nr_out, e->nr_in, 0, n->rx_buf, (size_t)r);
+	return r;
+}
+
+/* I/O thread: the tap has frames for the guest. */
+static int net_rx_ready(void *opaque)
+{
+	struct virtio_net *n = opaque;
+	struct virtio_queue *q = virtio_queue_get(n->vd, NET_RXQ);
+	struct virtq_elem e = { .iov = n->rx_iov, .max_iov = NET_QUEUE_MAX };
+	int ret = VM_WATCH_KEEP;
+
+	if (!q) {
+		n->rx_paused = true; /* the driver is not up: frames wait */
+		return VM_WATCH_PAUSE;
+	}
+	for (int i = 0; i < NET_RX_BATCH; i++) {
+		ssize_t r;
+
+		if (!virtio_queue_pop(q, &e)) {
+			n->rx_paused = true; /* resumed on the next receiveq notify */
+			ret = VM_WATCH_PAUSE;
+			break;
+		}
+		r = rx_one(n, &e);
+		if (r > 0) {
+			virtq_push(&q->vq, e.head, (uint32_t)r);
+			continue;
+		}
+		virtq_unpop(&q->vq);
+		if (r == 0)
+			break;
+		if (r != -EMSGSIZE) {
+			vm_warn(n->vd->vm, "virtio-net: reading %s: %s; receiving stops",
+				n->ifname, strerror((int)-r));
+			ret = VM_WATCH_DROP;
+			break;
+		}
+	}
+	virtio_queue_interrupt(q);
+	virtio_queue_put(q);
+	return ret;
+}
+
+/* Send one chain's frame behind our checked copy of its header. */
+static void tx_one(struct virtio_net *n, const struct virtq_elem *e)
+{
+	size_t got;
+	unsigned cnt;
+
+	if (e->out_len <= NET_HDR_LEN || e->out_len > NET_HDR_LEN + NET_MAX_FRAME ||
+	    iov_to_buf(e->iov, e->nr_out, 0, n->tx_hdr, NET_HDR_LEN) != NET_HDR_LEN ||
+	    virtio_net_check_tx_hdr(n->tx_hdr, atomic_load(&n->features))) {
+		n->tx_dropped++;
+		return;
+	}
+	n->tx_iov[0] = (struct iovec){ n->tx_hdr, NET_HDR_LEN };
+	cnt = iov_slice(e->iov, e->nr_out, NET_HDR_LEN, e->out_len - NET_HDR_LEN,
+			n->tx_iov + 1, NET_QUEUE_MAX, &got);
+	/* EAGAIN (host queue full), a header the host stack refuses, or the
+	 * interface down: the frame is lost, as on a wire. */
+	if (writev(n->tap_fd, n->tx_iov, (int)cnt + 1) < 0)
+		n->tx_dropped++;
+}
+
+static void net_tx(struct virtio_net *n)
+{
+	struct virtio_queue *q = virtio_queue_get(n->vd, NET_TXQ);
+	struct virtq_elem e = { .iov = n->tx_chain, .max_iov = NET_QUEUE_MAX };
+	int count = 0;
+
+	if (!q)
+		return;
+	while (virtio_queue_pop(q, &e)) {
+		tx_one(n, &e);
+		virtq_push(&q->vq, e.head, 0);
+		if (++count == NET_TX_BATCH) {
+			virtio_queue_kick(q); /* the rest later: let RX run */
+			break;
+		}
+	}
+	virtio_queue_interrupt(q);
+	virtio_queue_put(q);
+}
+
+static void net_notify(struct virtio_dev *vd, unsigned qi)
+{
+	struct virtio_net *n = vd->priv;
+
+	if (qi == NET_TXQ) {
+		net_tx(n);
+	} else if (n->rx_paused) {
+		n->rx_paused = false; /* new receive buffers */
+		vm_resume_fd(vd->vm, n->tap_fd);
+	}
+}
+
+/* The tap hands us what the guest takes: offloads follow its features. */
+static int set_tap_offload(struct virtio_net *n, uint64_t features)
+{
+	unsigned off = 0;
+
+	if (has(features, VIRTIO_NET_F_GUEST_CSUM)) {
+		off |= TUN_F_CSUM;
+		if (has(features, VIRTIO_NET_F_GUEST_TSO4))
+			off |= TUN_F_TSO4;
+		if (has(features, VIRTIO_NET_F_GUEST_TSO6))
+			off |= TUN_F_TSO6;
+	}
+	return ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0 ? -errno : 0;
+}
+
+static void net_activate(struct virtio_dev *vd)
+{
+	struct virtio_net *n = vd->priv;
+	int err;
+
+	atomic_store(&n->features, vd->drv_features);
+	err = set_tap_offload(n, vd->drv_features);
+	if (err)
+		vm_warn(vd->vm, "virtio-net %s: cannot set TAP offloads: %s; offloaded frames will be dropped",
+			n->ifname, strerror(-err));
+}
+
+static void net_reset(struct virtio_dev *vd)
+{
+	struct virtio_net *n = vd->priv;
+
+	atomic_store(&n->features, 0);
+	set_tap_offload(n, 0);
+}
+
+static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
+			    uint32_t size)
+{
+	struct virtio_net *n = vd->priv;
+
+	memcpy(data, n->config + off, size); /* bounds checked by mmio.c */
+}
+
+static void net_free(struct virtio_net *n)
+{
+	if (n->tap_fd >= 0)
+		close(n->tap_fd);
+	free(n);
+}
+
+static void net_destroy(struct virtio_dev *vd)
+{
+	struct virtio_net *n = vd->priv;
+
+	if (n->rx_dropped || n->tx_dropped)
+		vm_info(vd->vm, "virtio-net %s: dropped %llu received, %llu sent frames",
+			n->ifname, (unsigned long long)n->rx_dropped,
+			(unsigned long long)n->tx_dropped);
+	net_free(n);
+}
+
+static const struct virtio_dev_ops net_ops = {
+	.name = "virtio-net", .device_id = VIRTIO_ID_NET,
+	.features = NET_FEATURES,
+	.num_queues = 2, .queue_max = NET_QUEUE_MAX, .config_len = NET_CFG_LEN,
+	.config_read = net_config_read, .queue_notify = net_notify,
+	.activate = net_activate, .reset = net_reset, .destroy = net_destroy,
+};
+
+static int tap_error(const char *name, int err, char *why, size_t len)
+{
+	switch (err) {
+	case EPERM: case EACCES:
+		return fail(why, len, "TAP %s: permission denied (create it first: ip tuntap add %s mode tap user $USER; or run as root)",
+			    name, name);
+	case EBUSY:
+		return fail(why, len, "TAP %s is busy: another process has it open", name);
+	case EINVAL:
+		return fail(why, len, "%s exists and is not a TAP device with vnet headers", name);
+	default:
+		return fail(why, len, "TAP %s: %s", name, strerror(err));
+	}
+}
+
+static int open_tap(struct virtio_net *n, const char *name, char *why,
+		    size_t len)
+{
+	struct ifreq ifr = { 0 };
+	int hdr = NET_HDR_LEN;
+
+	if (!*name || strlen(name) >= IFNAMSIZ)
+		return fail(why, len, "TAP name '%s' is empty or longer than %d bytes",
+			    name, IFNAMSIZ - 1);
+	snprintf(n->ifname, sizeof(n->ifname), "%s", name);
+	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (n->tap_fd < 0)
+		return fail(why, len, "/dev/net/tun: %s%s", strerror(errno),
+			    errno == ENOENT ? " (no TUN/TAP support: modprobe tun)" : "");
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(n->tap_fd, TUNSETIFF, &ifr) < 0)
+		return tap_error(name, errno, why, len);
+	/* Offloads off until a driver takes them (net_activate). */
+	if (ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+	    ioctl(n->tap_fd, TUNSETOFFLOAD, 0) < 0)
+		return fail(why, len, "TAP %s: %s", name, strerror(errno));
+	return 0;
+}
+
+/* A stable default: 52:54:00 (locally administered, unicast) and three
+ * bytes of an FNV-1a hash of the interface name. */
+static void default_mac(const char *name, uint8_t mac[6])
+{
+	uint32_t h = 2166136261u;
+
+	for (const char *p = name; *p; p++)
+		h = (h ^ (uint8_t)*p) * 16777619u;
+	mac[0] = 0x52, mac[1] = 0x54, mac[2] = 0x00;
+	mac[3] = (uint8_t)(h >> 16), mac[4] = (uint8_t)(h >> 8), mac[5] = (uint8_t)h;
+}
+
+struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *tap, const uint8_t mac[6],
+				 char *why, size_t why_len)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	int err;
+
+	if (!n) {
+		fail(why, why_len, "out of memory");
+		return NULL;
+	}
+	n->tap_fd = -1;
+	if (!tap || open_tap(n, tap, why, why_len)) {
+		if (!tap)
+			fail(why, why_len, "no TAP interface given");
+		net_free(n);
+		return NULL;
+	}
+	if (mac)
+		memcpy(n->config, mac, 6);
+	else
+		default_mac(tap, n->config);
+	n->config[NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
+	n->vd = virtio_mmio_create(vm, base, gsi, &net_ops, n, why, why_len);
+	if (!n->vd) {
+		net_free(n);
+		return NULL;
+	}
+	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
+	if (err) {
+		fail(why, why_len, "cannot watch TAP %s: %s", tap, strerror(-err));
+		virtio_mmio_free(n->vd);
+		net_free(n);
+		return NULL;
+	}
+	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x",
+		(unsigned long long)base, gsi, tap, n->config[0], n->config[1],
+		n->config[2], n->config[3], n->config[4], n->config[5]);
+	return &n->vd->dev;
+}

@@ -1,0 +1,80 @@
+#!/usr/bin/env python3
+"""Write the seed corpora of fuzz_virtqueue and fuzz_virtio_blk (small,
+well-formed inputs the fuzzers mutate from). Run from the repository root."""
+import os
+import struct
+
+NEXT, WRITE, INDIRECT = 1, 2, 4
+
+
+def desc(addr, length, flags=0, nxt=0):
+    return struct.pack("<QIHH", addr, length, flags, nxt)
+
+
+def ram(size, parts):
+    """Guest RAM contents; the fuzzers zero the rest, so trailing zeros go."""
+    buf = bytearray(size)
+    for off, data in parts:
+        buf[off:off + len(data)] = data
+    return bytes(buf).rstrip(b"\0")
+
+
+def avail(heads, flags=0):
+    return struct.pack("<HH", flags, len(heads)) + b"".join(struct.pack("<H", h) for h in heads)
+
+
+def vq_seed(num_log2, features, max_iov, rounds, parts, size=0x3000):
+    hdr = struct.pack("<BBBBHHH", num_log2, features, max_iov, rounds, 0x0, 0x100, 0x200)
+    return hdr + ram(size, parts)
+
+
+def write(dirname, name, data):
+    os.makedirs(dirname, exist_ok=True)
+    with open(os.path.join(dirname, name), "wb") as f:
+        f.write(data)
+
+
+VQ = "tests/fuzz/corpus/virtqueue"
+write(VQ, "chain", vq_seed(3, 0, 8, 4, [
+    (0x0, desc(0x400, 16, NEXT, 1) + desc(0x500, 64, WRITE, 0)),
+    (0x100, avail([0]))]))
+write(VQ, "indirect", vq_seed(3, 1, 8, 4, [
+    (0x0, desc(0x300, 48, INDIRECT)),
+    (0x300, desc(0x400, 16, NEXT, 1) + desc(0x500, 512, NEXT | WRITE, 2) + desc(0x780, 1, WRITE)),
+    (0x100, avail([0]))]))
+write(VQ, "event_idx", vq_seed(2, 2, 4, 8, [
+    (0x0, desc(0x400, 8, WRITE) + desc(0x410, 8, WRITE) + desc(0x420, 8)),
+    (0x100, avail([0, 1, 2]) + struct.pack("<H", 1))]))
+write(VQ, "loop", vq_seed(3, 0, 8, 2, [
+    (0x0, desc(0x400, 8, NEXT, 1) + desc(0x400, 8, NEXT, 0)),
+    (0x100, avail([0]))]))
+write(VQ, "slot_edge", vq_seed(3, 0, 8, 2, [
+    (0x0, desc(0xfff0, 0x20, WRITE)),
+    (0x100, avail([0]))], size=0x10010))
+
+BLK = "tests/fuzz/corpus/virtio_blk"
+
+
+def blk_queue(kind, req_type, sector, data_len, data_flags, flags=0x80):
+    hdr = struct.pack("<IIQ", req_type, 0, sector)
+    chain = [(0x400, hdr)]
+    if kind == "indirect":
+        table = desc(0x400, 16, NEXT, 1) + desc(0x500, data_len, NEXT | data_flags, 2) + desc(0x7f0, 1, WRITE)
+        parts = [(0x0, desc(0x300, 48, INDIRECT)), (0x300, table)]
+    elif data_len:
+        parts = [(0x0, desc(0x400, 16, NEXT, 1) + desc(0x500, data_len, NEXT | data_flags, 2) + desc(0x7f0, 1, WRITE))]
+    else:
+        parts = [(0x0, desc(0x400, 16, NEXT, 1) + desc(0x7f0, 1, WRITE))]
+    return bytes([flags]) + ram(0x2000, parts + chain + [(0x100, avail([0]))])
+
+
+write(BLK, "q_read", blk_queue("direct", 0, 2, 1024, WRITE))
+write(BLK, "q_write", blk_queue("direct", 1, 60, 2048, 0))
+write(BLK, "q_write_ro", blk_queue("direct", 1, 3, 512, 0, flags=0x81))
+write(BLK, "q_flush", blk_queue("direct", 4, 0, 0, 0))
+write(BLK, "q_get_id", blk_queue("direct", 8, 0, 20, WRITE))
+write(BLK, "q_indirect", blk_queue("indirect", 0, 63, 512, WRITE))
+write(BLK, "q_beyond_end", blk_queue("direct", 0, 64, 512, WRITE))
+# mode 0: 3 segments, 1 readable: header(16), data(512+1 writable) ...
+write(BLK, "seg_read", bytes([0x00, 2, 1, 2]) + struct.pack("<IIQ", 0, 0, 5) + bytes([64]))
+write(BLK, "seg_write", bytes([0x00, 2, 2, 66, 0]) + struct.pack("<IIQ", 1, 0, 7) + bytes(200))

@@ -1,0 +1,1135 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Virtio without KVM: the split-queue walker against hostile rings, the
+ * virtio-mmio transport driven register by register, and the blk, rng and
+ * console devices end to end. The VM is a real `struct vm` on a fake
+ * hypervisor backend whose guest RAM is a malloc'd buffer; the I/O thread is
+ * started by hand (no vCPUs here).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/internal.h"
+#include "devices/virtio/virtio.h"
+#include "utils.h"
+#include "vm.h"
+
+#define RAM_SIZE (8u << 20)
+#define QSZ 16
+/* Queue q's rings: desc at QBASE(q), avail +0x1000, used +0x2000. */
+#define QBASE(q) (0x100000ULL + (uint64_t)(q) * 0x10000)
+#define DATA_GPA 0x200000ULL
+#define MMIO_BASE 0xd0000000ULL
+#define GSI 5
+
+/* virtio-mmio registers */
+#define R_MAGIC 0x000
+#define R_VERSION 0x004
+#define R_DEVICE_ID 0x008
+#define R_DEV_FEATURES 0x010
+#define R_DEV_FEATURES_SEL 0x014
+#define R_DRV_FEATURES 0x020
+#define R_DRV_FEATURES_SEL 0x024
+#define R_QUEUE_SEL 0x030
+#define R_QUEUE_NUM_MAX 0x034
+#define R_QUEUE_NUM 0x038
+#define R_QUEUE_READY 0x044
+#define R_QUEUE_NOTIFY 0x050
+#define R_INT_STATUS 0x060
+#define R_INT_ACK 0x064
+#define R_STATUS 0x070
+#define R_QUEUE_DESC_LO 0x080
+#define R_QUEUE_DESC_HI 0x084
+#define R_QUEUE_DRIVER_LO 0x090
+#define R_QUEUE_DRIVER_HI 0x094
+#define R_QUEUE_DEVICE_LO 0x0a0
+#define R_QUEUE_DEVICE_HI 0x0a4
+#define R_CONFIG 0x100
+
+#define F_VERSION_1 (1ULL << 32)
+#define F_INDIRECT (1ULL << 28)
+#define F_EVENT_IDX (1ULL << 29)
+#define ST_DRIVER_UP (VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER)
+
+/* ---- a fake backend: memory slots and interrupt lines, nothing else ---- */
+
+struct fake_hv {
+	atomic_int irq_pulses;
+};
+
+static int fake_vm_create(struct vm *vm) { return 0; }
+static void fake_vm_destroy(struct vm *vm) { }
+static int fake_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa,
+			   void *hva, uint64_t size) { return 0; }
+static int fake_irqchip(struct vm *vm) { return 0; }
+
+static int fake_irq_line(struct vm *vm, uint32_t gsi, int level)
+{
+	struct fake_hv *h = vm->private;
+
+	if (level)
+		atomic_fetch_add(&h->irq_pulses, 1);
+	return 0;
+}
+
+static const struct hypervisor_ops fake_ops = {
+	.name = "fake", .vm_create = fake_vm_create, .vm_destroy = fake_vm_destroy,
+	.set_memory = fake_set_memory, .create_irqchip = fake_irqchip,
+	.irq_line = fake_irq_line,
+};
+
+struct fx {
+	struct vm *vm;
+	uint8_t *ram;
+	struct fake_hv hv;
+	struct device *dev;
+	bool io_started;
+	char path[64];
+};
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+
+	f->ram = aligned_alloc(4096, RAM_SIZE);
+	memset(f->ram, 0, RAM_SIZE);
+	f->vm = vm_create_on(&fake_ops);
+	assert_non_null(f->vm);
+	f->vm->private = &f->hv;
+	f->vm->log_level = LOG_NONE; /* the tests break rings on purpose */
+	assert_int_equal(vm_create_irqchip(f->vm), 0);
+	assert_int_equal(vm_add_memory(f->vm, 0, f->ram, RAM_SIZE), 0);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (f->io_started)
+		io_thread_stop(f->vm);
+	vm_destroy(f->vm);
+	free(f->ram);
+	if (f->path[0])
+		unlink(f->path);
+	free(f);
+	return 0;
+}
+
+/* ---- guest-side helpers ---- */
+
+static struct virtq_desc *gdesc(struct fx *f, unsigned q)
+{
+	return (struct virtq_desc *)(f->ram + QBASE(q));
+}
+
+static struct virtq_avail *gavail(struct fx *f, unsigned q)
+{
+	return (struct virtq_avail *)(f->ram + QBASE(q) + 0x1000);
+}
+
+static struct virtq_used *gused(struct fx *f, unsigned q)
+{
+	return (struct virtq_used *)(f->ram + QBASE(q) + 0x2000);
+}
+
+static void set_desc(struct fx *f, unsigned q, unsigned i, uint64_t addr,
+		     uint32_t len, uint16_t flags, uint16_t next)
+{
+	gdesc(f, q)[i] = (struct virtq_desc){ addr, len, flags, next };
+}
+
+static void publish(struct fx *f, unsigned q, uint16_t head)
+{
+	struct virtq_avail *a = gavail(f, q);
+
+	a->ring[a->idx % QSZ] = head;
+	__atomic_store_n(&a->idx, (uint16_t)(a->idx + 1), __ATOMIC_RELEASE);
+}
+
+static uint16_t used_idx(struct fx *f, unsigned q)
+{
+	return __atomic_load_n(&gused(f, q)->idx, __ATOMIC_ACQUIRE);
+}
+
+static void init_vq(struct fx *f, struct virtq *vq, uint64_t features)
+{
+	assert_int_equal(virtq_init(vq, f->vm, QSZ, QBASE(0), QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2000, features), 0);
+}
+
+static int pop(struct virtq *vq, struct virtq_elem *e, struct iovec *iov,
+	       unsigned max)
+{
+	e->iov = iov;
+	e->max_iov = max;
+	return virtq_pop(vq, e);
+}
+
+/* ---- the queue walker ---- */
+
+static void test_queue_good_chain(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[8];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), 0); /* empty */
+	set_desc(f, 0, 3, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 7);
+	set_desc(f, 0, 7, DATA_GPA + 0x100, 100, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+	set_desc(f, 0, 1, DATA_GPA + 0x200, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 3);
+	assert_int_equal(pop(&vq, &e, iov, 8), 1);
+	assert_int_equal(e.head, 3);
+	assert_int_equal(e.nr_out, 1);
+	assert_int_equal(e.nr_in, 2);
+	assert_int_equal(e.out_len, 16);
+	assert_int_equal(e.in_len, 101);
+	assert_ptr_equal(iov[0].iov_base, f->ram + DATA_GPA);
+	assert_ptr_equal(iov[1].iov_base, f->ram + DATA_GPA + 0x100);
+	assert_int_equal(iov[2].iov_len, 1);
+	assert_int_equal(pop(&vq, &e, iov, 8), 0);
+
+	virtq_push(&vq, e.head, 101);
+	assert_int_equal(used_idx(f, 0), 1);
+	assert_int_equal(gused(f, 0)->ring[0].id, 3);
+	assert_int_equal(gused(f, 0)->ring[0].len, 101);
+}
+
+static void test_queue_loop(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[64];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, 0);
+	set_desc(f, 0, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, 0, 1, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0);
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 64), -ELOOP);
+	/* Nothing consumed: the same error again, never a crash. */
+	assert_int_equal(pop(&vq, &e, iov, 64), -ELOOP);
+
+	/* Zero-length descriptors make no segments but still count. */
+	set_desc(f, 0, 0, 0, 0, VIRTQ_DESC_F_NEXT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 64), -ELOOP);
+}
+
+static void test_queue_outside_ram(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[8];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, 0);
+	set_desc(f, 0, 0, RAM_SIZE + 0x1000, 16, 0, 0);
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EFAULT);
+	set_desc(f, 0, 0, RAM_SIZE - 8, 16, 0, 0); /* crosses the end */
+	assert_int_equal(pop(&vq, &e, iov, 8), -EFAULT);
+	set_desc(f, 0, 0, ~0ULL - 4, 16, 0, 0);    /* address wraps */
+	assert_int_equal(pop(&vq, &e, iov, 8), -EFAULT);
+	set_desc(f, 0, 0, RAM_SIZE - 16, 16, 0, 0); /* the last bytes: fine */
+	assert_int_equal(pop(&vq, &e, iov, 8), 1);
+	assert_ptr_equal(iov[0].iov_base, f->ram + RAM_SIZE - 16);
+}
+
+static void test_queue_length_bounds(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[QSZ];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, 0);
+	set_desc(f, 0, 0, DATA_GPA, 0xffffffffu, 0, 0); /* 4 GiB: over the bound */
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, QSZ), -E2BIG);
+	/* Descriptors that each fit in RAM but together exceed 64 MiB. */
+	for (unsigned i = 0; i < 9; i++)
+		set_desc(f, 0, i, 0, RAM_SIZE, i < 8 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	assert_int_equal(pop(&vq, &e, iov, QSZ), -E2BIG);
+	set_desc(f, 0, 7, 0, RAM_SIZE, 0, 0); /* 8 of them: exactly 64 MiB, fine */
+	assert_int_equal(pop(&vq, &e, iov, QSZ), 1);
+	publish(f, 0, 0);
+	/* More segments than the device's array holds. */
+	for (unsigned i = 0; i < 4; i++)
+		set_desc(f, 0, i, DATA_GPA, 8, i < 3 ? VIRTQ_DESC_F_NEXT : 0, (uint16_t)(i + 1));
+	assert_int_equal(pop(&vq, &e, iov, 3), -E2BIG);
+	assert_int_equal(pop(&vq, &e, iov, 4), 1);
+}
+
+static void test_queue_bad_indices(void **state)
+{
+	struct fx *f = *state;
+	struct iovec iov[8];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, 0);
+	/* avail->idx more than a queue ahead */
+	gavail(f, 0)->idx = QSZ + 1;
+	assert_int_equal(pop(&vq, &e, iov, 8), -E2BIG);
+	gavail(f, 0)->idx = 0;
+	/* head out of range */
+	publish(f, 0, QSZ);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* next out of range */
+	gavail(f, 0)->ring[0] = 0;
+	set_desc(f, 0, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, QSZ);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* readable after writable */
+	set_desc(f, 0, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 1);
+	set_desc(f, 0, 1, DATA_GPA, 8, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* indirect not negotiated */
+	set_desc(f, 0, 0, DATA_GPA, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+}
+
+static void test_queue_init_checks(void **state)
+{
+	struct fx *f = *state;
+	struct virtq vq;
+
+	assert_int_equal(virtq_init(&vq, f->vm, 12, QBASE(0), QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2000, 0), -EINVAL); /* not 2^n */
+	assert_int_equal(virtq_init(&vq, f->vm, 0, QBASE(0), QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2000, 0), -EINVAL);
+	assert_int_equal(virtq_init(&vq, f->vm, QSZ, QBASE(0) + 8, QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2000, 0), -EINVAL); /* misaligned */
+	assert_int_equal(virtq_init(&vq, f->vm, QSZ, QBASE(0), QBASE(0) + 0x1001,
+				    QBASE(0) + 0x2000, 0), -EINVAL);
+	assert_int_equal(virtq_init(&vq, f->vm, QSZ, QBASE(0), QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2002, 0), -EINVAL);
+	assert_int_equal(virtq_init(&vq, f->vm, QSZ, RAM_SIZE - 16, QBASE(0) + 0x1000,
+				    QBASE(0) + 0x2000, 0), -EFAULT); /* desc past RAM */
+	assert_int_equal(virtq_init(&vq, f->vm, QSZ, QBASE(0), QBASE(0) + 0x1000,
+				    RAM_SIZE - 8, 0), -EFAULT);
+}
+
+static void test_queue_indirect(void **state)
+{
+	struct fx *f = *state;
+	struct virtq_desc *table = (struct virtq_desc *)(f->ram + DATA_GPA + 0x10000);
+	uint64_t table_gpa = DATA_GPA + 0x10000;
+	struct iovec iov[8];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	init_vq(f, &vq, F_INDIRECT);
+	table[0] = (struct virtq_desc){ DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1 };
+	table[1] = (struct virtq_desc){ DATA_GPA + 64, 32, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2 };
+	table[2] = (struct virtq_desc){ DATA_GPA + 128, 1, VIRTQ_DESC_F_WRITE, 0 };
+	set_desc(f, 0, 5, table_gpa, 3 * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	publish(f, 0, 5);
+	assert_int_equal(pop(&vq, &e, iov, 8), 1);
+	assert_int_equal(e.head, 5);
+	assert_int_equal(e.nr_out, 1);
+	assert_int_equal(e.nr_in, 2);
+	assert_int_equal(e.in_len, 33);
+
+	publish(f, 0, 5);
+	/* table length not a multiple of 16 */
+	set_desc(f, 0, 5, table_gpa, 40, VIRTQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* indirect with NEXT */
+	set_desc(f, 0, 5, table_gpa, 48, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* nested indirect */
+	set_desc(f, 0, 5, table_gpa, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	table[1].flags = VIRTQ_DESC_F_INDIRECT;
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* a loop inside the table */
+	table[1] = (struct virtq_desc){ DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 0 };
+	assert_int_equal(pop(&vq, &e, iov, 8), -ELOOP);
+	/* next beyond the table */
+	table[1].next = 3;
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+	/* the table itself outside RAM */
+	set_desc(f, 0, 5, RAM_SIZE - 16, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EFAULT);
+	/* an indirect descriptor in the middle of a chain */
+	set_desc(f, 0, 5, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 6);
+	set_desc(f, 0, 6, table_gpa, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	assert_int_equal(pop(&vq, &e, iov, 8), -EINVAL);
+}
+
+static void test_queue_notify_suppression(void **state)
+{
+	struct fx *f = *state;
+	uint16_t *used_event = &gavail(f, 0)->ring[QSZ];
+	uint16_t *avail_event = (uint16_t *)&gused(f, 0)->ring[QSZ];
+	struct iovec iov[4];
+	struct virtq_elem e;
+	struct virtq vq;
+
+	/* Without EVENT_IDX: the NO_INTERRUPT / NO_NOTIFY flags. */
+	init_vq(f, &vq, 0);
+	assert_false(virtq_need_interrupt(&vq)); /* nothing pushed */
+	set_desc(f, 0, 0, DATA_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 4), 1);
+	virtq_push(&vq, e.head, 0);
+	gavail(f, 0)->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	assert_false(virtq_need_interrupt(&vq));
+	gavail(f, 0)->flags = 0;
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 4), 1);
+	virtq_push(&vq, e.head, 0);
+	assert_true(virtq_need_interrupt(&vq));
+	virtq_disable_notify(&vq);
+	assert_int_equal(gused(f, 0)->flags, VIRTQ_USED_F_NO_NOTIFY);
+	assert_false(virtq_enable_notify(&vq));
+	assert_int_equal(gused(f, 0)->flags, 0);
+
+	/* With EVENT_IDX: used_event / avail_event. */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	init_vq(f, &vq, F_EVENT_IDX);
+	for (int i = 0; i < 3; i++) {
+		publish(f, 0, 0);
+		assert_int_equal(pop(&vq, &e, iov, 4), 1);
+		virtq_push(&vq, e.head, 0);
+	}
+	assert_true(virtq_need_interrupt(&vq)); /* first decision: always */
+	*used_event = 5; /* "interrupt me when used idx passes 5" */
+	publish(f, 0, 0);
+	assert_int_equal(pop(&vq, &e, iov, 4), 1);
+	virtq_push(&vq, e.head, 0); /* used idx 4 */
+	assert_false(virtq_need_interrupt(&vq));
+	for (int i = 0; i < 2; i++) {
+		publish(f, 0, 0);
+		assert_int_equal(pop(&vq, &e, iov, 4), 1);
+		virtq_push(&vq, e.head, 0); /* 5, 6: crosses used_event */
+	}
+	assert_true(virtq_need_interrupt(&vq));
+	assert_false(virtq_enable_notify(&vq));
+	assert_int_equal(*avail_event, 6);
+	publish(f, 0, 0);
+	assert_true(virtq_enable_notify(&vq)); /* a buffer slipped in */
+}
+
+static void test_iov_helpers(void **state)
+{
+	uint8_t a[3] = { 1, 2, 3 }, b[5] = { 4, 5, 6, 7, 8 }, out[8] = { 0 };
+	struct iovec iov[2] = { { a, 3 }, { b, 5 } }, s[2];
+	size_t got;
+
+	assert_int_equal(iov_to_buf(iov, 2, 2, out, 4), 4);
+	assert_memory_equal(out, ((uint8_t[]){ 3, 4, 5, 6 }), 4);
+	assert_int_equal(iov_to_buf(iov, 2, 7, out, 4), 1);
+	assert_int_equal(iov_from_buf(iov, 2, 1, "\x09\x09\x09", 3), 3);
+	assert_int_equal(a[1], 9);
+	assert_int_equal(b[0], 9);
+	assert_int_equal(iov_slice(iov, 2, 2, 5, s, 2, &got), 2);
+	assert_int_equal(got, 5);
+	assert_ptr_equal(s[0].iov_base, a + 2);
+	assert_int_equal(s[1].iov_len, 4);
+	assert_int_equal(iov_slice(iov, 2, 2, 100, s, 1, &got), 1);
+	assert_int_equal(got, 1);
+}
+
+/* ---- the MMIO transport ---- */
+
+static uint32_t rd(struct device *d, uint64_t off)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(d->read(d, off, &v, 4), 0);
+	return v;
+}
+
+static void wr(struct device *d, uint64_t off, uint32_t v)
+{
+	assert_int_equal(d->write(d, off, &v, 4), 0);
+}
+
+static void set_features(struct device *d, uint64_t features)
+{
+	wr(d, R_DRV_FEATURES_SEL, 0);
+	wr(d, R_DRV_FEATURES, (uint32_t)features);
+	wr(d, R_DRV_FEATURES_SEL, 1);
+	wr(d, R_DRV_FEATURES, (uint32_t)(features >> 32));
+}
+
+static uint64_t device_features(struct device *d)
+{
+	wr(d, R_DEV_FEATURES_SEL, 1);
+	uint64_t hi = rd(d, R_DEV_FEATURES);
+	wr(d, R_DEV_FEATURES_SEL, 0);
+	return hi << 32 | rd(d, R_DEV_FEATURES);
+}
+
+static void setup_queue(struct device *d, unsigned q)
+{
+	wr(d, R_QUEUE_SEL, q);
+	assert_true(rd(d, R_QUEUE_NUM_MAX) >= QSZ);
+	assert_int_equal(rd(d, R_QUEUE_READY), 0);
+	wr(d, R_QUEUE_NUM, QSZ);
+	wr(d, R_QUEUE_DESC_LO, (uint32_t)QBASE(q));
+	wr(d, R_QUEUE_DESC_HI, 0);
+	wr(d, R_QUEUE_DRIVER_LO, (uint32_t)(QBASE(q) + 0x1000));
+	wr(d, R_QUEUE_DRIVER_HI, 0);
+	wr(d, R_QUEUE_DEVICE_LO, (uint32_t)(QBASE(q) + 0x2000));
+	wr(d, R_QUEUE_DEVICE_HI, 0);
+	wr(d, R_QUEUE_READY, 1);
+	assert_int_equal(rd(d, R_QUEUE_READY), 1);
+}
+
+/* The Linux driver's sequence (virtio 3.1.1), all offered features taken. */
+static void driver_up(struct device *d, unsigned nr_queues)
+{
+	wr(d, R_STATUS, 0);
+	wr(d, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
+	wr(d, R_STATUS, ST_DRIVER_UP);
+	set_features(d, device_features(d));
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
+	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	for (unsigned q = 0; q < nr_queues; q++)
+		setup_queue(d, q);
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void add_device(struct fx *f, struct device *dev)
+{
+	assert_non_null(dev);
+	assert_int_equal(vm_register_device(f->vm, dev), 0);
+	f->dev = dev;
+}
+
+/* The I/O thread, as vm_start would run it. */
+static void start_io(struct fx *f)
+{
+	assert_int_equal(io_thread_start(f->vm), 0);
+	f->io_started = true;
+}
+
+static bool wait_used(struct fx *f, unsigned q, uint16_t want)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (used_idx(f, q) == want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void test_mmio_identity(void **state)
+{
+	struct fx *f = *state;
+
+	add_device(f, virtio_rng_create(f->vm, MMIO_BASE, GSI));
+	assert_int_equal(f->dev->base, MMIO_BASE);
+	assert_int_equal(f->dev->size, VIRTIO_MMIO_SIZE);
+	assert_int_equal(rd(f->dev, R_MAGIC), 0x74726976);
+	assert_int_equal(rd(f->dev, R_VERSION), 2);
+	assert_int_equal(rd(f->dev, R_DEVICE_ID), VIRTIO_ID_RNG);
+	assert_true(device_features(f->dev) & F_VERSION_1);
+	wr(f->dev, R_DEV_FEATURES_SEL, 2);
+	assert_int_equal(rd(f->dev, R_DEV_FEATURES), 0);
+	wr(f->dev, R_QUEUE_SEL, 1); /* rng has one queue */
+	assert_int_equal(rd(f->dev, R_QUEUE_NUM_MAX), 0);
+	/* Odd sizes and offsets read as zero and change nothing. */
+	uint16_t half = 0xffff;
+	assert_int_equal(f->dev->read(f->dev, R_MAGIC, &half, 2), 0);
+	assert_int_equal(half, 0);
+	assert_int_equal(rd(f->dev, 0x0ff0), 0); /* beyond config space */
+}
+
+static void test_mmio_features_need_version_1(void **state)
+{
+	struct fx *f = *state;
+	struct device *d;
+
+	add_device(f, virtio_rng_create(f->vm, MMIO_BASE, GSI));
+	d = f->dev;
+	wr(d, R_STATUS, ST_DRIVER_UP);
+	set_features(d, 0); /* a legacy driver: no VERSION_1 */
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
+	assert_false(rd(d, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	/* DRIVER_OK without FEATURES_OK is refused too, and queues stay off. */
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_DRIVER_OK);
+	assert_false(rd(d, R_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+	wr(d, R_QUEUE_SEL, 0);
+	wr(d, R_QUEUE_NUM, QSZ);
+	wr(d, R_QUEUE_READY, 1);
+	assert_int_equal(rd(d, R_QUEUE_READY), 0);
+
+	/* A feature the device did not offer. */
+	set_features(d, F_VERSION_1 | (1ULL << 40));
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
+	assert_false(rd(d, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+
+	set_features(d, F_VERSION_1);
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
+	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
+	/* Settled: later feature writes are ignored. */
+	set_features(d, 0);
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_DRIVER_OK);
+}
+
+static void test_mmio_bad_rings_need_reset(void **state)
+{
+	struct fx *f = *state;
+	struct device *d;
+
+	add_device(f, virtio_rng_create(f->vm, MMIO_BASE, GSI));
+	d = f->dev;
+	wr(d, R_STATUS, ST_DRIVER_UP);
+	set_features(d, F_VERSION_1);
+	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
+	wr(d, R_QUEUE_SEL, 0);
+	wr(d, R_QUEUE_NUM, QSZ);
+	wr(d, R_QUEUE_DESC_LO, 0);
+	wr(d, R_QUEUE_DESC_HI, 1); /* 4 GiB: not RAM */
+	wr(d, R_QUEUE_READY, 1);
+	assert_int_equal(rd(d, R_QUEUE_READY), 0);
+	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(rd(d, R_INT_STATUS) & VIRTIO_INT_CONFIG);
+	assert_true(atomic_load(&f->hv.irq_pulses) >= 1);
+	wr(d, R_STATUS, 0);
+	assert_int_equal(rd(d, R_STATUS), 0);
+	assert_int_equal(rd(d, R_INT_STATUS), 0);
+}
+
+static void test_mmio_rng_and_reset(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *buf = f->ram + DATA_GPA;
+	struct device *d;
+
+	add_device(f, virtio_rng_create(f->vm, MMIO_BASE, GSI));
+	d = f->dev;
+	start_io(f);
+	driver_up(d, 1);
+	set_desc(f, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 0);
+	wr(d, R_QUEUE_NOTIFY, 0); /* no ioeventfd on this backend: the MMIO path */
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(gused(f, 0)->ring[0].len, 64);
+	bool nonzero = false;
+	for (int i = 0; i < 64; i++)
+		nonzero |= buf[i] != 0;
+	assert_true(nonzero);
+	assert_true(rd(d, R_INT_STATUS) & VIRTIO_INT_USED);
+	assert_true(atomic_load(&f->hv.irq_pulses) >= 1);
+	wr(d, R_INT_ACK, VIRTIO_INT_USED);
+	assert_int_equal(rd(d, R_INT_STATUS), 0);
+
+	/* Reset: the queue is forgotten; a notify now does nothing. */
+	wr(d, R_STATUS, 0);
+	assert_int_equal(rd(d, R_STATUS), 0);
+	wr(d, R_QUEUE_SEL, 0);
+	assert_int_equal(rd(d, R_QUEUE_READY), 0);
+	publish(f, 0, 0);
+	wr(d, R_QUEUE_NOTIFY, 0);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 0), 1);
+
+	/* Up again from zeroed rings: works from index 0. */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	driver_up(d, 1);
+	set_desc(f, 0, 2, DATA_GPA, 16, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 2);
+	wr(d, R_QUEUE_NOTIFY, 0);
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(gused(f, 0)->ring[0].id, 2);
+}
+
+static void test_mmio_bad_chain_needs_reset(void **state)
+{
+	struct fx *f = *state;
+	struct device *d;
+
+	add_device(f, virtio_rng_create(f->vm, MMIO_BASE, GSI));
+	d = f->dev;
+	start_io(f);
+	driver_up(d, 1);
+	set_desc(f, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+	publish(f, 0, 0); /* a loop */
+	wr(d, R_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 5000 && !(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_true(rd(d, R_INT_STATUS) & VIRTIO_INT_CONFIG);
+	assert_int_equal(used_idx(f, 0), 0);
+	/* Stays dead until reset, even for good chains. */
+	set_desc(f, 0, 1, DATA_GPA, 8, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 1);
+	wr(d, R_QUEUE_NOTIFY, 0);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 0), 0);
+	wr(d, R_STATUS, 0);
+	assert_false(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* ---- virtio-blk ---- */
+
+#define IMG_SECTORS 64
+
+struct blk_req_hdr {
+	uint32_t type, reserved;
+	uint64_t sector;
+};
+
+static void make_image(struct fx *f, size_t extra_bytes)
+{
+	uint8_t sector[512];
+	int fd;
+
+	snprintf(f->path, sizeof(f->path), "/tmp/vibevmm-blk-XXXXXX");
+	fd = mkstemp(f->path);
+	assert_true(fd >= 0);
+	for (int s = 0; s < IMG_SECTORS; s++) {
+		memset(sector, s, sizeof(sector));
+		assert_int_equal(write(fd, sector, sizeof(sector)), sizeof(sector));
+	}
+	if (extra_bytes)
+		assert_int_equal(write(fd, sector, extra_bytes), (ssize_t)extra_bytes);
+	close(fd);
+}
+
+/* One request through the device: header, optional data, status. Returns
+ * the status byte; *used_len the length the device reported. */
+static int blk_request(struct fx *f, uint32_t type, uint64_t sector,
+		       uint64_t data_gpa, uint32_t data_len, bool data_in,
+		       uint32_t *used_len)
+{
+	struct blk_req_hdr *h = (void *)(f->ram + DATA_GPA);
+	uint8_t *status = f->ram + DATA_GPA + 0x20;
+	uint16_t before = used_idx(f, 0), slot = before % QSZ;
+
+	*h = (struct blk_req_hdr){ type, 0, sector };
+	*status = 0xee;
+	set_desc(f, 0, 0, DATA_GPA, sizeof(*h), VIRTQ_DESC_F_NEXT, data_len ? 1 : 2);
+	set_desc(f, 0, 1, data_gpa, data_len,
+		 VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0), 2);
+	set_desc(f, 0, 2, DATA_GPA + 0x20, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 0);
+	wr(f->dev, R_QUEUE_NOTIFY, 0);
+	assert_true(wait_used(f, 0, (uint16_t)(before + 1)));
+	*used_len = gused(f, 0)->ring[slot].len;
+	return *status;
+}
+
+static void add_blk(struct fx *f, int readonly)
+{
+	char why[256] = "";
+
+	add_device(f, virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, readonly,
+					why, sizeof(why)));
+	driver_up(f->dev, 1);
+}
+
+static void test_blk_read_write_id(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *data = f->ram + DATA_GPA + 0x1000, back[1024];
+	uint32_t len;
+	uint64_t cap;
+	int fd;
+
+	make_image(f, 0);
+	add_blk(f, 0);
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG, &cap, 8), 0);
+	assert_int_equal(cap, IMG_SECTORS);
+	assert_false(device_features(f->dev) & (1ULL << 5)); /* not RO */
+
+	/* read sectors 3-4: bytes 3 then 4 */
+	memset(data, 0, 1024);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 3, DATA_GPA + 0x1000, 1024, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 1025);
+	assert_int_equal(data[0], 3);
+	assert_int_equal(data[511], 3);
+	assert_int_equal(data[512], 4);
+	assert_int_equal(data[1023], 4);
+
+	/* write sectors 10-11, then read the file on the host */
+	for (int i = 0; i < 1024; i++)
+		data[i] = (uint8_t)(i * 7);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_OUT, 10, DATA_GPA + 0x1000, 1024, false, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 1);
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(pread(fd, back, sizeof(back), 10 * 512), sizeof(back));
+	close(fd);
+	assert_memory_equal(back, data, sizeof(back));
+
+	/* GET_ID: the image's file name */
+	memset(data, 0, 32);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA + 0x1000, 20, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 21);
+	assert_memory_equal(data, strrchr(f->path, '/') + 1, strlen(strrchr(f->path, '/') + 1));
+
+	/* unknown request type */
+	assert_int_equal(blk_request(f, 0x77, 0, 0, 0, false, &len), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(len, 1);
+}
+
+static void test_blk_out_of_range(void **state)
+{
+	struct fx *f = *state;
+	uint32_t len;
+
+	make_image(f, 100); /* 100 stray bytes: not visible */
+	add_blk(f, 0);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, DATA_GPA + 0x1000, 512,
+				     true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, IMG_SECTORS - 1, DATA_GPA + 0x1000, 1024,
+				     true, &len), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, IMG_SECTORS, DATA_GPA + 0x1000, 512,
+				     true, &len), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_OUT, ~0ULL, DATA_GPA + 0x1000, 512,
+				     false, &len), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_OUT, ~0ULL / 512, DATA_GPA + 0x1000, 512,
+				     false, &len), VIRTIO_BLK_S_IOERR);
+	/* not a whole number of sectors */
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 0, DATA_GPA + 0x1000, 100,
+				     true, &len), VIRTIO_BLK_S_IOERR);
+}
+
+static void test_blk_readonly(void **state)
+{
+	struct fx *f = *state;
+	uint8_t back[512];
+	uint32_t len;
+	int fd;
+
+	make_image(f, 0);
+	add_blk(f, 1);
+	assert_true(device_features(f->dev) & (1ULL << 5)); /* VIRTIO_BLK_F_RO */
+	memset(f->ram + DATA_GPA + 0x1000, 0xab, 512);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_OUT, 5, DATA_GPA + 0x1000, 512, false, &len),
+			 VIRTIO_BLK_S_IOERR);
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(pread(fd, back, sizeof(back), 5 * 512), sizeof(back));
+	close(fd);
+	for (int i = 0; i < 512; i++)
+		assert_int_equal(back[i], 5);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 5, DATA_GPA + 0x1000, 512, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+}
+
+struct sync_probe {
+	struct fx *f;
+	int calls;
+	bool completed_early; /* status or used ring written before the sync */
+};
+
+static int probe_sync(void *opaque, int fd)
+{
+	struct sync_probe *p = opaque;
+
+	p->calls++;
+	usleep(20000); /* a slow disk: completion must still wait for us */
+	if (used_idx(p->f, 0) != 0 || p->f->ram[DATA_GPA + 0x20] != 0xee)
+		p->completed_early = true;
+	return fdatasync(fd);
+}
+
+static void test_blk_flush_before_completion(void **state)
+{
+	struct fx *f = *state;
+	struct sync_probe probe = { .f = f };
+	uint32_t len;
+
+	make_image(f, 0);
+	add_device(f, virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 0, NULL, 0));
+	virtio_blk_set_sync(f->dev, probe_sync, &probe);
+	driver_up(f->dev, 1);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(probe.calls, 1);
+	assert_false(probe.completed_early);
+}
+
+static void test_blk_bad_requests(void **state)
+{
+	struct fx *f = *state;
+	uint32_t len;
+
+	make_image(f, 0);
+	add_blk(f, 0);
+	/* header too short (8 bytes): answered with IOERR */
+	set_desc(f, 0, 0, DATA_GPA, 8, VIRTQ_DESC_F_NEXT, 2);
+	set_desc(f, 0, 2, DATA_GPA + 0x20, 1, VIRTQ_DESC_F_WRITE, 0);
+	f->ram[DATA_GPA + 0x20] = 0xee;
+	publish(f, 0, 0);
+	wr(f->dev, R_QUEUE_NOTIFY, 0);
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(f->ram[DATA_GPA + 0x20], VIRTIO_BLK_S_IOERR);
+	/* data pointing outside RAM: the queue is broken, device needs reset */
+	set_desc(f, 0, 0, DATA_GPA, 16, VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, 0, 1, RAM_SIZE, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
+	publish(f, 0, 0);
+	wr(f->dev, R_QUEUE_NOTIFY, 0);
+	for (int i = 0; i < 5000 && !(rd(f->dev, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+		usleep(1000);
+	assert_true(rd(f->dev, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(used_idx(f, 0), 1);
+	/* after a reset the disk works again */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	driver_up(f->dev, 1);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 1, DATA_GPA + 0x1000, 512, true, &len),
+			 VIRTIO_BLK_S_OK);
+}
+
+static void test_blk_create_errors(void **state)
+{
+	struct fx *f = *state;
+	char why[256];
+	struct device *d;
+
+	assert_null(virtio_blk_create(f->vm, MMIO_BASE, GSI, "/nonexistent/disk.img", 0,
+				      why, sizeof(why)));
+	assert_non_null(strstr(why, "No such file"));
+	assert_null(virtio_blk_create(f->vm, MMIO_BASE, GSI, "/tmp", 0, why, sizeof(why)));
+	assert_non_null(strstr(why, "directory"));
+	assert_null(virtio_blk_create(f->vm, MMIO_BASE, GSI, "/dev/null", 1, why, sizeof(why)));
+	assert_non_null(strstr(why, "not a regular file"));
+
+	/* A second writer of the same image is refused; so is a reader. */
+	make_image(f, 0);
+	d = virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 0, why, sizeof(why));
+	assert_non_null(d);
+	assert_null(virtio_blk_create(f->vm, MMIO_BASE + 0x1000, GSI + 1, f->path, 0,
+				      why, sizeof(why)));
+	assert_non_null(strstr(why, "in use"));
+	assert_null(virtio_blk_create(f->vm, MMIO_BASE + 0x1000, GSI + 1, f->path, 1,
+				      why, sizeof(why)));
+	d->destroy(d);
+	/* Readers share. */
+	d = virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 1, why, sizeof(why));
+	assert_non_null(d);
+	struct device *d2 = virtio_blk_create(f->vm, MMIO_BASE + 0x1000, GSI + 1, f->path, 1,
+					      why, sizeof(why));
+	assert_non_null(d2);
+	d2->destroy(d2);
+	d->destroy(d);
+}
+
+static void test_blk_parse(void **state)
+{
+	uint8_t hdr[16] = { 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0 };
+	uint8_t data[1024], st[1];
+	struct iovec iov[4] = {
+		{ hdr, 10 }, { hdr + 10, 6 },  /* header split in two */
+		{ data, 1024 }, { st, 1 },
+	}, out[4];
+	struct virtio_blk_req r;
+
+	/* OUT: data is the readable part after the header */
+	iov[2].iov_len = 1024;
+	assert_int_equal(virtio_blk_parse_request(iov, 3, 1, out, 4, &r), 0);
+	assert_int_equal(r.type, VIRTIO_BLK_T_OUT);
+	assert_int_equal(r.sector, 9);
+	assert_int_equal(r.data_len, 1024);
+	assert_ptr_equal(r.status, st);
+	/* IN: the writable part before the status */
+	hdr[0] = VIRTIO_BLK_T_IN;
+	assert_int_equal(virtio_blk_parse_request(iov, 2, 2, out, 4, &r), 0);
+	assert_int_equal(r.data_len, 1024);
+	assert_ptr_equal(r.data[0].iov_base, data);
+	/* status and data in one writable buffer */
+	struct iovec merged[3] = { { hdr, 16 }, { data, 513 } };
+	assert_int_equal(virtio_blk_parse_request(merged, 1, 1, out, 4, &r), 0);
+	assert_int_equal(r.data_len, 512);
+	assert_ptr_equal(r.status, data + 512);
+	/* no writable byte at all: cannot be answered */
+	assert_int_equal(virtio_blk_parse_request(iov, 3, 0, out, 4, &r), -EINVAL);
+	/* short header: answered with IOERR */
+	assert_int_equal(virtio_blk_parse_request(iov, 1, 1, out, 4, &r), 0);
+	assert_true(r.bad_header);
+}
+
+/* ---- virtio-console ---- */
+
+static int drop_x(void *opaque, uint8_t *buf, int len)
+{
+	int out = 0;
+
+	for (int i = 0; i < len; i++)
+		if (buf[i] != 'x')
+			buf[out++] = buf[i];
+	return out;
+}
+
+static void test_console(void **state)
+{
+	struct fx *f = *state;
+	int in[2], out[2];
+	char got[16] = "";
+
+	assert_int_equal(pipe(in), 0);
+	assert_int_equal(pipe(out), 0);
+	add_device(f, virtio_console_create(f->vm, MMIO_BASE, GSI, in[0], out[1]));
+	assert_int_equal(rd(f->dev, R_DEVICE_ID), VIRTIO_ID_CONSOLE);
+	assert_int_equal(virtio_console_attach_input(f->dev, drop_x, NULL), 0);
+	start_io(f);
+	/* Input typed before the driver is up waits for it. */
+	assert_int_equal(write(in[1], "axbxc", 5), 5);
+	usleep(20000);
+	driver_up(f->dev, 2);
+	/* receiveq: one 16-byte buffer; the input waits for the guest's first
+	 * output (Linux drops input before its console port is set up). */
+	set_desc(f, 0, 0, DATA_GPA, 16, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 0);
+	wr(f->dev, R_QUEUE_NOTIFY, 0);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 0), 0);
+	/* transmitq: "hello" in two pieces */
+	memcpy(f->ram + DATA_GPA + 0x100, "hel", 3);
+	memcpy(f->ram + DATA_GPA + 0x200, "lo", 2);
+	set_desc(f, 1, 4, DATA_GPA + 0x100, 3, VIRTQ_DESC_F_NEXT, 5);
+	set_desc(f, 1, 5, DATA_GPA + 0x200, 2, 0, 0);
+	publish(f, 1, 4);
+	wr(f->dev, R_QUEUE_NOTIFY, 1);
+	assert_true(wait_used(f, 1, 1));
+	assert_int_equal(read(out[0], got, sizeof(got)), 5);
+	assert_string_equal(got, "hello");
+	/* now the held input, filtered */
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(gused(f, 0)->ring[0].len, 3);
+	assert_memory_equal(f->ram + DATA_GPA, "abc", 3);
+	/* more input, straight through */
+	set_desc(f, 0, 1, DATA_GPA + 0x40, 16, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 1);
+	wr(f->dev, R_QUEUE_NOTIFY, 0);
+	assert_int_equal(write(in[1], "xyz", 3), 3);
+	assert_true(wait_used(f, 0, 2));
+	assert_memory_equal(f->ram + DATA_GPA + 0x40, "yz", 2);
+	io_thread_stop(f->vm);
+	f->io_started = false;
+	close(in[0]), close(in[1]), close(out[0]), close(out[1]);
+}
+
+/* ---- virtio-net (needs /dev/net/tun and CAP_NET_ADMIN) ---- */
+
+static void test_net_config(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 };
+	uint8_t cfg[8];
+	char why[256];
+	struct device *d;
+
+	assert_null(virtio_net_create(f->vm, MMIO_BASE, GSI, "a-name-longer-than-15", NULL,
+				      why, sizeof(why)));
+	assert_non_null(strstr(why, "longer"));
+	d = virtio_net_create(f->vm, MMIO_BASE, GSI, "vvtest0", mac, why, sizeof(why));
+	if (!d) {
+		skip(); /* no TUN/TAP or no permission here */
+		return;
+	}
+	add_device(f, d);
+	assert_int_equal(rd(d, R_DEVICE_ID), VIRTIO_ID_NET);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(d->read(d, R_CONFIG + (uint64_t)i, &cfg[i], 1), 0);
+	assert_memory_equal(cfg, mac, 6);
+	assert_int_equal(cfg[6], 1); /* VIRTIO_NET_S_LINK_UP */
+	assert_true(device_features(d) & (1ULL << 5));  /* MAC */
+	assert_true(device_features(d) & (1ULL << 16)); /* STATUS */
+	assert_true(device_features(d) & (1ULL << VIRTIO_NET_F_CSUM));
+	assert_false(device_features(d) & (1ULL << 15)); /* no MRG_RXBUF */
+}
+
+static void test_net_headers(void **state)
+{
+	const uint64_t all = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
+			     (1ULL << VIRTIO_NET_F_HOST_TSO4) | (1ULL << VIRTIO_NET_F_HOST_TSO6) |
+			     (1ULL << VIRTIO_NET_F_GUEST_TSO4) | (1ULL << VIRTIO_NET_F_GUEST_TSO6);
+	/* flags, gso_type, hdr_len, gso_size, csum_start, csum_offset, num_buffers */
+	const uint8_t tso4[12] = { 1, 1, 54, 0, 0xa8, 0x05, 34, 0, 16, 0, 7, 7 };
+	uint8_t h[12];
+
+	/* TX: offloads only when negotiated; num_buffers cleared */
+	memcpy(h, tso4, 12);
+	assert_int_equal(virtio_net_check_tx_hdr(h, all), 0);
+	assert_int_equal(h[10] | h[11], 0);
+	assert_int_equal(h[4], 0xa8); /* gso_size kept */
+	memcpy(h, tso4, 12);
+	assert_int_equal(virtio_net_check_tx_hdr(h, 0), -EINVAL);
+	memcpy(h, tso4, 12);
+	assert_int_equal(virtio_net_check_tx_hdr(h, 1ULL << VIRTIO_NET_F_CSUM), -EINVAL);
+	memcpy(h, tso4, 12);
+	h[1] = 3; /* UDP (UFO): never offered */
+	assert_int_equal(virtio_net_check_tx_hdr(h, all), -EINVAL);
+	memcpy(h, tso4, 12);
+	h[1] = 0x81; /* TCPv4 with ECN: not offered */
+	assert_int_equal(virtio_net_check_tx_hdr(h, all), -EINVAL);
+	memcpy(h, tso4, 12);
+	h[0] = 0; /* segmentation without checksum offload */
+	assert_int_equal(virtio_net_check_tx_hdr(h, all), -EINVAL);
+	memset(h, 0, 12);
+	h[0] = 0x6; /* DATA_VALID, RSC_INFO: meaningless on TX, dropped */
+	h[4] = 0x55; /* gso_size without GSO */
+	assert_int_equal(virtio_net_check_tx_hdr(h, 0), 0);
+	assert_int_equal(h[0], 0);
+	assert_int_equal(h[4], 0);
+
+	/* RX: the tap's header checked against GUEST_* features */
+	memcpy(h, tso4, 12);
+	assert_int_equal(virtio_net_check_rx_hdr(h, all), 0);
+	assert_int_equal(h[10], 1);
+	assert_int_equal(h[11], 0);
+	memcpy(h, tso4, 12);
+	assert_int_equal(virtio_net_check_rx_hdr(h, 1ULL << VIRTIO_NET_F_HOST_TSO4), -EINVAL);
+	memset(h, 0, 12);
+	h[0] = 2; /* DATA_VALID without GUEST_CSUM: cleared */
+	assert_int_equal(virtio_net_check_rx_hdr(h, 0), 0);
+	assert_int_equal(h[0], 0);
+	assert_int_equal(h[10], 1);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_queue_good_chain, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_outside_ram, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_length_bounds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_bad_indices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_init_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_indirect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_queue_notify_suppression, setup, teardown),
+		cmocka_unit_test(test_iov_helpers),
+		cmocka_unit_test_setup_teardown(test_mmio_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_features_need_version_1, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_bad_rings_need_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_rng_and_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mmio_bad_chain_needs_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_read_write_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_out_of_range, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
+		cmocka_unit_test(test_blk_parse),
+		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_config, setup, teardown),
+		cmocka_unit_test(test_net_headers),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
