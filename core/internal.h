@@ -47,7 +47,10 @@ struct vm_state {
 };
 
 struct vcpu_state {
-	pthread_t thread;             /* the thread inside vcpu_run, if any */
+	/* The thread inside vcpu_run, if any. kick_lock keeps it from leaving
+	 * vcpu_run (and maybe exiting) while another thread signals it. */
+	pthread_mutex_t kick_lock;
+	pthread_t thread;
 	atomic_bool has_thread;
 	pthread_t runner;             /* vm_start's thread for this vCPU */
 	bool runner_started;

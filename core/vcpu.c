@@ -26,7 +26,10 @@ static int kick_install_error;
 
 static void install_kick(void)
 {
-	struct sigaction sa = { .sa_handler = kick_handler };
+	/* SA_RESTART: a kick landing while a device callback is in a host
+	 * syscall must not make that syscall fail; KVM_RUN itself still
+	 * returns EINTR (KVM never restarts it). */
+	struct sigaction sa = { .sa_handler = kick_handler, .sa_flags = SA_RESTART };
 
 	sigemptyset(&sa.sa_mask);
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
@@ -76,11 +79,13 @@ struct vcpu *vm_create_vcpu(struct vm *vm, int id)
 		errno = ENOMEM;
 		return NULL;
 	}
+	pthread_mutex_init(&vcpu->state->kick_lock, NULL);
 	vcpu->vm = vm;
 	vcpu->vcpu_id = id;
 	vcpu->ops = vm->ops;
 	err = vm->ops->vcpu_create(vcpu);
 	if (err) {
+		pthread_mutex_destroy(&vcpu->state->kick_lock);
 		free(vcpu->state);
 		free(vcpu);
 		errno = -err;
@@ -98,18 +103,39 @@ void vcpu_destroy(struct vcpu *vcpu)
 	vm->ops->vcpu_destroy(vcpu);
 	vm->vcpus[vcpu->vcpu_id] = NULL;
 	vm->num_vcpus--;
+	pthread_mutex_destroy(&vcpu->state->kick_lock);
 	free(vcpu->state);
 	free(vcpu);
 }
 
 void vcpu_kick(struct vcpu *vcpu)
 {
+	struct vcpu_state *st = vcpu->state;
+
 	vcpu->ops->vcpu_kick(vcpu);
 	/* Order matters: the backend's "exit at once" flag is set first, so a
 	 * thread that has not yet entered the guest will not block there;
-	 * the signal covers one that already has. */
-	if (atomic_load(&vcpu->state->has_thread))
-		pthread_kill(vcpu->state->thread, VCPU_KICK_SIGNAL);
+	 * the signal covers one that already has. Only a thread inside
+	 * vcpu_run is signalled: one that left may be gone. */
+	pthread_mutex_lock(&st->kick_lock);
+	if (atomic_load(&st->has_thread) && !pthread_equal(st->thread, pthread_self()))
+		pthread_kill(st->thread, VCPU_KICK_SIGNAL);
+	pthread_mutex_unlock(&st->kick_lock);
+}
+
+static void enter_run(struct vcpu_state *st)
+{
+	pthread_mutex_lock(&st->kick_lock);
+	st->thread = pthread_self();
+	atomic_store(&st->has_thread, true);
+	pthread_mutex_unlock(&st->kick_lock);
+}
+
+static void leave_run(struct vcpu_state *st)
+{
+	pthread_mutex_lock(&st->kick_lock);
+	atomic_store(&st->has_thread, false);
+	pthread_mutex_unlock(&st->kick_lock);
 }
 
 static int stop_reason(struct vcpu *vcpu)
@@ -133,21 +159,15 @@ static int exit_requested_by_access(struct vcpu *vcpu)
 	return reason;
 }
 
-int vcpu_run(struct vcpu *vcpu)
+/* One guest entry and the dispatch of its exit. */
+static int run_once(struct vcpu *vcpu)
 {
-	struct vm *vm;
-	struct vcpu_exit *exit;
+	struct vm *vm = vcpu->vm;
+	struct vcpu_exit *exit = &vcpu->exit;
 	int err, reason;
 
-	if (!vcpu)
-		return -EINVAL;
-	vm = vcpu->vm;
-	exit = &vcpu->exit;
 	if (atomic_load(&vm->state->exit_requested))
 		return stop_reason(vcpu);
-
-	vcpu->state->thread = pthread_self();
-	atomic_store(&vcpu->state->has_thread, true);
 	memset(exit, 0, sizeof(*exit));
 	err = vm->ops->vcpu_run(vcpu, exit);
 	if (err)
@@ -172,6 +192,20 @@ int vcpu_run(struct vcpu *vcpu)
 		exit->reason = reason ? (enum vcpu_exit_reason)reason : exit->reason;
 	}
 	return (int)exit->reason;
+}
+
+int vcpu_run(struct vcpu *vcpu)
+{
+	int r;
+
+	if (!vcpu)
+		return -EINVAL;
+	/* Registered as "inside vcpu_run" for the whole call, device dispatch
+	 * included: vm_request_exit() from a device finds its vCPU that way. */
+	enter_run(vcpu->state);
+	r = run_once(vcpu);
+	leave_run(vcpu->state);
+	return r;
 }
 
 int vcpu_get_regs(struct vcpu *vcpu, struct regs *regs)

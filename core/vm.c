@@ -115,8 +115,11 @@ static void record_exit(struct vm *vm, int reason, int status, int error,
 {
 	struct vm_state *st = vm->state;
 
+	bool first;
+
 	pthread_mutex_lock(&st->lock);
-	if (!atomic_load(&st->exit_requested)) {
+	first = !atomic_load(&st->exit_requested);
+	if (first) {
 		st->exit_reason = reason;
 		st->exit_status = status;
 		st->error = error;
@@ -124,7 +127,8 @@ static void record_exit(struct vm *vm, int reason, int status, int error,
 		atomic_store(&st->exit_requested, true);
 	}
 	pthread_mutex_unlock(&st->lock);
-	kick_all(vm);
+	if (first)
+		kick_all(vm);
 }
 
 void vm_request_exit(struct vm *vm, enum vcpu_exit_reason reason, int status)
