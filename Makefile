@@ -110,6 +110,10 @@ check:
 check-fast: tests
 	tests/run-c-tests.sh $(TESTBIN) $(BINDIR)
 
+# Benchmarks side by side with QEMU microvm (see bench/README.md).
+bench: all
+	bench/run.sh $(BENCH_ARGS)
+
 # Boot a real Linux guest to a shell (fetches/builds what it needs first).
 run:
 	scripts/run-linux.sh

@@ -4,7 +4,8 @@
 #   2. clang + ASan/UBSan build: the same tests again
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
 #   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
-# Set CHECK_SKIP="san fuzz e2e" (any subset) to leave stages out.
+#   5. a smoke run of the benchmarks (bench/run.sh --smoke)
+# Set CHECK_SKIP="san fuzz e2e bench" (any subset) to leave stages out.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
@@ -43,6 +44,12 @@ fi
 if ! skipping e2e && [ -x tests/e2e/run.sh ]; then
 	stage "Linux end-to-end"
 	tests/e2e/run.sh || failed_stages+=(e2e)
+fi
+
+if ! skipping bench && [ -x bench/run.sh ]; then
+	stage "bench smoke (one run of each benchmark; no timing is checked)"
+	if bench/run.sh --smoke; then echo "1 0 0" >> "$RESULTS"
+	else rc=$?; if [ $rc -eq 77 ]; then echo "0 0 1" >> "$RESULTS"; else echo "0 1 0" >> "$RESULTS"; failed_stages+=(bench); fi; fi
 fi
 
 read -r passed failed skipped < <(awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}' "$RESULTS")

@@ -1,0 +1,1455 @@
+#!/usr/bin/python3
+"""Vibe-VMM benchmarks, side by side with QEMU microvm (see bench/README.md).
+
+    bench.py run --env ENV --json OUT [--only a,b] [--reps N] [--quick|--smoke]
+    bench.py report [--json OUT] [--png OUT] IN.json...
+    bench.py netpeer ...            (the host side of the network benchmark)
+
+`run` measures what can be measured where it runs and writes raw samples as
+JSON; `report` merges such files, prints the tables and writes the merged
+JSON (and a gnuplot chart). bench/run.sh drives both; run it instead.
+
+Standard library only (Debian's /usr/bin/python3).
+"""
+import argparse
+import base64
+import datetime
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import statistics
+import struct
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+BENCHES = ("boot", "startup", "exits", "memory", "disk", "net", "density")
+
+WHERE = {
+    "direct": "directly on hardware KVM",
+    "testhost": "inside the emulated AMD-V test host (nested, TCG: absolute "
+                "numbers are slow, ratios are what matter)",
+    "pvm": "directly on this machine's PVM KVM (software KVM without hardware "
+           "virtualization: KVM emulates every guest instruction; only exit "
+           "costs are measured here)",
+}
+
+KERNELS = {
+    "microvm-vmlinux": ("microvm.vmlinux", "initrd-none.cpio.gz"),
+    "microvm-bzimage": ("microvm.bzImage", "initrd-none.cpio.gz"),
+    "cloud": ("cloud.bzImage", "initrd-cloud.cpio.gz"),
+    "generic": ("generic.bzImage", "initrd-generic.cpio.gz"),
+}
+# The same command line for both VMMs. `quiet`: the console carries our
+# markers, not the boot log (the kernel's "reboot: Power down" is an
+# emergency-level message and still shows).
+CMDLINE = "console=ttyS0 panic=-1 vibevmm.verbose=0 quiet"
+QEMU_MACHINE = "microvm,x-option-roms=off,rtc=off,isa-serial=on"
+INIT_MARK = "VIBEVMM-INIT-OK"
+POWERDOWN_MARK = "reboot: Power down"
+IDLE_MARK = "VIBEVMM-BENCH-IDLE"
+MAGIC = b"VBPARAM1"
+
+NET_NS_PREFIX = "vbench"
+NET_HOST_IP = "10.213.7.1"
+NET_GUEST_IP = "10.213.7.2"
+
+
+def log(msg):
+    print(f"bench: {msg}", file=sys.stderr, flush=True)
+
+
+def median(xs):
+    return statistics.median(xs) if xs else None
+
+
+# ---------------------------------------------------------------------------
+# Processes with timestamped console lines
+# ---------------------------------------------------------------------------
+
+class Proc:
+    """A VMM process. Its stdout (the guest console) is read in a select
+    loop (pump) and every complete line gets the monotonic time at which it
+    arrived on the pipe; process exit is seen through a pidfd and reaped with
+    wait4 (exit status and peak RSS)."""
+
+    def __init__(self, name, cmd, env=None, stdin=subprocess.DEVNULL):
+        self.name = name
+        self.cmd = [str(c) for c in cmd]
+        self.t0 = time.monotonic()
+        self.p = subprocess.Popen(self.cmd, stdin=stdin, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env,
+                                  start_new_session=True)
+        self.pid = self.p.pid
+        self.pidfd = os.pidfd_open(self.pid)
+        self.bufs = {self.p.stdout.fileno(): bytearray(), self.p.stderr.fileno(): bytearray()}
+        self.out_fd = self.p.stdout.fileno()
+        self.err_fd = self.p.stderr.fileno()
+        self.open_fds = set(self.bufs)
+        for fd in self.open_fds:
+            os.set_blocking(fd, False)
+        self.partial = b""
+        self.lines = []          # (t, text) of console lines
+        self.first_out = None    # time of the first console byte
+        self.t_exit = None
+        self.rc = None
+        self.maxrss_kb = None
+
+    def fds(self):
+        fds = list(self.open_fds)
+        if self.t_exit is None:
+            fds.append(self.pidfd)
+        return fds
+
+    def on_ready(self, fd, t):
+        """Handle a readable fd; False when there was nothing to read."""
+        if fd == self.pidfd:
+            self._reap(t)
+            return True
+        try:
+            data = os.read(fd, 65536)
+        except BlockingIOError:
+            return False
+        except OSError:
+            self.open_fds.discard(fd)
+            return False
+        if not data:
+            self.open_fds.discard(fd)
+            return False
+        self.bufs[fd] += data
+        if fd == self.out_fd:
+            if self.first_out is None:
+                self.first_out = t
+            self.partial += data
+            *done, self.partial = self.partial.split(b"\n")
+            for raw in done:
+                self.lines.append((t, raw.decode(errors="replace").rstrip("\r")))
+        return True
+
+    def _reap(self, t):
+        _, status, ru = os.wait4(self.pid, 0)
+        self.t_exit = t
+        self.rc = os.waitstatus_to_exitcode(status)
+        self.p.returncode = self.rc
+        self.maxrss_kb = ru.ru_maxrss
+        os.close(self.pidfd)
+        # what was written before the exit is still in the pipes
+        for fd in list(self.open_fds):
+            while fd in self.open_fds and self.on_ready(fd, t):
+                pass
+        self.open_fds.clear()
+        if self.partial:
+            self.lines.append((t, self.partial.decode(errors="replace").rstrip("\r")))
+            self.partial = b""
+        for f in (self.p.stdout, self.p.stderr):
+            f.close()
+
+    @property
+    def done(self):
+        return self.t_exit is not None
+
+    def when(self, marker):
+        """Arrival time of the first console line containing marker."""
+        for t, line in self.lines:
+            if marker in line:
+                return t
+        return None
+
+    def line_after(self, prefix):
+        for _, line in self.lines:
+            i = line.find(prefix)
+            if i >= 0:
+                return line[i + len(prefix):].strip()
+        return None
+
+    @property
+    def console(self):
+        return bytes(self.bufs[self.out_fd]).decode(errors="replace")
+
+    @property
+    def stderr(self):
+        return bytes(self.bufs[self.err_fd]).decode(errors="replace")
+
+    def tail(self, n=1500):
+        return f"console: ...{self.console[-n:]!r}\nstderr: ...{self.stderr[-n:]!r}"
+
+    def signal(self, sig):
+        if not self.done:
+            try:
+                os.killpg(self.pid, sig)
+            except ProcessLookupError:
+                pass
+
+    def stop(self, grace=10.0):
+        """SIGTERM, then SIGKILL after `grace` seconds; waits for the exit."""
+        if self.done:
+            return
+        self.signal(signal.SIGTERM)
+        if not pump([self], lambda: self.done, grace):
+            self.signal(signal.SIGKILL)
+            pump([self], lambda: self.done, 30)
+
+
+def pump(procs, until, timeout):
+    """Read all the processes' output until until() is true (returns True)
+    or `timeout` seconds pass (False)."""
+    deadline = time.monotonic() + timeout
+    beat = time.monotonic() + 60
+    while not until():
+        if time.monotonic() > beat:  # a sign of life in long waits
+            beat = time.monotonic() + 60
+            busy = [p for p in procs if not p.done]
+            log(f"waiting for {len(busy)} process(es): "
+                + ", ".join(f"{p.name} {time.monotonic() - p.t0:.0f}s" for p in busy[:4]))
+        fds = {}
+        for p in procs:
+            for fd in p.fds():
+                fds[fd] = p
+        if not fds:
+            return until()
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return False
+        ready, _, _ = select.select(list(fds), [], [], min(left, 1.0))
+        t = time.monotonic()
+        # console data before the exit notification of the same round
+        ready.sort(key=lambda fd: fd == fds[fd].pidfd)
+        for fd in ready:
+            p = fds[fd]
+            if fd in p.fds():
+                p.on_ready(fd, t)
+    return True
+
+
+# ---------------------------------------------------------------------------
+# The environment: binaries, guest files, staging
+# ---------------------------------------------------------------------------
+
+class Env:
+    def __init__(self, args):
+        self.args = args
+        self.kind = args.env
+        self.vibevmm = Path(args.vibevmm)
+        self.qemu = shutil.which(args.qemu) or args.qemu
+        self.assets = Path(args.assets)
+        self.bb = Path(args.build)
+        self.run_env = dict(os.environ)
+        self.qemu_cpu = "host"
+        self.qemu_extra = []
+        self.scratch = None
+        self.qemu_version = None
+        self.stage_dir = None
+        self.netns_made = []
+        self.mounted = None
+
+    # -- staging: inside the test host /usr and the repository are 9p mounts
+    #    of the outer machine; binaries, their libraries and the guest files
+    #    are copied to tmpfs so that neither VMM pays 9p reads per start.
+    def stage(self, kernels):
+        d = Path(tempfile.mkdtemp(prefix="vbench-stage.", dir="/tmp"))
+        self.stage_dir = d
+        for sub in ("bin", "lib", "share", "assets"):
+            (d / sub).mkdir()
+        libs = set()
+        for prog in (self.vibevmm, Path(self.qemu)):
+            if not prog.exists():
+                continue
+            shutil.copy2(prog, d / "bin" / prog.name)
+            # what ldd prints (ldd itself is a bash script: no bash in the test host)
+            out = subprocess.run([str(prog)], capture_output=True, text=True,
+                                 env={"LD_TRACE_LOADED_OBJECTS": "1"}).stdout
+            for m in re.finditer(r"=>\s+(/\S+)", out):
+                libs.add(m.group(1))
+        for lib in libs:
+            shutil.copy2(lib, d / "lib" / Path(lib).name)
+        fw = Path("/usr/share/qemu/bios-microvm.bin")
+        if fw.exists():
+            shutil.copy2(fw, d / "share" / fw.name)
+            self.qemu_extra = ["-L", str(d / "share")]
+        self.vibevmm = d / "bin" / self.vibevmm.name
+        if (d / "bin" / Path(self.qemu).name).exists():
+            self.qemu = str(d / "bin" / Path(self.qemu).name)
+        self.run_env["LD_LIBRARY_PATH"] = str(d / "lib")
+        files = set()
+        for k in kernels:
+            files.update(KERNELS[k])
+        for f in sorted(files):
+            if (self.assets / f).exists():
+                shutil.copy2(self.assets / f, d / "assets" / f)
+        for f in ("initrd-none-bench.cpio.gz", "exits64.bin", "exits-pvh.elf", "exitbench"):
+            if (self.bb / f).exists():
+                shutil.copy2(self.bb / f, d / "assets" / f)
+        self.assets = d / "assets"
+        self.bb = d / "assets"
+        log(f"staged binaries, {len(libs)} libraries and guest files in {d} (tmpfs)")
+
+    def cleanup(self):
+        if self.mounted:
+            subprocess.run(["umount", self.mounted], capture_output=True)
+        for ns in self.netns_made:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        if self.stage_dir:
+            shutil.rmtree(self.stage_dir, ignore_errors=True)
+
+    def kernel(self, name):
+        k, i = KERNELS[name]
+        return self.assets / k, self.assets / i
+
+    def have_qemu(self):
+        if not shutil.which(self.qemu) and not Path(self.qemu).exists():
+            return False
+        if self.qemu_version is None:
+            r = subprocess.run([self.qemu, "-version"], capture_output=True, text=True,
+                               env=self.run_env)
+            self.qemu_version = r.stdout.splitlines()[0] if r.returncode == 0 else ""
+        return bool(self.qemu_version)
+
+    def vibevmm_linux(self, kernel, initrd, cmdline, cpus, mem_mb, extra=()):
+        return [self.vibevmm, "--kernel", kernel, "--initrd", initrd, "--cmdline", cmdline,
+                "--cpus", str(cpus), "--mem", f"{mem_mb}M", *extra]
+
+    def qemu_base(self, cpus, mem_mb):
+        return [self.qemu, "-M", QEMU_MACHINE, "-enable-kvm", "-cpu", self.qemu_cpu,
+                "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
+                *self.qemu_extra, "-m", f"{mem_mb}M", "-smp", str(cpus), "-serial", "stdio"]
+
+    def qemu_linux(self, kernel, initrd, cmdline, cpus, mem_mb, extra=()):
+        return [*self.qemu_base(cpus, mem_mb), "-kernel", kernel, "-initrd", initrd,
+                "-append", cmdline, *extra]
+
+    def linux_cmd(self, vmm, kernel_name, cpus, mem_mb, cmd_extra="", vib_extra=(),
+                  qemu_extra=(), initrd=None):
+        k, i = self.kernel(kernel_name)
+        if initrd:
+            i = initrd
+        line = CMDLINE + (" " + cmd_extra if cmd_extra else "")
+        if vmm == "vibevmm":
+            return self.vibevmm_linux(k, i, line, cpus, mem_mb, vib_extra)
+        return self.qemu_linux(k, i, line, cpus, mem_mb, qemu_extra)
+
+    def spawn(self, name, cmd, prefix=()):
+        return Proc(name, [*prefix, *cmd], env=self.run_env)
+
+
+def patched_guest(src, dst, hello=0, pio_n=0, mmio_n=0):
+    data = bytearray(Path(src).read_bytes())
+    i = data.find(MAGIC)
+    if i < 0:
+        raise RuntimeError(f"{src}: no parameter block")
+    data[i + 8:i + 20] = struct.pack("<III", hello, pio_n, mmio_n)
+    Path(dst).write_bytes(data)
+
+
+def shell_cmd(text):
+    return "vibevmm.cmd=" + base64.b64encode(text.encode()).decode()
+
+
+# ---------------------------------------------------------------------------
+# Results
+# ---------------------------------------------------------------------------
+
+class Results:
+    def __init__(self, env):
+        self.env = env
+        self.rows = []
+        self.skipped = []
+        self.errors = []
+        self.notes = []
+        self.extra = {}
+
+    def row(self, bench, case, metric, unit, better, a, b, table="main", note=""):
+        self.rows.append({"table": table, "bench": bench, "case": case, "metric": metric,
+                          "unit": unit, "better": better, "a": [x for x in a if x is not None],
+                          "b": [x for x in b if x is not None], "note": note})
+
+    def skip(self, bench, reason):
+        log(f"{bench}: skipped: {reason}")
+        self.skipped.append({"bench": bench, "reason": reason})
+
+    def error(self, bench, what):
+        log(f"{bench}: ERROR: {what}")
+        self.errors.append({"bench": bench, "error": what})
+
+
+def alternate(rep):
+    return ("vibevmm", "qemu") if rep % 2 == 0 else ("qemu", "vibevmm")
+
+
+def vmms(env):
+    return ("vibevmm", "qemu") if env.have_qemu() else ("vibevmm",)
+
+
+# ---------------------------------------------------------------------------
+# boot: start -> /init marker, guest uptime, teardown
+# ---------------------------------------------------------------------------
+
+def linux_boot_once(env, vmm, kernel, cpus, mem_mb, timeout):
+    p = env.spawn(vmm, env.linux_cmd(vmm, kernel, cpus, mem_mb))
+    if not pump([p], lambda: p.done, timeout):
+        p.stop(5)
+        return None, f"{vmm} {kernel}: no poweroff within {timeout}s\n{p.tail()}"
+    t_init = p.when(INIT_MARK)
+    # kernel messages of other vCPUs can land in the middle of a line
+    up = re.search(r"VIBEVMM-UPTIME (\d+\.\d+)", p.console)
+    t_pd = p.when(POWERDOWN_MARK)
+    if p.rc != 0 or t_init is None or up is None:
+        return None, (f"{vmm} {kernel}: exit {p.rc}, marker {'seen' if t_init else 'missing'}, "
+                      f"uptime {'seen' if up else 'missing'}\n{p.tail()}")
+    wall = t_init - p.t0
+    uptime = float(up.group(1))
+    return {
+        "wall": wall * 1000, "uptime": uptime * 1000, "overhead": (wall - uptime) * 1000,
+        "teardown": (p.t_exit - t_pd) * 1000 if t_pd else None,
+        "life": (p.t_exit - p.t0) * 1000, "maxrss": p.maxrss_kb / 1024,
+    }, None
+
+
+def bench_boot(env, res, opts):
+    cases = opts.boot_cases
+    timeout = opts.boot_timeout
+    for kernel, cpus in cases:
+        case = f"{kernel}, {cpus} vCPU{'s' if cpus > 1 else ''}, 256 MiB"
+        samples = {v: [] for v in ("vibevmm", "qemu")}
+        reps = opts.reps
+        log(f"boot: {case}: {reps} runs per VMM")
+        for rep in range(reps):
+            for vmm in alternate(rep):
+                if vmm not in vmms(env):
+                    continue
+                r, err = linux_boot_once(env, vmm, kernel, cpus, 256, timeout)
+                if r is None:  # one retry: nested TCG guests flake now and then
+                    res.notes.append(f"boot {case} {vmm}: a run failed and was retried")
+                    log(f"boot: {vmm} failed, retrying once: {err.splitlines()[0]}")
+                    r, err = linux_boot_once(env, vmm, kernel, cpus, 256, timeout)
+                if r is None:
+                    res.error("boot", err)
+                    continue
+                samples[vmm].append(r)
+                log(f"boot: {case} {vmm} run {rep + 1}: /init at {r['wall']:.0f} ms "
+                    f"(guest uptime {r['uptime']:.0f} ms), teardown {r['teardown'] or 0:.0f} ms")
+
+        def col(vmm, key):
+            return [s[key] for s in samples[vmm] if s.get(key) is not None]
+        res.row("boot", case, "start -> /init marker (wall)", "ms", "lower",
+                col("vibevmm", "wall"), col("qemu", "wall"))
+        res.row("boot", case, "guest uptime at the marker", "ms", "lower",
+                col("vibevmm", "uptime"), col("qemu", "uptime"))
+        res.row("boot", case, "VMM overhead (wall - guest uptime)", "ms", "lower",
+                col("vibevmm", "overhead"), col("qemu", "overhead"))
+        res.row("teardown", case, "'reboot: Power down' line -> process exit", "ms", "lower",
+                col("vibevmm", "teardown"), col("qemu", "teardown"))
+        res.row("memory", case, "peak RSS of the VMM process (VmHWM)", "MiB", "lower",
+                col("vibevmm", "maxrss"), col("qemu", "maxrss"))
+        opts.save()
+
+
+# ---------------------------------------------------------------------------
+# startup: process start -> first guest instruction -> exit
+# ---------------------------------------------------------------------------
+
+def tiny_guest_cmd(env, vmm, image, mem_mb=256):
+    if vmm == "vibevmm":
+        return [env.vibevmm, "--binary", image, "--mem", f"{mem_mb}M"]
+    return [*env.qemu_base(1, mem_mb), "-kernel", image,
+            "-device", "isa-debug-exit,iobase=0xf4,iosize=1"]
+
+
+def tiny_run(env, vmm, image, timeout=120):
+    """Run a benchmark guest; (start->first console byte, first byte->exit,
+    lifetime) in ms, or an error."""
+    p = env.spawn(vmm, tiny_guest_cmd(env, vmm, image))
+    if not pump([p], lambda: p.done, timeout):
+        p.stop(5)
+        return None, f"{vmm}: tiny guest did not end within {timeout}s\n{p.tail()}"
+    ok_rc = 0 if vmm == "vibevmm" else 1  # isa-debug-exit: (0 << 1) | 1
+    if p.rc != ok_rc:
+        return None, f"{vmm}: tiny guest: exit status {p.rc}, expected {ok_rc}\n{p.tail()}"
+    first = p.first_out
+    return {
+        "first": (first - p.t0) * 1000 if first else None,
+        "teardown": (p.t_exit - first) * 1000 if first else None,
+        "life": (p.t_exit - p.t0) * 1000,
+    }, None
+
+
+def guest_images(env, tmp, name, hello=0, pio_n=0, mmio_n=0):
+    b = tmp / f"{name}.bin"
+    e = tmp / f"{name}.elf"
+    patched_guest(env.bb / "exits64.bin", b, hello, pio_n, mmio_n)
+    patched_guest(env.bb / "exits-pvh.elf", e, hello, pio_n, mmio_n)
+    return {"vibevmm": b, "qemu": e}
+
+
+def bench_startup(env, res, opts, tmp):
+    img = guest_images(env, tmp, "hello", hello=ord("!"))
+    samples = {v: [] for v in ("vibevmm", "qemu")}
+    log(f"startup: {opts.startup_reps} runs per VMM")
+    for rep in range(opts.startup_reps):
+        for vmm in alternate(rep):
+            if vmm not in vmms(env):
+                continue
+            r, err = tiny_run(env, vmm, img[vmm])
+            if r is None:
+                res.error("startup", err)
+                continue
+            samples[vmm].append(r)
+    case = "tiny guest: 1 console byte, then the exit port"
+    for key, metric in (("first", "process start -> first guest output"),
+                        ("teardown", "guest exit request -> process exit"),
+                        ("life", "whole process lifetime")):
+        res.row("startup", case, metric, "ms", "lower",
+                [s[key] for s in samples["vibevmm"] if s[key] is not None],
+                [s[key] for s in samples["qemu"] if s[key] is not None])
+
+
+# ---------------------------------------------------------------------------
+# exits: ns per PIO / MMIO exit
+# ---------------------------------------------------------------------------
+
+def exitbench(env, mode, n):
+    r = subprocess.run([env.bb / "exitbench", mode, env.bb / "exits64.bin", str(n)],
+                       capture_output=True, text=True, timeout=600, env=env.run_env)
+    if r.returncode != 0:
+        return None, f"exitbench {mode}: exit {r.returncode}: {r.stderr.strip()[-800:]}"
+    out = {}
+    for m in re.finditer(r"kind=(\w+) .*ns_per_exit=([\d.]+)", r.stdout):
+        out[m.group(1)] = float(m.group(2))
+    return out, None
+
+
+def bench_exits(env, res, opts, tmp):
+    n = opts.exits_n
+    floor = {"lib": {"pio": [], "mmio": []}, "bare": {"pio": [], "mmio": []}}
+    log(f"exits: libvibevmm vs bare KVM_RUN loop, {n} exits of each kind, {opts.reps} runs")
+    for rep in range(opts.reps):
+        for mode in (("lib", "bare") if rep % 2 == 0 else ("bare", "lib")):
+            r, err = exitbench(env, mode, n)
+            if r is None:
+                res.error("exits", err)
+                continue
+            for k in ("pio", "mmio"):
+                if k in r:
+                    floor[mode][k].append(r[k])
+    for k, what in (("pio", "port-I/O write"), ("mmio", "MMIO write")):
+        res.row("exits", f"{what}, null device", "ns per exit (in-process timing)", "ns",
+                "lower", floor["lib"][k], floor["bare"][k], table="floor")
+
+    # Whole VMM processes: T(N exits) - T(0 exits), divided by N.
+    nq = opts.exits_n_process
+    imgs = {"none": guest_images(env, tmp, "x0"),
+            "pio": guest_images(env, tmp, "xpio", pio_n=nq),
+            "mmio": guest_images(env, tmp, "xmmio", mmio_n=nq)}
+    diff = {v: {"pio": [], "mmio": []} for v in ("vibevmm", "qemu")}
+    log(f"exits: vibevmm and QEMU processes, {nq} exits of each kind, {opts.reps} runs")
+    for rep in range(opts.reps):
+        for vmm in alternate(rep):
+            if vmm not in vmms(env):
+                continue
+            life = {}
+            for kind in ("none", "pio", "mmio"):
+                r, err = tiny_run(env, vmm, imgs[kind][vmm], timeout=600)
+                if r is None:
+                    res.error("exits", err)
+                    break
+                life[kind] = r["life"]
+            else:
+                for k in ("pio", "mmio"):
+                    diff[vmm][k].append((life[k] - life["none"]) * 1e6 / nq)
+    for k, what in (("pio", "port-I/O write"), ("mmio", "MMIO write")):
+        res.row("exits", f"{what} to an unclaimed address",
+                "ns per exit ((T(N) - T(0)) / N, whole process)", "ns", "lower",
+                diff["vibevmm"][k], diff["qemu"][k])
+
+
+# ---------------------------------------------------------------------------
+# memory: RSS at idle after boot, minus the guest RAM it touched
+# ---------------------------------------------------------------------------
+
+def smaps_split(pid, mem_bytes):
+    """(total Rss, Rss of the guest-RAM mapping, VmHWM) in KiB. The guest RAM
+    is the anonymous mapping of (about) the guest memory size."""
+    total = 0
+    best = None
+    cur = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            if re.match(r"^[0-9a-f]+-[0-9a-f]+ ", line):
+                parts = line.split()
+                lo, hi = (int(x, 16) for x in parts[0].split("-"))
+                path = parts[5] if len(parts) > 5 else ""
+                cur = {"size": hi - lo, "anon": path == "" or path.startswith("[anon"), "rss": 0}
+                continue
+            if line.startswith("Rss:") and cur is not None:
+                kb = int(line.split()[1])
+                total += kb
+                cur["rss"] = kb
+                if cur["anon"] and mem_bytes <= cur["size"] <= mem_bytes + (8 << 20):
+                    if best is None or kb > best:
+                        best = kb
+    hwm = None
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                hwm = int(line.split()[1])
+    return total, best, hwm
+
+
+def bench_memory(env, res, opts):
+    kernel, mem_mb = opts.memory_kernel, 256
+    idle = shell_cmd(f"echo {IDLE_MARK}; exec sleep 100000")
+    samples = {v: [] for v in ("vibevmm", "qemu")}
+    log(f"memory: {kernel}, {mem_mb} MiB, {opts.memory_reps} runs per VMM")
+    for rep in range(opts.memory_reps):
+        for vmm in alternate(rep):
+            if vmm not in vmms(env):
+                continue
+            p = env.spawn(vmm, env.linux_cmd(vmm, kernel, 1, mem_mb, cmd_extra=idle))
+            try:
+                if not pump([p], lambda: p.when(IDLE_MARK) or p.done, opts.boot_timeout) \
+                        or p.done:
+                    res.error("memory", f"{vmm}: guest never went idle\n{p.tail()}")
+                    continue
+                pump([p], lambda: p.done, 2.0)  # settle
+                total, ram, hwm = smaps_split(p.pid, mem_mb << 20)
+                if ram is None:
+                    res.error("memory", f"{vmm}: no guest-RAM mapping of {mem_mb} MiB found")
+                    continue
+                samples[vmm].append({"rss": total / 1024, "ram": ram / 1024,
+                                     "vmm": (total - ram) / 1024, "hwm": hwm / 1024})
+            finally:
+                p.stop()
+    case = f"{kernel}, 1 vCPU, {mem_mb} MiB, idle after boot"
+
+    def col(vmm, key):
+        return [s[key] for s in samples[vmm]]
+    res.row("memory", case, "VMM RSS without guest RAM (Rss - guest-RAM Rss)", "MiB", "lower",
+            col("vibevmm", "vmm"), col("qemu", "vmm"))
+    res.row("memory", case, "guest RAM touched (Rss of the guest-RAM mapping)", "MiB", "lower",
+            col("vibevmm", "ram"), col("qemu", "ram"))
+    res.row("memory", case, "total RSS at idle", "MiB", "lower",
+            col("vibevmm", "rss"), col("qemu", "rss"))
+    res.row("memory", case, "peak RSS (VmHWM) at idle", "MiB", "lower",
+            col("vibevmm", "hwm"), col("qemu", "hwm"))
+
+
+# ---------------------------------------------------------------------------
+# disk and network (need virtio-blk / virtio-net in vibevmm)
+# ---------------------------------------------------------------------------
+
+def vibevmm_lacks(env, args):
+    """None when vibevmm accepts the option, else the reason it gives."""
+    r = subprocess.run([env.vibevmm, *args, "--kernel", "/nonexistent-vbench-kernel"],
+                       capture_output=True, text=True, env=env.run_env, timeout=60)
+    for line in (r.stderr + r.stdout).splitlines():
+        if "not implemented" in line or "unrecognized option" in line or "unknown option" in line:
+            return line.strip()
+    return None
+
+
+def io_feature_check(env, bench, tmp):
+    if bench == "disk":
+        f = tmp / "probe.img"
+        f.write_bytes(b"\0" * 4096)
+        why = vibevmm_lacks(env, ["--disk", str(f)])
+    else:
+        why = vibevmm_lacks(env, ["--net", "tap=vbenchprobe0"])
+    return why
+
+
+def mount_scratch(dev):
+    """Mount the test host's ext4 scratch disk (bench/run.sh attaches it);
+    returns the mount point or None."""
+    for mod in ("virtio_blk", "ext4"):
+        subprocess.run(["modprobe", mod], capture_output=True)
+    for _ in range(50):
+        if Path(dev).exists():
+            break
+        time.sleep(0.1)
+    d = Path("/tmp/vbench-scratch")
+    d.mkdir(exist_ok=True)
+    r = subprocess.run(["mount", "-t", "ext4", dev, str(d)], capture_output=True, text=True)
+    if r.returncode != 0:
+        log(f"cannot mount {dev}: {r.stderr.strip()}")
+        return None
+    return str(d)
+
+
+def drop_caches():
+    try:
+        os.sync()
+        Path("/proc/sys/vm/drop_caches").write_text("3\n")
+        return True
+    except OSError:
+        return False
+
+
+def parse_kv(line):
+    return dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+
+
+def bench_disk(env, res, opts, tmp):
+    mb = opts.disk_mb
+    if env.scratch:
+        img = Path(env.scratch) / "vbench-disk.img"
+    elif env.kind == "testhost":
+        # /tmp is a tmpfs there: no O_DIRECT (QEMU's cache=none needs it)
+        res.skip("disk", "no scratch disk in the test host (bench/run.sh attaches one)")
+        return
+    else:
+        img = ROOT / "build/bench/vbench-disk.img"
+    log(f"disk: writing a {mb} MiB raw image at {img}")
+    with open(img, "wb") as f:
+        chunk = b"\0" * (1 << 20)
+        for _ in range(mb):
+            f.write(chunk)
+        f.flush()
+        os.fsync(f.fileno())
+    secs = opts.randread_secs
+    script = (
+        "dev=/dev/vda\n"
+        "up() { cut -d' ' -f1 /proc/uptime; }\n"
+        f"t0=$(up); dd if=$dev of=/dev/null bs=1M count={mb} iflag=direct 2>/dev/null; "
+        "rc=$?; t1=$(up)\n"
+        f"echo BENCH-SEQREAD mb={mb} t0=$t0 t1=$t1 rc=$rc\n"
+        f"iotool randread $dev {secs}\n"
+        f"t0=$(up); dd if=/dev/zero of=$dev bs=1M count={mb} oflag=direct conv=fsync "
+        "2>/dev/null; rc=$?; t1=$(up)\n"
+        f"echo BENCH-SEQWRITE mb={mb} t0=$t0 t1=$t1 rc=$rc\n")
+    cached = drop_caches()
+    if not cached:
+        res.notes.append("disk: cannot drop the page cache here (not root?)")
+    samples = {v: {"read": [], "write": [], "iops": []} for v in ("vibevmm", "qemu")}
+    initrd = env.bb / "initrd-none-bench.cpio.gz"
+    log(f"disk: {opts.io_reps} runs per VMM")
+    for rep in range(opts.io_reps):
+        for vmm in alternate(rep):
+            if vmm not in vmms(env) or vmm in opts.io_skip_vmm:
+                continue
+            drop_caches()
+            cmd = env.linux_cmd(
+                vmm, "microvm-vmlinux", 1, 256, cmd_extra=shell_cmd(script), initrd=initrd,
+                vib_extra=["--disk", str(img)],
+                qemu_extra=["-drive", f"file={img},format=raw,if=none,id=d0,cache=none",
+                            "-device", "virtio-blk-device,drive=d0"])
+            p = env.spawn(vmm, cmd)
+            if not pump([p], lambda: p.done, opts.io_timeout):
+                p.stop(5)
+                res.error("disk", f"{vmm}: no poweroff within {opts.io_timeout}s\n{p.tail()}")
+                continue
+            got = {}
+            for key in ("SEQREAD", "SEQWRITE", "RANDREAD"):
+                line = p.line_after(f"BENCH-{key} ")
+                if line:
+                    got[key] = parse_kv(line)
+            try:
+                for key, name in (("SEQREAD", "read"), ("SEQWRITE", "write")):
+                    kv = got[key]
+                    dt = float(kv["t1"]) - float(kv["t0"])
+                    if kv["rc"] != "0" or dt <= 0:
+                        raise KeyError(f"{key} rc={kv['rc']} dt={dt}")
+                    samples[vmm][name].append(mb / dt)
+                samples[vmm]["iops"].append(float(got["RANDREAD"]["iops"]))
+            except (KeyError, ValueError) as e:
+                res.error("disk", f"{vmm}: incomplete results ({e})\n{p.tail()}")
+    img.unlink(missing_ok=True)
+    case = f"{mb} MiB raw image, O_DIRECT in the guest, microvm kernel"
+    res.row("disk", case, "sequential read (dd bs=1M iflag=direct)", "MiB/s", "higher",
+            samples["vibevmm"]["read"], samples["qemu"]["read"])
+    res.row("disk", case, "sequential write (dd bs=1M oflag=direct)", "MiB/s", "higher",
+            samples["vibevmm"]["write"], samples["qemu"]["write"])
+    res.row("disk", case, f"4 KiB random read, QD1, {secs} s", "IOPS", "higher",
+            samples["vibevmm"]["iops"], samples["qemu"]["iops"])
+
+
+def bench_net(env, res, opts):
+    if not shutil.which("ip"):
+        res.skip("net", "no ip(8) here")
+        return
+    ns = f"{NET_NS_PREFIX}{os.getpid()}"
+    tap = "vbtap0"
+    setup = [["ip", "netns", "add", ns],
+             ["ip", "-n", ns, "link", "set", "lo", "up"],
+             ["ip", "-n", ns, "tuntap", "add", "dev", tap, "mode", "tap"],
+             ["ip", "-n", ns, "addr", "add", f"{NET_HOST_IP}/24", "dev", tap],
+             ["ip", "-n", ns, "link", "set", tap, "up"]]
+    for c in setup:
+        r = subprocess.run(c, capture_output=True, text=True)
+        if r.returncode != 0:
+            subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+            res.skip("net", f"cannot set up the network namespace: {' '.join(c)}: "
+                     f"{r.stderr.strip()}")
+            return
+        if c[2] == "add" and c[1] == "netns":
+            env.netns_made.append(ns)
+    mb = opts.net_mb
+    count = mb * 16  # 64 KiB blocks
+    script = (
+        f"ip addr add {NET_GUEST_IP}/24 dev eth0 && ip link set eth0 up || exit 1\n"
+        f"dd if=/dev/zero bs=64k count={count} 2>/dev/null | nc {NET_HOST_IP} 5201\n"
+        "echo BENCH-NET-TX-DONE\n"
+        "nc -l -p 5202 > /dev/null\n"
+        "echo BENCH-NET-RX-DONE\n")
+    samples = {v: {"g2h": [], "h2g": []} for v in ("vibevmm", "qemu")}
+    prefix = ["ip", "netns", "exec", ns]
+    log(f"net: {mb} MiB each way over TAP in netns {ns}, {opts.io_reps} runs per VMM")
+    try:
+        for rep in range(opts.io_reps):
+            for vmm in alternate(rep):
+                if vmm not in vmms(env) or vmm in opts.io_skip_vmm:
+                    continue
+                peer = env.spawn("netpeer", [sys.executable, Path(__file__).resolve(), "netpeer",
+                                             "--host", NET_HOST_IP, "--guest", NET_GUEST_IP,
+                                             "--bytes", str(mb << 20),
+                                             "--timeout", str(opts.io_timeout)], prefix=prefix)
+                if not pump([peer], lambda: peer.when("NETPEER-READY") or peer.done, 30) \
+                        or peer.done:
+                    res.error("net", f"netpeer did not start\n{peer.tail()}")
+                    peer.stop()
+                    continue
+                cmd = env.linux_cmd(
+                    vmm, "microvm-vmlinux", 1, 256, cmd_extra=shell_cmd(script),
+                    vib_extra=["--net", f"tap={tap}"],
+                    qemu_extra=["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
+                                "-device", "virtio-net-device,netdev=n0"])
+                p = env.spawn(vmm, cmd, prefix=prefix)
+                ok = pump([p, peer], lambda: p.done, opts.io_timeout)
+                # the guest is gone: the peer has nothing left to wait for
+                ok = pump([peer], lambda: peer.done, 20) and ok
+                p.stop(5)
+                peer.stop(5)
+                if not ok:
+                    res.error("net", f"{vmm}: did not finish (guest exit {p.rc}, "
+                              f"{opts.io_timeout}s bound)\n{p.tail()}\nnetpeer: {peer.tail()}")
+                    continue
+                got = {}
+                for _, line in peer.lines:
+                    if line.startswith("{"):
+                        d = json.loads(line)
+                        got[d["dir"]] = d
+                for d in ("g2h", "h2g"):
+                    if d in got and got[d]["bytes"] == mb << 20 and got[d]["secs"] > 0:
+                        samples[vmm][d].append(got[d]["bytes"] / got[d]["secs"] / (1 << 20))
+                    else:
+                        res.error("net", f"{vmm}: {d} incomplete: {got.get(d)}\n{p.tail()}\n"
+                                  f"netpeer: {peer.tail()}")
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], capture_output=True)
+        env.netns_made.remove(ns)
+    case = f"TCP over TAP in a netns, {mb} MiB, busybox nc + dd, microvm kernel"
+    res.row("net", case, "guest -> host", "MiB/s", "higher",
+            samples["vibevmm"]["g2h"], samples["qemu"]["g2h"])
+    res.row("net", case, "host -> guest", "MiB/s", "higher",
+            samples["vibevmm"]["h2g"], samples["qemu"]["h2g"])
+
+
+def netpeer(args):
+    """Host side of the network benchmark, run inside the namespace: receive
+    what the guest sends to HOST:5201 (guest -> host), then connect to
+    GUEST:5202 and send BYTES (host -> guest). One JSON line per direction."""
+    deadline = time.monotonic() + args.timeout
+    ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    ls.bind((args.host, 5201))
+    ls.listen(1)
+    print("NETPEER-READY", flush=True)
+    ls.settimeout(max(1, deadline - time.monotonic()))
+    c, _ = ls.accept()
+    c.settimeout(max(1, deadline - time.monotonic()))
+    n, t0 = 0, None
+    while True:
+        b = c.recv(1 << 20)
+        if t0 is None:
+            t0 = time.monotonic()
+        if not b:
+            break
+        n += len(b)
+    t1 = time.monotonic()
+    c.close()
+    ls.close()
+    print(json.dumps({"dir": "g2h", "bytes": n, "secs": t1 - t0}), flush=True)
+
+    buf = memoryview(b"\0" * (1 << 20))
+    while True:
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.settimeout(2)
+            s.connect((args.guest, 5202))
+            break
+        except OSError:
+            s.close()
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+    s.settimeout(max(1, deadline - time.monotonic()))
+    t0 = time.monotonic()
+    left = args.bytes
+    while left > 0:
+        left -= s.send(buf[:min(left, len(buf))])
+    s.shutdown(socket.SHUT_WR)
+    while s.recv(65536):
+        pass
+    t1 = time.monotonic()
+    s.close()
+    print(json.dumps({"dir": "h2g", "bytes": args.bytes, "secs": t1 - t0}), flush=True)
+
+
+# ---------------------------------------------------------------------------
+# density: how many small guests boot to /init at the same time
+# ---------------------------------------------------------------------------
+
+def bench_density(env, res, opts):
+    n, bound = opts.density_n, opts.density_secs
+    idle = shell_cmd(f"echo {IDLE_MARK}; exec sleep 100000")
+    counts = {"vibevmm": [], "qemu": []}
+    rates = {"vibevmm": [], "qemu": []}
+    lasts = {"vibevmm": [], "qemu": []}
+    for vmm in vmms(env):
+        log(f"density: {vmm}: starting {n} guests (microvm vmlinux, 128 MiB), {bound} s bound")
+        procs = []
+        try:
+            t_start = time.monotonic()
+            for i in range(n):
+                procs.append(env.spawn(f"{vmm}-{i}", env.linux_cmd(vmm, "microvm-vmlinux", 1, 128,
+                                                                   cmd_extra=idle)))
+            pump(procs, lambda: all(p.when(INIT_MARK) or p.done for p in procs), bound)
+            booted = [p.when(INIT_MARK) for p in procs if p.when(INIT_MARK)]
+            died = sum(1 for p in procs if p.done)
+            last = max(booted) - t_start if booted else None
+            counts[vmm].append(len(booted))
+            if booted:
+                rates[vmm].append(len(booted) / last)
+                lasts[vmm].append(last)
+            log(f"density: {vmm}: {len(booted)}/{n} at /init"
+                + (f", the last after {last:.1f} s" if last else "")
+                + (f"; {died} exited early" if died else ""))
+            if died:
+                ex = next(p for p in procs if p.done)
+                res.notes.append(f"density {vmm}: {died} of {n} exited early; first: "
+                                 f"exit {ex.rc}: {ex.stderr.strip()[-200:]}")
+        finally:
+            for p in procs:
+                p.signal(signal.SIGTERM)
+            pump(procs, lambda: all(p.done for p in procs), 30)
+            for p in procs:
+                p.stop(1)
+    case = f"up to {n} guests at once: microvm vmlinux, 1 vCPU, 128 MiB, {bound} s bound"
+    res.row("density", case, "guests that reached /init", "guests", "higher",
+            counts["vibevmm"], counts["qemu"])
+    res.row("density", case, "VMs started per second (booted / time to the last)", "VM/s",
+            "higher", rates["vibevmm"], rates["qemu"])
+    res.row("density", case, "time until the last one reached /init", "s", "lower",
+            lasts["vibevmm"], lasts["qemu"])
+
+
+# ---------------------------------------------------------------------------
+# run
+# ---------------------------------------------------------------------------
+
+class Opts:
+    def __init__(self, a):
+        self.reps = a.reps
+        self.smoke = a.smoke
+        self.quick = a.quick
+        self.boot_timeout = 300
+        self.io_timeout = 900
+        if a.smoke:
+            self.reps = 1
+            self.boot_cases = [("microvm-vmlinux", 1)]
+            self.startup_reps = 1
+            self.exits_n = 2000
+            self.exits_n_process = 5000
+            self.memory_kernel = "microvm-vmlinux"
+            self.memory_reps = 1
+            self.disk_mb, self.randread_secs, self.net_mb, self.io_reps = 16, 0.5, 2, 1
+            self.density_n, self.density_secs = 2, 120
+        else:
+            self.boot_cases = [("cloud", 1), ("cloud", 4), ("microvm-vmlinux", 1)]
+            if not a.quick:
+                self.boot_cases += [("microvm-bzimage", 1), ("generic", 1)]
+            self.startup_reps = max(self.reps, 10)
+            # enough exits to dwarf the start-up noise of a process:
+            # ~50 us per exit on the test host, ~9 us on PVM, ~1-2 us on hardware
+            self.exits_n = {"testhost": 20000, "pvm": 50000}.get(a.env, 200000)
+            self.exits_n_process = {"testhost": 20000, "pvm": 100000}.get(a.env, 200000)
+            self.memory_kernel = "cloud"
+            self.memory_reps = min(self.reps, 3) if a.quick else self.reps
+            self.disk_mb = 256 if a.quick else 1024
+            self.randread_secs = 5
+            self.net_mb = 16 if a.quick else 64
+            self.io_reps = min(self.reps, 3)
+            self.density_n, self.density_secs = 16, 120
+        self.io_skip_vmm = set()
+        if getattr(a, "disk_mb", None):
+            self.disk_mb = a.disk_mb
+        if getattr(a, "net_mb", None):
+            self.net_mb = a.net_mb
+        self.save = lambda final=False: None
+
+
+def host_info(env):
+    info = {"kernel": os.uname().release, "nproc": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["loadavg_start"] = Path("/proc/loadavg").read_text().split()[:3]
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                info["mem_mb"] = int(line.split()[1]) // 1024
+    except OSError:
+        pass
+    return info
+
+
+def cmd_run(a):
+    env = Env(a)
+    opts = Opts(a)
+    only = [b for b in (a.only.split(",") if a.only else BENCHES) if b]
+    for b in only:
+        if b not in BENCHES:
+            sys.exit(f"bench: unknown benchmark '{b}' (have: {', '.join(BENCHES)})")
+    if a.boot_case:
+        opts.boot_cases = []
+        for c in a.boot_case:
+            k, _, n = c.partition(":")
+            if k not in KERNELS or not n.isdigit():
+                sys.exit(f"bench: bad --boot-case '{c}' (want KERNEL:CPUS, KERNEL one of "
+                         f"{', '.join(KERNELS)})")
+            opts.boot_cases.append((k, int(n)))
+    if env.kind == "pvm":
+        only = [b for b in only if b == "exits"]
+        env.qemu_cpu = "host,-arch-capabilities"   # PVM refuses MSR 0x10a
+    if a.quick and "density" in only:
+        only.remove("density")
+    res = Results(env)
+    meta = {"env": env.kind, "where": WHERE[env.kind], "host": host_info(env),
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "reps": opts.reps, "mode": "smoke" if a.smoke else "quick" if a.quick else "full",
+            "only": only, "cmdline": CMDLINE, "qemu_machine": QEMU_MACHINE,
+            "qemu_cpu": env.qemu_cpu}
+    if not env.vibevmm.exists():
+        sys.exit(f"bench: {env.vibevmm} missing: run make first")
+    t_all = time.monotonic()
+
+    def save(final=False):
+        """Write what we have so far: a run that is killed (a hung nested
+        guest, a timeout) still leaves its finished benchmarks behind."""
+        meta["seconds"] = round(time.monotonic() - t_all, 1)
+        meta["complete"] = final
+        try:
+            meta["host"]["loadavg_end"] = Path("/proc/loadavg").read_text().split()[:3]
+        except OSError:
+            pass
+        out = {"schema": 1, "runs": [{**meta, "rows": res.rows, "skipped": res.skipped,
+                                      "errors": res.errors, "notes": res.notes}]}
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        tmpf = Path(str(a.json) + ".tmp")
+        tmpf.write_text(json.dumps(out, indent=1) + "\n")
+        tmpf.replace(a.json)
+
+    kernels = sorted({k for k, _ in opts.boot_cases} | {opts.memory_kernel, "microvm-vmlinux"})
+    if env.kind == "testhost" and not a.no_stage:
+        env.stage(kernels)
+    if not env.have_qemu():
+        res.notes.append(f"no QEMU ({a.qemu}) here: vibevmm columns only")
+    meta["qemu_version"] = env.qemu_version
+    r = subprocess.run([env.vibevmm, "--version"], capture_output=True, text=True,
+                       env=env.run_env)
+    meta["vibevmm_version"] = (r.stdout or r.stderr).strip()
+    if a.scratch:
+        env.scratch = a.scratch
+    elif a.scratch_dev:
+        env.scratch = mount_scratch(a.scratch_dev)
+        if env.scratch:
+            env.mounted = env.scratch
+        else:
+            res.notes.append(f"cannot mount the scratch disk {a.scratch_dev}")
+    tmp = Path(tempfile.mkdtemp(prefix="vbench.", dir="/tmp"))
+    opts.save = save
+
+    def interrupted(sig, _frame):
+        raise KeyboardInterrupt(f"signal {sig}")
+    signal.signal(signal.SIGTERM, interrupted)
+    try:
+        # Warm-up (not measured): the first start of each VMM loads its
+        # binary and libraries into the page cache.
+        if any(b in only for b in ("boot", "startup", "exits", "memory", "density")):
+            img = guest_images(env, tmp, "warm", hello=ord("!"))
+            for vmm in vmms(env):
+                tiny_run(env, vmm, img[vmm])
+            if any(b in only for b in ("boot", "memory", "density")) and not a.smoke:
+                for vmm in vmms(env):
+                    linux_boot_once(env, vmm, "microvm-vmlinux", 1, 256, opts.boot_timeout)
+        for b in only:
+            t = time.monotonic()
+            try:
+                if b == "boot":
+                    bench_boot(env, res, opts)
+                elif b == "startup":
+                    bench_startup(env, res, opts, tmp)
+                elif b == "exits":
+                    bench_exits(env, res, opts, tmp)
+                elif b == "memory":
+                    bench_memory(env, res, opts)
+                elif b == "density":
+                    bench_density(env, res, opts)
+                elif b in ("disk", "net"):
+                    why = io_feature_check(env, b, tmp)
+                    if why and not (a.io_qemu_alone or os.environ.get("BENCH_IO_QEMU_ALONE")):
+                        res.skip(b, why)
+                        continue
+                    if why:
+                        opts.io_skip_vmm = {"vibevmm"}
+                        res.notes.append(f"{b}: {why}; QEMU measured alone "
+                                         "(BENCH_IO_QEMU_ALONE=1)")
+                    if b == "disk":
+                        bench_disk(env, res, opts, tmp)
+                    else:
+                        bench_net(env, res, opts)
+            except KeyboardInterrupt:
+                raise
+            except Exception as e:  # a broken benchmark script: report, go on
+                import traceback
+                res.error(b, f"exception: {e!r}\n{traceback.format_exc()}")
+            log(f"{b}: done in {time.monotonic() - t:.0f} s")
+            save()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+        env.cleanup()
+    save(final=True)
+    log(f"wrote {a.json} ({len(res.rows)} rows, {len(res.errors)} errors) "
+        f"in {meta['seconds']:.0f} s")
+    return 1 if res.errors else 0
+
+
+# ---------------------------------------------------------------------------
+# report
+# ---------------------------------------------------------------------------
+
+def fmt(x):
+    if x is None:
+        return "n/a"
+    if abs(x) >= 100:
+        return f"{x:.0f}"
+    if abs(x) >= 10:
+        return f"{x:.1f}"
+    return f"{x:.2f}"
+
+
+def cell(xs):
+    if not xs:
+        return "n/a"
+    if len(xs) == 1:
+        return fmt(xs[0])
+    return f"{fmt(median(xs))} [{fmt(min(xs))}-{fmt(max(xs))}]"
+
+
+def ratio(a, b):
+    ma, mb = median(a), median(b)
+    if ma is None or mb is None or mb == 0:
+        return None
+    return ma / mb
+
+
+def table(rows, heads):
+    w = [max(len(str(r[i])) for r in rows + [heads]) for i in range(len(heads))]
+    lines = ["  ".join(str(h).ljust(w[i]) for i, h in enumerate(heads)).rstrip(),
+             "  ".join("-" * w[i] for i in range(len(heads)))]
+    for r in rows:
+        lines.append("  ".join(str(c).ljust(w[i]) for i, c in enumerate(r)).rstrip())
+    return "\n".join(lines)
+
+
+def render(runs):
+    out = []
+    for run in runs:
+        h = run.get("host", {})
+        out.append(f"== {run['where']}")
+        out.append(f"   {run['mode']} run, {run['reps']} runs per VMM and case unless noted; "
+                   f"{h.get('cpu', '?')}, {h.get('nproc', '?')} CPUs, kernel {h.get('kernel', '?')}, "
+                   f"load {' '.join(h.get('loadavg_start', []))} -> "
+                   f"{' '.join(h.get('loadavg_end', []))}; {run.get('seconds', '?')} s"
+                   + (f" in {run['parts']} sessions" if run.get("parts", 1) > 1 else ""))
+        out.append(f"   {run.get('vibevmm_version') or 'vibevmm'} vs "
+                   f"{run.get('qemu_version') or 'no QEMU'} "
+                   f"(-M {run['qemu_machine']} -enable-kvm -cpu {run['qemu_cpu']})")
+        if run.get("machine_load") and run["env"] == "testhost":
+            out.append(f"   load average of the machine running the test host: {run['machine_load']}")
+        out.append("   median [min-max]; ratio = vibevmm median / QEMU median")
+        main = [r for r in run["rows"] if r["table"] == "main" and (r["a"] or r["b"])]
+        if main:
+            rows = []
+            for r in main:
+                q = ratio(r["a"], r["b"])
+                rows.append([r["bench"], r["case"], r["metric"], r["unit"], cell(r["a"]),
+                             cell(r["b"]), f"{q:.2f}" if q is not None else "n/a",
+                             f"{len(r['a'])}/{len(r['b'])}"])
+            out.append(table(rows, ["bench", "case", "metric", "unit", "vibevmm", "QEMU",
+                                    "ratio", "n"]))
+        floor = [r for r in run["rows"] if r["table"] == "floor" and (r["a"] or r["b"])]
+        if floor:
+            out.append("")
+            out.append("   exit cost: libvibevmm (vcpu_run + device dispatch) vs a bare "
+                       "KVM_RUN loop (the floor); ratio = lib / bare")
+            rows = []
+            for r in floor:
+                q = ratio(r["a"], r["b"])
+                rows.append([r["bench"], r["case"], r["metric"], r["unit"], cell(r["a"]),
+                             cell(r["b"]), f"{q:.2f}" if q is not None else "n/a",
+                             f"{len(r['a'])}/{len(r['b'])}"])
+            out.append(table(rows, ["bench", "case", "metric", "unit", "libvibevmm",
+                                    "bare KVM", "ratio", "n"]))
+        if not run.get("complete", True):
+            out.append("   note: a part of this run did not finish (timeout or a hung test "
+                       "host; see the log): its rows may be missing or have fewer runs")
+        for s in run.get("skipped", []):
+            out.append(f"   skipped: {s['bench']}: {s['reason']}")
+        for n in run.get("notes", []):
+            out.append(f"   note: {n}")
+        for e in run.get("errors", []):
+            out.append(f"   ERROR: {e['bench']}: {e['error'].splitlines()[0]}")
+        out.append("")
+    out.append(METHODS)
+    return "\n".join(out)
+
+
+METHODS = """Methods (details in bench/README.md):
+  boot      wall time from spawning the VMM to the guest's VIBEVMM-INIT-OK console
+            line arriving on the pipe; /init prints the guest's /proc/uptime right
+            after it, so overhead = wall - guest uptime (VMM start-up, kernel loading,
+            firmware). Same kernel, initramfs, command line, memory, vCPUs for both.
+  teardown  time from the guest's "reboot: Power down" console line to the VMM's
+            exit (seen through a pidfd), in the same runs.
+  startup   a tiny guest writes one byte to COM1, then 0 to the exit port 0xf4
+            (vibevmm --binary; QEMU: the same code as a PVH ELF with
+            isa-debug-exit). Start -> that byte on the pipe ~ start to the first
+            guest instruction (QEMU's includes its firmware, qboot); the byte ->
+            exit ~ teardown.
+  exits     the same guest doing N port-I/O writes or N 4-byte MMIO writes to
+            an address nobody claims: whole processes, (T(N) - T(0)) / N.
+            The floor table: libvibevmm's vcpu_run with do-nothing devices vs a
+            bare KVM_RUN loop (bench/exitbench.c), timed in-process.
+  memory    /proc/PID/smaps at idle after boot: total Rss minus the Rss of the
+            anonymous guest-RAM mapping; peak = VmHWM (at idle, and at exit via
+            wait4 in the boot runs).
+  disk/net  virtio-blk / virtio-net on virtio-mmio; dd with O_DIRECT and a static
+            random-read tool in the guest; TCP through a TAP in a private netns.
+  density   N guests started at once; how many reach /init within the bound."""
+
+
+def gnuplot_png(runs, png):
+    gp = shutil.which("gnuplot")
+    if not gp:
+        log("no gnuplot: no chart")
+        return False
+    labels, cols = [], []
+    keys = []
+    for run in runs:
+        for r in run["rows"]:
+            if r["table"] != "main":
+                continue
+            k = (r["bench"], r["case"], r["metric"])
+            if k not in keys:
+                keys.append(k)
+    envs = [run["env"] for run in runs]
+    data = []
+    for k in keys:
+        vals = []
+        for run in runs:
+            q = None
+            for r in run["rows"]:
+                if r["table"] == "main" and (r["bench"], r["case"], r["metric"]) == k:
+                    q = ratio(r["a"], r["b"])
+            vals.append(q)
+        if all(v is None for v in vals):
+            continue
+        case = k[1].split(",")
+        short = case[0] + (f"/{case[1].strip().split()[0]}cpu" if len(case) > 1
+                           and "vCPU" in case[1] and not case[1].strip().startswith("1 ") else "")
+        if k[0] in ("startup", "density"):
+            short = ""
+        elif k[0] == "exits":
+            short = case[0].split()[0]
+        metric = k[2].split(" (")[0]
+        metric = metric[:34] + ("." if len(metric) > 34 else "")
+        better = next((r["better"] for run in runs for r in run["rows"]
+                       if (r["bench"], r["case"], r["metric"]) == k), "lower")
+        label = f"{k[0]}{' ' + short if short else ''}: {metric}{' ^' if better == 'higher' else ''}"
+        labels.append(label.replace('"', "'"))
+        data.append(vals)
+    if not data:
+        log("nothing to plot")
+        return False
+    with tempfile.TemporaryDirectory() as d:
+        dat = Path(d) / "ratios.dat"
+        with open(dat, "w") as f:
+            for lab, vals in zip(labels, data):
+                f.write(f'"{lab}" ' + " ".join("NaN" if v is None else f"{v:.4f}" for v in vals)
+                        + "\n")
+        names = {"testhost": "test host (nested)", "direct": "hardware KVM",
+                 "pvm": "PVM host (exits only)"}
+        plots = ", ".join(
+            f"'{dat}' using {i + 2}:xtic(1) title '{names.get(e, e)}'" if i == 0 else
+            f"'' using {i + 2} title '{names.get(e, e)}'" for i, e in enumerate(envs))
+        script = f"""
+set terminal pngcairo size 1600,900 font ',10' noenhanced
+set output '{png}'
+set title 'Vibe-VMM vs QEMU microvm: ratio of medians, vibevmm / QEMU (below 1: vibevmm lower; ^ marks rows where higher is better)'
+set style data histograms
+set style histogram clustered gap 1
+set style fill solid 0.8 border -1
+set boxwidth 0.9
+set xtics rotate by -40 scale 0 font ',8'
+set ylabel 'vibevmm / QEMU'
+set grid ytics
+set yrange [0:*]
+set arrow from graph 0, first 1 to graph 1, first 1 nohead lw 2 dt 2
+set bmargin 12
+plot {plots}
+"""
+        r = subprocess.run([gp], input=script, capture_output=True, text=True)
+        if r.returncode != 0:
+            log(f"gnuplot failed: {r.stderr.strip()[-500:]}")
+            return False
+    log(f"wrote {png}")
+    return True
+
+
+def merge_runs(runs):
+    """One run per environment: bench/run.sh runs each benchmark (each boot
+    case) in its own test host, so that a hung nested guest costs only that."""
+    order = {"direct": 0, "testhost": 1, "pvm": 2}
+    merged = {}
+    for run in runs:
+        m = merged.get(run["env"])
+        if m is None:
+            m = merged[run["env"]] = dict(run, rows=[], skipped=[], errors=[], notes=[],
+                                          only=[], seconds=0.0, parts=0)
+            m["host"] = dict(run.get("host", {}))
+        m["parts"] += 1
+        m["seconds"] = round(m["seconds"] + (run.get("seconds") or 0), 1)
+        m["host"]["loadavg_end"] = run.get("host", {}).get("loadavg_end", [])
+        m["complete"] = m.get("complete", True) and run.get("complete", True)
+        for key in ("rows", "skipped", "errors", "only"):
+            m[key] += run.get(key, [])
+        for n in run.get("notes", []):
+            if n not in m["notes"]:
+                m["notes"].append(n)
+    return sorted(merged.values(), key=lambda r: order.get(r["env"], 9))
+
+
+def cmd_report(a):
+    runs = []
+    for f in a.inputs:
+        try:
+            runs.extend(json.loads(Path(f).read_text())["runs"])
+        except (OSError, ValueError, KeyError) as e:
+            log(f"cannot read {f}: {e}")
+            return 1
+    runs = merge_runs(runs)
+    for run in runs:
+        if a.machine_load:
+            run["machine_load"] = a.machine_load
+    text = render(runs)
+    print(text)
+    merged = {"schema": 1, "command": a.command, "runs": runs}
+    for run in runs:
+        for r in run["rows"]:
+            r["summary"] = {
+                "a_median": median(r["a"]), "a_min": min(r["a"]) if r["a"] else None,
+                "a_max": max(r["a"]) if r["a"] else None,
+                "b_median": median(r["b"]), "b_min": min(r["b"]) if r["b"] else None,
+                "b_max": max(r["b"]) if r["b"] else None, "ratio": ratio(r["a"], r["b"]),
+                "a_name": "vibevmm" if r["table"] == "main" else "libvibevmm",
+                "b_name": "qemu" if r["table"] == "main" else "bare-kvm"}
+    if a.json:
+        Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+        tmpf = Path(str(a.json) + ".tmp")
+        tmpf.write_text(json.dumps(merged, indent=1) + "\n")
+        tmpf.replace(a.json)
+        log(f"results: {a.json}")
+    if a.text:
+        Path(a.text).write_text(text + "\n")
+    if a.png:
+        gnuplot_png(runs, a.png)
+    return 1 if any(run.get("errors") for run in runs) else 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="sub", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--env", choices=sorted(WHERE), required=True)
+    r.add_argument("--json", required=True)
+    r.add_argument("--only", default="")
+    r.add_argument("--reps", type=int, default=5)
+    r.add_argument("--quick", action="store_true")
+    r.add_argument("--smoke", action="store_true")
+    r.add_argument("--boot-case", action="append", default=[],
+                   help="KERNEL:CPUS, repeatable (default: per mode)")
+    r.add_argument("--disk-mb", type=int, help="disk image size (default per mode)")
+    r.add_argument("--net-mb", type=int, help="bytes sent each way, MiB (default per mode)")
+    r.add_argument("--no-stage", action="store_true")
+    r.add_argument("--io-qemu-alone", action="store_true",
+                   help="disk/net: measure QEMU even when vibevmm lacks the device")
+    r.add_argument("--scratch", default="", help="directory for the disk image (O_DIRECT-capable)")
+    r.add_argument("--scratch-dev", default="", help="ext4 block device to mount for the disk image")
+    r.add_argument("--vibevmm", default=str(ROOT / "bin/vibevmm"))
+    r.add_argument("--qemu", default="qemu-system-x86_64")
+    r.add_argument("--assets", default=str(ROOT / "build/e2e"))
+    r.add_argument("--build", default=str(ROOT / "build/bench"))
+    p = sub.add_parser("report")
+    p.add_argument("inputs", nargs="+")
+    p.add_argument("--json")
+    p.add_argument("--png")
+    p.add_argument("--text")
+    p.add_argument("--command", default="")
+    p.add_argument("--machine-load", default="",
+                   help="the outer machine's load average at start and end, shown in the header")
+    c = sub.add_parser("cases", help="print the boot cases of a mode, KERNEL:CPUS per line")
+    c.add_argument("--quick", action="store_true")
+    c.add_argument("--smoke", action="store_true")
+    c.add_argument("--reps", type=int, default=5)
+    c.add_argument("--env", default="testhost")
+    k = sub.add_parser("skipped", help="write a results file that only says BENCH was skipped")
+    k.add_argument("--env", choices=sorted(WHERE), required=True)
+    k.add_argument("--json", required=True)
+    k.add_argument("bench", choices=BENCHES)
+    k.add_argument("reason")
+    n = sub.add_parser("netpeer")
+    n.add_argument("--host", required=True)
+    n.add_argument("--guest", required=True)
+    n.add_argument("--bytes", type=int, required=True)
+    n.add_argument("--timeout", type=float, default=600)
+    a = ap.parse_args()
+    if a.sub == "run":
+        if a.reps < 1:
+            ap.error("--reps must be at least 1")
+        return cmd_run(a)
+    if a.sub == "report":
+        return cmd_report(a)
+    if a.sub == "skipped":
+        run = {"env": a.env, "where": WHERE[a.env], "host": {}, "mode": "-", "reps": "-",
+               "qemu_machine": QEMU_MACHINE, "qemu_cpu": "host", "only": [a.bench],
+               "rows": [], "skipped": [{"bench": a.bench, "reason": a.reason}], "errors": [],
+               "notes": [], "complete": True, "seconds": 0}
+        Path(a.json).write_text(json.dumps({"schema": 1, "runs": [run]}, indent=1) + "\n")
+        return 0
+    if a.sub == "cases":
+        for k, n in Opts(a).boot_cases:
+            print(f"{k}:{n}")
+        return 0
+    netpeer(a)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
