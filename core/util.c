@@ -30,6 +30,16 @@ void vlog(int threshold, int level, const char *fmt, ...)
 		return;
 }
 
+int set_why(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -50,6 +50,13 @@ static inline int range_fits(uint64_t base, uint64_t len, uint64_t limit)
 	return base <= limit && len <= limit - base;
 }
 
+/*
+ * Write a one-line reason (printf-style) into why[len] for a caller that
+ * reports it; returns -1, so `return set_why(why, len, "...", ...);` works.
+ */
+int set_why(char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
 /* Read a whole file into a malloc'd buffer. 0 or -errno. */
 int read_file(const char *path, uint8_t **buf, size_t *len);
 

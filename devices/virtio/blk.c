@@ -10,7 +10,6 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,19 +54,6 @@ struct virtio_blk {
 	struct iovec iov[BLK_QUEUE_MAX];
 	struct iovec data[BLK_QUEUE_MAX];
 };
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static void put_le32(uint8_t *p, uint32_t v)
 {
@@ -181,23 +167,23 @@ static int open_image(struct virtio_blk *b, struct vm *vm, const char *path,
 
 	b->be.fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->be.fd < 0)
-		return fail(why, len, "%s: %s%s", path, strerror(errno),
+		return set_why(why, len, "%s: %s%s", path, strerror(errno),
 			    !readonly && (errno == EACCES || errno == EROFS) ?
 			    " (add ,ro for a read-only disk)" : "");
 	if (fstat(b->be.fd, &st) < 0)
-		return fail(why, len, "%s: %s", path, strerror(errno));
+		return set_why(why, len, "%s: %s", path, strerror(errno));
 	if (S_ISDIR(st.st_mode))
-		return fail(why, len, "%s: is a directory, not a disk image", path);
+		return set_why(why, len, "%s: is a directory, not a disk image", path);
 	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return fail(why, len, "%s: not a regular file or block device", path);
+		return set_why(why, len, "%s: not a regular file or block device", path);
 	/* Shared for read-only, exclusive for read-write: two VMs never
 	 * write one image, nor read one that another VM writes. */
 	if (flock(b->be.fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
-		return fail(why, len, "%s: %s", path, errno == EWOULDBLOCK ?
+		return set_why(why, len, "%s: %s", path, errno == EWOULDBLOCK ?
 			    "image is in use (locked by another process)" : strerror(errno));
 	size = lseek(b->be.fd, 0, SEEK_END);
 	if (size < 0)
-		return fail(why, len, "%s: cannot get its size: %s", path, strerror(errno));
+		return set_why(why, len, "%s: cannot get its size: %s", path, strerror(errno));
 	if (size % VIRTIO_BLK_SECTOR)
 		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
 			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
@@ -270,14 +256,14 @@ struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	int err;
 
 	if (!b) {
-		fail(why, why_len, "out of memory");
+		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
 	b->be.fd = -1;
 	b->stop_fd = eventfd(0, EFD_CLOEXEC);
 	if (b->stop_fd < 0 || open_image(b, vm, path, readonly, why, why_len)) {
 		if (b->stop_fd < 0)
-			fail(why, why_len, "eventfd: %s", strerror(errno));
+			set_why(why, why_len, "eventfd: %s", strerror(errno));
 		blk_free(b);
 		return NULL;
 	}
@@ -290,7 +276,7 @@ struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	}
 	err = start_worker(b);
 	if (err) {
-		fail(why, why_len, "cannot start the disk thread: %s", strerror(-err));
+		set_why(why, why_len, "cannot start the disk thread: %s", strerror(-err));
 		virtio_mmio_free(b->vd);
 		blk_free(b);
 		return NULL;

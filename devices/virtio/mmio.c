@@ -7,7 +7,6 @@
  * handler signals the same eventfd and interrupts pulse the GSI.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -38,19 +37,6 @@ enum {
 	REG_SHM_BASE_LO = 0x0b8, REG_SHM_BASE_HI = 0x0bc,
 	REG_CONFIG_GENERATION = 0x0fc, REG_CONFIG = 0x100,
 };
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -1;
-}
 
 static uint64_t offered(const struct virtio_dev *vd)
 {
@@ -520,7 +506,7 @@ static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
 
 	vd->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (vd->irq_fd < 0)
-		return fail(why, len, "eventfd: %s", strerror(errno));
+		return set_why(why, len, "eventfd: %s", strerror(errno));
 	err = vm_add_irqfd(vd->vm, vd->gsi, vd->irq_fd);
 	if (!err) {
 		vd->irqfd = true;
@@ -530,7 +516,7 @@ static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
 	vd->irq_fd = -1;
 	if (err == -ENOTSUP)
 		return 0; /* vm_irq_line from virtio_raise_irq instead */
-	return fail(why, len, "cannot wire GSI %u: %s", vd->gsi, strerror(-err));
+	return set_why(why, len, "cannot wire GSI %u: %s", vd->gsi, strerror(-err));
 }
 
 /* ioeventfds first, I/O thread watches last: a watch cannot be taken back,
@@ -544,18 +530,18 @@ static int wire_queues(struct virtio_dev *vd, char *why, size_t len)
 		int err;
 
 		if (q->notify_fd < 0)
-			return fail(why, len, "eventfd: %s", strerror(errno));
+			return set_why(why, len, "eventfd: %s", strerror(errno));
 		err = vm_add_ioeventfd(vd->vm, vd->dev.base + REG_QUEUE_NOTIFY, 4,
 				       DEVICE_MMIO, q->notify_fd, 1, i);
 		if (err && err != -ENOTSUP)
-			return fail(why, len, "ioeventfd: %s", strerror(-err));
+			return set_why(why, len, "ioeventfd: %s", strerror(-err));
 	}
 	for (unsigned i = 0; !ops->own_notify && i < ops->num_queues; i++) {
 		int err = vm_watch_fd(vd->vm, vd->queues[i].notify_fd,
 				      queue_fd_ready, &vd->queues[i]);
 
 		if (err)
-			return fail(why, len, "cannot watch queue %u: %s", i, strerror(-err));
+			return set_why(why, len, "cannot watch queue %u: %s", i, strerror(-err));
 	}
 	return 0;
 }
@@ -570,12 +556,12 @@ struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
 	if (!vm || !ops || !ops->num_queues || !ops->queue_max ||
 	    ops->queue_max > VIRTQ_MAX_SIZE || !ops->queue_notify ||
 	    ops->config_len > MMIO_WINDOW - REG_CONFIG) {
-		fail(why, why_len, "invalid virtio device description");
+		set_why(why, why_len, "invalid virtio device description");
 		return NULL;
 	}
 	vd = alloc_transport(vm, base, gsi, ops, priv);
 	if (!vd) {
-		fail(why, why_len, "out of memory");
+		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
 	if (wire_irq(vd, why, why_len) || wire_queues(vd, why, why_len)) {

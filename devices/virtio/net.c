@@ -20,7 +20,6 @@
 #include <fcntl.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,19 +127,6 @@ int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features)
 	hdr[HDR_NUM_BUFFERS] = 1; /* no MRG_RXBUF: one buffer per frame */
 	hdr[HDR_NUM_BUFFERS + 1] = 0;
 	return 0;
-}
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int fail(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return -1;
 }
 
 /* Put one frame from the tap into a chain: its length with the header; 0
@@ -331,14 +317,14 @@ static int tap_error(const char *name, int err, char *why, size_t len)
 {
 	switch (err) {
 	case EPERM: case EACCES:
-		return fail(why, len, "TAP %s: permission denied (create it first: ip tuntap add %s mode tap user $USER; or run as root)",
+		return set_why(why, len, "TAP %s: permission denied (create it first: ip tuntap add %s mode tap user $USER; or run as root)",
 			    name, name);
 	case EBUSY:
-		return fail(why, len, "TAP %s is busy: another process has it open", name);
+		return set_why(why, len, "TAP %s is busy: another process has it open", name);
 	case EINVAL:
-		return fail(why, len, "%s exists and is not a TAP device with vnet headers", name);
+		return set_why(why, len, "%s exists and is not a TAP device with vnet headers", name);
 	default:
-		return fail(why, len, "TAP %s: %s", name, strerror(err));
+		return set_why(why, len, "TAP %s: %s", name, strerror(err));
 	}
 }
 
@@ -349,12 +335,12 @@ static int open_tap(struct virtio_net *n, const char *name, char *why,
 	int hdr = NET_HDR_LEN;
 
 	if (!*name || strlen(name) >= IFNAMSIZ)
-		return fail(why, len, "TAP name '%s' is empty or longer than %d bytes",
+		return set_why(why, len, "TAP name '%s' is empty or longer than %d bytes",
 			    name, IFNAMSIZ - 1);
 	snprintf(n->ifname, sizeof(n->ifname), "%s", name);
 	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (n->tap_fd < 0)
-		return fail(why, len, "/dev/net/tun: %s%s", strerror(errno),
+		return set_why(why, len, "/dev/net/tun: %s%s", strerror(errno),
 			    errno == ENOENT ? " (no TUN/TAP support: modprobe tun)" : "");
 	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
 	memcpy(ifr.ifr_name, name, strlen(name));
@@ -363,7 +349,7 @@ static int open_tap(struct virtio_net *n, const char *name, char *why,
 	/* Offloads off until a driver takes them (net_activate). */
 	if (ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
 	    ioctl(n->tap_fd, TUNSETOFFLOAD, 0) < 0)
-		return fail(why, len, "TAP %s: %s", name, strerror(errno));
+		return set_why(why, len, "TAP %s: %s", name, strerror(errno));
 	return 0;
 }
 
@@ -387,13 +373,13 @@ struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	int err;
 
 	if (!n) {
-		fail(why, why_len, "out of memory");
+		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
 	n->tap_fd = -1;
 	if (!tap || open_tap(n, tap, why, why_len)) {
 		if (!tap)
-			fail(why, why_len, "no TAP interface given");
+			set_why(why, why_len, "no TAP interface given");
 		net_free(n);
 		return NULL;
 	}
@@ -409,7 +395,7 @@ struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	}
 	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
 	if (err) {
-		fail(why, why_len, "cannot watch TAP %s: %s", tap, strerror(-err));
+		set_why(why, why_len, "cannot watch TAP %s: %s", tap, strerror(-err));
 		virtio_mmio_free(n->vd);
 		net_free(n);
 		return NULL;
