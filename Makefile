@@ -110,6 +110,11 @@ check:
 check-fast: tests
 	tests/run-c-tests.sh $(TESTBIN) $(BINDIR)
 
+# Each libFuzzer target for FUZZ_SECONDS (make check runs them for 20 s).
+FUZZ_SECONDS ?= 300
+fuzz:
+	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
 # Benchmarks side by side with QEMU microvm (see bench/README.md).
 bench: all
 	bench/run.sh $(BENCH_ARGS)
