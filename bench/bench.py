@@ -419,6 +419,26 @@ def bench_boot(env, res, opts):
         samples = {v: [] for v in ("vibevmm", "qemu")}
         reps = opts.reps
         log(f"boot: {case}: {reps} runs per VMM")
+
+        def col(vmm, key):
+            return [s[key] for s in samples[vmm] if s.get(key) is not None]
+
+        def emit():
+            """(Re)write this case's rows and save: a session killed later
+            (a hung test host) keeps the runs done so far."""
+            res.rows[:] = [r for r in res.rows if r["case"] != case]
+            res.row("boot", case, "start -> /init marker (wall)", "ms", "lower",
+                    col("vibevmm", "wall"), col("qemu", "wall"))
+            res.row("boot", case, "guest uptime at the marker", "ms", "lower",
+                    col("vibevmm", "uptime"), col("qemu", "uptime"))
+            res.row("boot", case, "VMM overhead (wall - guest uptime)", "ms", "lower",
+                    col("vibevmm", "overhead"), col("qemu", "overhead"))
+            res.row("teardown", case, "'reboot: Power down' line -> process exit", "ms",
+                    "lower", col("vibevmm", "teardown"), col("qemu", "teardown"))
+            res.row("memory", case, "peak RSS of the VMM process (VmHWM)", "MiB", "lower",
+                    col("vibevmm", "maxrss"), col("qemu", "maxrss"))
+            opts.save()
+
         for rep in range(reps):
             for vmm in alternate(rep):
                 if vmm not in vmms(env):
@@ -434,20 +454,8 @@ def bench_boot(env, res, opts):
                 samples[vmm].append(r)
                 log(f"boot: {case} {vmm} run {rep + 1}: /init at {r['wall']:.0f} ms "
                     f"(guest uptime {r['uptime']:.0f} ms), teardown {r['teardown'] or 0:.0f} ms")
-
-        def col(vmm, key):
-            return [s[key] for s in samples[vmm] if s.get(key) is not None]
-        res.row("boot", case, "start -> /init marker (wall)", "ms", "lower",
-                col("vibevmm", "wall"), col("qemu", "wall"))
-        res.row("boot", case, "guest uptime at the marker", "ms", "lower",
-                col("vibevmm", "uptime"), col("qemu", "uptime"))
-        res.row("boot", case, "VMM overhead (wall - guest uptime)", "ms", "lower",
-                col("vibevmm", "overhead"), col("qemu", "overhead"))
-        res.row("teardown", case, "'reboot: Power down' line -> process exit", "ms", "lower",
-                col("vibevmm", "teardown"), col("qemu", "teardown"))
-        res.row("memory", case, "peak RSS of the VMM process (VmHWM)", "MiB", "lower",
-                col("vibevmm", "maxrss"), col("qemu", "maxrss"))
-        opts.save()
+            emit()
+        emit()
 
 
 # ---------------------------------------------------------------------------
@@ -712,13 +720,15 @@ def bench_disk(env, res, opts, tmp):
         f.flush()
         os.fsync(f.fileno())
     secs = opts.randread_secs
+    # random reads first, on a cold host cache (a VMM that reads through the
+    # host page cache would otherwise serve them from the sequential pass)
     script = (
         "dev=/dev/vda\n"
         "up() { cut -d' ' -f1 /proc/uptime; }\n"
+        f"iotool randread $dev {secs}\n"
         f"t0=$(up); dd if=$dev of=/dev/null bs=1M count={mb} iflag=direct 2>/dev/null; "
         "rc=$?; t1=$(up)\n"
         f"echo BENCH-SEQREAD mb={mb} t0=$t0 t1=$t1 rc=$rc\n"
-        f"iotool randread $dev {secs}\n"
         f"t0=$(up); dd if=/dev/zero of=$dev bs=1M count={mb} oflag=direct conv=fsync "
         "2>/dev/null; rc=$?; t1=$(up)\n"
         f"echo BENCH-SEQWRITE mb={mb} t0=$t0 t1=$t1 rc=$rc\n")
