@@ -521,9 +521,12 @@ def bench_startup(env, res, opts, tmp):
 # exits: ns per PIO / MMIO exit
 # ---------------------------------------------------------------------------
 
-def exitbench(env, mode, n):
-    r = subprocess.run([env.bb / "exitbench", mode, env.bb / "exits64.bin", str(n)],
-                       capture_output=True, text=True, timeout=600, env=env.run_env)
+def exitbench(env, mode, n, timeout):
+    try:
+        r = subprocess.run([env.bb / "exitbench", mode, env.bb / "exits64.bin", str(n)],
+                           capture_output=True, text=True, timeout=timeout, env=env.run_env)
+    except subprocess.TimeoutExpired:
+        return None, f"exitbench {mode}: did not end within {timeout}s"
     if r.returncode != 0:
         return None, f"exitbench {mode}: exit {r.returncode}: {r.stderr.strip()[-800:]}"
     out = {}
@@ -538,7 +541,7 @@ def bench_exits(env, res, opts, tmp):
     log(f"exits: libvibevmm vs bare KVM_RUN loop, {n} exits of each kind, {opts.reps} runs")
     for rep in range(opts.reps):
         for mode in (("lib", "bare") if rep % 2 == 0 else ("bare", "lib")):
-            r, err = exitbench(env, mode, n)
+            r, err = exitbench(env, mode, n, opts.run_timeout)
             if r is None:
                 res.error("exits", err)
                 continue
@@ -562,7 +565,7 @@ def bench_exits(env, res, opts, tmp):
                 continue
             life = {}
             for kind in ("none", "pio", "mmio"):
-                r, err = tiny_run(env, vmm, imgs[kind][vmm], timeout=600)
+                r, err = tiny_run(env, vmm, imgs[kind][vmm], timeout=opts.run_timeout)
                 if r is None:
                     res.error("exits", err)
                     break
@@ -969,7 +972,11 @@ class Opts:
         self.quick = a.quick
         self.boot_timeout = 300
         self.io_timeout = 900
+        self.run_timeout = 600   # one tiny-guest or exitbench process
         if a.smoke:
+            # a hung run becomes an error within a minute or two, not a
+            # session that runs into its timeout
+            self.boot_timeout, self.io_timeout, self.run_timeout = 120, 180, 60
             self.reps = 1
             self.boot_cases = [("microvm-vmlinux", 1)]
             self.startup_reps = 1

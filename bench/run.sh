@@ -164,7 +164,7 @@ run_part() { # NAME TIMEOUT BENCH.PY-ARGS...: one session; sets outs, rc
         fi
         if [ "$try" = 1 ]; then log "$name: $where"; else log "$name: retrying once"; fi
         set +e
-        tests/host/run-direct-or-host.sh --timeout "$tmo" "${opts[@]}" --payload "$top" -- \
+        tests/host/run-direct-or-host.sh --timeout "$tmo" --idle-timeout 300 "${opts[@]}" --payload "$top" -- \
             "$PY" bench/bench.py run --env "$where" --reps "$REPS" "${MODEARGS[@]}" \
             "${inner[@]}" --json "$o" "$@"
         hrc=$?
@@ -187,7 +187,7 @@ run_part() { # NAME TIMEOUT BENCH.PY-ARGS...: one session; sets outs, rc
 SKIPPED=0
 if [ -n "$ONLY_IN" ]; then
     if [ "$MODE" = smoke ]; then
-        run_part smoke 600 --only "$ONLY_IN"
+        run_part smoke 300 --only "$ONLY_IN"
     else
         for b in boot startup exits memory disk net density; do
             want_in "$b" || continue

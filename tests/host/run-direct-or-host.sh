@@ -39,7 +39,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --where) WHERE_ONLY=1; shift ;;
         --payload) PAYLOAD=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
-        --timeout|--mem|--smp|--qemu-arg|--append) OPTS+=("$1" "${2:?}"); shift 2 ;;
+        --timeout|--idle-timeout|--mem|--smp|--qemu-arg|--append) OPTS+=("$1" "${2:?}"); shift 2 ;;
         --no-host-usr|--console) OPTS+=("$1"); shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
