@@ -82,6 +82,24 @@ int vm_resume_fd(struct vm *vm, int fd)
 	return -ENOENT;
 }
 
+int vm_unwatch_fd(struct vm *vm, int fd)
+{
+	struct vm_state *st = vm->state;
+
+	if (st->io_running)
+		return -EBUSY;
+	for (int i = 0; i < st->nr_watches; i++) {
+		struct io_watch *w = &st->watches[i];
+
+		if (w->fd != fd || !w->active)
+			continue;
+		epoll_ctl(st->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+		w->active = false;
+		return 0;
+	}
+	return -ENOENT;
+}
+
 static void handle_ready(struct vm_state *st, uint64_t idx)
 {
 	struct io_watch *w = &st->watches[idx];

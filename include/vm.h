@@ -92,6 +92,13 @@ enum vm_watch_result { VM_WATCH_KEEP = 0, VM_WATCH_PAUSE = 1, VM_WATCH_DROP = 2 
 int vm_watch_fd(struct vm *vm, int fd, int (*on_ready)(void *opaque),
 		void *opaque);
 int vm_resume_fd(struct vm *vm, int fd);
+/*
+ * Stop watching `fd` (e.g. a device constructor that fails after its
+ * watches, or a device torn down before vm_destroy). Only while the I/O
+ * thread is not running: before vm_start or after the VM ended. 0, -ENOENT
+ * when fd is not watched, -EBUSY while the I/O thread runs.
+ */
+int vm_unwatch_fd(struct vm *vm, int fd);
 
 /*
  * Fast device paths (KVM: ioeventfd / irqfd). vm_add_ioeventfd: a guest

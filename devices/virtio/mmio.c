@@ -441,8 +441,11 @@ void virtio_mmio_free(struct virtio_dev *vd)
 	if (!vd)
 		return;
 	for (unsigned i = 0; vd->queues && i < vd->nr_queues; i++) {
-		if (vd->queues[i].notify_fd >= 0)
+		if (vd->queues[i].notify_fd >= 0) {
+			/* -ENOENT when never watched (own_notify) */
+			vm_unwatch_fd(vd->vm, vd->queues[i].notify_fd);
 			close(vd->queues[i].notify_fd);
+		}
 		pthread_mutex_destroy(&vd->queues[i].lock);
 	}
 	if (vd->irq_fd >= 0)
@@ -519,8 +522,7 @@ static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
 	return set_why(why, len, "cannot wire GSI %u: %s", vd->gsi, strerror(-err));
 }
 
-/* ioeventfds first, I/O thread watches last: a watch cannot be taken back,
- * so nothing may fail after it (beyond further watches). */
+/* ioeventfds, then the I/O thread watches (virtio_mmio_free takes them back). */
 static int wire_queues(struct virtio_dev *vd, char *why, size_t len)
 {
 	const struct virtio_dev_ops *ops = vd->ops;

@@ -365,6 +365,32 @@ static void test_registration_rules(void **state)
 	vm_destroy(vm);
 }
 
+static int never_ready(void *opaque)
+{
+	(void)opaque;
+	return VM_WATCH_DROP;
+}
+
+/* vm_unwatch_fd really takes the fd out of the I/O thread's epoll set:
+ * watching it again works, which epoll refuses (-EEXIST) while it is in. */
+static void test_watch_and_unwatch(void **state)
+{
+	struct vm *vm = new_vm();
+	int p[2];
+
+	assert_int_equal(pipe(p), 0);
+	assert_int_equal(vm_watch_fd(vm, p[0], never_ready, NULL), 0);
+	assert_int_equal(vm_watch_fd(vm, p[0], never_ready, NULL), -EEXIST);
+	assert_int_equal(vm_unwatch_fd(vm, p[0]), 0);
+	assert_int_equal(vm_unwatch_fd(vm, p[0]), -ENOENT);
+	assert_int_equal(vm_watch_fd(vm, p[0], never_ready, NULL), 0);
+	assert_int_equal(vm_unwatch_fd(vm, p[1]), -ENOENT);
+	assert_int_equal(vm_watch_fd(vm, -1, never_ready, NULL), -EINVAL);
+	vm_destroy(vm);
+	close(p[0]);
+	close(p[1]);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -379,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault_is_shutdown),
 		cmocka_unit_test(test_unemulated_instruction_reported),
 		cmocka_unit_test(test_registration_rules),
+		cmocka_unit_test(test_watch_and_unwatch),
 	};
 
 	return cmocka_run_group_tests_name("guests", tests, skip_without_kvm, NULL);
