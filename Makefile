@@ -100,7 +100,16 @@ $(TESTBIN)/guests/%.bin: tests/guests/%.S tests/guests/guest.inc
 	$(Q)$(AS) --64 -Itests/guests -o $(@:.bin=.o) $<
 	$(Q)objcopy -O binary -j .text $(@:.bin=.o) $@
 
-tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS)
+# ELF guests (tests/guests/elf): linked at 1 MiB, notes kept.
+GUEST_ELF_SRCS := $(wildcard tests/guests/elf/*.S)
+GUEST_ELFS := $(GUEST_ELF_SRCS:tests/guests/elf/%.S=$(TESTBIN)/guests/%.elf)
+$(TESTBIN)/guests/%.elf: tests/guests/elf/%.S
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS+LD   $<")
+	$(Q)$(AS) --64 -o $(@:.elf=.elf.o) $<
+	$(Q)$(LD) -m elf_x86_64 -N --no-warn-rwx-segments -static -nostdlib -Ttext=0x100000 -e _start -o $@ $(@:.elf=.elf.o)
+
+tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS)
 
 # The whole suite; tests/run.sh prints a summary line and fails on any failure.
 check:

@@ -165,9 +165,13 @@ static int read_kernel(struct vmm *v, struct kernel_image *k, uint8_t **file)
 	if (err)
 		return die("--kernel %s: malformed or truncated %s: %s", v->cfg.kernel,
 			   boot_format_name(boot_detect_format(*file, len)), strerror(-err));
-	vm_info(v->vm, "kernel: %s%s, entry 0x%llx", boot_format_name(k->format),
-		k->decompressed ? " (decompressed on the host)" : "",
-		(unsigned long long)k->entry);
+	if (k->format == KERNEL_FORMAT_ELF_PVH && !v->cfg.no_pvh)
+		vm_info(v->vm, "kernel: %s, PVH entry 0x%llx", boot_format_name(k->format),
+			(unsigned long long)k->pvh_entry);
+	else
+		vm_info(v->vm, "kernel: %s%s, 64-bit entry 0x%llx", boot_format_name(k->format),
+			k->decompressed ? " (decompressed on the host)" : "",
+			(unsigned long long)k->entry);
 	return 0;
 }
 
@@ -199,6 +203,7 @@ static int load_kernel(struct vmm *v)
 		.kernel = &k,
 		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
 			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 },
+		.no_pvh = v->cfg.no_pvh,
 	};
 	uint8_t *file = NULL, *initrd = NULL;
 	char why[256], extra[1024] = "", *cmdline = NULL;

@@ -28,6 +28,7 @@ const char cli_usage[] =
 	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
+	"  --no-pvh             enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
@@ -39,6 +40,7 @@ const char cli_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
+	OPT_NO_PVH,
 };
 
 static const struct option long_options[] = {
@@ -54,6 +56,7 @@ static const struct option long_options[] = {
 	{ "entry", required_argument, NULL, OPT_ENTRY },
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "bzimage-as-is", no_argument, NULL, OPT_AS_IS },
+	{ "no-pvh", no_argument, NULL, OPT_NO_PVH },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -133,6 +136,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_CMDLINE: cfg->cmdline = arg; return 0;
 	case OPT_BINARY: cfg->binary = arg; return 0;
 	case OPT_AS_IS: cfg->bzimage_as_is = 1; return 0;
+	case OPT_NO_PVH: cfg->no_pvh = 1; return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:

@@ -31,6 +31,7 @@ struct vmm_config {
 	enum console_kind console;
 	int log_level;
 	int bzimage_as_is;
+	int no_pvh;
 	int help, version;
 };
 

@@ -55,6 +55,7 @@ struct regs {
 #define X86_RFLAGS_IF (1ULL << 9)
 
 /* Boot GDT selectors (those the Linux 64-bit boot protocol asks for). */
+#define X86_BOOT_CS32 0x08
 #define X86_BOOT_CS 0x10
 #define X86_BOOT_DS 0x18
 
@@ -79,5 +80,12 @@ int x86_setup_boot_tables(struct vm *vm);
  * start from vcpu_get_regs().
  */
 void x86_regs_long_mode(struct regs *regs, uint64_t entry, uint64_t rsp);
+
+/*
+ * Set `regs` for a PVH entry at `entry`: 32-bit protected mode, paging off,
+ * flat segments, interrupts off, EBX = `start_info` (the hvm_start_info
+ * GPA). Other fields are kept.
+ */
+void x86_regs_pvh(struct regs *regs, uint64_t entry, uint64_t start_info);
 
 #endif

@@ -15,7 +15,7 @@
 /* Flat descriptors; index = selector >> 3. */
 static const uint64_t boot_gdt[] = {
 	0,                     /* null */
-	0,                     /* unused: keeps CS at 0x10 as Linux expects */
+	0x00cf9b000000ffffULL, /* 0x08: 32-bit code (PVH entry), 4 GiB */
 	0x00af9b000000ffffULL, /* 0x10: 64-bit code, present, exec/read */
 	0x00cf93000000ffffULL, /* 0x18: data, present, read/write, 4 GiB */
 };
@@ -70,4 +70,24 @@ void x86_regs_long_mode(struct regs *r, uint64_t entry, uint64_t rsp)
 	r->cr3 = X86_PML4_ADDR;
 	r->cr4 = X86_CR4_PAE;
 	r->efer = X86_EFER_LME | X86_EFER_LMA;
+}
+
+void x86_regs_pvh(struct regs *r, uint64_t entry, uint64_t start_info)
+{
+	struct x86_segment data = flat_segment(X86_BOOT_DS, 0x3, 0);
+
+	r->rip = entry;
+	r->rbx = start_info;
+	r->rflags = X86_RFLAGS_RESERVED; /* interrupts off */
+	r->cs = flat_segment(X86_BOOT_CS32, 0xb, 0);
+	r->ds = r->es = r->fs = r->gs = r->ss = data;
+	r->tr = (struct x86_segment){ .limit = 0x67, .type = 0xb, .present = 1 };
+	r->ldt = (struct x86_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
+	r->gdt = (struct x86_dtable){ X86_BOOT_GDT_ADDR, sizeof(boot_gdt) - 1 };
+	r->idt = (struct x86_dtable){ 0, 0 };
+	/* The protocol: PE set, every other writable CR0 bit clear, CR4 0. */
+	r->cr0 = X86_CR0_PE | X86_CR0_ET;
+	r->cr3 = 0;
+	r->cr4 = 0;
+	r->efer = 0;
 }

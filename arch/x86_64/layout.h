@@ -4,6 +4,7 @@
  *
  *   0x0000_0000  real-mode IVT/BDA (left alone)
  *   0x0000_0500  boot GDT
+ *   0x0000_6000  PVH start info, module list, memory map
  *   0x0000_7000  zero page (struct boot_params)
  *   0x0000_9000  boot page tables: PML4, PDPT, 4 PDs (identity map of 4 GiB)
  *   0x0001_0000  raw binaries: per-vCPU stacks
@@ -19,6 +20,8 @@
 #define VIBEVMM_X86_64_LAYOUT_H
 
 #define X86_BOOT_GDT_ADDR 0x500ULL
+#define X86_PVH_INFO_ADDR 0x6000ULL
+#define X86_PVH_INFO_SIZE 0x1000ULL
 #define X86_ZERO_PAGE_ADDR 0x7000ULL
 #define X86_PML4_ADDR 0x9000ULL
 #define X86_PDPT_ADDR 0xa000ULL

@@ -3,8 +3,10 @@
  * Linux x86 boot protocol, 64-bit entry (Documentation/arch/x86/boot.rst):
  * the kernel's segments at their physical addresses, a zero page with the
  * setup header, e820, command line and initrd, RSI pointing at it, long
- * mode with the low memory identity-mapped. ACPI and MP tables describe the
- * CPUs, interrupt controllers, power/reset registers and virtio windows.
+ * mode with the low memory identity-mapped. Or, for an ELF with a PVH note,
+ * the PVH entry: 32-bit protected mode, EBX pointing at hvm_start_info.
+ * ACPI and MP tables describe the CPUs, interrupt controllers, power/reset
+ * registers and virtio windows either way.
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -99,6 +101,50 @@ static int place_tables(struct vm *vm, const struct x86_platform *p,
 	return 0;
 }
 
+/* Zero page and long mode at the 64-bit entry. */
+static int enter_linux64(struct vm *vm, const struct x86_linux_boot *b,
+			 const struct x86_zero_page_desc *zp, struct regs *regs,
+			 char *why, size_t why_len)
+{
+	void *zero_page = vm_gpa_to_hva(vm, X86_ZERO_PAGE_ADDR, X86_ZERO_PAGE_SIZE);
+	int err;
+
+	if (!zero_page)
+		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the zero page");
+	err = x86_build_zero_page(zero_page, zp);
+	if (err)
+		return why_fail(why, why_len, err, "cannot build the zero page: %s", strerror(-err));
+	/* Linux sets up its own stack; one below the zero page is harmless. */
+	x86_regs_long_mode(regs, b->kernel->entry, X86_ZERO_PAGE_ADDR);
+	regs->rsi = X86_ZERO_PAGE_ADDR;
+	return 0;
+}
+
+/* hvm_start_info and 32-bit protected mode at the PVH entry. */
+static int enter_pvh(struct vm *vm, const struct x86_linux_boot *b,
+		     const struct x86_zero_page_desc *zp, struct regs *regs,
+		     char *why, size_t why_len)
+{
+	const struct x86_pvh_desc pd = {
+		.cmdline_gpa = zp->cmdline_gpa,
+		.initrd_gpa = zp->initrd_gpa,
+		.initrd_size = zp->initrd_size,
+		.rsdp_gpa = zp->rsdp_gpa,
+		.ram_size = zp->ram_size,
+	};
+	void *info = vm_gpa_to_hva(vm, X86_PVH_INFO_ADDR, X86_PVH_INFO_SIZE);
+	int err;
+
+	if (!info)
+		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the PVH start info");
+	err = x86_build_pvh_start_info(info, X86_PVH_INFO_SIZE, X86_PVH_INFO_ADDR, &pd);
+	if (err)
+		return why_fail(why, why_len, err, "cannot build the PVH start info: %s",
+				strerror(-err));
+	x86_regs_pvh(regs, b->kernel->pvh_entry, X86_PVH_INFO_ADDR);
+	return 0;
+}
+
 int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
 		   const struct x86_linux_boot *b, char *why, size_t why_len)
 {
@@ -111,29 +157,25 @@ int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
 		.initrd_size = b->initrd ? b->initrd_len : 0,
 		.ram_size = b->platform.ram_size,
 	};
-	void *zero_page = vm_gpa_to_hva(vm, X86_ZERO_PAGE_ADDR, X86_ZERO_PAGE_SIZE);
+	int pvh = k->format == KERNEL_FORMAT_ELF_PVH && k->pvh_entry && !b->no_pvh;
 	uint64_t kernel_end;
 	struct regs regs;
 	int err;
 
-	if (!zero_page)
-		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the zero page");
 	if ((err = place_kernel(vm, k, &kernel_end, why, why_len)) ||
 	    (err = place_cmdline(vm, k, b->cmdline, why, why_len)) ||
 	    (err = place_initrd(vm, b, kernel_end, &zp.initrd_gpa, why, why_len)) ||
 	    (err = place_tables(vm, &b->platform, &zp.rsdp_gpa, why, why_len)))
 		return err;
-	err = x86_build_zero_page(zero_page, &zp);
-	if (err)
-		return why_fail(why, why_len, err, "cannot build the zero page: %s", strerror(-err));
 	err = x86_setup_boot_tables(vm);
 	if (!err)
 		err = vcpu_get_regs(bsp, &regs);
 	if (err)
 		return why_fail(why, why_len, err, "cannot set up the boot CPU: %s", strerror(-err));
-	/* Linux sets up its own stack; one below the zero page is harmless. */
-	x86_regs_long_mode(&regs, k->entry, X86_ZERO_PAGE_ADDR);
-	regs.rsi = X86_ZERO_PAGE_ADDR;
+	err = pvh ? enter_pvh(vm, b, &zp, &regs, why, why_len)
+		  : enter_linux64(vm, b, &zp, &regs, why, why_len);
+	if (err)
+		return err;
 	err = vcpu_set_regs(bsp, &regs);
 	if (err)
 		return why_fail(why, why_len, err, "cannot set boot CPU registers: %s", strerror(-err));

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Booting Linux on x86_64: kernel, initrd, command line and platform tables
- * placed in guest RAM, the boot vCPU set to the kernel's 64-bit entry. */
+ * placed in guest RAM, the boot vCPU set to the kernel's 64-bit entry (zero
+ * page) or its PVH entry (hvm_start_info). */
 #ifndef VIBEVMM_X86_64_LINUX_BOOT_H
 #define VIBEVMM_X86_64_LINUX_BOOT_H
 
@@ -14,6 +15,9 @@ struct x86_linux_boot {
 	size_t initrd_len;
 	const char *cmdline;
 	struct x86_platform platform; /* CPUs, RAM, virtio windows */
+	/* An ELF with a PVH note is entered through PVH (as QEMU and
+	 * Firecracker do) unless this asks for its 64-bit Linux entry. */
+	int no_pvh;
 };
 
 /*

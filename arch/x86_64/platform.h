@@ -157,6 +157,26 @@ int x86_place_initrd(uint64_t ram_size, uint64_t initrd_size,
 		     uint32_t initrd_addr_max, uint64_t kernel_end,
 		     uint64_t *gpa_out);
 
+/* ---- the PVH boot protocol (pvh.c) ---- */
+
+struct x86_pvh_desc {
+	uint64_t cmdline_gpa;   /* 0: none */
+	uint64_t initrd_gpa;
+	uint64_t initrd_size;   /* 0: no initrd (no module) */
+	uint64_t rsdp_gpa;
+	uint64_t ram_size;      /* the memory map is x86_e820_build's */
+};
+
+/*
+ * Build hvm_start_info (version 1), the initrd's module entry and the memory
+ * map into `buf`, which the caller copies to guest-physical `buf_gpa` (below
+ * 4 GiB: the kernel reads it with paging off). -EINVAL for NULL pointers or
+ * a buffer above 4 GiB, -ENOSPC if `len` is too small, the errors of
+ * x86_e820_build.
+ */
+int x86_build_pvh_start_info(void *buf, size_t len, uint64_t buf_gpa,
+			     const struct x86_pvh_desc *d);
+
 /* struct boot_params offsets (Documentation/arch/x86/zero-page.rst, boot.rst) */
 #define X86_ZERO_PAGE_SIZE 4096
 #define X86_BP_ACPI_RSDP_ADDR 0x070 /* u64, protocol 2.14 */

@@ -60,6 +60,26 @@ def test_hello_guest_exit_status_and_console(vibevmm, guest_dir, kvm_usable):
     assert "guest exited with status 42" in res.stderr
 
 
+def test_pvh_entry_state_and_start_info(vibevmm, guest_dir, kvm_usable, tmp_path):
+    """A PVH ELF (tests/guests/elf/pvh.S) is entered through PVH: the guest
+    checks 32-bit protected mode without paging and the start info's magic,
+    version and RSDP, then prints the command line, memory map size, module
+    count and the first line of the initrd it was handed."""
+    initrd = tmp_path / "initrd"
+    initrd.write_bytes(b"INITRD-OK-7311\n" + bytes(range(256)) * 64)
+    res = run([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--initrd", str(initrd),
+               "--cmdline", "hello-pvh x=1", "--mem", "64M", "--log", "3"])
+    assert res.returncode == 42, res.stdout + res.stderr
+    assert "kernel: ELF (PVH), PVH entry 0x100000" in res.stderr
+    line = res.stdout.strip()
+    assert line.startswith("PVH cmdline=hello-pvh x=1 ")
+    # 64 MiB: low RAM, the BIOS area, RAM from 1 MiB
+    assert line.endswith(" memmap=3 modules=1 initrd=INITRD-OK-7311")
+    res = run([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--mem", "64M"])
+    assert res.returncode == 42, res.stdout + res.stderr
+    assert res.stdout.strip().endswith(" memmap=3 modules=0")
+
+
 def test_entry_elsewhere(vibevmm, guest_dir, kvm_usable):
     res = run([vibevmm, "--binary", str(guest_dir / "hello.bin"),
                "--entry", "0x3000000", "--mem", "64M"])

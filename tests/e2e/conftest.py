@@ -26,6 +26,7 @@ KERNELS = {
     "microvm-bzimage": ("microvm.bzImage", "initrd-none.cpio.gz"),
     "cloud": ("cloud.bzImage", "initrd-cloud.cpio.gz"),
     "generic": ("generic.bzImage", "initrd-generic.cpio.gz"),
+    "generic-vmlinux": ("generic.vmlinux", "initrd-generic.cpio.gz"),
 }
 
 # panic=-1: a guest panic reboots at once, so the VMM ends instead of hanging.

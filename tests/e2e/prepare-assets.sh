@@ -13,6 +13,7 @@ mkdir -p "$assets"
 copy() { cmp -s "$1" "$2" 2>/dev/null || cp "$1" "$2"; }
 copy "$cache/kernels/cloud/vmlinuz" "$assets/cloud.bzImage"
 copy "$cache/kernels/generic/vmlinuz" "$assets/generic.bzImage"
+copy "$cache/kernels/generic/vmlinux" "$assets/generic.vmlinux"
 copy "$cache/kernels/microvm/vmlinux" "$assets/microvm.vmlinux"
 copy "$cache/kernels/microvm/bzImage" "$assets/microvm.bzImage"
 for kind in none cloud generic; do

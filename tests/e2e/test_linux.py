@@ -33,6 +33,23 @@ def test_microvm_boot(boot, kernel, cpus):
         assert "bzImage (decompressed on the host)" in b.err
 
 
+@pytest.mark.parametrize("kernel", ["microvm-vmlinux", "generic-vmlinux"])
+def test_pvh_entry_and_64bit_entry(boot, kernel):
+    """An ELF with a PVH note boots through PVH by default (Linux then
+    marks its boot_params as built from a PVH start info, loader type 0xb0)
+    and through the 64-bit entry with a zero page (0xff) with --no-pvh."""
+    b = boot(kernel, tests=("bootproto", "smp", "initrd"), cpus=2)
+    assert_clean_poweroff(b)
+    assert "kernel: ELF (PVH), PVH entry 0x" in b.err
+    assert b.value("BOOT-LOADER-TYPE") == "b0"
+    assert b.value("CPUS") == "2"
+    assert b.value("INITRD-SHA256") == INITRD_SHA256
+    b = boot(kernel, tests=("bootproto",), args=["--no-pvh"])
+    assert_clean_poweroff(b)
+    assert "kernel: ELF (PVH), 64-bit entry 0x" in b.err
+    assert b.value("BOOT-LOADER-TYPE") == "ff"
+
+
 def test_bzimage_through_its_own_decompressor(boot):
     b = boot("microvm-bzimage", tests=("smp",), args=["--bzimage-as-is"])
     assert_clean_poweroff(b)

@@ -136,7 +136,7 @@ APPEND+=$XAPPEND
 
 # shellcheck disable=SC2054  # the commas are qemu's
 QARGS=(
-    -accel tcg -cpu EPYC,+svm,+npt -m "$MEM" -smp "$SMP"
+    -accel "tcg${TESTHOST_TCG_OPTS:+,$TESTHOST_TCG_OPTS}" -cpu EPYC,+svm,+npt -m "$MEM" -smp "$SMP"
     -no-reboot -nodefaults -no-user-config -display none
     -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
     -virtfs "local,path=$PAYLOAD,mount_tag=payload,security_model=none,id=payload"

@@ -885,6 +885,63 @@ static void test_mptable_errors(void **state)
 	free(buf);
 }
 
+/* hvm_start_info v1 as Linux's init_pvh_bootparams() reads it: magic,
+ * version, cmdline, RSDP, module 0 = initrd, the memory map. */
+static void test_pvh_start_info(void **state)
+{
+	uint8_t buf[X86_PVH_INFO_SIZE];
+	const uint64_t gpa = X86_PVH_INFO_ADDR;
+	const struct x86_pvh_desc d = {
+		.cmdline_gpa = X86_CMDLINE_ADDR, .initrd_gpa = 0x7f000000ULL,
+		.initrd_size = 0x123456, .rsdp_gpa = X86_ACPI_RSDP_ADDR,
+		.ram_size = 3ULL << 30,
+	};
+	struct x86_e820_entry e[X86_E820_MAX];
+	int n = x86_e820_build(d.ram_size, e, X86_E820_MAX);
+	uint64_t mod, map;
+
+	memset(buf, 0xcc, sizeof(buf));
+	assert_int_equal(x86_build_pvh_start_info(buf, sizeof(buf), gpa, &d), 0);
+	assert_int_equal(x86_get_le32(buf), 0x336ec578);
+	assert_int_equal(x86_get_le32(buf + 4), 1);        /* version */
+	assert_int_equal(x86_get_le32(buf + 8), 0);        /* flags */
+	assert_int_equal(x86_get_le32(buf + 12), 1);       /* nr_modules */
+	assert_int_equal(x86_get_le64(buf + 24), X86_CMDLINE_ADDR);
+	assert_int_equal(x86_get_le64(buf + 32), X86_ACPI_RSDP_ADDR);
+	mod = x86_get_le64(buf + 16);
+	map = x86_get_le64(buf + 40);
+	assert_true(mod >= gpa + 56 && mod + 32 <= gpa + sizeof(buf) && mod % 8 == 0);
+	assert_int_equal(x86_get_le64(buf + (mod - gpa)), d.initrd_gpa);
+	assert_int_equal(x86_get_le64(buf + (mod - gpa) + 8), d.initrd_size);
+	assert_int_equal(x86_get_le64(buf + (mod - gpa) + 16), 0); /* no module cmdline */
+	assert_int_equal(x86_get_le32(buf + 48), n);
+	assert_true(map >= mod + 32 && map + (uint64_t)n * 24 <= gpa + sizeof(buf));
+	for (int i = 0; i < n; i++) {
+		const uint8_t *m = buf + (map - gpa) + i * 24;
+
+		assert_int_equal(x86_get_le64(m), e[i].addr);
+		assert_int_equal(x86_get_le64(m + 8), e[i].size);
+		assert_int_equal(x86_get_le32(m + 16), e[i].type);
+		assert_int_equal(x86_get_le32(m + 20), 0);
+	}
+}
+
+static void test_pvh_start_info_no_initrd_and_errors(void **state)
+{
+	uint8_t buf[X86_PVH_INFO_SIZE];
+	struct x86_pvh_desc d = { .cmdline_gpa = X86_CMDLINE_ADDR, .ram_size = 256ULL << 20 };
+
+	assert_int_equal(x86_build_pvh_start_info(buf, sizeof(buf), X86_PVH_INFO_ADDR, &d), 0);
+	assert_int_equal(x86_get_le32(buf + 12), 0);       /* no modules */
+	assert_int_equal(x86_get_le64(buf + 16), 0);
+	assert_int_equal(x86_get_le32(buf + 48), 3);
+	assert_int_equal(x86_build_pvh_start_info(buf, 100, X86_PVH_INFO_ADDR, &d), -ENOSPC);
+	assert_int_equal(x86_build_pvh_start_info(buf, sizeof(buf), 1ULL << 32, &d), -EINVAL);
+	assert_int_equal(x86_build_pvh_start_info(NULL, sizeof(buf), X86_PVH_INFO_ADDR, &d), -EINVAL);
+	d.ram_size = 4096; /* the tables below 1 MiB would not be RAM */
+	assert_int_equal(x86_build_pvh_start_info(buf, sizeof(buf), X86_PVH_INFO_ADDR, &d), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -908,6 +965,8 @@ int main(void)
 		cmocka_unit_test(test_zero_page_elf),
 		cmocka_unit_test(test_zero_page_bzimage),
 		cmocka_unit_test(test_zero_page_errors),
+		cmocka_unit_test(test_pvh_start_info),
+		cmocka_unit_test(test_pvh_start_info_no_initrd_and_errors),
 		cmocka_unit_test(test_mptable),
 		cmocka_unit_test(test_mptable_errors),
 	};
