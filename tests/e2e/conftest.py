@@ -29,6 +29,12 @@ KERNELS = {
     "generic-vmlinux": ("generic.vmlinux", "initrd-generic.cpio.gz"),
 }
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "two_cpu_host: run in a test host with two CPUs (tests/e2e/run.sh "
+        "runs these in a second session; see tests/README.md)")
+
+
 # panic=-1: a guest panic reboots at once, so the VMM ends instead of hanging.
 BASE_CMDLINE = "console=ttyS0 panic=-1 vibevmm.verbose=0"
 
