@@ -42,5 +42,7 @@ case "$where" in
 	*)
 		say "this host's KVM is PVM (software nested KVM), which cannot boot Linux:"
 		say "booting inside the emulated AMD-V test host (slower; see tests/README.md)"
-		exec tests/host/testhost.sh --timeout 86400 --payload "$top" --interactive -- "${cmd[@]}" ;;
+		# two test-host CPUs for the guest's two vCPUs (one CPU can freeze
+		# under a multi-vCPU Debian kernel: tests/README.md)
+		exec tests/host/testhost.sh --smp 2 --timeout 86400 --payload "$top" --interactive -- "${cmd[@]}" ;;
 esac

@@ -53,19 +53,25 @@ static struct x86_segment flat_segment(uint16_t selector, uint8_t type, int code
 	};
 }
 
-void x86_regs_long_mode(struct regs *r, uint64_t entry, uint64_t rsp)
+/* Flat segments with code segment `cs`, the boot GDT, no IDT, IF clear. */
+static void flat_boot_state(struct regs *r, uint64_t entry, struct x86_segment cs)
 {
 	struct x86_segment data = flat_segment(X86_BOOT_DS, 0x3, 0);
 
 	r->rip = entry;
-	r->rsp = rsp;
 	r->rflags = X86_RFLAGS_RESERVED; /* interrupts off */
-	r->cs = flat_segment(X86_BOOT_CS, 0xb, 1);
+	r->cs = cs;
 	r->ds = r->es = r->fs = r->gs = r->ss = data;
 	r->tr = (struct x86_segment){ .limit = 0x67, .type = 0xb, .present = 1 };
 	r->ldt = (struct x86_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
 	r->gdt = (struct x86_dtable){ X86_BOOT_GDT_ADDR, sizeof(boot_gdt) - 1 };
 	r->idt = (struct x86_dtable){ 0, 0 };
+}
+
+void x86_regs_long_mode(struct regs *r, uint64_t entry, uint64_t rsp)
+{
+	flat_boot_state(r, entry, flat_segment(X86_BOOT_CS, 0xb, 1));
+	r->rsp = rsp;
 	r->cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_PG;
 	r->cr3 = X86_PML4_ADDR;
 	r->cr4 = X86_CR4_PAE;
@@ -74,17 +80,8 @@ void x86_regs_long_mode(struct regs *r, uint64_t entry, uint64_t rsp)
 
 void x86_regs_pvh(struct regs *r, uint64_t entry, uint64_t start_info)
 {
-	struct x86_segment data = flat_segment(X86_BOOT_DS, 0x3, 0);
-
-	r->rip = entry;
+	flat_boot_state(r, entry, flat_segment(X86_BOOT_CS32, 0xb, 0));
 	r->rbx = start_info;
-	r->rflags = X86_RFLAGS_RESERVED; /* interrupts off */
-	r->cs = flat_segment(X86_BOOT_CS32, 0xb, 0);
-	r->ds = r->es = r->fs = r->gs = r->ss = data;
-	r->tr = (struct x86_segment){ .limit = 0x67, .type = 0xb, .present = 1 };
-	r->ldt = (struct x86_segment){ .limit = 0xffff, .type = 0x2, .present = 1 };
-	r->gdt = (struct x86_dtable){ X86_BOOT_GDT_ADDR, sizeof(boot_gdt) - 1 };
-	r->idt = (struct x86_dtable){ 0, 0 };
 	/* The protocol: PE set, every other writable CR0 bit clear, CR4 0. */
 	r->cr0 = X86_CR0_PE | X86_CR0_ET;
 	r->cr3 = 0;
