@@ -31,8 +31,8 @@ KERNELS = {
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "two_cpu_host: run in a test host with two CPUs (tests/e2e/run.sh "
-        "runs these in a second session; see tests/README.md)")
+        "markers", "two_cpu_host: a guest with several vCPUs: run in a test host with "
+        "two CPUs (tests/e2e/run.sh runs these in a second session; tests/README.md)")
 
 
 # panic=-1: a guest panic reboots at once, so the VMM ends instead of hanging.

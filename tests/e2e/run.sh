@@ -5,9 +5,9 @@
 #
 # The TCG-emulated test host has two bugs of its own (tests/README.md): with
 # two CPUs, Debian kernels booting inside crash it every few boots; with one,
-# a Debian kernel with 2+ vCPUs can freeze it. So the tests run in two
-# sessions: those marked two_cpu_host (multi-vCPU Debian kernels) on two
-# CPUs, all others on one. A test host that still dies (a panic; a lock-up,
+# a guest with 2+ vCPUs can freeze it. So the tests run in two sessions:
+# those marked two_cpu_host (guests with several vCPUs) on two CPUs, all
+# others on one. A test host that still dies (a panic; a lock-up,
 # which it turns into a panic; a silent freeze, ended after 300 s without a
 # line from pytest) costs a fresh session for the tests that had not
 # finished, at most E2E_ATTEMPTS sessions per group (default 3), and that is
