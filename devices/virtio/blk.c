@@ -34,12 +34,20 @@
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_BLK_SIZE 6
 #define VIRTIO_BLK_F_FLUSH 9
+#define VIRTIO_BLK_F_DISCARD 13
+#define VIRTIO_BLK_F_WRITE_ZEROES 14
 
 /* struct virtio_blk_config offsets (5.2.4) */
 #define CFG_CAPACITY 0
 #define CFG_SIZE_MAX 8
 #define CFG_SEG_MAX 12
 #define CFG_BLK_SIZE 20
+#define CFG_MAX_DISCARD_SECTORS 36
+#define CFG_MAX_DISCARD_SEG 40
+#define CFG_DISCARD_ALIGNMENT 44
+#define CFG_MAX_WZ_SECTORS 48
+#define CFG_MAX_WZ_SEG 52
+#define CFG_WZ_MAY_UNMAP 56
 #define CFG_LEN 60
 
 struct virtio_blk {
@@ -189,6 +197,7 @@ static int open_image(struct virtio_blk *b, struct vm *vm, const char *path,
 			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
 	b->be.capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
 	b->be.readonly = readonly;
+	b->be.punch_holes = true; /* regular files and block devices take fallocate */
 	return 0;
 }
 
@@ -209,13 +218,21 @@ static void fill_config(struct virtio_blk *b)
 	put_le32(b->config + CFG_SIZE_MAX, BLK_SIZE_MAX);
 	put_le32(b->config + CFG_SEG_MAX, BLK_SEG_MAX);
 	put_le32(b->config + CFG_BLK_SIZE, VIRTIO_BLK_SECTOR);
+	put_le32(b->config + CFG_MAX_DISCARD_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
+	put_le32(b->config + CFG_MAX_DISCARD_SEG, VIRTIO_BLK_MAX_DISCARD_SEG);
+	put_le32(b->config + CFG_DISCARD_ALIGNMENT, 4096 / VIRTIO_BLK_SECTOR);
+	put_le32(b->config + CFG_MAX_WZ_SECTORS, VIRTIO_BLK_MAX_DWZ_SECTORS);
+	put_le32(b->config + CFG_MAX_WZ_SEG, VIRTIO_BLK_MAX_WZ_SEG);
+	b->config[CFG_WZ_MAY_UNMAP] = 1;
 	b->ops = (struct virtio_dev_ops){
 		.name = "virtio-blk", .device_id = VIRTIO_ID_BLOCK,
 		.features = VIRTIO_F_BIT(VIRTIO_BLK_F_SIZE_MAX) |
 			    VIRTIO_F_BIT(VIRTIO_BLK_F_SEG_MAX) |
 			    VIRTIO_F_BIT(VIRTIO_BLK_F_BLK_SIZE) |
 			    VIRTIO_F_BIT(VIRTIO_BLK_F_FLUSH) |
-			    (b->be.readonly ? VIRTIO_F_BIT(VIRTIO_BLK_F_RO) : 0) |
+			    (b->be.readonly ? VIRTIO_F_BIT(VIRTIO_BLK_F_RO) :
+			     VIRTIO_F_BIT(VIRTIO_BLK_F_DISCARD) |
+			     VIRTIO_F_BIT(VIRTIO_BLK_F_WRITE_ZEROES)) |
 			    VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 			    VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX),
 		.num_queues = 1, .queue_max = BLK_QUEUE_MAX, .config_len = CFG_LEN,

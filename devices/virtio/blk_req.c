@@ -10,7 +10,9 @@
  * with overflow-free arithmetic before any I/O.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <linux/falloc.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -46,7 +48,8 @@ int virtio_blk_parse_request(const struct iovec *iov, unsigned nr_out,
 	}
 	memcpy(&r->type, hdr, sizeof(r->type));
 	memcpy(&r->sector, hdr + 8, sizeof(r->sector));
-	if (r->type == VIRTIO_BLK_T_OUT) {
+	if (r->type == VIRTIO_BLK_T_OUT || r->type == VIRTIO_BLK_T_DISCARD ||
+	    r->type == VIRTIO_BLK_T_WRITE_ZEROES) {
 		src = iov, src_n = nr_out, skip = sizeof(hdr), len = out_len - sizeof(hdr);
 	} else {
 		src = in, src_n = nr_in, skip = 0, len = in_len - 1;
@@ -131,6 +134,95 @@ static uint8_t do_get_id(const struct virtio_blk_backend *b,
 	return VIRTIO_BLK_S_OK;
 }
 
+/* Zeroes [off, off + len) with plain writes: the fallback where fallocate
+ * cannot. */
+static int write_zeroes_slowly(int fd, uint64_t off, uint64_t len)
+{
+	static const uint8_t zeroes[64 << 10];
+
+	while (len) {
+		size_t n = (size_t)MIN(len, (uint64_t)sizeof(zeroes));
+		ssize_t w = pwrite(fd, zeroes, n, (off_t)off);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return -EIO;
+		off += (uint64_t)w;
+		len -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/* One segment. Discard is a hint: where holes cannot be punched it does
+ * nothing. Write-zeroes must leave zeroes, by whichever means works. */
+static int discard_or_zero(const struct virtio_blk_backend *b, uint32_t type,
+			   uint64_t off, uint64_t len, bool unmap)
+{
+	int mode = FALLOC_FL_KEEP_SIZE;
+
+	if (type == VIRTIO_BLK_T_DISCARD || unmap)
+		mode |= FALLOC_FL_PUNCH_HOLE;
+	else
+		mode |= FALLOC_FL_ZERO_RANGE;
+	if (b->punch_holes && fallocate(b->fd, mode, (off_t)off, (off_t)len) == 0)
+		return 0;
+	if (type == VIRTIO_BLK_T_DISCARD)
+		return 0;
+	return write_zeroes_slowly(b->fd, off, len);
+}
+
+struct dwz_seg {
+	uint64_t sector;
+	uint32_t count, flags;
+};
+
+static struct dwz_seg dwz_seg_at(const uint8_t *p)
+{
+	struct dwz_seg s;
+
+	memcpy(&s.sector, p, 8); /* little-endian host (see queue.c) */
+	memcpy(&s.count, p + 8, 4);
+	memcpy(&s.flags, p + 12, 4);
+	return s;
+}
+
+/* DISCARD and WRITE_ZEROES (5.2.6.2): every segment is checked before any
+ * is carried out; unknown flags, too many or misshapen segments: UNSUPP;
+ * a range beyond the disk: IOERR. */
+static uint8_t do_discard_or_zero(const struct virtio_blk_backend *b,
+				  const struct virtio_blk_req *r)
+{
+	unsigned max = r->type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_MAX_DISCARD_SEG
+						       : VIRTIO_BLK_MAX_WZ_SEG;
+	uint8_t seg[VIRTIO_BLK_MAX_DISCARD_SEG][VIRTIO_BLK_SEG_BYTES];
+	uint32_t allowed = r->type == VIRTIO_BLK_T_DISCARD ? 0 : VIRTIO_BLK_WZ_UNMAP;
+	unsigned n = (unsigned)(r->data_len / VIRTIO_BLK_SEG_BYTES);
+
+	if (b->readonly)
+		return VIRTIO_BLK_S_IOERR;
+	if (!n || n > max || r->data_len % VIRTIO_BLK_SEG_BYTES)
+		return VIRTIO_BLK_S_UNSUPP;
+	iov_to_buf(r->data, r->nr_data, 0, seg, (size_t)n * VIRTIO_BLK_SEG_BYTES);
+	for (unsigned i = 0; i < n; i++) {
+		struct dwz_seg s = dwz_seg_at(seg[i]);
+
+		if (s.flags & ~allowed || s.count > VIRTIO_BLK_MAX_DWZ_SECTORS)
+			return VIRTIO_BLK_S_UNSUPP;
+		if (!in_range(b, s.sector, (uint64_t)s.count * VIRTIO_BLK_SECTOR))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	for (unsigned i = 0; i < n; i++) {
+		struct dwz_seg s = dwz_seg_at(seg[i]);
+
+		if (discard_or_zero(b, r->type, s.sector * VIRTIO_BLK_SECTOR,
+				    (uint64_t)s.count * VIRTIO_BLK_SECTOR,
+				    s.flags & VIRTIO_BLK_WZ_UNMAP))
+			return VIRTIO_BLK_S_IOERR;
+	}
+	return VIRTIO_BLK_S_OK;
+}
+
 uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
 			   const struct virtio_blk_req *r, uint32_t *written)
 {
@@ -146,6 +238,9 @@ uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
 		return do_flush(b);
 	case VIRTIO_BLK_T_GET_ID:
 		return do_get_id(b, r, written);
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return do_discard_or_zero(b, r);
 	default:
 		return VIRTIO_BLK_S_UNSUPP;
 	}

@@ -306,12 +306,21 @@ void virtio_raise_irq(struct virtio_dev *vd, unsigned bits);
 #define VIRTIO_BLK_T_OUT 1
 #define VIRTIO_BLK_T_FLUSH 4
 #define VIRTIO_BLK_T_GET_ID 8
+#define VIRTIO_BLK_T_DISCARD 11
+#define VIRTIO_BLK_T_WRITE_ZEROES 13
 #define VIRTIO_BLK_S_OK 0
 #define VIRTIO_BLK_S_IOERR 1
 #define VIRTIO_BLK_S_UNSUPP 2
 #define VIRTIO_BLK_ID_BYTES 20
 #define VIRTIO_BLK_SECTOR 512
 #define VIRTIO_BLK_HDR_BYTES 16
+/* DISCARD / WRITE_ZEROES: 16-byte segments (le64 sector, le32 num_sectors,
+ * le32 flags) after the header; the limits the device announces. */
+#define VIRTIO_BLK_SEG_BYTES 16
+#define VIRTIO_BLK_WZ_UNMAP 1u
+#define VIRTIO_BLK_MAX_DISCARD_SEG 16
+#define VIRTIO_BLK_MAX_WZ_SEG 1
+#define VIRTIO_BLK_MAX_DWZ_SECTORS (1u << 21)   /* 1 GiB per segment */
 
 struct virtio_blk_req {
 	uint32_t type;
@@ -326,7 +335,8 @@ struct virtio_blk_req {
 /*
  * Split a request chain (iov: nr_out readable then nr_in writable segments)
  * into header, data and status byte. Data is the readable part after the
- * header for writes, the writable part before the status byte otherwise.
+ * header for writes, discards and write-zeroes, the writable part before the
+ * status byte otherwise.
  * 0 on success (r->bad_header may still be set); -EINVAL when there is no
  * writable status byte, so the request cannot be answered at all; -E2BIG
  * when `data` (max_data entries) is too small.
@@ -339,6 +349,10 @@ struct virtio_blk_backend {
 	int fd;
 	uint64_t capacity;    /* 512-byte sectors */
 	bool readonly;
+	/* Use fallocate for DISCARD (punch a hole) and WRITE_ZEROES (zero
+	 * range, or a hole with unmap); without it, or when the file system
+	 * refuses, discard does nothing and write-zeroes writes zeroes. */
+	bool punch_holes;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	/* Makes written data durable; NULL: fdatasync. Tests hook it. */
 	int (*sync)(void *opaque, int fd);

@@ -62,10 +62,13 @@ def test_disks_rw_ro_and_rng(boot, tmp_path, ext4_tools):
     mkfs_ext4(vda, 64, {"hello.txt": (HELLO + "\n").encode()})
     mkfs_ext4(vdb, 16, {"hello.txt": b"read-only disk\n"})
     vdb_sha = sha256_file(vdb)
-    b = boot("generic", tests=("devices", "blkrw", "rng"),
-             args=["--disk", str(vda), "--disk", f"{vdb},ro"])
+    vdc = tmp_path / "raw.img"
+    vdc.write_bytes(b"\x5a" * (4 << 20))
+    vdc_blocks = os.stat(vdc).st_blocks
+    b = boot("generic", tests=("devices", "blkrw", "rng", "discard"),
+             args=["--disk", str(vda), "--disk", f"{vdb},ro", "--disk", str(vdc)])
     assert_clean_poweroff(b)
-    assert virtio_drivers(b) == ["virtio_blk", "virtio_blk", "virtio_rng"]
+    assert virtio_drivers(b) == ["virtio_blk", "virtio_blk", "virtio_blk", "virtio_rng"]
     assert b.test_rc("blkrw") == 0, b.console[-3000:]
     assert b.value("BLKRW-HELLO") == HELLO
     assert b.value("BLKRW-SERIAL") == "vda.img"
@@ -77,6 +80,16 @@ def test_disks_rw_ro_and_rng(boot, tmp_path, ext4_tools):
     assert sha256_file(vdb) == vdb_sha
     assert b.test_rc("rng") == 0
     assert b.value("RNG-CURRENT") == "virtio_rng.0"
+    # DISCARD and WRITE_ZEROES negotiated; the discarded MiB is a hole in
+    # the image now (zeroes, fewer blocks), the bytes around it untouched
+    assert b.test_rc("discard") == 0, b.console[-3000:]
+    assert int(b.value("DISCARD-MAX-BYTES")) > 0
+    assert int(b.value("WZ-MAX-BYTES")) > 0
+    data = vdc.read_bytes()
+    assert data[:1 << 20] == b"\x5a" * (1 << 20)
+    assert data[1 << 20:2 << 20] == bytes(1 << 20)
+    assert data[2 << 20:] == b"\x5a" * (2 << 20)
+    assert os.stat(vdc).st_blocks <= vdc_blocks - (1 << 20) // 512
 
 
 def test_disk_errors_are_one_line(boot, tmp_path):

@@ -52,6 +52,7 @@ static void check_and_run(const struct iovec *iov, unsigned nr_out,
 	struct virtio_blk_req r;
 	struct virtio_blk_backend b = {
 		.fd = image_fd(), .capacity = IMG_SECTORS, .readonly = flags & 1,
+		.punch_holes = flags & 2,
 		.serial = "fuzz-serial", .sync = fake_sync, .sync_opaque = &flags,
 	};
 	uint32_t written;
@@ -66,8 +67,10 @@ static void check_and_run(const struct iovec *iov, unsigned nr_out,
 	    (r.type == VIRTIO_BLK_T_IN || r.type == VIRTIO_BLK_T_OUT) &&
 	    (r.sector > IMG_SECTORS || r.data_len / 512 > IMG_SECTORS - r.sector))
 		abort(); /* beyond the end must fail */
-	if (st == VIRTIO_BLK_S_OK && r.type == VIRTIO_BLK_T_OUT && b.readonly)
-		abort();
+	if (st == VIRTIO_BLK_S_OK && b.readonly &&
+	    (r.type == VIRTIO_BLK_T_OUT || r.type == VIRTIO_BLK_T_DISCARD ||
+	     r.type == VIRTIO_BLK_T_WRITE_ZEROES))
+		abort(); /* a read-only image is never changed */
 	*r.status = st;
 }
 

@@ -55,9 +55,9 @@ write(VQ, "slot_edge", vq_seed(3, 0, 8, 2, [
 BLK = "tests/fuzz/corpus/virtio_blk"
 
 
-def blk_queue(kind, req_type, sector, data_len, data_flags, flags=0x80):
+def blk_queue(kind, req_type, sector, data_len, data_flags, flags=0x80, data=b""):
     hdr = struct.pack("<IIQ", req_type, 0, sector)
-    chain = [(0x400, hdr)]
+    chain = [(0x400, hdr)] + ([(0x500, data)] if data else [])
     if kind == "indirect":
         table = desc(0x400, 16, NEXT, 1) + desc(0x500, data_len, NEXT | data_flags, 2) + desc(0x7f0, 1, WRITE)
         parts = [(0x0, desc(0x300, 48, INDIRECT)), (0x300, table)]
@@ -75,6 +75,11 @@ write(BLK, "q_flush", blk_queue("direct", 4, 0, 0, 0))
 write(BLK, "q_get_id", blk_queue("direct", 8, 0, 20, WRITE))
 write(BLK, "q_indirect", blk_queue("indirect", 0, 63, 512, WRITE))
 write(BLK, "q_beyond_end", blk_queue("direct", 0, 64, 512, WRITE))
+# DISCARD (11) with two segments, WRITE_ZEROES (13) with unmap: le64 sector,
+# le32 count, le32 flags each
+dwz = struct.pack("<QII", 4, 8, 0) + struct.pack("<QII", 40, 16, 0)
+write(BLK, "q_discard", blk_queue("direct", 11, 0, 32, 0, data=dwz))
+write(BLK, "q_write_zeroes", blk_queue("direct", 13, 0, 16, 0, data=struct.pack("<QII", 8, 8, 1)))
 # mode 0: 3 segments, 1 readable: header(16), data(512+1 writable) ...
 write(BLK, "seg_read", bytes([0x00, 2, 1, 2]) + struct.pack("<IIQ", 0, 0, 5) + bytes([64]))
 write(BLK, "seg_write", bytes([0x00, 2, 2, 66, 0]) + struct.pack("<IIQ", 1, 0, 7) + bytes(200))

@@ -832,6 +832,99 @@ static void test_blk_readonly(void **state)
 	assert_int_equal(blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
 }
 
+/* DISCARD / WRITE_ZEROES segments at DATA_GPA + 0x1000. */
+static int blk_dwz(struct fx *f, uint32_t type, const uint64_t (*seg)[3], int n)
+{
+	uint8_t *p = f->ram + DATA_GPA + 0x1000;
+	uint32_t len;
+
+	for (int i = 0; i < n; i++) {
+		uint32_t count = (uint32_t)seg[i][1], flags = (uint32_t)seg[i][2];
+
+		memcpy(p + 16 * i, &seg[i][0], 8);
+		memcpy(p + 16 * i + 8, &count, 4);
+		memcpy(p + 16 * i + 12, &flags, 4);
+	}
+	return blk_request(f, type, 0, DATA_GPA + 0x1000, (uint32_t)(16 * n), false, &len);
+}
+
+/* Sector s of the image still holds byte s (make_image), or all zeroes. */
+static void assert_sectors(struct fx *f, uint64_t first, uint64_t count, bool zero)
+{
+	uint8_t back[512];
+	int fd = open(f->path, O_RDONLY);
+
+	for (uint64_t s = first; s < first + count; s++) {
+		assert_int_equal(pread(fd, back, sizeof(back), (off_t)(s * 512)), sizeof(back));
+		for (int i = 0; i < 512; i++)
+			assert_int_equal(back[i], zero ? 0 : (uint8_t)s);
+	}
+	close(fd);
+}
+
+static void test_blk_discard_write_zeroes(void **state)
+{
+	struct fx *f = *state;
+	uint32_t v;
+
+	make_image(f, 0);
+	add_blk(f, 0);
+	assert_true(device_features(f->dev) & (1ULL << 13)); /* DISCARD */
+	assert_true(device_features(f->dev) & (1ULL << 14)); /* WRITE_ZEROES */
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG + 40, &v, 4), 0);
+	assert_int_equal(v, 16);                               /* max_discard_seg */
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG + 52, &v, 4), 0);
+	assert_int_equal(v, 1);                                /* max_write_zeroes_seg */
+
+	/* write-zeroes, plain and with unmap: exactly those sectors read 0 */
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 10, 4, 0 } }, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 20, 8, 1 } }, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_sectors(f, 9, 1, false);
+	assert_sectors(f, 10, 4, true);
+	assert_sectors(f, 14, 6, false);
+	assert_sectors(f, 20, 8, true);
+	assert_sectors(f, 28, 1, false);
+	/* discard of two ranges leaves the sectors around them alone */
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD,
+				 (const uint64_t[][3]){ { 32, 8, 0 }, { 48, 8, 0 } }, 2), VIRTIO_BLK_S_OK);
+	assert_sectors(f, 31, 1, false);
+	assert_sectors(f, 40, 8, false);
+	assert_sectors(f, 56, 8, false);
+
+	/* refused: unmap on discard, too many segments, none, a torn one */
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD, (const uint64_t[][3]){ { 0, 8, 1 } }, 1),
+			 VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES,
+				 (const uint64_t[][3]){ { 0, 1, 0 }, { 2, 1, 0 } }, 2), VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD, (const uint64_t[][3]){ { 0, 1, 0 } }, 0),
+			 VIRTIO_BLK_S_UNSUPP);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_DISCARD, 0, DATA_GPA + 0x1000, 20, false, &v),
+			 VIRTIO_BLK_S_UNSUPP);
+	/* beyond the disk: IOERR, and no segment of the request is carried out */
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD,
+				 (const uint64_t[][3]){ { 0, 8, 0 }, { 60, 8, 0 } }, 2), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES,
+				 (const uint64_t[][3]){ { ~0ULL / 512, 8, 0 } }, 1), VIRTIO_BLK_S_IOERR);
+	assert_sectors(f, 0, 8, false);
+}
+
+static void test_blk_readonly_refuses_discard(void **state)
+{
+	struct fx *f = *state;
+
+	make_image(f, 0);
+	add_blk(f, 1);
+	assert_false(device_features(f->dev) & (1ULL << 13));
+	assert_false(device_features(f->dev) & (1ULL << 14));
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 1, 2, 0 } }, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD, (const uint64_t[][3]){ { 1, 2, 0 } }, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_sectors(f, 1, 2, false);
+}
+
 struct sync_probe {
 	struct fx *f;
 	int calls;
@@ -1122,6 +1215,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_read_write_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_readonly, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_discard_write_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_readonly_refuses_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
