@@ -39,7 +39,7 @@ int x86_build_pvh_start_info(void *buf, size_t len, uint64_t buf_gpa,
 	uint8_t *p = buf;
 	int n;
 
-	if (!p || !d || buf_gpa > UINT32_MAX - len)
+	if (!p || !d || len > UINT32_MAX || buf_gpa > UINT32_MAX - len)
 		return -EINVAL; /* the kernel reads it with paging off */
 	n = x86_e820_build(d->ram_size, e820, X86_E820_MAX);
 	if (n < 0)

@@ -242,44 +242,42 @@ bool virtq_enable_notify(struct virtq *vq)
 	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;
 }
 
-size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
-		  size_t len)
+/* Copy between a flat buffer and the iovec's bytes from `skip` on. */
+static size_t iov_copy(const struct iovec *iov, unsigned n, size_t skip,
+		       uint8_t *buf, size_t len, bool to_iov)
 {
 	size_t done = 0;
 
 	for (unsigned i = 0; i < n && done < len; i++) {
 		size_t seg = iov[i].iov_len, chunk;
+		uint8_t *base = iov[i].iov_base;
 
 		if (skip >= seg) {
 			skip -= seg;
 			continue;
 		}
 		chunk = MIN(seg - skip, len - done);
-		memcpy((uint8_t *)buf + done, (uint8_t *)iov[i].iov_base + skip, chunk);
+		if (to_iov)
+			memcpy(base + skip, buf + done, chunk);
+		else
+			memcpy(buf + done, base + skip, chunk);
 		done += chunk;
 		skip = 0;
 	}
 	return done;
 }
 
+size_t iov_to_buf(const struct iovec *iov, unsigned n, size_t skip, void *buf,
+		  size_t len)
+{
+	return iov_copy(iov, n, skip, buf, len, false);
+}
+
 size_t iov_from_buf(const struct iovec *iov, unsigned n, size_t skip,
 		    const void *buf, size_t len)
 {
-	size_t done = 0;
-
-	for (unsigned i = 0; i < n && done < len; i++) {
-		size_t seg = iov[i].iov_len, chunk;
-
-		if (skip >= seg) {
-			skip -= seg;
-			continue;
-		}
-		chunk = MIN(seg - skip, len - done);
-		memcpy((uint8_t *)iov[i].iov_base + skip, (const uint8_t *)buf + done, chunk);
-		done += chunk;
-		skip = 0;
-	}
-	return done;
+	/* not written through: to_iov only reads buf */
+	return iov_copy(iov, n, skip, (uint8_t *)buf, len, true);
 }
 
 unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip,

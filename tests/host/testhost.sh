@@ -175,7 +175,7 @@ idle_watchdog() {
     local size last=-1 quiet=0
     while kill -0 "$QPID" 2>/dev/null; do
         sleep 5
-        size=$(cat "$RUNDIR/stdout" "$RUNDIR/stderr" 2>/dev/null | wc -c)
+        size=$(stat -c %s "$RUNDIR/stdout" "$RUNDIR/stderr" 2>/dev/null)
         if [ "$size" != "$last" ]; then last=$size quiet=0; else quiet=$((quiet + 5)); fi
         if [ "$quiet" -ge "$IDLE" ]; then
             : > "$RUNDIR/idle"
