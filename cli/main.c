@@ -85,9 +85,11 @@ static int add_platform_devices(struct vmm *v)
 		vm_debug(v->vm, "serial input not attached (stdin cannot be polled)");
 	if (!v->cfg.kernel)
 		return 0;
-	/* Power off / reboot for Linux: ACPI registers and the i8042 reset. */
+	/* Power off / reboot for Linux: ACPI registers and the i8042 reset;
+	 * pvpanic tells a guest panic from a reboot. */
 	if (register_or_die(v->vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port") ||
-	    register_or_die(v->vm, i8042_create(), "i8042"))
+	    register_or_die(v->vm, i8042_create(), "i8042") ||
+	    register_or_die(v->vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic"))
 		return -1;
 	return 0;
 }
@@ -202,7 +204,8 @@ static int load_kernel(struct vmm *v)
 	struct x86_linux_boot b = {
 		.kernel = &k,
 		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
-			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 },
+			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 |
+				       X86_PLATFORM_PVPANIC },
 		.no_pvh = v->cfg.no_pvh,
 	};
 	uint8_t *file = NULL, *initrd = NULL;
@@ -303,6 +306,9 @@ static int exit_code_for(struct vmm *v, int reason)
 	case VCPU_EXIT_RESET:
 		vm_info(v->vm, "guest rebooted");
 		return 0;
+	case VCPU_EXIT_PANIC:
+		fprintf(stderr, "vibevmm: guest panicked\n");
+		return EXIT_GUEST_CRASHED;
 	case VCPU_EXIT_STOPPED:
 		vm_info(v->vm, "VM stopped%s", v->con.quit_requested ? " (Ctrl-A x)" : "");
 		return 0;

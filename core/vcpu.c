@@ -238,6 +238,7 @@ const char *vcpu_exit_reason_name(int reason)
 		[VCPU_EXIT_STOPPED] = "stopped",
 		[VCPU_EXIT_INTERRUPTED] = "interrupted",
 		[VCPU_EXIT_UNKNOWN] = "unknown",
+		[VCPU_EXIT_PANIC] = "panic",
 	};
 
 	if (reason < 0 || (size_t)reason >= ARRAY_SIZE(names) || !names[reason])

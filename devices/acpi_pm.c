@@ -9,6 +9,7 @@
 
 #include "arch/x86_64/platform.h"
 #include "devices.h"
+#include "utils.h"
 #include "vm.h"
 
 static int acpi_pm_read(struct device *dev, uint64_t offset, void *data,
@@ -30,6 +31,7 @@ static int acpi_pm_write(struct device *dev, uint64_t offset, void *data,
 		return 0;
 	memcpy(&v, data, 1);
 	if (v == ACPI_PM_RESET_VALUE) {
+		vm_info(dev->vm, "acpi-pm: the guest wrote the ACPI reset register");
 		vm_request_exit(dev->vm, VCPU_EXIT_RESET, 0);
 	} else if ((v & ACPI_PM_SLP_EN) &&
 		   ((v & ACPI_PM_SLP_TYP_MASK) >> ACPI_PM_SLP_TYP_SHIFT) ==

@@ -23,12 +23,14 @@
 #include <string.h>
 
 #include "devices.h"
+#include "utils.h"
 #include "vm.h"
 
 #define I8042_DATA 0   /* port 0x60 */
 #define I8042_STATUS 4 /* port 0x64: status on read, command on write */
 
 #define STR_OBF 0x01 /* output buffer full */
+#define STR_KEYLOCK 0x10 /* set: the keyboard is not locked (inhibited) */
 
 #define CTR_KBDINT 0x01
 #define CTR_SYSFLAG 0x04
@@ -86,7 +88,7 @@ static uint8_t i8042_read_port(struct i8042 *k, uint64_t offset)
 		k->out_full = false;
 		return k->out;
 	case I8042_STATUS:
-		return k->out_full ? STR_OBF : 0;
+		return STR_KEYLOCK | (k->out_full ? STR_OBF : 0);
 	default:
 		return 0;
 	}
@@ -193,8 +195,10 @@ static int i8042_write(struct device *dev, uint64_t offset, void *data,
 		reset = i8042_data(k, v);
 	pthread_mutex_unlock(&k->lock);
 	/* Outside the lock: the exit request may wake other threads. */
-	if (reset)
+	if (reset) {
+		vm_info(dev->vm, "i8042: the guest pulsed the reset line");
 		vm_request_exit(dev->vm, VCPU_EXIT_RESET, 0);
+	}
 	return 0;
 }
 

@@ -82,6 +82,10 @@ int serial8250_attach_input(struct device *dev,
  * SLP_TYP 5 with SLP_EN = power off. */
 struct device *acpi_pm_create(uint16_t port);
 
+/* pvpanic (x86 port I/O, ACPI "QEMU0001"): a guest write of bit 0 (panicked)
+ * ends the VM with VCPU_EXIT_PANIC. */
+struct device *pvpanic_create(uint16_t port);
+
 /* i8042 keyboard controller (ports 0x60-0x64), enough for Linux's probe and
  * for reboot through command 0xFE (reboot=k). */
 #define I8042_BASE_PORT 0x60

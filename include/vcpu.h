@@ -29,6 +29,7 @@ enum vcpu_exit_reason {
 	VCPU_EXIT_STOPPED,        /* vm_stop() was called */
 	VCPU_EXIT_INTERRUPTED,    /* a signal interrupted the run; just call again */
 	VCPU_EXIT_UNKNOWN,        /* an exit the library does not handle */
+	VCPU_EXIT_PANIC,          /* the guest reported a kernel panic (pvpanic) */
 };
 
 /* Details of the last exit, valid until the next vcpu_run(). */

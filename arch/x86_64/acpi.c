@@ -416,27 +416,78 @@ uint32_t acpi_eisaid(const char *id)
 	return __builtin_bswap32(v);
 }
 
+/* IO(Decode16, port, port, 1, n): n fixed ports at `port`. */
+static void res_io(struct abuf *res, uint16_t port, uint8_t n)
+{
+	ab_put8(res, RES_IO);
+	ab_put8(res, RES_IO_DECODE16);
+	ab_put16(res, port); /* minimum base */
+	ab_put16(res, port); /* maximum base */
+	ab_put8(res, 1);     /* alignment */
+	ab_put8(res, n);     /* ports */
+}
+
+/* IRQNoFlags(){irq}: an ISA interrupt, edge-triggered and active high. */
+static void res_isa_irq(struct abuf *res, unsigned irq)
+{
+	ab_put8(res, RES_IRQ_NOFLAGS);
+	ab_put16(res, (uint16_t)(1u << irq));
+}
+
+/* Device(name) with _HID (an EISA id like "PNP0501", else a string id),
+ * _UID 0 and the _CRS in `res`. */
+static void dsdt_device(struct abuf *b, const char *name, const char *hid,
+			struct abuf *res)
+{
+	size_t dev = aml_device_begin(b, name);
+
+	aml_name(b, "_HID");
+	if (acpi_eisaid(hid))
+		aml_integer(b, acpi_eisaid(hid));
+	else
+		aml_string(b, hid);
+	aml_name(b, "_UID");
+	aml_integer(b, 0);
+	aml_name(b, "_CRS");
+	aml_resource_template(b, res);
+	aml_close(b, dev);
+}
+
 static void dsdt_com1(struct abuf *b)
 {
 	uint8_t rbuf[32];
 	struct abuf res = { .base = rbuf, .len = sizeof(rbuf) };
-	size_t dev = aml_device_begin(b, "COM1");
 
-	aml_name(b, "_HID");
-	aml_integer(b, acpi_eisaid("PNP0501"));
-	aml_name(b, "_UID");
-	aml_integer(b, 0);
-	ab_put8(&res, RES_IO);
-	ab_put8(&res, RES_IO_DECODE16);
-	ab_put16(&res, X86_COM1_PORT); /* minimum base */
-	ab_put16(&res, X86_COM1_PORT); /* maximum base */
-	ab_put8(&res, 1);              /* alignment */
-	ab_put8(&res, 8);              /* ports */
-	ab_put8(&res, RES_IRQ_NOFLAGS);
-	ab_put16(&res, 1u << X86_COM1_IRQ);
-	aml_name(b, "_CRS");
-	aml_resource_template(b, &res);
-	aml_close(b, dev);
+	res_io(&res, X86_COM1_PORT, 8);
+	res_isa_irq(&res, X86_COM1_IRQ);
+	dsdt_device(b, "COM1", "PNP0501", &res);
+}
+
+/*
+ * The keyboard controller. A hardware-reduced platform has no legacy PIC,
+ * so Linux has no ISA IRQ 1 unless firmware describes the device: without
+ * this node its i8042 driver probes the ports directly and fails to get
+ * IRQ 1 (-EINVAL).
+ */
+static void dsdt_i8042(struct abuf *b)
+{
+	uint8_t rbuf[32];
+	struct abuf res = { .base = rbuf, .len = sizeof(rbuf) };
+
+	res_io(&res, X86_I8042_DATA_PORT, 1);
+	res_io(&res, X86_I8042_PORT, 1);
+	res_isa_irq(&res, X86_I8042_IRQ);
+	dsdt_device(b, "KBD_", "PNP0303", &res);
+}
+
+/* pvpanic at its port: Linux's pvpanic-mmio driver binds to QEMU0001. */
+static void dsdt_pvpanic(struct abuf *b)
+{
+	uint8_t rbuf[16];
+	struct abuf res = { .base = rbuf, .len = sizeof(rbuf) };
+
+	res_io(&res, X86_PVPANIC_PORT, 1);
+	dsdt_device(b, "PEVT", "QEMU0001", &res);
 }
 
 static void dsdt_virtio(struct abuf *b, unsigned idx, uint64_t base,
@@ -527,6 +578,10 @@ static size_t build_dsdt(struct abuf *b, const struct x86_platform *p)
 	sb = aml_scope_begin(b, "_SB_");
 	if (p->flags & X86_PLATFORM_COM1)
 		dsdt_com1(b);
+	if (p->flags & X86_PLATFORM_I8042)
+		dsdt_i8042(b);
+	if (p->flags & X86_PLATFORM_PVPANIC)
+		dsdt_pvpanic(b);
 	for (int i = 0; i < p->nr_virtio; i++)
 		dsdt_virtio(b, (unsigned)i, p->virtio[i].base,
 			    p->virtio[i].size, p->virtio[i].gsi);

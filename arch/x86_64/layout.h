@@ -10,7 +10,8 @@
  *   0x0001_0000  raw binaries: per-vCPU stacks
  *   0x0002_0000  kernel command line
  *   0x0009_fc00  MP table (last KiB of base memory), reserved
- *   0x000e_0000  ACPI: RSDP then the tables, up to 1 MiB, reserved
+ *   0x000e_0000  ACPI: RSDP then the tables, reserved
+ *   0x000f_fff0  reset vector (F000:FFF0): vibevmm's reset stub, reserved
  *   0x0010_0000  raw binaries / bzImage protected-mode code by default
  *   ...          RAM up to MMIO_HOLE_START
  *   0x8000_0000  MMIO hole (debug console, virtio-mmio, IOAPIC, LAPIC)
@@ -41,6 +42,10 @@
 #define X86_BIOS_START 0xe0000ULL
 #define X86_ACPI_RSDP_ADDR X86_BIOS_START
 #define X86_ACPI_TABLES_ADDR (X86_BIOS_START + 0x1000ULL)
+/* Where a CPU starts after reset and where Linux's last-resort reboot
+ * (the real-mode BIOS restart) jumps: vibevmm puts a stub there that asks
+ * the i8042 for a reset, so every reboot path ends the VM. */
+#define X86_RESET_VECTOR_ADDR 0xffff0ULL
 #define X86_BIOS_END 0x100000ULL
 #define X86_HIGH_MEMORY_START 0x100000ULL /* 1 MiB */
 
@@ -63,6 +68,9 @@
 
 /* Port I/O */
 #define X86_I8042_PORT 0x64
+#define X86_I8042_DATA_PORT 0x60
+#define X86_I8042_IRQ 1
+#define X86_PVPANIC_PORT 0x505 /* QEMU's pvpanic port: the guest reports a panic */
 #define X86_EXIT_PORT 0xf4 /* guest exit: the value written is the status */
 #define X86_COM1_PORT 0x3f8
 #define X86_COM1_IRQ 4

@@ -85,7 +85,7 @@ static int place_initrd(struct vm *vm, const struct x86_linux_boot *b,
 static int place_tables(struct vm *vm, const struct x86_platform *p,
 			uint64_t *rsdp, char *why, size_t len)
 {
-	uint64_t acpi_len = X86_BIOS_END - X86_ACPI_RSDP_ADDR;
+	uint64_t acpi_len = X86_RESET_VECTOR_ADDR - X86_ACPI_RSDP_ADDR;
 	void *acpi = vm_gpa_to_hva(vm, X86_ACPI_RSDP_ADDR, acpi_len);
 	void *mp = vm_gpa_to_hva(vm, X86_MPTABLE_ADDR, X86_MPTABLE_MAX_SIZE);
 	int err;
@@ -98,6 +98,31 @@ static int place_tables(struct vm *vm, const struct x86_platform *p,
 	err = mptable_build(mp, X86_MPTABLE_MAX_SIZE, X86_MPTABLE_ADDR, p->nr_cpus);
 	if (err < 0)
 		return why_fail(why, len, err, "cannot build the MP table: %s", strerror(-err));
+	return 0;
+}
+
+/*
+ * The code at the reset vector, run in real mode at F000:FFF0. Linux ends
+ * up there when every other reboot method had no effect; on hardware-reduced
+ * ACPI with EFI support built in, that is its default path (it picks the EFI
+ * reset, which without EFI falls through to the BIOS restart). A BIOS would
+ * start over; vibevmm's "firmware" pulses the reset line through the i8042
+ * instead, which ends the VM as a reboot.
+ */
+static const uint8_t reset_stub[] = {
+	0xfa,                   /* cli */
+	0xb0, 0xfe,             /* mov $0xfe, %al: pulse the reset line */
+	0xe6, X86_I8042_PORT,   /* out %al, $0x64 */
+	0xf4,                   /* 1: hlt */
+	0xeb, 0xfd,             /* jmp 1b */
+};
+
+static int place_reset_stub(struct vm *vm, char *why, size_t len)
+{
+	_Static_assert(sizeof(reset_stub) <= X86_BIOS_END - X86_RESET_VECTOR_ADDR,
+		       "the reset stub must fit below 1 MiB");
+	if (vm_write_guest(vm, X86_RESET_VECTOR_ADDR, reset_stub, sizeof(reset_stub)))
+		return why_fail(why, len, -ERANGE, "guest RAM does not cover the reset vector");
 	return 0;
 }
 
@@ -165,7 +190,8 @@ int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
 	if ((err = place_kernel(vm, k, &kernel_end, why, why_len)) ||
 	    (err = place_cmdline(vm, k, b->cmdline, why, why_len)) ||
 	    (err = place_initrd(vm, b, kernel_end, &zp.initrd_gpa, why, why_len)) ||
-	    (err = place_tables(vm, &b->platform, &zp.rsdp_gpa, why, why_len)))
+	    (err = place_tables(vm, &b->platform, &zp.rsdp_gpa, why, why_len)) ||
+	    (err = place_reset_stub(vm, why, why_len)))
 		return err;
 	err = x86_setup_boot_tables(vm);
 	if (!err)

@@ -23,8 +23,9 @@
 
 /* x86_platform.flags */
 #define X86_PLATFORM_COM1 (1u << 0)     /* describe COM1 (0x3f8, IRQ 4) in the DSDT */
-#define X86_PLATFORM_I8042 (1u << 1)    /* FADT says an i8042 exists: Linux probes it */
+#define X86_PLATFORM_I8042 (1u << 1)    /* FADT and DSDT (PNP0303) describe the i8042 */
 #define X86_PLATFORM_CMOS_RTC (1u << 2) /* FADT says a CMOS RTC exists at 0x70 */
+#define X86_PLATFORM_PVPANIC (1u << 3)  /* DSDT describes pvpanic (QEMU0001) */
 
 struct x86_platform {
 	int nr_cpus;

@@ -186,3 +186,22 @@ def test_bad_kernel_one_clear_line(vibevmm, tmp_path, kvm_usable, content, needl
 def test_missing_kernel_file(vibevmm, kvm_usable):
     line = one_error_line(run([vibevmm, "--kernel", "/nonexistent/vmlinuz"]))
     assert "cannot read --kernel /nonexistent/vmlinuz" in line
+
+
+def test_reset_vector_stub_ends_vm_as_reboot(vibevmm, guest_dir, kvm_usable):
+    """Linux's last-resort reboot jumps to the real-mode reset vector; the
+    stub vibevmm places there for kernel guests must end the VM as a
+    reboot (tests/guests/elf/lifecycle.S runs it)."""
+    res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"),
+               "--cmdline", "r", "--mem", "64M", "--log", "3"])
+    assert res.returncode == 0, res.stderr
+    assert "vibevmm: info: guest rebooted" in res.stderr
+
+
+def test_pvpanic_ends_vm_as_crash(vibevmm, guest_dir, kvm_usable):
+    """A guest that reports a panic through pvpanic ends the VM with
+    status 2 and says so."""
+    res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"),
+               "--cmdline", "p", "--mem", "64M"])
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip() == "vibevmm: guest panicked"

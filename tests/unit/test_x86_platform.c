@@ -239,14 +239,33 @@ static void test_dsdt_content(void **state)
 				      0x04, 0x0a, 0x05, 0x00, 0x00, 0x00 };
 	/* Memory32Fixed(ReadWrite, base of window 1, 0x1000) */
 	uint8_t mem[12] = { 0x86, 0x09, 0x00, 0x01 };
+	/* IO(Decode16, 0x60, 0x60, 1, 1), IO(.. 0x64 ..), IRQNoFlags(){1} */
+	static const uint8_t kbd_io[] = { 0x47, 0x01, 0x60, 0x00, 0x60, 0x00, 0x01, 0x01,
+					  0x47, 0x01, 0x64, 0x00, 0x64, 0x00, 0x01, 0x01,
+					  0x22, 0x02, 0x00 };
+	/* IO(Decode16, 0x505, 0x505, 1, 1) */
+	static const uint8_t pvpanic_io[] = { 0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01 };
 
 	x86_put_le32(mem + 4, (uint32_t)p.virtio[1].base);
 	x86_put_le32(mem + 8, X86_VIRTIO_MMIO_SIZE);
 	assert_int_equal(v.dsdt[8], 2);
 	assert_int_equal(count_bytes(v.dsdt, len, "LNRO0005"), 3);
 	assert_int_equal(count_bytes(v.dsdt, len, "COM1"), 1);
+	assert_int_equal(count_bytes(v.dsdt, len, "KBD_"), 0);
+	assert_int_equal(count_bytes(v.dsdt, len, "QEMU0001"), 0);
 	assert_non_null(memmem(v.dsdt, len, s5, sizeof(s5)));
 	assert_non_null(memmem(v.dsdt, len, mem, sizeof(mem)));
+	free(buf);
+
+	/* The i8042 with its ports and IRQ 1; pvpanic with its port. */
+	p = make_platform(1, 0, X86_PLATFORM_I8042 | X86_PLATFORM_PVPANIC);
+	buf = build_acpi(&p, &used);
+	v = walk_tables(buf, (size_t)used, X86_ACPI_RSDP_ADDR);
+	len = x86_get_le32(v.dsdt + 4);
+	assert_int_equal(count_bytes(v.dsdt, len, "KBD_"), 1);
+	assert_int_equal(count_bytes(v.dsdt, len, "QEMU0001"), 1);
+	assert_non_null(memmem(v.dsdt, len, kbd_io, sizeof(kbd_io)));
+	assert_non_null(memmem(v.dsdt, len, pvpanic_io, sizeof(pvpanic_io)));
 	free(buf);
 
 	p = make_platform(1, 0, 0);
@@ -495,7 +514,8 @@ static void iasl_round_trip(const char *dir, const char *name, const uint8_t *t)
 
 static void test_acpica_validates_tables(void **state)
 {
-	struct x86_platform p = make_platform(4, 3, X86_PLATFORM_COM1);
+	struct x86_platform p = make_platform(4, 3, X86_PLATFORM_COM1 | X86_PLATFORM_I8042 |
+					       X86_PLATFORM_PVPANIC);
 	char dir[] = "/tmp/vibevmm-acpi-XXXXXX";
 	char base[16];
 	struct acpi_view v;
@@ -515,6 +535,8 @@ static void test_acpica_validates_tables(void **state)
 	assert_file_has(dir, "dsdt.dsl", "LNRO0005");
 	assert_file_has(dir, "dsdt.dsl", "_S5_");
 	assert_file_has(dir, "dsdt.dsl", "EisaId (\"PNP0501\")");
+	assert_file_has(dir, "dsdt.dsl", "EisaId (\"PNP0303\")");
+	assert_file_has(dir, "dsdt.dsl", "\"QEMU0001\"");
 	snprintf(base, sizeof(base), "0x%08llX",
 		 (unsigned long long)p.virtio[2].base);
 	assert_file_has(dir, "dsdt.dsl", base);
@@ -536,12 +558,16 @@ static void test_acpica_validates_tables(void **state)
 	 * the _CRS resources as Linux would. */
 	if (tool_exists("acpiexec")) {
 		assert_int_equal(run_in(dir, "acpiexec -b 'Evaluate \\_S5_; "
-					"Resources \\_SB.VR02; Resources \\_SB.COM1' "
+					"Resources \\_SB.VR02; Resources \\_SB.COM1; "
+					"Resources \\_SB.KBD_; Resources \\_SB.PEVT' "
 					"dsdt.dat facp.dat apic.dat > exec.log 2>&1"), 0);
 		assert_file_has(dir, "exec.log", "[Integer] = 0000000000000005");
 		assert_file_has(dir, "exec.log", "Address : D0002000");
 		assert_file_has(dir, "exec.log", "Dword00 : 00000007");
 		assert_file_has(dir, "exec.log", "Address Minimum : 03F8");
+		assert_file_has(dir, "exec.log", "Address Minimum : 0064");
+		assert_file_has(dir, "exec.log", "Interrupt List : 1 ");
+		assert_file_has(dir, "exec.log", "Address Minimum : 0505");
 		assert_file_has(dir, "exec.log", "No outstanding allocations");
 	} else {
 		print_message("acpiexec not installed: namespace checks skipped\n");

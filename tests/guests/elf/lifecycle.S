@@ -1,0 +1,45 @@
+/*
+ * A PVH ELF that ends the VM the way a Linux kernel's last moments do; the
+ * first letter of its command line picks how:
+ *   r  jump to the reset vector (0xffff0), as Linux's last-resort real-mode
+ *      BIOS restart does. The stub vibevmm put there is the same bytes in
+ *      16- and 32-bit mode, so running it from here tests what it does.
+ *   p  report a panic through pvpanic (port 0x505), after checking that
+ *      the port offers the "panicked" event as Linux's driver does.
+ * Anything else, or a failed check: spin (the test then times out).
+ */
+	.set RESET_VECTOR, 0xffff0
+	.set PVPANIC_PORT, 0x505
+
+	.section .note.Xen, "a", @note
+	.balign 4
+	.long 4                 /* namesz: "Xen\0" */
+	.long 4                 /* descsz */
+	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
+	.asciz "Xen"
+	.balign 4
+	.long _start
+
+	.text
+	.code32
+	.globl _start
+_start:
+	mov 24(%ebx), %esi              /* hvm_start_info.cmdline_paddr */
+	movb (%esi), %al
+	cmp $'r', %al
+	je reset
+	cmp $'p', %al
+	je panic
+spin:
+	jmp spin
+reset:
+	mov $RESET_VECTOR, %eax
+	jmp *%eax
+panic:
+	mov $PVPANIC_PORT, %dx
+	inb %dx, %al
+	test $1, %al                    /* PVPANIC_PANICKED offered */
+	jz spin
+	mov $1, %al
+	outb %al, %dx
+	jmp spin
