@@ -69,12 +69,13 @@ static int add_platform_devices(struct vmm *v)
 {
 	struct device *serial;
 
-	if (register_or_die(v->vm, debugcon_create(X86_DEBUGCON_ADDR, STDOUT_FILENO),
+	if (register_or_die(v->vm, debugcon_create(v->vm, X86_DEBUGCON_ADDR, STDOUT_FILENO),
 			    "debug console"))
 		return -1;
 	if (register_or_die(v->vm, exit_port_create(X86_EXIT_PORT), "exit port"))
 		return -1;
-	serial = serial8250_create(X86_COM1_PORT, X86_COM1_IRQ, STDIN_FILENO, STDOUT_FILENO);
+	serial = serial8250_create(v->vm, X86_COM1_PORT, X86_COM1_IRQ, STDIN_FILENO,
+				   STDOUT_FILENO);
 	if (register_or_die(v->vm, serial, "serial port"))
 		return -1;
 	/* Input only where stdin can be polled (a tty or pipe, not /dev/null
@@ -285,12 +286,34 @@ static void wait_for_vm(struct vmm *v, int sig_fd)
 	vm_wait(v->vm);
 }
 
+/* A line on stderr after the VM ran: through the VM's stderr stream, so
+ * that a stalled reader cannot keep vibevmm from ending. */
+static void report(struct vmm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void report(struct vmm *v, const char *fmt, ...)
+{
+	struct vm_output *err = vm_output_open(v->vm, STDERR_FILENO);
+	char line[512];
+	va_list ap;
+	int n = snprintf(line, sizeof(line), "vibevmm: ");
+
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	n = MIN(n, (int)sizeof(line) - 2);
+	line[n++] = '\n';
+	if (err)
+		vm_output_write(err, line, (size_t)n);
+	else
+		fputs(line, stderr);
+}
+
 static int exit_code_for(struct vmm *v, int reason)
 {
 	struct vcpu *culprit = vm_exit_vcpu(v->vm);
 
 	if (reason < 0) {
-		die("VM failed: %s", strerror(-reason));
+		report(v, "VM failed: %s", strerror(-reason));
 		return EXIT_SETUP_ERROR;
 	}
 	switch (reason) {
@@ -307,13 +330,13 @@ static int exit_code_for(struct vmm *v, int reason)
 		vm_info(v->vm, "guest rebooted");
 		return 0;
 	case VCPU_EXIT_PANIC:
-		fprintf(stderr, "vibevmm: guest panicked\n");
+		report(v, "guest panicked");
 		return EXIT_GUEST_CRASHED;
 	case VCPU_EXIT_STOPPED:
 		vm_info(v->vm, "VM stopped%s", v->con.quit_requested ? " (Ctrl-A x)" : "");
 		return 0;
 	default:
-		fprintf(stderr, "vibevmm: guest crashed: %s\n", vcpu_exit_reason_name(reason));
+		report(v, "guest crashed: %s", vcpu_exit_reason_name(reason));
 		if (culprit)
 			vcpu_dump(culprit, STDERR_FILENO);
 		return EXIT_GUEST_CRASHED;
@@ -355,6 +378,8 @@ int main(int argc, char **argv)
 	char err[256];
 	int status = EXIT_SETUP_ERROR;
 
+	/* A reader that went away shows as EPIPE where output is written. */
+	signal(SIGPIPE, SIG_IGN);
 	if (cli_parse(argc, argv, &v.cfg, err, sizeof(err))) {
 		fprintf(stderr, "vibevmm: %s\n", err);
 		return EXIT_SETUP_ERROR;

@@ -4,19 +4,25 @@
 #define VIBEVMM_CORE_INTERNAL_H
 
 #include <pthread.h>
+#include <stdarg.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 #include "vm.h"
 
 #define IO_MAX_WATCHES 32
 #define UNCLAIMED_LOG_MAX 32
+#define VM_MAX_OUTPUTS 8
 
 struct io_watch {
 	int fd;
+	uint32_t events;              /* EPOLLIN or EPOLLOUT */
 	int (*on_ready)(void *opaque);
 	void *opaque;
-	bool active;
+	bool polled;                  /* epoll cannot watch it: always ready */
+	atomic_bool armed;            /* polled: run the handler on the next loop */
+	atomic_bool active;           /* false once dropped */
 };
 
 struct vm_state {
@@ -32,12 +38,23 @@ struct vm_state {
 	atomic_int halted_vcpus;
 	int done_fd;                  /* eventfd, readable once all vCPUs ended */
 
-	/* I/O thread: epoll over watched fds, woken by wake_fd to quit. */
+	/* I/O thread: epoll over watched fds, woken by wake_fd (to quit, or
+	 * to run an armed polled watch). Watches are only ever appended, under
+	 * watch_lock; entries never move, so the thread reads them unlocked. */
 	struct io_watch watches[IO_MAX_WATCHES];
-	int nr_watches;
+	atomic_int nr_watches;
+	pthread_mutex_t watch_lock;
 	int epoll_fd, wake_fd;
 	pthread_t io_thread;
 	bool io_running;
+	atomic_bool io_quit;
+
+	/* Console output streams, one per host fd (output.c); log_output is
+	 * the stderr one, where the VM's log goes. */
+	pthread_mutex_t output_lock;
+	struct vm_output *outputs[VM_MAX_OUTPUTS];
+	int nr_outputs;
+	struct vm_output *log_output;
 
 	/* Unclaimed accesses are logged once per address. */
 	pthread_mutex_t unclaimed_lock;
@@ -61,10 +78,27 @@ void bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit);
 void bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit);
 void bus_destroy_devices(struct vm *vm);
 
+/* output.c: flush (bounded), report losses, close every output stream. */
+void output_close_all(struct vm *vm);
+
+/* util.c: "vibevmm: LEVEL: message\n" into line; its length, or 0. */
+int format_log_line(char *line, size_t len, int level, const char *fmt,
+		    va_list ap);
+
 /* mm.c */
 void mm_release(struct mem_map *mm);
 
 /* iothread.c */
+/*
+ * Watch fd for `events` (EPOLLIN or EPOLLOUT) on the I/O thread, any time
+ * (also while it runs). The handler returns enum vm_watch_result; a watch
+ * added disarmed, or paused, runs again after io_watch_arm(). Returns the
+ * watch index or -errno (-EEXIST: fd already watched for these events).
+ */
+int io_watch_add(struct vm *vm, int fd, uint32_t events,
+		 int (*on_ready)(void *opaque), void *opaque, bool armed);
+/* (Re-)arm watch idx; from any thread. */
+void io_watch_arm(struct vm *vm, int idx);
 int io_thread_start(struct vm *vm);
 void io_thread_stop(struct vm *vm);
 void io_state_init(struct vm_state *st);
@@ -77,7 +111,7 @@ int vcpu_install_kick_handler(void);
 /* In a vCPU thread that blocked all signals: let the kick through. */
 void vcpu_unblock_kick(void);
 
-/* arch/<arch>/dump.c: print registers for crash reports. */
-void arch_dump_regs(const struct regs *regs, int fd);
+/* arch/<arch>/dump.c: registers for crash reports, as snprintf does. */
+int arch_format_regs(const struct regs *regs, char *buf, size_t len);
 
 #endif

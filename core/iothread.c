@@ -1,8 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The VM's I/O thread: waits on the fds devices registered (console input,
- * later TAP and ioeventfds) and calls their handlers, so vCPU threads never
- * block on host I/O.
+ * TAP, virtio queue eventfds, console output that could not be written at
+ * once) and calls their handlers, so vCPU threads never block on host I/O.
+ *
+ * Every watch is one-shot (EPOLLONESHOT): the kernel disarms it when it
+ * reports it, and the I/O thread re-arms it after the handler unless the
+ * handler paused it. So pausing needs no epoll call that could race with a
+ * resume from another thread (a resume simply re-arms), and a paused fd that
+ * hangs up is not reported again and again (epoll reports EPOLLHUP even for
+ * an empty event mask, but never for a disarmed one-shot watch).
+ *
+ * Fds epoll cannot watch (a regular file or /dev/null as stdin) are "polled":
+ * always ready, so their handler runs on every loop while they are armed.
  */
 #include <errno.h>
 #include <signal.h>
@@ -14,10 +24,13 @@
 #include "core/internal.h"
 #include "utils.h"
 
+#define WAKE_KEY UINT64_MAX
+
 void io_state_init(struct vm_state *st)
 {
 	st->epoll_fd = -1;
 	st->wake_fd = -1;
+	pthread_mutex_init(&st->watch_lock, NULL);
 }
 
 void io_state_destroy(struct vm_state *st)
@@ -27,6 +40,7 @@ void io_state_destroy(struct vm_state *st)
 	if (st->wake_fd >= 0)
 		close(st->wake_fd);
 	st->epoll_fd = st->wake_fd = -1;
+	pthread_mutex_destroy(&st->watch_lock);
 }
 
 static int epoll_set(struct vm_state *st, int op, int fd, uint32_t events,
@@ -37,7 +51,7 @@ static int epoll_set(struct vm_state *st, int op, int fd, uint32_t events,
 	return epoll_ctl(st->epoll_fd, op, fd, &ev) < 0 ? -errno : 0;
 }
 
-static int ensure_epoll(struct vm_state *st)
+static int io_ensure_epoll(struct vm_state *st)
 {
 	if (st->epoll_fd >= 0)
 		return 0;
@@ -45,40 +59,106 @@ static int ensure_epoll(struct vm_state *st)
 	st->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (st->epoll_fd < 0 || st->wake_fd < 0)
 		return -errno;
-	return epoll_set(st, EPOLL_CTL_ADD, st->wake_fd, EPOLLIN, UINT64_MAX);
+	return epoll_set(st, EPOLL_CTL_ADD, st->wake_fd, EPOLLIN, WAKE_KEY);
+}
+
+static void io_wake(struct vm_state *st)
+{
+	uint64_t one = 1;
+
+	/* EAGAIN: the counter is full, so a wake-up is pending anyway. */
+	if (write(st->wake_fd, &one, sizeof(one)) < 0) {
+	}
+}
+
+static bool fd_watched(struct vm_state *st, int fd, uint32_t events)
+{
+	for (int i = 0; i < atomic_load(&st->nr_watches); i++)
+		if (st->watches[i].fd == fd && st->watches[i].events == events &&
+		    atomic_load(&st->watches[i].active))
+			return true;
+	return false;
+}
+
+int io_watch_add(struct vm *vm, int fd, uint32_t events,
+		 int (*on_ready)(void *opaque), void *opaque, bool armed)
+{
+	struct vm_state *st = vm->state;
+	struct io_watch *w;
+	int err, idx;
+
+	if (fd < 0 || !on_ready)
+		return -EINVAL;
+	pthread_mutex_lock(&st->watch_lock);
+	err = io_ensure_epoll(st);
+	if (!err && fd_watched(st, fd, events))
+		err = -EEXIST;
+	if (!err && st->nr_watches >= IO_MAX_WATCHES)
+		err = -ENOSPC;
+	if (err) {
+		pthread_mutex_unlock(&st->watch_lock);
+		return err;
+	}
+	idx = atomic_load(&st->nr_watches);
+	w = &st->watches[idx];
+	*w = (struct io_watch){ .fd = fd, .events = events, .on_ready = on_ready,
+				.opaque = opaque };
+	/* Live before epoll knows it: its first event may come at once. */
+	atomic_store(&w->armed, armed);
+	atomic_store(&w->active, true);
+	err = epoll_set(st, EPOLL_CTL_ADD, fd, (armed ? events : 0) | EPOLLONESHOT,
+			(uint64_t)idx);
+	if (err == -EPERM) {
+		/* Not pollable (regular file, /dev/null): always ready. */
+		w->polled = true;
+		err = 0;
+	}
+	if (err)
+		atomic_store(&w->active, false);
+	else
+		atomic_fetch_add(&st->nr_watches, 1);
+	pthread_mutex_unlock(&st->watch_lock);
+	if (!err && w->polled && armed)
+		io_wake(st);
+	return err ? err : idx;
+}
+
+void io_watch_arm(struct vm *vm, int idx)
+{
+	struct vm_state *st = vm->state;
+	struct io_watch *w = &st->watches[idx];
+
+	if (!atomic_load(&w->active))
+		return;
+	if (w->polled) {
+		atomic_store(&w->armed, true);
+		io_wake(st);
+		return;
+	}
+	/* Fails only for a watch dropped meanwhile: nothing to arm then. */
+	epoll_set(st, EPOLL_CTL_MOD, w->fd, w->events | EPOLLONESHOT, (uint64_t)idx);
 }
 
 int vm_watch_fd(struct vm *vm, int fd, int (*on_ready)(void *opaque),
 		void *opaque)
 {
-	struct vm_state *st = vm->state;
-	int err, idx;
+	int r = io_watch_add(vm, fd, EPOLLIN, on_ready, opaque, true);
 
-	if (fd < 0 || !on_ready)
-		return -EINVAL;
-	if (st->started)
-		return -EBUSY;
-	if (st->nr_watches >= IO_MAX_WATCHES)
-		return -ENOSPC;
-	err = ensure_epoll(st);
-	if (err)
-		return err;
-	idx = st->nr_watches;
-	err = epoll_set(st, EPOLL_CTL_ADD, fd, EPOLLIN, (uint64_t)idx);
-	if (err)
-		return err; /* e.g. -EPERM for a regular file */
-	st->watches[idx] = (struct io_watch){ fd, on_ready, opaque, true };
-	st->nr_watches++;
-	return 0;
+	return r < 0 ? r : 0;
 }
 
 int vm_resume_fd(struct vm *vm, int fd)
 {
 	struct vm_state *st = vm->state;
 
-	for (int i = 0; i < st->nr_watches; i++)
-		if (st->watches[i].fd == fd && st->watches[i].active)
-			return epoll_set(st, EPOLL_CTL_MOD, fd, EPOLLIN, (uint64_t)i);
+	for (int i = 0; i < atomic_load(&st->nr_watches); i++) {
+		struct io_watch *w = &st->watches[i];
+
+		if (w->fd == fd && w->events == EPOLLIN && atomic_load(&w->active)) {
+			io_watch_arm(vm, i);
+			return 0;
+		}
+	}
 	return -ENOENT;
 }
 
@@ -88,29 +168,55 @@ int vm_unwatch_fd(struct vm *vm, int fd)
 
 	if (st->io_running)
 		return -EBUSY;
-	for (int i = 0; i < st->nr_watches; i++) {
+	for (int i = 0; i < atomic_load(&st->nr_watches); i++) {
 		struct io_watch *w = &st->watches[i];
 
-		if (w->fd != fd || !w->active)
+		if (w->fd != fd || !atomic_load(&w->active))
 			continue;
-		epoll_ctl(st->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
-		w->active = false;
+		if (!w->polled)
+			epoll_ctl(st->epoll_fd, EPOLL_CTL_DEL, fd, NULL);
+		atomic_store(&w->active, false);
 		return 0;
 	}
 	return -ENOENT;
 }
 
-static void handle_ready(struct vm_state *st, uint64_t idx)
+/* Run a handler and do what it asks: re-arm, stay paused, or drop. */
+static void handle_ready(struct vm *vm, int idx)
 {
+	struct vm_state *st = vm->state;
 	struct io_watch *w = &st->watches[idx];
-	int r = w->on_ready(w->opaque);
+	int r;
 
-	if (r == VM_WATCH_PAUSE) {
-		epoll_set(st, EPOLL_CTL_MOD, w->fd, 0, idx);
+	if (!atomic_load(&w->active))
+		return;
+	r = w->on_ready(w->opaque);
+	if (r == VM_WATCH_KEEP) {
+		io_watch_arm(vm, idx);
 	} else if (r == VM_WATCH_DROP) {
-		epoll_ctl(st->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
-		w->active = false;
+		atomic_store(&w->active, false);
+		if (!w->polled)
+			epoll_ctl(st->epoll_fd, EPOLL_CTL_DEL, w->fd, NULL);
 	}
+	/* VM_WATCH_PAUSE: stays disarmed until io_watch_arm/vm_resume_fd. */
+}
+
+/* Handlers of armed polled watches; returns whether any is still armed. */
+static bool run_polled(struct vm *vm)
+{
+	struct vm_state *st = vm->state;
+	int n = atomic_load(&st->nr_watches);
+	bool again = false;
+
+	for (int i = 0; i < n; i++) {
+		struct io_watch *w = &st->watches[i];
+
+		if (!w->polled || !atomic_exchange(&w->armed, false))
+			continue;
+		handle_ready(vm, i);
+		again |= atomic_load(&w->armed);
+	}
+	return again;
 }
 
 static void *io_thread(void *arg)
@@ -118,22 +224,31 @@ static void *io_thread(void *arg)
 	struct vm *vm = arg;
 	struct vm_state *st = vm->state;
 	struct epoll_event evs[16];
+	bool polled_ready = true;
 
-	for (;;) {
-		int n = epoll_wait(st->epoll_fd, evs, (int)ARRAY_SIZE(evs), -1);
+	pthread_setname_np(pthread_self(), "vmm-io");
 
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
+	while (!atomic_load(&st->io_quit)) {
+		int n = epoll_wait(st->epoll_fd, evs, (int)ARRAY_SIZE(evs),
+				   polled_ready ? 0 : -1);
+
+		if (n < 0 && errno != EINTR) {
 			vm_err(vm, "I/O thread: epoll_wait: %s", strerror(errno));
 			return NULL;
 		}
 		for (int i = 0; i < n; i++) {
-			if (evs[i].data.u64 == UINT64_MAX)
-				return NULL; /* woken to quit */
-			handle_ready(st, evs[i].data.u64);
+			uint64_t count;
+
+			if (evs[i].data.u64 == WAKE_KEY) {
+				if (read(st->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+					vm_err(vm, "I/O thread: wake-up: %s", strerror(errno));
+				continue;
+			}
+			handle_ready(vm, (int)evs[i].data.u64);
 		}
+		polled_ready = run_polled(vm);
 	}
+	return NULL;
 }
 
 int io_thread_start(struct vm *vm)
@@ -142,8 +257,12 @@ int io_thread_start(struct vm *vm)
 	sigset_t all, saved;
 	int err;
 
-	if (!st->nr_watches)
-		return 0;
+	pthread_mutex_lock(&st->watch_lock);
+	err = io_ensure_epoll(st);
+	pthread_mutex_unlock(&st->watch_lock);
+	if (err)
+		return err;
+	atomic_store(&st->io_quit, false);
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &saved);
 	err = -pthread_create(&st->io_thread, NULL, io_thread, vm);
@@ -155,12 +274,11 @@ int io_thread_start(struct vm *vm)
 void io_thread_stop(struct vm *vm)
 {
 	struct vm_state *st = vm->state;
-	uint64_t one = 1;
 
 	if (!st->io_running)
 		return;
-	if (write(st->wake_fd, &one, sizeof(one)) < 0)
-		vm_err(vm, "cannot wake the I/O thread: %s", strerror(errno));
+	atomic_store(&st->io_quit, true);
+	io_wake(st);
 	pthread_join(st->io_thread, NULL);
 	st->io_running = false;
 }

@@ -8,25 +8,37 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/internal.h"
 #include "utils.h"
+
+int format_log_line(char *line, size_t len, int level, const char *fmt,
+		    va_list ap)
+{
+	static const char *const prefix[] = { "", "error", "warning", "info", "debug" };
+	int n;
+
+	if (level <= LOG_NONE || level > LOG_DEBUG || len < 64)
+		return 0;
+	n = snprintf(line, len, "vibevmm: %s: ", prefix[level]);
+	vsnprintf(line + n, len - (size_t)n, fmt, ap);
+	/* One write per line so lines from several threads do not interleave. */
+	n = (int)strnlen(line, len - 2);
+	line[n++] = '\n';
+	return n;
+}
 
 void vlog(int threshold, int level, const char *fmt, ...)
 {
-	static const char *const prefix[] = { "", "error", "warning", "info", "debug" };
 	char line[1024];
 	va_list ap;
 	int n;
 
-	if (level > threshold || level <= LOG_NONE || level > LOG_DEBUG)
+	if (level > threshold)
 		return;
-	n = snprintf(line, sizeof(line), "vibevmm: %s: ", prefix[level]);
 	va_start(ap, fmt);
-	vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
+	n = format_log_line(line, sizeof(line), level, fmt, ap);
 	va_end(ap);
-	/* One write per line so lines from several threads do not interleave. */
-	n = (int)strnlen(line, sizeof(line) - 2);
-	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
+	if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
 		return;
 }
 

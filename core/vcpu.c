@@ -248,25 +248,44 @@ const char *vcpu_exit_reason_name(int reason)
 
 
 
+/* What ended the run, in words: "vCPU 0: exit shutdown ...\n". */
+static int format_exit(const struct vcpu *vcpu, char *buf, size_t len)
+{
+	const struct vcpu_exit *e = &vcpu->exit;
+	int n = snprintf(buf, len, "vCPU %d: exit %s", vcpu->vcpu_id,
+			 vcpu_exit_reason_name(e->reason));
+
+	if (e->reason == VCPU_EXIT_INTERNAL_ERROR) {
+		n += snprintf(buf + n, len - (size_t)n, " (suberror %u), instruction bytes:",
+			      e->internal.suberror);
+		for (int i = 0; i < e->internal.insn_len && (size_t)n < len; i++)
+			n += snprintf(buf + n, len - (size_t)n, " %02x", e->internal.insn[i]);
+		if (!e->internal.insn_len && (size_t)n < len)
+			n += snprintf(buf + n, len - (size_t)n, " unavailable");
+	} else if (e->reason == VCPU_EXIT_FAIL_ENTRY) {
+		n += snprintf(buf + n, len - (size_t)n, " (hardware reason 0x%llx)",
+			      (unsigned long long)e->fail_entry.hw_reason);
+	} else if (e->reason == VCPU_EXIT_UNKNOWN) {
+		n += snprintf(buf + n, len - (size_t)n, " (backend exit %u)", e->unknown.code);
+	}
+	if ((size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n, "\n");
+	return MIN(n, (int)len - 1);
+}
+
 void vcpu_dump(struct vcpu *vcpu, int fd)
 {
+	struct vm_output *out = vm_output_open(vcpu->vm, fd);
+	char buf[2048];
 	struct regs regs;
-	const struct vcpu_exit *e = &vcpu->exit;
+	int n = format_exit(vcpu, buf, sizeof(buf));
 
-	dprintf(fd, "vCPU %d: exit %s", vcpu->vcpu_id, vcpu_exit_reason_name(e->reason));
-	if (e->reason == VCPU_EXIT_INTERNAL_ERROR) {
-		dprintf(fd, " (suberror %u), instruction bytes:", e->internal.suberror);
-		for (int i = 0; i < e->internal.insn_len; i++)
-			dprintf(fd, " %02x", e->internal.insn[i]);
-		if (!e->internal.insn_len)
-			dprintf(fd, " unavailable");
-	} else if (e->reason == VCPU_EXIT_FAIL_ENTRY) {
-		dprintf(fd, " (hardware reason 0x%llx)",
-			(unsigned long long)e->fail_entry.hw_reason);
-	} else if (e->reason == VCPU_EXIT_UNKNOWN) {
-		dprintf(fd, " (backend exit %u)", e->unknown.code);
-	}
-	dprintf(fd, "\n");
 	if (vcpu_get_regs(vcpu, &regs) == 0)
-		arch_dump_regs(&regs, fd);
+		n += arch_format_regs(&regs, buf + n, sizeof(buf) - (size_t)n);
+	n = MIN(n, (int)sizeof(buf) - 1);
+	/* Through the VM's stream for fd, so a stalled reader cannot block. */
+	if (out)
+		vm_output_write(out, buf, (size_t)n);
+	else if (write(fd, buf, (size_t)n) < 0)
+		return;
 }

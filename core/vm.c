@@ -13,11 +13,13 @@
 static void vm_free(struct vm *vm)
 {
 	if (vm->state) {
+		output_close_all(vm);
 		io_state_destroy(vm->state);
 		if (vm->state->done_fd >= 0)
 			close(vm->state->done_fd);
 		pthread_mutex_destroy(&vm->state->lock);
 		pthread_mutex_destroy(&vm->state->unclaimed_lock);
+		pthread_mutex_destroy(&vm->state->output_lock);
 	}
 	free(vm->state);
 	free(vm->mem_map);
@@ -51,7 +53,11 @@ struct vm *vm_create_on(const struct hypervisor_ops *ops)
 	}
 	pthread_mutex_init(&vm->state->lock, NULL);
 	pthread_mutex_init(&vm->state->unclaimed_lock, NULL);
+	pthread_mutex_init(&vm->state->output_lock, NULL);
 	io_state_init(vm->state);
+	/* The log goes through a stderr stream (best effort: without one,
+	 * lines are written directly). */
+	vm->state->log_output = vm_output_open(vm, STDERR_FILENO);
 	vm->state->done_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	err = vm->state->done_fd < 0 ? -errno : ops->vm_create(vm);
 	if (err) {

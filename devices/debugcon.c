@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /* MMIO debug console: the low byte of any write at offset 0 is printed. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "devices.h"
+#include "vm.h"
 
 struct debugcon {
 	struct device dev;
-	int out_fd;
+	struct vm_output *out;
 };
 
 static int debugcon_write(struct device *dev, uint64_t offset, void *data,
@@ -16,8 +17,8 @@ static int debugcon_write(struct device *dev, uint64_t offset, void *data,
 {
 	struct debugcon *d = dev->private;
 
-	if (offset == 0 && write(d->out_fd, data, 1) < 0)
-		return -1;
+	if (offset == 0)
+		vm_output_write(d->out, data, 1);
 	return 0;
 }
 
@@ -33,13 +34,17 @@ static void debugcon_destroy(struct device *dev)
 	free(dev->private);
 }
 
-struct device *debugcon_create(uint64_t base, int out_fd)
+struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd)
 {
 	struct debugcon *d = calloc(1, sizeof(*d));
 
 	if (!d)
 		return NULL;
-	d->out_fd = out_fd;
+	d->out = vm_output_open(vm, out_fd);
+	if (!d->out) {
+		free(d);
+		return NULL;
+	}
 	d->dev = (struct device){
 		.name = "debugcon", .base = base, .size = DEBUGCON_SIZE,
 		.private = d, .read = debugcon_read, .write = debugcon_write,

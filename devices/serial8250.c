@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * 16550A UART. Transmission is instantaneous (bytes go straight to out_fd),
- * so THR is always empty; input comes from in_fd through the VM's I/O thread
- * into a receive buffer the guest drains through RBR.
+ * 16550A UART. Transmission is instantaneous (bytes go to the VM's output
+ * stream for out_fd, which never blocks), so THR is always empty; input
+ * comes from in_fd through the VM's I/O thread into a receive buffer the
+ * guest drains through RBR. A full buffer pauses the input watch; the
+ * guest's reads resume it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -43,7 +45,8 @@ struct serial8250 {
 	struct device dev;
 	pthread_mutex_t lock;
 	uint32_t irq;
-	int in_fd, out_fd;
+	int in_fd;
+	struct vm_output *out; /* NULL: output dropped */
 	bool input_paused;
 	int (*filter)(void *opaque, uint8_t *buf, int len);
 	void *filter_opaque;
@@ -92,6 +95,15 @@ static void rx_push(struct serial8250 *s, const uint8_t *buf, size_t n)
 	}
 }
 
+/* Room again: let the I/O thread read more input. */
+static void maybe_resume_input(struct serial8250 *s)
+{
+	if (s->input_paused && s->rx_len < RX_BUF_SIZE / 2) {
+		s->input_paused = false;
+		vm_resume_fd(s->dev.vm, s->in_fd);
+	}
+}
+
 static uint8_t rx_pop(struct serial8250 *s)
 {
 	uint8_t c;
@@ -101,11 +113,7 @@ static uint8_t rx_pop(struct serial8250 *s)
 	c = s->rx[s->rx_head];
 	s->rx_head = (s->rx_head + 1) % RX_BUF_SIZE;
 	s->rx_len--;
-	/* Room again: let the I/O thread read more input. */
-	if (s->input_paused && s->rx_len < RX_BUF_SIZE / 2) {
-		s->input_paused = false;
-		vm_resume_fd(s->dev.vm, s->in_fd);
-	}
+	maybe_resume_input(s);
 	return c;
 }
 
@@ -115,8 +123,7 @@ static void transmit(struct serial8250 *s, uint8_t c)
 		rx_push(s, &c, 1);
 		return;
 	}
-	if (s->out_fd >= 0 && write(s->out_fd, &c, 1) < 0)
-		s->out_fd = -1; /* output gone (closed pipe): drop from now on */
+	vm_output_write(s->out, &c, 1);
 }
 
 static uint8_t modem_status(const struct serial8250 *s)
@@ -190,8 +197,10 @@ static void write_reg(struct serial8250 *s, unsigned reg, uint8_t v)
 		return;
 	case REG_IIR_FCR:
 		s->fcr = v;
-		if (v & FCR_CLEAR_RX)
+		if (v & FCR_CLEAR_RX) {
 			s->rx_len = 0;
+			maybe_resume_input(s);
+		}
 		update_irq(s, false);
 		return;
 	case REG_LCR:
@@ -269,17 +278,20 @@ static void serial_destroy(struct device *dev)
 	free(s);
 }
 
-struct device *serial8250_create(uint16_t port, uint32_t irq, int in_fd,
-				 int out_fd)
+struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
+				 int in_fd, int out_fd)
 {
 	struct serial8250 *s = calloc(1, sizeof(*s));
 
 	if (!s)
 		return NULL;
+	if (out_fd >= 0 && !(s->out = vm_output_open(vm, out_fd))) {
+		free(s);
+		return NULL;
+	}
 	pthread_mutex_init(&s->lock, NULL);
 	s->irq = irq;
 	s->in_fd = in_fd;
-	s->out_fd = out_fd;
 	s->dev = (struct device){
 		.name = "serial8250", .base = port, .size = 8, .private = s,
 		.read = serial_read, .write = serial_write,

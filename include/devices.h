@@ -52,9 +52,10 @@ int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
 
 /* ---- Devices the library provides ---- */
 
-/* MMIO debug console: a byte written at offset 0 goes to out_fd. */
+/* MMIO debug console: a byte written at offset 0 goes to out_fd (through
+ * the VM's output stream for it: never blocks, see vm_output_open). */
 #define DEBUGCON_SIZE 0x1000
-struct device *debugcon_create(uint64_t base, int out_fd);
+struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd);
 
 /*
  * Guest exit port (x86 port I/O): a 1-, 2- or 4-byte write ends the VM with
@@ -63,11 +64,12 @@ struct device *debugcon_create(uint64_t base, int out_fd);
 struct device *exit_port_create(uint16_t port);
 
 /*
- * 16550A UART. Output goes to out_fd; input, when in_fd >= 0, is read by the
+ * 16550A UART. Output goes to out_fd (through the VM's output stream for
+ * it: never blocks; -1 drops it); input, when in_fd >= 0, is read by the
  * VM's I/O thread and raises `irq` when the guest enables it.
  */
-struct device *serial8250_create(uint16_t port, uint32_t irq, int in_fd,
-				 int out_fd);
+struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
+				 int in_fd, int out_fd);
 
 /*
  * After registering the UART, start reading in_fd. `filter`, if given, sees

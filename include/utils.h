@@ -17,17 +17,23 @@ enum log_level {
 
 #define LOG_DEFAULT_LEVEL LOG_WARN
 
-/*
- * Log to stderr when `level` <= `threshold`. Each VM carries its own
- * threshold (vm->log_level); the macros below take it from a VM pointer.
- */
+struct vm;
+
+/* Log a line ("vibevmm: LEVEL: ...") to stderr when `level` <= `threshold`. */
 void vlog(int threshold, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 
-#define vm_err(vm, ...) vlog((vm)->log_level, LOG_ERROR, __VA_ARGS__)
-#define vm_warn(vm, ...) vlog((vm)->log_level, LOG_WARN, __VA_ARGS__)
-#define vm_info(vm, ...) vlog((vm)->log_level, LOG_INFO, __VA_ARGS__)
-#define vm_debug(vm, ...) vlog((vm)->log_level, LOG_DEBUG, __VA_ARGS__)
+/*
+ * Log for a VM, at its own threshold (vm->log_level), through its stderr
+ * stream (see vm_output_open): a stalled stderr never blocks the caller.
+ */
+void vm_log(const struct vm *vm, int level, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+#define vm_err(vm, ...) vm_log((vm), LOG_ERROR, __VA_ARGS__)
+#define vm_warn(vm, ...) vm_log((vm), LOG_WARN, __VA_ARGS__)
+#define vm_info(vm, ...) vm_log((vm), LOG_INFO, __VA_ARGS__)
+#define vm_debug(vm, ...) vm_log((vm), LOG_DEBUG, __VA_ARGS__)
 
 /*
  * Parse a size such as "512M", "1G", "4096", "64k" into bytes.

@@ -3,6 +3,7 @@
 #ifndef VIBEVMM_VM_H
 #define VIBEVMM_VM_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "devices.h"
@@ -85,8 +86,11 @@ int vm_done_fd(struct vm *vm);
  * Watch `fd` for input on the VM's I/O thread: `on_ready(opaque)` is called
  * there while fd is readable (or at EOF/hang-up). It returns VM_WATCH_KEEP,
  * VM_WATCH_PAUSE (stop watching until vm_resume_fd(), e.g. while a device
- * buffer is full) or VM_WATCH_DROP (stop for good, e.g. at EOF).
- * Register before vm_start(). 0 or -errno.
+ * buffer is full) or VM_WATCH_DROP (stop for good, e.g. at EOF). A paused
+ * fd is not looked at, so a hang-up while paused costs nothing; resuming
+ * from any thread, at any moment, is race-free. An fd epoll cannot watch (a
+ * regular file, /dev/null) counts as always readable. Any time, also while
+ * the VM runs. 0 or -errno (-EEXIST: already watched).
  */
 enum vm_watch_result { VM_WATCH_KEEP = 0, VM_WATCH_PAUSE = 1, VM_WATCH_DROP = 2 };
 int vm_watch_fd(struct vm *vm, int fd, int (*on_ready)(void *opaque),
@@ -99,6 +103,21 @@ int vm_resume_fd(struct vm *vm, int fd);
  * when fd is not watched, -EBUSY while the I/O thread runs.
  */
 int vm_unwatch_fd(struct vm *vm, int fd);
+
+/*
+ * Console output that never blocks the caller (a vCPU thread, the I/O
+ * thread): vm_output_open() gives the VM's output stream for host fd `fd`
+ * (one per fd, shared, owned by the VM; NULL with errno on failure; open it
+ * while setting the VM up). vm_output_write() sends bytes at once when the
+ * fd takes them, else keeps up to 64 KiB that the I/O thread writes as the
+ * reader catches up; beyond that, or once the reader is gone, bytes are
+ * dropped, counted and logged once, as a serial line would lose them.
+ * vm_destroy() gives slow readers up to a second for what is left.
+ * The VM's own log (vm_err ... vm_debug) goes through its stderr stream.
+ */
+struct vm_output;
+struct vm_output *vm_output_open(struct vm *vm, int fd);
+void vm_output_write(struct vm_output *out, const void *data, size_t len);
 
 /*
  * Fast device paths (KVM: ioeventfd / irqfd). vm_add_ioeventfd: a guest

@@ -4,9 +4,9 @@
 
 #include "core/internal.h"
 
-void arch_dump_regs(const struct regs *r, int fd)
+int arch_format_regs(const struct regs *r, char *buf, size_t len)
 {
-	dprintf(fd,
+	return snprintf(buf, len,
 		" rip %016llx rflags %016llx\n"
 		" rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
 		" rsi %016llx rdi %016llx rsp %016llx rbp %016llx\n"

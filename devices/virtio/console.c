@@ -24,7 +24,8 @@
 
 struct virtio_console {
 	struct virtio_dev *vd;
-	int in_fd, out_fd;
+	int in_fd;
+	struct vm_output *out;
 	int (*filter)(void *opaque, uint8_t *buf, int len);
 	void *filter_opaque;
 	bool input_attached;
@@ -43,27 +44,12 @@ struct virtio_console {
 	struct iovec tx_iov[CONSOLE_QUEUE_MAX];
 };
 
-/* Write a chain's readable part to out_fd; output that cannot be written
- * (closed pipe) is dropped, as on the UART. */
+/* A chain's readable part goes to the output stream, which never blocks
+ * (what the reader does not take in time is dropped, as on the UART). */
 static void write_out(struct virtio_console *c, const struct virtq_elem *e)
 {
-	for (unsigned i = 0; i < e->nr_out && c->out_fd >= 0; i++) {
-		const uint8_t *p = e->iov[i].iov_base;
-		size_t left = e->iov[i].iov_len;
-
-		while (left) {
-			ssize_t n = write(c->out_fd, p, left);
-
-			if (n < 0 && errno == EINTR)
-				continue;
-			if (n <= 0) {
-				c->out_fd = -1;
-				return;
-			}
-			p += n;
-			left -= (size_t)n;
-		}
-	}
+	for (unsigned i = 0; i < e->nr_out; i++)
+		vm_output_write(c->out, e->iov[i].iov_base, e->iov[i].iov_len);
 }
 
 static void transmit(struct virtio_console *c)
@@ -183,7 +169,11 @@ struct device *virtio_console_create(struct vm *vm, uint64_t base,
 	if (!c)
 		return NULL;
 	c->in_fd = in_fd;
-	c->out_fd = out_fd;
+	if (out_fd >= 0 && !(c->out = vm_output_open(vm, out_fd))) {
+		vm_err(vm, "virtio-console: output to fd %d: %s", out_fd, strerror(errno));
+		free(c);
+		return NULL;
+	}
 	c->vd = virtio_mmio_create(vm, base, gsi, &console_ops, c, why, sizeof(why));
 	if (!c->vd) {
 		vm_err(vm, "virtio-console: %s", why);

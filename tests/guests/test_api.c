@@ -30,8 +30,8 @@ static void test_hello_debugcon_and_serial(void **state)
 	struct vcpu *vcpu;
 
 	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
-	assert_int_equal(vm_register_device(vm, debugcon_create(0x90000000, out[1])), 0);
-	assert_int_equal(vm_register_device(vm, serial8250_create(0x3f8, 4, -1, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, debugcon_create(vm, 0x90000000, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, serial8250_create(vm, 0x3f8, 4, -1, out[1])), 0);
 	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
 	load_guest(vm, "hello");
 	vcpu = new_vcpu_long_mode(vm, 0);
