@@ -5,6 +5,12 @@
  * (fdatasync included) never stalls a vCPU or the VM's I/O thread. The
  * worker holds the queue while a request runs: a reset waits for it, and no
  * buffer is written after the driver got the device back.
+ *
+ * Durability (see blk_req.c): a FLUSH completes after fdatasync; a failed
+ * sync fails every later FLUSH and write until the driver resets the
+ * device; a driver without FLUSH gets a write-through device. The backend
+ * state behind this (sync_error, write_through) changes only with the queue
+ * held, so a request sees one consistent state.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -53,6 +59,7 @@
 struct virtio_blk {
 	struct virtio_dev *vd;
 	struct virtio_blk_backend be;
+	char *path;                /* the image, for log lines */
 	struct virtio_dev_ops ops;
 	uint8_t config[CFG_LEN];
 	int stop_fd;
@@ -79,6 +86,7 @@ static int handle_request(struct virtio_blk *b, struct virtq_elem *e,
 {
 	struct virtio_blk_req r;
 	uint32_t written;
+	bool failed_before = b->be.sync_error != 0;
 	int err = virtio_blk_parse_request(e->iov, e->nr_out, e->nr_in, b->data,
 					   BLK_QUEUE_MAX, &r);
 
@@ -86,6 +94,10 @@ static int handle_request(struct virtio_blk *b, struct virtq_elem *e,
 		return err;
 	*r.status = virtio_blk_execute(&b->be, &r, &written);
 	*used_len = written + 1;
+	if (!failed_before && b->be.sync_error)
+		vm_warn(b->vd->vm, "virtio-blk %s: cannot make writes durable (%s): "
+			"failing flushes and writes until the guest resets the device",
+			b->path, strerror(b->be.sync_error));
 	return 0;
 }
 
@@ -145,12 +157,54 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 	/* own_notify: the worker polls the eventfd; nothing comes here. */
 }
 
+/* Backend state changes with the queue held: the worker holds it across a
+ * request (transport lock, then queue lock: the order mmio.c's reset uses). */
+static void lock_queue(struct virtio_blk *b)
+{
+	pthread_mutex_lock(&b->vd->queues[0].lock);
+}
+
+static void unlock_queue(struct virtio_blk *b)
+{
+	pthread_mutex_unlock(&b->vd->queues[0].lock);
+}
+
+/* DRIVER_OK: the features are settled. A driver that took no FLUSH never
+ * asks for durability, so every write must be durable by itself. */
+static void blk_activate(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->priv;
+	bool flush = vd->drv_features & VIRTIO_F_BIT(VIRTIO_BLK_F_FLUSH);
+
+	lock_queue(b);
+	b->be.write_through = !flush;
+	unlock_queue(b);
+	if (!flush)
+		vm_info(vd->vm, "virtio-blk %s: driver without FLUSH: write-through", b->path);
+}
+
+/* A reset is the driver's acknowledgement of a failed sync: it starts
+ * afresh. Write-through until the next driver's features are known (the
+ * safe side for requests that race with DRIVER_OK). */
+static void blk_reset(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->priv;
+
+	lock_queue(b);
+	if (b->be.sync_error)
+		vm_info(vd->vm, "virtio-blk %s: device reset: writes accepted again", b->path);
+	b->be.sync_error = 0;
+	b->be.write_through = true;
+	unlock_queue(b);
+}
+
 static void blk_free(struct virtio_blk *b)
 {
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
 	if (b->be.fd >= 0)
 		close(b->be.fd); /* drops the flock too */
+	free(b->path);
 	free(b);
 }
 
@@ -198,6 +252,7 @@ static int open_image(struct virtio_blk *b, struct vm *vm, const char *path,
 	b->be.capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
 	b->be.readonly = readonly;
 	b->be.punch_holes = true; /* regular files and block devices take fallocate */
+	b->be.write_through = true; /* until a driver negotiates FLUSH */
 	return 0;
 }
 
@@ -237,7 +292,8 @@ static void fill_config(struct virtio_blk *b)
 			    VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX),
 		.num_queues = 1, .queue_max = BLK_QUEUE_MAX, .config_len = CFG_LEN,
 		.own_notify = true, .config_read = blk_config_read,
-		.queue_notify = blk_notify, .destroy = blk_destroy,
+		.queue_notify = blk_notify, .activate = blk_activate,
+		.reset = blk_reset, .destroy = blk_destroy,
 	};
 }
 
@@ -255,14 +311,14 @@ static int start_worker(struct virtio_blk *b)
 	return -err;
 }
 
-void virtio_blk_set_sync(struct device *dev, int (*sync)(void *opaque, int fd),
-			 void *opaque)
+void virtio_blk_set_io(struct device *dev, const struct virtio_blk_io *io)
 {
 	struct virtio_dev *vd = dev->private;
 	struct virtio_blk *b = vd->priv;
 
-	b->be.sync = sync;
-	b->be.sync_opaque = opaque;
+	lock_queue(b);
+	b->be.io = *io;
+	unlock_queue(b);
 }
 
 struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
@@ -278,9 +334,13 @@ struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	}
 	b->be.fd = -1;
 	b->stop_fd = eventfd(0, EFD_CLOEXEC);
-	if (b->stop_fd < 0 || open_image(b, vm, path, readonly, why, why_len)) {
+	b->path = strdup(path);
+	if (b->stop_fd < 0 || !b->path ||
+	    open_image(b, vm, path, readonly, why, why_len)) {
 		if (b->stop_fd < 0)
 			set_why(why, why_len, "eventfd: %s", strerror(errno));
+		else if (!b->path)
+			set_why(why, why_len, "out of memory");
 		blk_free(b);
 		return NULL;
 	}

@@ -4,16 +4,25 @@
  * header, data and status byte, and carrying the request out on an image fd.
  * No transport here, so the fuzzer drives it directly.
  *
- * The header is copied out before use. Data moves with preadv/pwritev straight
- * between the image and the guest's buffers (already checked against guest
- * RAM by the queue walker). Every request is checked against the capacity
- * with overflow-free arithmetic before any I/O.
+ * The header is copied out before use. Data moves with preadv/pwritev2
+ * straight between the image and the guest's buffers (already checked against
+ * guest RAM by the queue walker). Every request is checked against the
+ * capacity with overflow-free arithmetic before any I/O.
+ *
+ * Durability: FLUSH is an fdatasync. A failed one is remembered
+ * (b->sync_error), because the kernel tells only one caller about a
+ * writeback error: from then on FLUSH and every data change fail until the
+ * device is reset. Without a negotiated FLUSH the device is write-through:
+ * writes go out with RWF_DSYNC, which makes just the written range durable
+ * inside the same system call (one syscall per write instead of pwritev plus
+ * fdatasync), and discard / write-zeroes are followed by a sync.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/falloc.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "devices/virtio/virtio.h"
@@ -67,16 +76,58 @@ static bool in_range(const struct virtio_blk_backend *b, uint64_t sector,
 	       len / VIRTIO_BLK_SECTOR <= b->capacity - sector;
 }
 
-/* preadv/pwritev until done; a short transfer that makes no progress
+/* The host I/O calls, through the test hooks when set. */
+static ssize_t blk_pwritev2(const struct virtio_blk_backend *b,
+			    const struct iovec *iov, int cnt, off_t off,
+			    int flags)
+{
+	if (b->io.pwritev2)
+		return b->io.pwritev2(b->io.opaque, b->fd, iov, cnt, off, flags);
+	return pwritev2(b->fd, iov, cnt, off, flags);
+}
+
+static int blk_sync(const struct virtio_blk_backend *b)
+{
+	int r = b->io.sync ? b->io.sync(b->io.opaque, b->fd) : fdatasync(b->fd);
+
+	return r < 0 ? (errno ? -errno : -EIO) : 0;
+}
+
+/* Flags for data writes: RWF_DSYNC makes a write-through write durable
+ * before the call returns. */
+static int write_flags(const struct virtio_blk_backend *b)
+{
+	return b->write_through ? RWF_DSYNC : 0;
+}
+
+/* A sync failed: keep its errno (the first one) so that nothing after it
+ * claims durability. */
+static void sync_failed(struct virtio_blk_backend *b, int err)
+{
+	if (!b->sync_error)
+		b->sync_error = err < 0 ? -err : EIO;
+}
+
+/* Make everything written so far durable; the request's status. */
+static uint8_t sync_now(struct virtio_blk_backend *b)
+{
+	int err = blk_sync(b);
+
+	if (err)
+		sync_failed(b, err);
+	return err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+/* preadv/pwritev2 until done; a short transfer that makes no progress
  * (the image shrank under us) or any error fails the request. */
-static int transfer(int fd, struct iovec *iov, unsigned n, uint64_t off,
-		    bool write, uint64_t *done)
+static int transfer(const struct virtio_blk_backend *b, struct iovec *iov,
+		    unsigned n, uint64_t off, bool write, uint64_t *done)
 {
 	*done = 0;
 	while (n) {
 		int cnt = (int)MIN(n, (unsigned)IOV_MAX);
-		ssize_t r = write ? pwritev(fd, iov, cnt, (off_t)off)
-				  : preadv(fd, iov, cnt, (off_t)off);
+		ssize_t r = write ? blk_pwritev2(b, iov, cnt, (off_t)off, write_flags(b))
+				  : preadv(b->fd, iov, cnt, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -97,7 +148,15 @@ static int transfer(int fd, struct iovec *iov, unsigned n, uint64_t off,
 	return 0;
 }
 
-static uint8_t do_rw(const struct virtio_blk_backend *b,
+/* Requests that change data are refused on a read-only disk, and after a
+ * failed sync: what the driver wrote since its last good flush may be gone,
+ * and anything written now could never be made durable knowingly. */
+static bool may_change_data(const struct virtio_blk_backend *b)
+{
+	return !b->readonly && !b->sync_error;
+}
+
+static uint8_t do_rw(struct virtio_blk_backend *b,
 		     const struct virtio_blk_req *r, bool write,
 		     uint32_t *written)
 {
@@ -106,23 +165,26 @@ static uint8_t do_rw(const struct virtio_blk_backend *b,
 
 	if (r->data_len % VIRTIO_BLK_SECTOR || !in_range(b, r->sector, r->data_len))
 		return VIRTIO_BLK_S_IOERR;
-	if (write && b->readonly)
+	if (write && !may_change_data(b))
 		return VIRTIO_BLK_S_IOERR;
-	err = transfer(b->fd, r->data, r->nr_data, r->sector * VIRTIO_BLK_SECTOR,
+	err = transfer(b, r->data, r->nr_data, r->sector * VIRTIO_BLK_SECTOR,
 		       write, &done);
+	/* A write-through write that failed may have failed in its sync,
+	 * which then consumed the kernel's one report of a writeback error. */
+	if (err && write && b->write_through)
+		sync_failed(b, err);
 	if (!write)
 		*written = (uint32_t)done; /* <= the chain's 64 MiB bound */
 	return err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 }
 
-static uint8_t do_flush(const struct virtio_blk_backend *b)
+static uint8_t do_flush(struct virtio_blk_backend *b)
 {
-	int err;
-
 	if (b->readonly)
 		return VIRTIO_BLK_S_OK; /* nothing of ours to make durable */
-	err = b->sync ? b->sync(b->sync_opaque, b->fd) : fdatasync(b->fd);
-	return err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	if (b->sync_error)
+		return VIRTIO_BLK_S_IOERR; /* still lost: never "fixed" by a retry */
+	return sync_now(b);
 }
 
 static uint8_t do_get_id(const struct virtio_blk_backend *b,
@@ -136,13 +198,16 @@ static uint8_t do_get_id(const struct virtio_blk_backend *b,
 
 /* Zeroes [off, off + len) with plain writes: the fallback where fallocate
  * cannot. */
-static int write_zeroes_slowly(int fd, uint64_t off, uint64_t len)
+static int write_zeroes_slowly(const struct virtio_blk_backend *b,
+			       uint64_t off, uint64_t len)
 {
 	static const uint8_t zeroes[64 << 10];
 
 	while (len) {
 		size_t n = (size_t)MIN(len, (uint64_t)sizeof(zeroes));
-		ssize_t w = pwrite(fd, zeroes, n, (off_t)off);
+		struct iovec iov = { (void *)zeroes, n };
+		/* No RWF_DSYNC here: the caller syncs once at the end. */
+		ssize_t w = blk_pwritev2(b, &iov, 1, (off_t)off, 0);
 
 		if (w < 0 && errno == EINTR)
 			continue;
@@ -169,7 +234,7 @@ static int discard_or_zero(const struct virtio_blk_backend *b, uint32_t type,
 		return 0;
 	if (type == VIRTIO_BLK_T_DISCARD)
 		return 0;
-	return write_zeroes_slowly(b->fd, off, len);
+	return write_zeroes_slowly(b, off, len);
 }
 
 struct dwz_seg {
@@ -189,8 +254,10 @@ static struct dwz_seg dwz_seg_at(const uint8_t *p)
 
 /* DISCARD and WRITE_ZEROES (5.2.6.2): every segment is checked before any
  * is carried out; unknown flags, too many or misshapen segments: UNSUPP;
- * a range beyond the disk: IOERR. */
-static uint8_t do_discard_or_zero(const struct virtio_blk_backend *b,
+ * a range beyond the disk: IOERR. They change data, so they are refused
+ * like writes after a failed sync, and made durable before they complete
+ * when the device is write-through. */
+static uint8_t do_discard_or_zero(struct virtio_blk_backend *b,
 				  const struct virtio_blk_req *r)
 {
 	unsigned max = r->type == VIRTIO_BLK_T_DISCARD ? VIRTIO_BLK_MAX_DISCARD_SEG
@@ -199,7 +266,7 @@ static uint8_t do_discard_or_zero(const struct virtio_blk_backend *b,
 	uint32_t allowed = r->type == VIRTIO_BLK_T_DISCARD ? 0 : VIRTIO_BLK_WZ_UNMAP;
 	unsigned n = (unsigned)(r->data_len / VIRTIO_BLK_SEG_BYTES);
 
-	if (b->readonly)
+	if (!may_change_data(b))
 		return VIRTIO_BLK_S_IOERR;
 	if (!n || n > max || r->data_len % VIRTIO_BLK_SEG_BYTES)
 		return VIRTIO_BLK_S_UNSUPP;
@@ -220,10 +287,10 @@ static uint8_t do_discard_or_zero(const struct virtio_blk_backend *b,
 				    s.flags & VIRTIO_BLK_WZ_UNMAP))
 			return VIRTIO_BLK_S_IOERR;
 	}
-	return VIRTIO_BLK_S_OK;
+	return b->write_through ? sync_now(b) : VIRTIO_BLK_S_OK;
 }
 
-uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
+uint8_t virtio_blk_execute(struct virtio_blk_backend *b,
 			   const struct virtio_blk_req *r, uint32_t *written)
 {
 	*written = 0;

@@ -23,6 +23,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 #include <sys/uio.h>
 
 #include "devices.h"
@@ -345,6 +346,21 @@ int virtio_blk_parse_request(const struct iovec *iov, unsigned nr_out,
 			     unsigned nr_in, struct iovec *data,
 			     unsigned max_data, struct virtio_blk_req *r);
 
+/*
+ * The host I/O calls of a virtio-blk backend, replaceable so that tests can
+ * inject faults and watch the order of calls. A NULL member means the real
+ * system call.
+ */
+struct virtio_blk_io {
+	/* fdatasync(fd): 0, or -1 with errno set */
+	int (*sync)(void *opaque, int fd);
+	/* pwritev2(fd, iov, cnt, off, flags), flags 0 or RWF_DSYNC: bytes
+	 * written, or -1 with errno set */
+	ssize_t (*pwritev2)(void *opaque, int fd, const struct iovec *iov,
+			    int cnt, off_t off, int flags);
+	void *opaque;
+};
+
 struct virtio_blk_backend {
 	int fd;
 	uint64_t capacity;    /* 512-byte sectors */
@@ -353,25 +369,36 @@ struct virtio_blk_backend {
 	 * range, or a hole with unmap); without it, or when the file system
 	 * refuses, discard does nothing and write-zeroes writes zeroes. */
 	bool punch_holes;
+	/* The driver did not negotiate VIRTIO_BLK_F_FLUSH, so it cannot ask
+	 * for durability: every request that changes data completes only
+	 * once the change is on stable storage (writes with RWF_DSYNC,
+	 * discard and write-zeroes followed by a sync). */
+	bool write_through;
+	/* errno of the first failed sync (FLUSH, or a write-through write)
+	 * since the device was reset; 0: none. Linux reports a writeback
+	 * error to one fdatasync only, and the next one succeeds although
+	 * the data never reached the disk. So the failure is kept: every
+	 * later FLUSH fails, and so does every request that changes data
+	 * (OUT, DISCARD, WRITE_ZEROES), until the driver resets the device.
+	 * Reads and GET_ID go on. */
+	int sync_error;
 	char serial[VIRTIO_BLK_ID_BYTES];
-	/* Makes written data durable; NULL: fdatasync. Tests hook it. */
-	int (*sync)(void *opaque, int fd);
-	void *sync_opaque;
+	struct virtio_blk_io io;
 };
 
 /*
  * Carry out a parsed request against the backend. Returns the status byte
  * (VIRTIO_BLK_S_*) and the bytes written into the guest's data buffers in
- * *written. Synchronous: a FLUSH returns only after the data is durable, so
- * the caller completes the request (status, used ring) strictly afterwards.
+ * *written; may set b->sync_error. Synchronous: a FLUSH (and, write-through,
+ * any data change) returns only after the data is durable, so the caller
+ * completes the request (status, used ring) strictly afterwards.
  */
-uint8_t virtio_blk_execute(const struct virtio_blk_backend *b,
+uint8_t virtio_blk_execute(struct virtio_blk_backend *b,
 			   const struct virtio_blk_req *r, uint32_t *written);
 
-/* Replace fdatasync for a virtio-blk device (tests: observe that a flush
- * completes only after the sync). Call before the driver is up. */
-void virtio_blk_set_sync(struct device *dev, int (*sync)(void *opaque, int fd),
-			 void *opaque);
+/* Replace the host I/O calls of a virtio-blk device (tests: fault
+ * injection, call order). Call before the driver is up. */
+void virtio_blk_set_io(struct device *dev, const struct virtio_blk_io *io);
 
 /* ---- virtio-net headers (net.c) ---- */
 

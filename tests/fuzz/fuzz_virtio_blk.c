@@ -6,12 +6,17 @@
  *  - mode 1: a fuzzer-built virtqueue in fake guest RAM, each popped chain
  *    parsed and carried out, as the device's worker does.
  * Requests run against a small in-memory image (memfd, 64 sectors);
- * read-only and sync behaviour are chosen by the input too. ASan checks that
- * no byte outside the segments is touched; the oracle checks that the data
- * never leaves the chain and that requests beyond the image fail.
+ * read-only, hole punching, write-through, an earlier sync failure and
+ * failing syncs are chosen by the input's first byte (bits 0 to 4); in mode 1 one backend
+ * serves all chains, so a sync failure carries over. ASan checks that no byte
+ * outside the segments is touched; the oracle checks that the data never
+ * leaves the chain, that requests beyond the image fail, and that after a
+ * failed sync no FLUSH and no data change succeeds.
  *
  * FUZZ_SRCS: devices/virtio/blk_req.c devices/virtio/queue.c core/mm.c
  */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,35 +47,52 @@ static int image_fd(void)
 
 static int fake_sync(void *opaque, int fd __attribute__((unused)))
 {
-	return *(const uint8_t *)opaque & 1 ? -1 : 0; /* a failing disk, sometimes */
+	if (!(*(const uint8_t *)opaque & 0x10))
+		return 0;
+	errno = EIO; /* a failing disk, sometimes */
+	return -1;
 }
 
-static void check_and_run(const struct iovec *iov, unsigned nr_out,
-			  unsigned nr_in, uint8_t flags)
+static struct virtio_blk_backend make_backend(uint8_t *flags)
+{
+	return (struct virtio_blk_backend){
+		.fd = image_fd(), .capacity = IMG_SECTORS, .readonly = *flags & 1,
+		.punch_holes = *flags & 2, .write_through = *flags & 4,
+		.sync_error = *flags & 8 ? EIO : 0,
+		.serial = "fuzz-serial", .io = { .sync = fake_sync, .opaque = flags },
+	};
+}
+
+static bool changes_data(uint32_t type)
+{
+	return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD ||
+	       type == VIRTIO_BLK_T_WRITE_ZEROES;
+}
+
+static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
+			  unsigned nr_out, unsigned nr_in)
 {
 	struct iovec data[MAX_SEGS * 2];
 	struct virtio_blk_req r;
-	struct virtio_blk_backend b = {
-		.fd = image_fd(), .capacity = IMG_SECTORS, .readonly = flags & 1,
-		.punch_holes = flags & 2,
-		.serial = "fuzz-serial", .sync = fake_sync, .sync_opaque = &flags,
-	};
+	int sync_error = b->sync_error;
 	uint32_t written;
 	uint8_t st;
 
 	if (virtio_blk_parse_request(iov, nr_out, nr_in, data, MAX_SEGS * 2, &r))
 		return;
-	st = virtio_blk_execute(&b, &r, &written);
+	st = virtio_blk_execute(b, &r, &written);
 	if (st > VIRTIO_BLK_S_UNSUPP || written > r.data_len)
 		abort();
 	if (st == VIRTIO_BLK_S_OK && !r.bad_header &&
 	    (r.type == VIRTIO_BLK_T_IN || r.type == VIRTIO_BLK_T_OUT) &&
 	    (r.sector > IMG_SECTORS || r.data_len / 512 > IMG_SECTORS - r.sector))
 		abort(); /* beyond the end must fail */
-	if (st == VIRTIO_BLK_S_OK && b.readonly &&
-	    (r.type == VIRTIO_BLK_T_OUT || r.type == VIRTIO_BLK_T_DISCARD ||
-	     r.type == VIRTIO_BLK_T_WRITE_ZEROES))
+	if (st == VIRTIO_BLK_S_OK && !r.bad_header && b->readonly && changes_data(r.type))
 		abort(); /* a read-only image is never changed */
+	if (sync_error && (b->sync_error != sync_error ||
+			   (st == VIRTIO_BLK_S_OK && !r.bad_header && !b->readonly &&
+			    (changes_data(r.type) || r.type == VIRTIO_BLK_T_FLUSH))))
+		abort(); /* a failed sync sticks, and nothing claims durability */
 	*r.status = st;
 }
 
@@ -97,7 +119,8 @@ static void run_segments(const uint8_t *p, size_t n, uint8_t flags)
 		memcpy(copy[i], p, len < n ? len : n);
 		iov[i] = (struct iovec){ copy[i], len };
 	}
-	check_and_run(iov, nr_out, nseg - nr_out, flags);
+	struct virtio_blk_backend b = make_backend(&flags);
+	check_and_run(&b, iov, nr_out, nseg - nr_out);
 	for (i = 0; i < nseg; i++)
 		free(copy[i]);
 }
@@ -110,6 +133,7 @@ static void run_queue(const uint8_t *p, size_t n, uint8_t flags)
 	struct iovec iov[MAX_SEGS];
 	struct virtq_elem e = { .iov = iov, .max_iov = MAX_SEGS };
 	struct virtq vq;
+	struct virtio_blk_backend b = make_backend(&flags);
 	uint8_t *ram = calloc(1, RAM_SIZE);
 
 	if (!ram)
@@ -120,7 +144,7 @@ static void run_queue(const uint8_t *p, size_t n, uint8_t flags)
 	if (!virtq_init(&vq, &vm, 8, 0x0, 0x100, 0x200,
 			VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC))) {
 		for (int i = 0; i < 16 && virtq_pop(&vq, &e) > 0; i++) {
-			check_and_run(iov, e.nr_out, e.nr_in, flags);
+			check_and_run(&b, iov, e.nr_out, e.nr_in);
 			virtq_push(&vq, e.head, 1);
 		}
 	}

@@ -80,6 +80,13 @@ write(BLK, "q_beyond_end", blk_queue("direct", 0, 64, 512, WRITE))
 dwz = struct.pack("<QII", 4, 8, 0) + struct.pack("<QII", 40, 16, 0)
 write(BLK, "q_discard", blk_queue("direct", 11, 0, 32, 0, data=dwz))
 write(BLK, "q_write_zeroes", blk_queue("direct", 13, 0, 16, 0, data=struct.pack("<QII", 8, 8, 1)))
+# durability (first byte: 0x04 write-through, 0x08 an earlier sync failure,
+# 0x10 failing syncs): a write and a flush after a failed sync, a
+# write-through write, a flush whose sync fails
+write(BLK, "q_write_after_sync_error", blk_queue("direct", 1, 5, 512, 0, flags=0x88))
+write(BLK, "q_flush_after_sync_error", blk_queue("direct", 4, 0, 0, 0, flags=0x88))
+write(BLK, "q_write_through", blk_queue("direct", 1, 5, 1024, 0, flags=0x84))
+write(BLK, "q_flush_fails", blk_queue("direct", 4, 0, 0, 0, flags=0x90))
 # mode 0: 3 segments, 1 readable: header(16), data(512+1 writable) ...
 write(BLK, "seg_read", bytes([0x00, 2, 1, 2]) + struct.pack("<IIQ", 0, 0, 5) + bytes([64]))
 write(BLK, "seg_write", bytes([0x00, 2, 2, 66, 0]) + struct.pack("<IIQ", 1, 0, 7) + bytes(200))

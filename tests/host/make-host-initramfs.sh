@@ -8,7 +8,8 @@
 # testhost-check.sh, lib.sh, the generic kernel package, busybox-static.
 # Contents: static busybox (applets in /bin and /sbin), /init (host-init.sh),
 # /bin/testhost-check, the generic kernel's modules for KVM (irqbypass, ccp,
-# kvm, kvm-amd), tun, loop, bridge, virtio-pci, virtio-blk + ext4 and 9p
+# kvm, kvm-amd), tun, loop, bridge, virtio-pci, virtio-blk + ext4,
+# device-mapper with its flakey target (fault injection) and 9p
 # (9pnet, 9pnet_virtio, netfs, fscache, 9p), decompressed and listed in
 # dependency order in /modules/load-order. /usr is empty and /lib, /lib64 link
 # into it, so that the outer host's /usr mounted there (testhost.sh's default)
@@ -41,6 +42,7 @@ EXTRA_MODULES=(
     bridge veth vhost_net
     virtio_blk virtio_net
     crc32c_generic crc16 mbcache jbd2 ext4
+    dm-mod dm-flakey
 )
 
 HERE=$VIBEVMM_SRC/tests/host

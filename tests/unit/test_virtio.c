@@ -494,18 +494,24 @@ static void setup_queue(struct device *d, unsigned q)
 	assert_int_equal(rd(d, R_QUEUE_READY), 1);
 }
 
-/* The Linux driver's sequence (virtio 3.1.1), all offered features taken. */
-static void driver_up(struct device *d, unsigned nr_queues)
+/* The Linux driver's sequence (virtio 3.1.1), taking `features`. */
+static void driver_up_with(struct device *d, unsigned nr_queues, uint64_t features)
 {
 	wr(d, R_STATUS, 0);
 	wr(d, R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE);
 	wr(d, R_STATUS, ST_DRIVER_UP);
-	set_features(d, device_features(d));
+	set_features(d, features);
 	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK);
 	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_FEATURES_OK);
 	for (unsigned q = 0; q < nr_queues; q++)
 		setup_queue(d, q);
 	wr(d, R_STATUS, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* ... with all offered features taken. */
+static void driver_up(struct device *d, unsigned nr_queues)
+{
+	driver_up_with(d, nr_queues, device_features(d));
 }
 
 static void add_device(struct fx *f, struct device *dev)
@@ -925,36 +931,246 @@ static void test_blk_readonly_refuses_discard(void **state)
 	assert_sectors(f, 1, 2, false);
 }
 
-struct sync_probe {
+/*
+ * Fault injection for virtio-blk: the device's host I/O (virtio_blk_set_io)
+ * goes through hooks that keep a trace of the calls ('w' a plain write, 'd'
+ * a write with RWF_DSYNC, 's' a sync), fail the next ones on demand with
+ * EIO, and check, while a slow disk holds the call, that the request was
+ * not completed yet (status byte still 0xee, used ring unchanged).
+ */
+struct blk_faults {
 	struct fx *f;
-	int calls;
-	bool completed_early; /* status or used ring written before the sync */
+	char trace[64];
+	unsigned calls;
+	int fail_syncs, fail_writes;   /* fail this many next calls */
+	uint16_t used_before;          /* used index before the request */
+	bool completed_early;
 };
 
-static int probe_sync(void *opaque, int fd)
+static void fault_call(struct blk_faults *p, char kind)
 {
-	struct sync_probe *p = opaque;
-
-	p->calls++;
+	if (p->calls < sizeof(p->trace) - 1)
+		p->trace[p->calls++] = kind;
 	usleep(20000); /* a slow disk: completion must still wait for us */
-	if (used_idx(p->f, 0) != 0 || p->f->ram[DATA_GPA + 0x20] != 0xee)
+	if (used_idx(p->f, 0) != p->used_before || p->f->ram[DATA_GPA + 0x20] != 0xee)
 		p->completed_early = true;
+}
+
+static int fault_sync(void *opaque, int fd)
+{
+	struct blk_faults *p = opaque;
+
+	fault_call(p, 's');
+	if (p->fail_syncs > 0) {
+		p->fail_syncs--;
+		errno = EIO;
+		return -1;
+	}
 	return fdatasync(fd);
 }
+
+static ssize_t fault_pwritev2(void *opaque, int fd, const struct iovec *iov,
+			      int cnt, off_t off, int flags)
+{
+	struct blk_faults *p = opaque;
+
+	fault_call(p, flags & RWF_DSYNC ? 'd' : 'w');
+	if (p->fail_writes > 0) {
+		p->fail_writes--;
+		errno = EIO;
+		return -1;
+	}
+	return pwritev2(fd, iov, cnt, off, flags);
+}
+
+static void set_faults(struct fx *f, struct blk_faults *p)
+{
+	const struct virtio_blk_io io = {
+		.sync = fault_sync, .pwritev2 = fault_pwritev2, .opaque = p,
+	};
+
+	virtio_blk_set_io(f->dev, &io);
+}
+
+/* Before a request the hooks watch: the trace starts afresh. */
+static void trace_start(struct blk_faults *p)
+{
+	memset(p->trace, 0, sizeof(p->trace));
+	p->calls = 0;
+	p->used_before = used_idx(p->f, 0);
+}
+
+static int blk_traced(struct blk_faults *p, uint32_t type, uint64_t sector,
+		      uint32_t data_len, bool data_in)
+{
+	uint32_t len;
+
+	trace_start(p);
+	return blk_request(p->f, type, sector, DATA_GPA + 0x1000, data_len, data_in, &len);
+}
+
+/* The last host call of the trace. */
+static char last_call(const struct blk_faults *p)
+{
+	return p->calls ? p->trace[p->calls - 1] : 0;
+}
+
+/* A blk device on f->path with the fault hooks, its driver up with
+ * `features` (the device's offer without the bits in drop). */
+static void add_blk_faulty(struct fx *f, struct blk_faults *p, uint64_t drop)
+{
+	*p = (struct blk_faults){ .f = f };
+	make_image(f, 0);
+	add_device(f, virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 0, NULL, 0));
+	set_faults(f, p);
+	driver_up_with(f->dev, 1, device_features(f->dev) & ~drop);
+}
+
+#define F_BLK_FLUSH (1ULL << 9)
 
 static void test_blk_flush_before_completion(void **state)
 {
 	struct fx *f = *state;
-	struct sync_probe probe = { .f = f };
-	uint32_t len;
+	struct blk_faults p;
 
-	make_image(f, 0);
-	add_device(f, virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 0, NULL, 0));
-	virtio_blk_set_sync(f->dev, probe_sync, &probe);
+	add_blk_faulty(f, &p, 0);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "s");
+	assert_false(p.completed_early);
+	/* With FLUSH negotiated, writes are plain (the guest flushes). */
+	memset(f->ram + DATA_GPA + 0x1000, 0x3c, 512);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 7, 512, false), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "w");
+}
+
+/* The log lines (stderr) written while fn runs, with warnings on. */
+static char *stderr_of(struct fx *f, void (*fn)(struct fx *, struct blk_faults *),
+		       struct blk_faults *p)
+{
+	char tmpl[] = "/tmp/vibevmm-log-XXXXXX", *text = calloc(1, 4096);
+	int fd = mkstemp(tmpl), saved = dup(STDERR_FILENO);
+
+	assert_true(fd >= 0 && saved >= 0 && text);
+	unlink(tmpl);
+	f->vm->log_level = LOG_WARN;
+	dup2(fd, STDERR_FILENO);
+	fn(f, p);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	f->vm->log_level = LOG_NONE;
+	assert_true(pread(fd, text, 4095, 0) >= 0);
+	close(fd);
+	return text;
+}
+
+static int count_of(const char *text, const char *word)
+{
+	int n = 0;
+
+	for (const char *p = strstr(text, word); p; p = strstr(p + 1, word))
+		n++;
+	return n;
+}
+
+/* A failed sync, then everything the driver tries before a reset. */
+static void fail_a_flush(struct fx *f, struct blk_faults *p)
+{
+	uint8_t *data = f->ram + DATA_GPA + 0x1000;
+
+	memset(data, 0xaa, 512);
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_OUT, 10, 512, false), VIRTIO_BLK_S_OK);
+	p->fail_syncs = 1; /* one report, as Linux gives it */
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_IOERR);
+	assert_string_equal(p->trace, "s");
+	assert_false(p->completed_early);
+	/* The retry finds a sync that would succeed: it must fail anyway. */
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_IOERR);
+	/* Every data change is refused, and nothing reaches the image. */
+	memset(data, 0xbb, 512);
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_OUT, 12, 512, false), VIRTIO_BLK_S_IOERR);
+	assert_string_equal(p->trace, "");
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 20, 2, 0 } }, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD, (const uint64_t[][3]){ { 30, 8, 0 } }, 1),
+			 VIRTIO_BLK_S_IOERR);
+	assert_sectors(f, 12, 1, false);
+	assert_sectors(f, 20, 2, false);
+	assert_sectors(f, 30, 8, false);
+	/* Reads and GET_ID go on. */
+	memset(data, 0, 512);
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_IN, 10, 512, true), VIRTIO_BLK_S_OK);
+	assert_int_equal(data[0], 0xaa);
+	assert_int_equal(data[511], 0xaa);
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_GET_ID, 0, 20, true), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_traced(p, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_IOERR);
+}
+
+static void test_blk_failed_flush_sticks_until_reset(void **state)
+{
+	struct fx *f = *state;
+	struct blk_faults p;
+	char *log;
+
+	add_blk_faulty(f, &p, 0);
+	log = stderr_of(f, fail_a_flush, &p);
+	/* Said once, with the errno. */
+	assert_int_equal(count_of(log, "cannot make writes durable"), 1);
+	assert_non_null(strstr(log, strerror(EIO)));
+	free(log);
+	/* The driver resets the device: writes and flushes work again. */
+	memset(f->ram + QBASE(0), 0, 0x3000);
 	driver_up(f->dev, 1);
-	assert_int_equal(blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len), VIRTIO_BLK_S_OK);
-	assert_int_equal(probe.calls, 1);
-	assert_false(probe.completed_early);
+	memset(f->ram + DATA_GPA + 0x1000, 0xcc, 512);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 12, 512, false), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_FLUSH, 0, 0, false), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "s");
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 20, 2, 0 } }, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_sectors(f, 20, 2, true);
+}
+
+static void test_blk_write_through_without_flush(void **state)
+{
+	struct fx *f = *state;
+	uint8_t *data = f->ram + DATA_GPA + 0x1000, back[512];
+	struct blk_faults p;
+	int fd;
+
+	add_blk_faulty(f, &p, F_BLK_FLUSH);
+	/* Each write is durable (RWF_DSYNC) before it completes. */
+	memset(data, 0x5e, 512);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 3, 512, false), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "d");
+	assert_false(p.completed_early);
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(pread(fd, back, sizeof(back), 3 * 512), sizeof(back));
+	close(fd);
+	assert_memory_equal(back, data, sizeof(back));
+	/* Write-zeroes and discard: the change (fallocate, or plain writes
+	 * of zeroes where it cannot), then a sync, then completion. */
+	trace_start(&p);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, (const uint64_t[][3]){ { 20, 2, 0 } }, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(last_call(&p), 's');
+	assert_false(p.completed_early);
+	assert_sectors(f, 20, 2, true);
+	trace_start(&p);
+	assert_int_equal(blk_dwz(f, VIRTIO_BLK_T_DISCARD, (const uint64_t[][3]){ { 32, 8, 0 } }, 1),
+			 VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "s");
+	assert_false(p.completed_early);
+	/* A write whose durability fails fails, and so does every later one. */
+	p.fail_writes = 1;
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 4, 512, false), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 5, 512, false), VIRTIO_BLK_S_IOERR);
+	assert_string_equal(p.trace, "");
+	assert_sectors(f, 5, 1, false);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_IN, 3, 512, true), VIRTIO_BLK_S_OK);
+	/* A driver that takes FLUSH after the reset gets a write-back disk. */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	driver_up(f->dev, 1);
+	assert_int_equal(blk_traced(&p, VIRTIO_BLK_T_OUT, 5, 512, false), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "w");
 }
 
 static void test_blk_bad_requests(void **state)
@@ -1218,6 +1434,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_discard_write_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_readonly_refuses_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_failed_flush_sticks_until_reset, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_write_through_without_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
 		cmocka_unit_test(test_blk_parse),
