@@ -328,6 +328,19 @@ struct vm_output *vm_output_open(struct vm *vm, int fd)
 	return o;
 }
 
+int vm_set_log_fd(struct vm *vm, int fd)
+{
+	struct vm_output *o = vm_output_open(vm, fd);
+
+	if (!o)
+		return -errno;
+	pthread_mutex_lock(&vm->state->output_lock);
+	o->is_log = true;
+	vm->state->log_output = o;
+	pthread_mutex_unlock(&vm->state->output_lock);
+	return 0;
+}
+
 static int64_t now_ms(void)
 {
 	struct timespec ts;

@@ -113,11 +113,13 @@ int vm_unwatch_fd(struct vm *vm, int fd);
  * reader catches up; beyond that, or once the reader is gone, bytes are
  * dropped, counted and logged once, as a serial line would lose them.
  * vm_destroy() gives slow readers up to a second for what is left.
- * The VM's own log (vm_err ... vm_debug) goes through its stderr stream.
+ * The VM's own log (vm_err ... vm_debug) goes through its stderr stream,
+ * or the stream of the fd given to vm_set_log_fd (0 or -errno).
  */
 struct vm_output;
 struct vm_output *vm_output_open(struct vm *vm, int fd);
 void vm_output_write(struct vm_output *out, const void *data, size_t len);
+int vm_set_log_fd(struct vm *vm, int fd);
 
 /*
  * Fast device paths (KVM: ioeventfd / irqfd). vm_add_ioeventfd: a guest

@@ -1043,20 +1043,19 @@ static void test_blk_flush_before_completion(void **state)
 	assert_string_equal(p.trace, "w");
 }
 
-/* The log lines (stderr) written while fn runs, with warnings on. */
+/* The log lines written while fn runs, with warnings on. */
 static char *stderr_of(struct fx *f, void (*fn)(struct fx *, struct blk_faults *),
 		       struct blk_faults *p)
 {
 	char tmpl[] = "/tmp/vibevmm-log-XXXXXX", *text = calloc(1, 4096);
-	int fd = mkstemp(tmpl), saved = dup(STDERR_FILENO);
+	int fd = mkstemp(tmpl);
 
-	assert_true(fd >= 0 && saved >= 0 && text);
+	assert_true(fd >= 0 && text);
 	unlink(tmpl);
 	f->vm->log_level = LOG_WARN;
-	dup2(fd, STDERR_FILENO);
+	assert_int_equal(vm_set_log_fd(f->vm, fd), 0);
 	fn(f, p);
-	dup2(saved, STDERR_FILENO);
-	close(saved);
+	assert_int_equal(vm_set_log_fd(f->vm, STDERR_FILENO), 0);
 	f->vm->log_level = LOG_NONE;
 	assert_true(pread(fd, text, 4095, 0) >= 0);
 	close(fd);
