@@ -112,6 +112,42 @@ static void test_pio_all_widths(void **state)
 	vm_destroy(vm);
 }
 
+/* A device without a read callback reads as all ones, like an unclaimed
+ * address, not as whatever the exit buffer held from the last write. */
+static void test_write_only_device_reads_all_ones(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *pio = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 16);
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	pio->dev.read = NULL; /* write-only from here on */
+	load_guest(vm, "pio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	assert_int_equal(pio->nr, 3 + 5); /* the writes only */
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xff);   /* not 0x0d of the last out */
+	assert_int_equal(regs.r9, 0xffff);
+	assert_int_equal(regs.r10, 0xffffffff);
+	vm_destroy(vm);
+
+	vm = new_vm();
+	struct testdev *mmio = testdev_add(vm, DEVICE_MMIO, TESTDEV_MMIO, 0x1000);
+
+	mmio->dev.read = NULL;
+	load_guest(vm, "mmio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	assert_int_equal(mmio->nr, 4);
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xff);   /* not the 8-byte write before */
+	assert_int_equal(regs.r9, 0xffff);
+	assert_int_equal(regs.r10, 0xffffffff);
+	assert_int_equal(regs.r11, ~0ULL);
+	vm_destroy(vm);
+}
+
 static void test_regs_in_and_out(void **state)
 {
 	struct vm *vm = new_vm();
@@ -551,6 +587,7 @@ int main(void)
 		cmocka_unit_test(test_hello_debugcon_and_serial),
 		cmocka_unit_test(test_mmio_all_widths),
 		cmocka_unit_test(test_pio_all_widths),
+		cmocka_unit_test(test_write_only_device_reads_all_ones),
 		cmocka_unit_test(test_regs_in_and_out),
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_protected_mode),
