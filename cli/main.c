@@ -27,6 +27,7 @@ struct vmm {
 	struct vmm_config cfg;
 	struct vm *vm;
 	struct console con;
+	int stop_signal; /* the signal that stopped the VM, if one did */
 };
 
 static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -48,7 +49,7 @@ static int die(const char *fmt, ...)
  * Linux boots get. */
 static int refuse_unsupported(const struct vmm_config *cfg)
 {
-	if (cfg->binary && (cfg->nr_disks || cfg->net_tap || cfg->console == CONSOLE_VIRTIO))
+	if (cfg->binary && (cfg->nr_disks || cfg->nr_nets || cfg->console == CONSOLE_VIRTIO))
 		return die("--disk, --net and --console virtio need --kernel (raw binaries get no virtio)");
 	return 0;
 }
@@ -69,21 +70,24 @@ static int add_platform_devices(struct vmm *v)
 {
 	struct device *serial;
 
-	if (register_or_die(v->vm, debugcon_create(v->vm, X86_DEBUGCON_ADDR, STDOUT_FILENO),
+	/* Test hooks, on for raw binaries; a Linux guest gets them only when
+	 * asked, so it cannot pick the VMM's exit status by accident. */
+	if ((v->cfg.binary || v->cfg.debugcon) &&
+	    register_or_die(v->vm, debugcon_create(v->vm, X86_DEBUGCON_ADDR, STDOUT_FILENO),
 			    "debug console"))
 		return -1;
-	if (register_or_die(v->vm, exit_port_create(X86_EXIT_PORT), "exit port"))
+	if ((v->cfg.binary || v->cfg.exit_port) &&
+	    register_or_die(v->vm, exit_port_create(X86_EXIT_PORT), "exit port"))
 		return -1;
 	serial = serial8250_create(v->vm, X86_COM1_PORT, X86_COM1_IRQ, STDIN_FILENO,
 				   STDOUT_FILENO);
 	if (register_or_die(v->vm, serial, "serial port"))
 		return -1;
-	/* Input only where stdin can be polled (a tty or pipe, not /dev/null
-	 * or a regular file), and only when the serial port is the console
-	 * (else virtio-console reads it); output works either way. */
+	/* Input (a terminal, pipe or file) only when the serial port is the
+	 * console, else virtio-console reads it; output works either way. */
 	if (v->cfg.console == CONSOLE_SERIAL &&
 	    serial8250_attach_input(serial, console_filter, &v->con))
-		vm_debug(v->vm, "serial input not attached (stdin cannot be polled)");
+		vm_debug(v->vm, "serial input not attached (no stdin)");
 	if (!v->cfg.kernel)
 		return 0;
 	/* Power off / reboot for Linux: ACPI registers and the i8042 reset;
@@ -279,6 +283,7 @@ static void wait_for_vm(struct vmm *v, int sig_fd)
 			break;
 		if (fds[1].revents && read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
 			vm_info(v->vm, "stopping on signal %u", si.ssi_signo);
+			v->stop_signal = (int)si.ssi_signo;
 			vm_request_exit(v->vm, VCPU_EXIT_STOPPED, 0);
 			break;
 		}
@@ -334,7 +339,8 @@ static int exit_code_for(struct vmm *v, int reason)
 		return EXIT_GUEST_CRASHED;
 	case VCPU_EXIT_STOPPED:
 		vm_info(v->vm, "VM stopped%s", v->con.quit_requested ? " (Ctrl-A x)" : "");
-		return 0;
+		/* As a shell reports a program a signal ended. */
+		return v->stop_signal ? 128 + v->stop_signal : 0;
 	default:
 		report(v, "guest crashed: %s", vcpu_exit_reason_name(reason));
 		if (culprit)

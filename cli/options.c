@@ -21,12 +21,20 @@ const char cli_usage[] =
 	"Options:\n"
 	"  --entry ADDR         load and entry address of --binary (default 0x100000)\n"
 	"  --initrd FILE        initial ramdisk for --kernel\n"
-	"  --cmdline STRING     kernel command line\n"
+	"  --cmdline STRING     kernel command line (with acpi=off in it, the virtio\n"
+	"                       devices are listed there, else only in ACPI)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 1G (default 256M)\n"
 	"  --cpus N             number of vCPUs (default 1)\n"
-	"  --disk PATH[,ro]     virtio block device on a raw image (repeatable)\n"
-	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface\n"
+	"  --disk path=FILE[,ro=on|off]  virtio block device on a raw image file or a\n"
+	"                       block device (repeatable; a comma in FILE is written\n"
+	"                       ',,'; the older form PATH[,ro] works too)\n"
+	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface (repeatable;\n"
+	"                       default MAC derived from the TAP name)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
+	"  --exit-port          I/O port 0xf4: a write ends the VM, the value is the exit\n"
+	"                       status (always on for --binary)\n"
+	"  --debugcon           MMIO debug console at 0x90000000: bytes written there go\n"
+	"                       to stdout (always on for --binary)\n"
 	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
 	"  --no-pvh             enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
@@ -34,13 +42,14 @@ const char cli_usage[] =
 	"  -V, --version        version\n"
 	"\n"
 	"Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
-	"Exit status: the guest's exit-port value, 0 after HLT, poweroff or reboot,\n"
-	"1 on a start-up error, 2 when the guest crashed (triple fault, internal error).\n";
+	"Exit status: the guest's exit-port value; 0 after HLT, poweroff, reboot or\n"
+	"Ctrl-A x; 128+N when signal N stopped it (130 SIGINT, 143 SIGTERM, 129 SIGHUP);\n"
+	"1 on a start-up error; 2 when the guest crashed (triple fault, internal error).\n";
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
-	OPT_NO_PVH,
+	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON,
 };
 
 static const struct option long_options[] = {
@@ -57,6 +66,8 @@ static const struct option long_options[] = {
 	{ "log", required_argument, NULL, OPT_LOG },
 	{ "bzimage-as-is", no_argument, NULL, OPT_AS_IS },
 	{ "no-pvh", no_argument, NULL, OPT_NO_PVH },
+	{ "exit-port", no_argument, NULL, OPT_EXIT_PORT },
+	{ "debugcon", no_argument, NULL, OPT_DEBUGCON },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -88,41 +99,141 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return (mac[0] & 1) ? -EINVAL : 0; /* multicast MACs are not unicast */
 }
 
-static int parse_disk(const char *arg, struct vmm_config *cfg, char *err, size_t len)
+/* on/off and the other spellings QEMU takes for a switch; -1 if none. */
+static int parse_switch(const char *v)
 {
-	struct disk_option *d;
-	const char *comma = strchr(arg, ',');
+	static const char *const on[] = { "on", "yes", "true" };
+	static const char *const off[] = { "off", "no", "false" };
+
+	for (size_t i = 0; i < ARRAY_SIZE(on); i++) {
+		if (!strcmp(v, on[i]))
+			return 1;
+		if (!strcmp(v, off[i]))
+			return 0;
+	}
+	return -1;
+}
+
+/*
+ * Cut the next item off a comma-separated list, in place: a single comma
+ * ends it, a doubled one (",,") is a literal comma, as in QEMU. Returns the
+ * item (NUL-terminated, unescaped) and moves *pos past it; NULL at the end.
+ */
+static char *next_item(char **pos)
+{
+	char *item = *pos, *r = *pos, *w = *pos;
+
+	if (!item)
+		return NULL;
+	for (; *r; r++) {
+		if (*r == ',' && r[1] == ',')
+			r++;
+		else if (*r == ',')
+			break;
+		*w++ = *r;
+	}
+	*pos = *r ? r + 1 : NULL;
+	*w = '\0';
+	return item;
+}
+
+#define DISK_SYNTAX "want path=FILE[,ro=on|off]; a comma in FILE is written ',,'"
+
+/* One item of --disk: path=, ro=/readonly=, or a bare ro (older form). */
+static int disk_item(char *item, int first, struct disk_option *d,
+		     const char *arg, char *err, size_t len)
+{
+	char *eq = strchr(item, '=');
+	int on;
+
+	if (!eq && first) {
+		d->path = item; /* the older PATH[,ro] form */
+		return 0;
+	}
+	if (!strcmp(item, "ro")) {
+		d->readonly = 1;
+		return 0;
+	}
+	if (!eq)
+		return fail(err, len, "--disk %s: unknown item '%s' (%s)", arg, item, DISK_SYNTAX);
+	*eq = '\0';
+	if (!strcmp(item, "path")) {
+		if (d->path)
+			return fail(err, len, "--disk %s: the path is given twice", arg);
+		d->path = eq + 1;
+		return 0;
+	}
+	if (strcmp(item, "ro") && strcmp(item, "readonly"))
+		return fail(err, len, "--disk %s: unknown key '%s' (%s)", arg, item, DISK_SYNTAX);
+	on = parse_switch(eq + 1);
+	if (on < 0)
+		return fail(err, len, "--disk %s: %s=%s: want on or off", arg, item, eq + 1);
+	d->readonly = on;
+	return 0;
+}
+
+/*
+ * --disk path=FILE[,ro=on|off], or the older PATH[,ro]. The items are
+ * split in place in arg; `shown` is a copy of it for the messages.
+ */
+static int parse_disk(char *arg, struct vmm_config *cfg, char *err, size_t len)
+{
+	struct disk_option d = { 0 };
+	char shown[128], *pos = arg, *item;
+	int first = 1;
 
 	if (cfg->nr_disks >= CLI_MAX_DISKS)
 		return fail(err, len, "--disk: at most %d disks", CLI_MAX_DISKS);
-	d = &cfg->disks[cfg->nr_disks];
-	if (comma && strcmp(comma, ",ro") != 0)
-		return fail(err, len, "--disk %s: unknown flag '%s' (only ',ro')", arg, comma + 1);
-	if (comma == arg || !*arg)
-		return fail(err, len, "--disk: empty path");
-	/* The path is the part before ",ro"; argv strings may be edited. */
-	if (comma) {
-		*(char *)comma = '\0';
-		d->readonly = 1;
+	snprintf(shown, sizeof(shown), "%s", arg);
+	while ((item = next_item(&pos))) {
+		int r = disk_item(item, first, &d, shown, err, len);
+
+		if (r)
+			return r;
+		first = 0;
 	}
-	d->path = arg;
-	cfg->nr_disks++;
+	if (!d.path || !*d.path)
+		return fail(err, len, "--disk %s: no path (%s)", shown, DISK_SYNTAX);
+	cfg->disks[cfg->nr_disks++] = d;
+	return 0;
+}
+
+/* Two NICs on one TAP, or with one MAC, would fight over frames. */
+static int check_net_unique(const struct vmm_config *cfg, const struct net_option *n,
+			    char *err, size_t len)
+{
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_option *o = &cfg->nets[i];
+
+		if (!strcmp(o->tap, n->tap))
+			return fail(err, len, "--net: TAP %s is given twice", n->tap);
+		if (o->have_mac && n->have_mac && !memcmp(o->mac, n->mac, 6))
+			return fail(err, len, "--net: MAC %02x:%02x:%02x:%02x:%02x:%02x is given twice",
+				    n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
+	}
 	return 0;
 }
 
 static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 {
+	struct net_option n = { 0 };
+
+	if (cfg->nr_nets >= CLI_MAX_NETS)
+		return fail(err, len, "--net: at most %d network devices", CLI_MAX_NETS);
 	for (char *save = NULL, *tok = strtok_r(arg, ",", &save); tok;
 	     tok = strtok_r(NULL, ",", &save)) {
 		if (!strncmp(tok, "tap=", 4) && tok[4])
-			cfg->net_tap = tok + 4;
-		else if (!strncmp(tok, "mac=", 4) && parse_mac(tok + 4, cfg->mac) == 0)
-			cfg->have_mac = 1;
+			n.tap = tok + 4;
+		else if (!strncmp(tok, "mac=", 4) && parse_mac(tok + 4, n.mac) == 0)
+			n.have_mac = 1;
 		else
 			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX])", tok);
 	}
-	if (!cfg->net_tap)
+	if (!n.tap)
 		return fail(err, len, "--net: tap=IF is required");
+	if (check_net_unique(cfg, &n, err, len))
+		return -EINVAL;
+	cfg->nets[cfg->nr_nets++] = n;
 	return 0;
 }
 
@@ -137,6 +248,8 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_BINARY: cfg->binary = arg; return 0;
 	case OPT_AS_IS: cfg->bzimage_as_is = 1; return 0;
 	case OPT_NO_PVH: cfg->no_pvh = 1; return 0;
+	case OPT_EXIT_PORT: cfg->exit_port = 1; return 0;
+	case OPT_DEBUGCON: cfg->debugcon = 1; return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:

@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #define CLI_MAX_DISKS 8
+#define CLI_MAX_NETS 8
 #define CLI_DEFAULT_MEM (256ULL << 20)
 #define CLI_MIN_MEM (4ULL << 20)
 #define CLI_MAX_MEM (1ULL << 40)
@@ -18,6 +19,12 @@ struct disk_option {
 	int readonly;
 };
 
+struct net_option {
+	const char *tap;
+	uint8_t mac[6];
+	int have_mac; /* else derived from the TAP name */
+};
+
 struct vmm_config {
 	const char *kernel, *initrd, *cmdline, *binary;
 	uint64_t mem;
@@ -25,9 +32,10 @@ struct vmm_config {
 	uint64_t entry;
 	struct disk_option disks[CLI_MAX_DISKS];
 	int nr_disks;
-	const char *net_tap;
-	uint8_t mac[6];
-	int have_mac;
+	struct net_option nets[CLI_MAX_NETS];
+	int nr_nets;
+	/* Asked for with --exit-port / --debugcon; --binary always has both. */
+	int exit_port, debugcon;
 	enum console_kind console;
 	int log_level;
 	int bzimage_as_is;
@@ -37,7 +45,8 @@ struct vmm_config {
 
 /*
  * Parse argv into cfg. 0 on success; -EINVAL with a one-line reason in
- * err (no trailing newline) on bad input.
+ * err (no trailing newline) on bad input. cfg points into argv, whose
+ * strings may be edited (a --disk value is split and unescaped in place).
  */
 int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 	      size_t errlen);

@@ -2,6 +2,7 @@
 /* vibevmm: the virtio devices of the command line, their windows and GSIs. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,7 @@ struct slots {
 	struct x86_platform *plat;
 	char *extra;
 	size_t extra_len;
+	bool cmdline_devices; /* list them as virtio_mmio.device= too */
 	char *why;
 	size_t why_len;
 };
@@ -66,7 +68,7 @@ static int add(struct slots *s, struct device *dev, const char *what,
 	s->plat->virtio[i].size = dev->size;
 	s->plat->virtio[i].gsi = X86_VIRTIO_GSI_BASE + (uint32_t)i;
 	s->plat->nr_virtio++;
-	if (used < s->extra_len)
+	if (s->cmdline_devices && used < s->extra_len)
 		snprintf(s->extra + used, s->extra_len - used, " virtio_mmio.device=4K@0x%llx:%u",
 			 (unsigned long long)dev->base, X86_VIRTIO_GSI_BASE + (unsigned)i);
 	return 0;
@@ -89,19 +91,22 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg)
 	return 0;
 }
 
-static int add_net(struct slots *s, const struct vmm_config *cfg)
+static int add_nets(struct slots *s, const struct vmm_config *cfg)
 {
-	char reason[256] = "";
-	uint64_t base;
-	uint32_t gsi;
+	for (int i = 0; i < cfg->nr_nets; i++) {
+		const struct net_option *n = &cfg->nets[i];
+		char what[64], reason[256] = "";
+		uint64_t base;
+		uint32_t gsi;
 
-	if (!cfg->net_tap)
-		return 0;
-	if (next_slot(s, &base, &gsi))
-		return -1;
-	return add(s, virtio_net_create(s->vm, base, gsi, cfg->net_tap,
-					cfg->have_mac ? cfg->mac : NULL, reason, sizeof(reason)),
-		   "--net", reason);
+		snprintf(what, sizeof(what), "--net tap=%s", n->tap);
+		if (next_slot(s, &base, &gsi) ||
+		    add(s, virtio_net_create(s->vm, base, gsi, n->tap,
+					     n->have_mac ? n->mac : NULL, reason, sizeof(reason)),
+			what, reason))
+			return -1;
+	}
+	return 0;
 }
 
 static int add_console(struct slots *s, const struct vmm_config *cfg,
@@ -120,7 +125,7 @@ static int add_console(struct slots *s, const struct vmm_config *cfg,
 		return -1;
 	/* Input only where stdin can be polled (a tty or pipe), as for the UART. */
 	if (virtio_console_attach_input(dev, console_filter, con))
-		vm_debug(s->vm, "virtio console input not attached (stdin cannot be polled)");
+		vm_debug(s->vm, "virtio console input not attached (no stdin)");
 	return 0;
 }
 
@@ -134,6 +139,24 @@ static int add_rng(struct slots *s)
 	return add(s, virtio_rng_create(s->vm, base, gsi), "virtio-rng", NULL);
 }
 
+bool cli_cmdline_has_acpi_off(const char *cmdline)
+{
+	const char *p = cmdline;
+
+	while (p && *p) {
+		size_t n;
+
+		p += strspn(p, " \t\n");
+		n = strcspn(p, " \t\n");
+		if (n == 2 && !strncmp(p, "--", 2))
+			return false; /* the rest is init's */
+		if (n == 8 && !strncmp(p, "acpi=off", 8))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
 int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,
 			   struct console *con, struct x86_platform *plat,
 			   char *cmdline_extra, size_t extra_len, char *why,
@@ -142,11 +165,16 @@ int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,
 	struct slots s = {
 		.vm = vm, .plat = plat, .extra = cmdline_extra,
 		.extra_len = extra_len, .why = why, .why_len = why_len,
+		/* One description each: the DSDT's, unless the kernel is told
+		 * to ignore ACPI (as QEMU's microvm does). Both at once make a
+		 * kernel with VIRTIO_MMIO_CMDLINE_DEVICES probe every device
+		 * twice, the second probe failing with -EBUSY. */
+		.cmdline_devices = cli_cmdline_has_acpi_off(cfg->cmdline),
 	};
 
 	if (!extra_len)
 		return fail(&s, "no room for the command line");
-	if (add_disks(&s, cfg) || add_net(&s, cfg) || add_console(&s, cfg, con) ||
+	if (add_disks(&s, cfg) || add_nets(&s, cfg) || add_console(&s, cfg, con) ||
 	    add_rng(&s))
 		return -1;
 	return 0;

@@ -89,7 +89,9 @@ static void log_unclaimed(struct vm *vm, enum device_space space,
 			is_write ? "write" : "read", (unsigned long long)addr);
 }
 
-/* One access of `size` bytes at `addr`: find the device and call it. */
+/* One access of `size` bytes at `addr`: find the device and call it. A
+ * read nobody answers (no device, a write-only one, or a failed read)
+ * returns all ones, as an open bus does, never what the exit buffer held. */
 static void access_one(struct vm *vm, enum device_space space, uint64_t addr,
 		       uint8_t *data, size_t size, int is_write)
 {
@@ -101,17 +103,15 @@ static void access_one(struct vm *vm, enum device_space space, uint64_t addr,
 	else if (d && !is_write && d->read)
 		err = d->read(d, addr - d->base, data, size);
 	else if (d)
-		err = 0; /* write-only or read-only device: ignore the other way */
+		err = -EOPNOTSUPP; /* read-only or write-only device */
 
 	if (!d)
 		log_unclaimed(vm, space, addr, is_write);
-	else if (err)
+	else if (err && err != -EOPNOTSUPP)
 		vm_debug(vm, "%s: %s at +0x%llx failed: %s", d->name,
 			 is_write ? "write" : "read",
 			 (unsigned long long)(addr - d->base), strerror(-err));
 	if (err && !is_write)
-		memset(data, 0xff, size); /* open bus reads as all ones */
-	else if (!d && !is_write)
 		memset(data, 0xff, size);
 }
 

@@ -69,6 +69,9 @@ struct vcpu_state {
 	pthread_mutex_t kick_lock;
 	pthread_t thread;
 	atomic_bool has_thread;
+	/* Set by vm_start for good: then only its thread may run the vCPU
+	 * (guarded by kick_lock). */
+	bool owned_by_vm;
 	pthread_t runner;             /* vm_start's thread for this vCPU */
 	bool runner_started;
 };
@@ -107,6 +110,12 @@ void io_state_destroy(struct vm_state *st);
 /* vcpu.c */
 void vcpu_destroy(struct vcpu *vcpu);
 void vcpu_kick(struct vcpu *vcpu);
+/* vm_start: hand every vCPU to its own thread, which runs it through
+ * vcpu_run_for_vm; -EBUSY (nothing changed) while a caller's thread is
+ * inside vcpu_run. */
+int vcpus_claim_for_vm(struct vm *vm);
+void vcpus_release_from_vm(struct vm *vm); /* vm_start failed after all */
+int vcpu_run_for_vm(struct vcpu *vcpu);
 int vcpu_install_kick_handler(void);
 /* In a vCPU thread that blocked all signals: let the kick through. */
 void vcpu_unblock_kick(void);

@@ -123,12 +123,26 @@ void vcpu_kick(struct vcpu *vcpu)
 	pthread_mutex_unlock(&st->kick_lock);
 }
 
-static void enter_run(struct vcpu_state *st)
+/*
+ * Make the calling thread the one inside vcpu_run. -EBUSY when another
+ * thread already is (KVM would serialise the two, and a device exit would
+ * be dispatched on the wrong one), or when the caller is not vm_start's
+ * thread but vm_start owns the vCPU. Under kick_lock, so the check and
+ * the claim are one step against both a second caller and vm_start.
+ */
+static int enter_run(struct vcpu_state *st, bool for_vm)
 {
+	int err = 0;
+
 	pthread_mutex_lock(&st->kick_lock);
-	st->thread = pthread_self();
-	atomic_store(&st->has_thread, true);
+	if (atomic_load(&st->has_thread) || (!for_vm && st->owned_by_vm)) {
+		err = -EBUSY;
+	} else {
+		st->thread = pthread_self();
+		atomic_store(&st->has_thread, true);
+	}
 	pthread_mutex_unlock(&st->kick_lock);
+	return err;
 }
 
 static void leave_run(struct vcpu_state *st)
@@ -194,18 +208,62 @@ static int run_once(struct vcpu *vcpu)
 	return (int)exit->reason;
 }
 
-int vcpu_run(struct vcpu *vcpu)
+static int run_claimed(struct vcpu *vcpu, bool for_vm)
 {
-	int r;
+	int r = enter_run(vcpu->state, for_vm);
 
-	if (!vcpu)
-		return -EINVAL;
+	if (r)
+		return r;
 	/* Registered as "inside vcpu_run" for the whole call, device dispatch
 	 * included: vm_request_exit() from a device finds its vCPU that way. */
-	enter_run(vcpu->state);
 	r = run_once(vcpu);
 	leave_run(vcpu->state);
 	return r;
+}
+
+int vcpu_run(struct vcpu *vcpu)
+{
+	if (!vcpu)
+		return -EINVAL;
+	return run_claimed(vcpu, false);
+}
+
+int vcpu_run_for_vm(struct vcpu *vcpu)
+{
+	return run_claimed(vcpu, true);
+}
+
+/* Mark every vCPU of vm owned by vm_start (or not); true if a thread was
+ * inside vcpu_run on any of them. */
+static bool set_owned_by_vm(struct vm *vm, bool owned)
+{
+	bool busy = false;
+
+	for (int i = 0; i < VM_MAX_VCPUS; i++) {
+		struct vcpu_state *st = vm->vcpus[i] ? vm->vcpus[i]->state : NULL;
+
+		if (!st)
+			continue;
+		pthread_mutex_lock(&st->kick_lock);
+		busy |= atomic_load(&st->has_thread);
+		st->owned_by_vm = owned;
+		pthread_mutex_unlock(&st->kick_lock);
+	}
+	return busy;
+}
+
+int vcpus_claim_for_vm(struct vm *vm)
+{
+	if (!set_owned_by_vm(vm, true))
+		return 0;
+	/* A thread of the caller's is inside vcpu_run: give them all back. */
+	vcpus_release_from_vm(vm);
+	return -EBUSY;
+}
+
+void vcpus_release_from_vm(struct vm *vm)
+{
+	set_owned_by_vm(vm, false);
 }
 
 int vcpu_get_regs(struct vcpu *vcpu, struct regs *regs)

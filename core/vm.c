@@ -186,7 +186,7 @@ static void *vcpu_thread(void *arg)
 
 	vcpu_unblock_kick();
 	do {
-		r = vcpu_run(vcpu);
+		r = vcpu_run_for_vm(vcpu);
 	} while (r > 0 && !exit_ends_vcpu(r));
 
 	if (r < 0) {
@@ -227,6 +227,8 @@ int vm_start(struct vm *vm)
 	if (!vm->num_vcpus)
 		return -EINVAL;
 	err = vcpu_install_kick_handler();
+	if (!err)
+		err = vcpus_claim_for_vm(vm);
 	if (err)
 		return err;
 	st->started = true;
@@ -234,6 +236,7 @@ int vm_start(struct vm *vm)
 	err = io_thread_start(vm);
 	if (err) {
 		st->started = false;
+		vcpus_release_from_vm(vm);
 		return err;
 	}
 	block_signals_for_threads(&saved);

@@ -87,6 +87,8 @@ struct vcpu *vm_create_vcpu(struct vm *vm, int id);
  * Enter the guest until the next exit. Port-I/O and MMIO exits are
  * dispatched to registered devices before returning. Returns a positive
  * enum vcpu_exit_reason, or a negative errno. Details in vcpu->exit.
+ * One thread at a time: -EBUSY while another thread is inside vcpu_run on
+ * this vCPU, and always once vm_start() has given the vCPU its own thread.
  */
 int vcpu_run(struct vcpu *vcpu);
 

@@ -54,6 +54,8 @@ int vm_create_irqchip(struct vm *vm);
  * Run every vCPU on its own thread (and the VM's I/O thread for device
  * input) until the guest ends: all vCPUs halted, shutdown, guest exit,
  * poweroff, reset, an error, or vm_stop(). Returns at once; see vm_wait().
+ * From then on only those threads run the vCPUs (vcpu_run: -EBUSY).
+ * -EBUSY when started before, or while a thread is inside vcpu_run.
  */
 int vm_start(struct vm *vm);
 

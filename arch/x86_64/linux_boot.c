@@ -39,7 +39,12 @@ static int place_kernel(struct vm *vm, const struct kernel_image *k,
 		const struct boot_segment *s = &k->segments[i];
 		uint8_t *dst = vm_gpa_to_hva(vm, s->gpa, s->mem_size);
 
-		if (!dst || s->gpa < X86_HIGH_MEMORY_START)
+		/* Below 1 MiB live the boot tables; no --mem moves those. */
+		if (s->gpa < X86_HIGH_MEMORY_START)
+			return why_fail(why, len, -ERANGE,
+					"kernel segment at 0x%llx is below 1 MiB, where the boot tables and BIOS area are; link the kernel at 0x100000 or above",
+					(unsigned long long)s->gpa);
+		if (!dst)
 			return why_fail(why, len, -ERANGE,
 					"kernel segment at 0x%llx (%llu KiB) is outside guest RAM; try more --mem",
 					(unsigned long long)s->gpa,

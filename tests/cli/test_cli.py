@@ -1,5 +1,6 @@
 """The vibevmm command line: options, errors, and asm guests end to end."""
 import os
+import select
 import signal
 import subprocess
 import time
@@ -22,7 +23,8 @@ def test_help_and_version(vibevmm):
     res = run([vibevmm, "--help"])
     assert res.returncode == 0
     for opt in ("--kernel", "--initrd", "--cmdline", "--mem", "--cpus", "--disk",
-                "--net", "--console", "--binary", "--entry", "--log", "--version"):
+                "--net", "--console", "--binary", "--entry", "--log", "--version",
+                "--exit-port", "--debugcon", "path=FILE", "143 SIGTERM"):
         assert opt in res.stdout
     res = run([vibevmm, "--version"])
     assert res.returncode == 0
@@ -44,6 +46,8 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--log", "9"], "--log 9"),
     (["--binary", "GUEST", "--disk", "x.img"], "need --kernel"),
     (["--binary", "GUEST", "--net", "tap=tap0"], "need --kernel"),
+    (["--kernel", "K", "--disk", "path=a.img,cache=none"], "unknown key 'cache'"),
+    (["--kernel", "K", "--net", "tap=t0", "--net", "tap=t0"], "TAP t0 is given twice"),
 ])
 def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):
     (tmp_path / "empty.bin").write_bytes(b"")
@@ -68,14 +72,16 @@ def test_pvh_entry_state_and_start_info(vibevmm, guest_dir, kvm_usable, tmp_path
     initrd = tmp_path / "initrd"
     initrd.write_bytes(b"INITRD-OK-7311\n" + bytes(range(256)) * 64)
     res = run([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--initrd", str(initrd),
-               "--cmdline", "hello-pvh x=1", "--mem", "64M", "--log", "3"])
+               "--cmdline", "hello-pvh x=1", "--mem", "64M", "--log", "3",
+               "--debugcon", "--exit-port"])
     assert res.returncode == 42, res.stdout + res.stderr
     assert "kernel: ELF (PVH), PVH entry 0x100000" in res.stderr
     line = res.stdout.strip()
     assert line.startswith("PVH cmdline=hello-pvh x=1 ")
     # 64 MiB: low RAM, the BIOS area, RAM from 1 MiB
     assert line.endswith(" memmap=3 modules=1 initrd=INITRD-OK-7311")
-    res = run([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--mem", "64M"])
+    res = run([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--mem", "64M",
+               "--debugcon", "--exit-port"])
     assert res.returncode == 42, res.stdout + res.stderr
     assert res.stdout.strip().endswith(" memmap=3 modules=0")
 
@@ -115,8 +121,23 @@ def test_internal_error_reported(vibevmm, guest_dir, kvm_usable):
     assert "instruction bytes: 9b" in res.stderr
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_signal_stops_cleanly(vibevmm, guest_dir, kvm_usable, sig):
+def read_until(proc, needle, timeout=30):
+    """vibevmm's stderr until `needle` shows up (or it exits, or time is up)."""
+    seen, deadline = b"", time.monotonic() + timeout
+    fd = proc.stderr.fileno()
+    while needle.encode() not in seen and time.monotonic() < deadline:
+        ready, _, _ = select.select([fd], [], [], 0.2)
+        chunk = os.read(fd, 4096) if ready else b""
+        if ready and not chunk:
+            break  # EOF: it exited
+        seen += chunk
+    return seen.decode(errors="replace")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT, signal.SIGHUP])
+def test_signal_stops_with_128_plus_signal(vibevmm, guest_dir, kvm_usable, sig):
+    """Stopped by a signal: status 128+N, as a shell reports a program that
+    signal N ended (130 SIGINT, 143 SIGTERM)."""
     proc = subprocess.Popen([vibevmm, "--binary", str(guest_dir / "spin.bin"), "--log", "3"],
                             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
@@ -124,8 +145,30 @@ def test_signal_stops_cleanly(vibevmm, guest_dir, kvm_usable, sig):
     assert proc.poll() is None  # still spinning
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=10)
-    assert proc.returncode == 0
+    assert proc.returncode == 128 + int(sig)
     assert f"stopping on signal {int(sig)}" in err
+
+
+def test_linux_guest_has_no_exit_port_or_debugcon_unless_asked(vibevmm, guest_dir, kvm_usable):
+    """--kernel: port 0xf4 and the debug console are not there by default, so
+    a guest's write to them ends nothing and prints nothing (the PVH test
+    ELF writes its report to both, then halts)."""
+    proc = subprocess.Popen([vibevmm, "--kernel", str(guest_dir / "pvh.elf"), "--mem", "64M",
+                             "--log", "3"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        err = read_until(proc, "unclaimed port write at 0xf4")
+        assert "unclaimed MMIO write at 0x90000000" in err, err
+        assert "unclaimed port write at 0xf4" in err, err
+        time.sleep(0.3)
+        assert proc.poll() is None, err  # halted, not ended by the port write
+        proc.send_signal(signal.SIGTERM)
+        out, _ = proc.communicate(timeout=10)
+    finally:
+        proc.kill()
+        proc.wait()
+    assert out == b""
+    assert proc.returncode == 143
 
 
 def test_ctrl_a_x_quits(vibevmm, guest_dir, kvm_usable):

@@ -2,6 +2,7 @@
 
 Each boot serves several checks (a boot costs seconds on the test host).
 """
+import base64
 import signal
 import time
 
@@ -149,7 +150,7 @@ def test_sigterm_stops_linux(session):
     s = session("microvm-vmlinux", cmdline_extra="vibevmm.shell=1")
     s.expect("interactive shell")
     s.proc.send_signal(signal.SIGTERM)
-    assert s.wait(60) == 0
+    assert s.wait(60) == 128 + signal.SIGTERM
     assert b"stopping on signal 15" in s.err
 
 
@@ -162,3 +163,24 @@ def test_stock_debian_kernel(boot, kernel):
     assert b.value("CPUS") == "2"
     assert b.test_rc("smp") == 0
     assert "bzImage (decompressed on the host)" in b.err
+
+
+# The guest writes 7 to port 0xf4 through /dev/port (the minimal kernel has
+# DEVPORT), as a Linux guest's outb would.
+PORT_WRITE = ("printf '\\007' | dd of=/dev/port bs=1 seek=244 count=1 conv=notrunc 2>/dev/null\n"
+              "echo PORT-WRITTEN rc=$?\n")
+
+
+def test_exit_port_only_when_asked(boot):
+    """A Linux guest gets no exit port by default: its write to 0xf4 ends
+    nothing and the guest powers off as usual. With --exit-port the write
+    ends the VMM with the value written as its exit status."""
+    cmd = "vibevmm.cmd=" + base64.b64encode(PORT_WRITE.encode()).decode()
+    b = boot("microvm-vmlinux", cmdline_extra=cmd)
+    assert_clean_poweroff(b)
+    assert "PORT-WRITTEN rc=0" in b.console, b.out[-3000:]
+    assert "guest exited" not in b.err
+    b = boot("microvm-vmlinux", cmdline_extra=cmd, args=["--exit-port"])
+    assert b.rc == 7, b.out[-3000:]
+    assert "guest exited with status 7" in b.err
+    assert "guest powered off" not in b.err

@@ -4,11 +4,13 @@ Each boot serves several checks. Disk images are made on the host side with
 mkfs.ext4 -d and read back with debugfs; the network test runs vibevmm and
 its TCP peer inside a private network namespace, so nothing leaves it.
 """
+import base64
 import fcntl
 import hashlib
 import json
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import sys
@@ -157,7 +159,8 @@ def iproute2():
 
 @pytest.fixture
 def netns():
-    """A private network namespace with a TAP device tap0 at 10.0.2.1/24."""
+    """A private network namespace with TAP devices tap0 at 10.0.2.1/24 and
+    tap1 at 10.0.3.1/24."""
     ip = iproute2()
     if os.geteuid() != 0 or not ip or not os.path.exists("/dev/net/tun"):
         pytest.skip("needs root, iproute2 and /dev/net/tun")
@@ -166,9 +169,10 @@ def netns():
     subprocess.run([ip, "netns", "add", ns], check=True)
     try:
         run("link", "set", "lo", "up")
-        run("tuntap", "add", "tap0", "mode", "tap")
-        run("addr", "add", "10.0.2.1/24", "dev", "tap0")
-        run("link", "set", "tap0", "up")
+        for tap, net in (("tap0", "10.0.2.1/24"), ("tap1", "10.0.3.1/24")):
+            run("tuntap", "add", tap, "mode", "tap")
+            run("addr", "add", net, "dev", tap)
+            run("link", "set", tap, "up")
         yield [ip, "netns", "exec", ns]
     finally:
         subprocess.run([ip, "netns", "del", ns])
@@ -200,6 +204,120 @@ def test_network_tap(boot, netns):
     assert b.value("NETIO-RX-SHA256") == res["tx_sha"]
     print(f"guest->host {size / res['rx_seconds'] / 1e6:.1f} MB/s, "
           f"host->guest {size / res['tx_seconds'] / 1e6:.1f} MB/s (nested, informational)")
+
+
+def nic_macs(b):
+    """{interface: MAC} as the guest test `nics` listed them."""
+    return dict(re.findall(r"^NIC (\S+) MAC=(\S+?)\r?$", b.console, re.M))
+
+
+def test_several_nics_each_on_its_tap(boot, netns):
+    """Three --net: three virtio-net devices. The guest sees each MAC (two
+    derived from their TAP names, distinct; one given), and the NIC given
+    tap1 reaches the host's tap1 address, so each NIC is on its own TAP."""
+    given = "52:54:00:12:34:57"
+    b = boot("microvm-vmlinux", tests=("devices", "nics"), prefix=netns, timeout=300,
+             args=["--net", "tap=tap0", "--net", f"tap=tap1,mac={given}", "--net", "tap=tap2"],
+             cmdline_extra=f"vibevmm.nic_mac={given} vibevmm.ip=10.0.3.15/24 "
+                           f"vibevmm.peer=10.0.3.1")
+    assert_clean_poweroff(b)
+    assert virtio_drivers(b) == ["virtio_net"] * 3 + ["virtio_rng"]
+    assert b.value("NIC-COUNT") == "3", b.console[-3000:]
+    # vibevmm says which MAC each TAP got; the guest saw exactly those
+    told = dict(re.findall(r"TAP (\S+), MAC (\S+)", b.err))
+    assert told["tap1"] == given
+    assert len(set(told.values())) == 3, told
+    assert sorted(nic_macs(b).values()) == sorted(told.values())
+    assert b.test_rc("nics") == 0, b.console[-3000:]
+    assert re.search(r"^NICS-PING eth\d rc=0", b.console, re.M), b.console[-3000:]
+
+
+# ---- disks: key=value, block devices, commas ----
+
+DISK_SCRIPT = """\
+echo "VDA-SECTORS=$(cat /sys/block/vda/size)"
+echo "VDA-SHA256-1M=$(dd if=/dev/vda bs=1M count=1 2>/dev/null | sha256sum | cut -d' ' -f1)"
+echo "VDB-RO=$(cat /sys/block/vdb/ro)"
+echo "VDB-SHA256-1M=$(dd if=/dev/vdb bs=1M count=1 2>/dev/null | sha256sum | cut -d' ' -f1)"
+printf 'written-by-the-guest' | dd of=/dev/vda bs=512 seek=8 conv=notrunc,sync,fsync 2>/dev/null
+echo "VDA-WRITE rc=$?"
+"""
+
+
+@pytest.fixture
+def loop_device(tmp_path):
+    """A 4 MiB loop device over a file of a known pattern: (device, file)."""
+    losetup = shutil.which("losetup")
+    if os.geteuid() != 0 or not losetup or not os.path.exists("/dev/loop-control"):
+        pytest.skip("needs root, losetup and /dev/loop-control")
+    backing = tmp_path / "backing.img"
+    backing.write_bytes(bytes(range(256)) * (4 << 12))
+    dev = subprocess.run([losetup, "--find", "--show", str(backing)], check=True,
+                         capture_output=True, text=True).stdout.strip()
+    try:
+        yield dev, backing
+    finally:
+        subprocess.run([losetup, "-d", dev])
+
+
+def test_disk_on_block_device_and_path_with_commas(boot, tmp_path, loop_device):
+    """--disk path=/dev/loopN: a block device, read and written (the write
+    lands in the loop device's file); --disk path=...a,,b.img,ro=on: a file
+    whose name has a comma, read-only."""
+    dev, backing = loop_device
+    comma = tmp_path / "a,b.img"
+    comma.write_bytes(b"\xc3" * (2 << 20))
+    first_mib = hashlib.sha256(backing.read_bytes()[:1 << 20]).hexdigest()
+    cmd = base64.b64encode(DISK_SCRIPT.encode()).decode()
+    b = boot("microvm-vmlinux", cmdline_extra=f"vibevmm.cmd={cmd}",
+             args=["--disk", f"path={dev}",
+                   "--disk", "path=" + str(comma).replace(",", ",,") + ",ro=on"])
+    assert_clean_poweroff(b)
+    assert re.search(r"VIBEVMM-CMD-RESULT rc=0", b.console), b.console[-3000:]
+    assert b.value("VDA-SECTORS") == str((4 << 20) // 512)
+    assert b.value("VDA-SHA256-1M") == first_mib
+    assert b.value("VDB-RO") == "1"
+    assert b.value("VDB-SHA256-1M") == hashlib.sha256(b"\xc3" * (1 << 20)).hexdigest()
+    assert "VDA-WRITE rc=0" in b.console
+    subprocess.run([shutil.which("losetup"), "-d", dev], check=True)
+    data = backing.read_bytes()
+    assert data[4096:4096 + 20] == b"written-by-the-guest"
+    assert data[4096 + 20:4096 + 512] == bytes(512 - 20)
+    assert comma.read_bytes() == b"\xc3" * (2 << 20)
+
+
+# ---- virtio-mmio described once ----
+
+def test_virtio_mmio_devices_described_once(boot, tmp_path):
+    """The minimal kernel has both ACPI and VIRTIO_MMIO_CMDLINE_DEVICES: it
+    must learn of each device once (from the DSDT), not probe it a second
+    time from the command line ("probe of virtio-mmio.0 failed with error
+    -16", "can't request region"). With acpi=off the command line lists
+    them instead, and they work the same."""
+    img = tmp_path / "d.img"
+    img.write_bytes(b"\x11" * (1 << 20))
+    want_sha = hashlib.sha256(img.read_bytes()).hexdigest()
+    b = boot("microvm-vmlinux", tests=("devices", "blk", "cmdline"),
+             args=["--disk", f"path={img}"])
+    assert_clean_poweroff(b)
+    assert virtio_drivers(b) == ["virtio_blk", "virtio_rng"]
+    assert b.value("BLK-SHA256-1M") == want_sha
+    assert "virtio_mmio.device=" not in b.value("CMDLINE")
+    for bad in ("probe of virtio-mmio", "can't request region"):
+        assert bad not in b.console, b.console[-3000:]
+    # Without ACPI: the command line form. Power off needs ACPI, so the
+    # guest ends through the exit port (status 5) after its tests.
+    end = base64.b64encode(b"printf '\\005' | dd of=/dev/port bs=1 seek=244 conv=notrunc\n").decode()
+    b = boot("microvm-vmlinux", tests=("devices", "blk", "cmdline"),
+             cmdline_extra=f"acpi=off vibevmm.cmd={end}",
+             args=["--disk", f"path={img}", "--exit-port"])
+    assert b.rc == 5, b.out[-3000:]
+    assert "ACPI: Interpreter disabled" in b.console
+    assert virtio_drivers(b) == ["virtio_blk", "virtio_rng"]
+    assert b.value("BLK-SHA256-1M") == want_sha
+    assert "virtio_mmio.device=4K@0xd0000000:5" in b.value("CMDLINE")
+    for bad in ("probe of virtio-mmio", "can't request region"):
+        assert bad not in b.console, b.console[-3000:]
 
 
 # ---- console ----

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tiny assembly guests run through the public API on the local /dev/kvm. */
 #include <fcntl.h>
+#include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,6 +109,42 @@ static void test_pio_all_widths(void **state)
 	assert_int_equal(regs.r9, 0xc3d4);
 	assert_int_equal(regs.r10, 0xa1b2c3d4);
 	assert_int_equal(regs.r11, 0xffffffff);
+	vm_destroy(vm);
+}
+
+/* A device without a read callback reads as all ones, like an unclaimed
+ * address, not as whatever the exit buffer held from the last write. */
+static void test_write_only_device_reads_all_ones(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *pio = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 16);
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	pio->dev.read = NULL; /* write-only from here on */
+	load_guest(vm, "pio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	assert_int_equal(pio->nr, 3 + 5); /* the writes only */
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xff);   /* not 0x0d of the last out */
+	assert_int_equal(regs.r9, 0xffff);
+	assert_int_equal(regs.r10, 0xffffffff);
+	vm_destroy(vm);
+
+	vm = new_vm();
+	struct testdev *mmio = testdev_add(vm, DEVICE_MMIO, TESTDEV_MMIO, 0x1000);
+
+	mmio->dev.read = NULL;
+	load_guest(vm, "mmio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	assert_int_equal(mmio->nr, 4);
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0xff);   /* not the 8-byte write before */
+	assert_int_equal(regs.r9, 0xffff);
+	assert_int_equal(regs.r10, 0xffffffff);
+	assert_int_equal(regs.r11, ~0ULL);
 	vm_destroy(vm);
 }
 
@@ -292,6 +329,159 @@ static void test_vm_stop_interrupts_running_guest(void **state)
 	vm_destroy(vm);
 }
 
+/* ---- one thread per vCPU: vcpu_run answers -EBUSY to a second one ---- */
+
+/* Without the -EBUSY a second KVM_RUN would wait for the first, and the
+ * test for ever: end the process with a message instead. */
+struct watchdog {
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool done;
+	const char *what;
+	pthread_t thread;
+};
+
+static void *watchdog_main(void *arg)
+{
+	struct watchdog *w = arg;
+	struct timespec deadline;
+	bool done;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 20;
+	pthread_mutex_lock(&w->lock);
+	while (!w->done && pthread_cond_timedwait(&w->cond, &w->lock, &deadline) == 0)
+		;
+	done = w->done;
+	pthread_mutex_unlock(&w->lock);
+	if (!done) {
+		fprintf(stderr, "FAILED: %s blocked for 20 s instead of returning -EBUSY\n", w->what);
+		_exit(1);
+	}
+	return NULL;
+}
+
+static void watchdog_arm(struct watchdog *w, const char *what)
+{
+	*w = (struct watchdog){ .what = what };
+	pthread_mutex_init(&w->lock, NULL);
+	pthread_cond_init(&w->cond, NULL);
+	assert_int_equal(pthread_create(&w->thread, NULL, watchdog_main, w), 0);
+}
+
+static void watchdog_disarm(struct watchdog *w)
+{
+	pthread_mutex_lock(&w->lock);
+	w->done = true;
+	pthread_cond_signal(&w->cond);
+	pthread_mutex_unlock(&w->lock);
+	pthread_join(w->thread, NULL);
+	pthread_cond_destroy(&w->cond);
+	pthread_mutex_destroy(&w->lock);
+}
+
+static void test_vcpu_run_after_vm_start_is_busy(void **state)
+{
+	struct vm *vm = new_vm();
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	struct watchdog w;
+	struct vcpu *vcpu;
+
+	load_guest(vm, "spin");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_start(vm), 0);
+	nanosleep(&pause, NULL);
+	watchdog_arm(&w, "vcpu_run on a vCPU that vm_start runs");
+	/* The seed's example does this: vm_start, then its own vcpu_run loop. */
+	assert_int_equal(vcpu_run(vcpu), -EBUSY);
+	watchdog_disarm(&w);
+	assert_int_equal(vm_start(vm), -EBUSY);
+	assert_int_equal(vm_stop(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_STOPPED);
+	/* Still vm_start's after the VM ended: nobody else runs it. */
+	assert_int_equal(vcpu_run(vcpu), -EBUSY);
+	vm_destroy(vm);
+}
+
+/* A device whose first write blocks until the test releases it: the vCPU's
+ * thread stays inside vcpu_run meanwhile. */
+struct gate_dev {
+	struct device dev;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool entered, released;
+};
+
+static int gate_write(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct gate_dev *g = dev->private;
+	struct timespec deadline;
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += 10;
+	pthread_mutex_lock(&g->lock);
+	g->entered = true;
+	pthread_cond_broadcast(&g->cond);
+	while (!g->released &&
+	       pthread_cond_timedwait(&g->cond, &g->lock, &deadline) == 0)
+		;
+	g->released = true; /* later writes pass */
+	pthread_mutex_unlock(&g->lock);
+	return 0;
+}
+
+struct runner {
+	struct vcpu *vcpu;
+	int result;
+};
+
+static void *run_once_on_thread(void *arg)
+{
+	struct runner *r = arg;
+
+	r->result = vcpu_run(r->vcpu);
+	return NULL;
+}
+
+static void test_vcpu_run_from_two_threads_is_busy(void **state)
+{
+	struct vm *vm = new_vm();
+	struct gate_dev g = { .dev = { .name = "gate", .base = TESTDEV_PORT, .size = 16,
+		.write = gate_write, .space = DEVICE_PIO } };
+	struct watchdog w;
+	struct runner r;
+	pthread_t t;
+
+	g.dev.private = &g;
+	pthread_mutex_init(&g.lock, NULL);
+	pthread_cond_init(&g.cond, NULL);
+	assert_int_equal(vm_register_device(vm, &g.dev), 0);
+	load_guest(vm, "pio"); /* its first instruction with an exit: out to the gate */
+	r = (struct runner){ .vcpu = new_vcpu_long_mode(vm, 0) };
+	assert_int_equal(pthread_create(&t, NULL, run_once_on_thread, &r), 0);
+	pthread_mutex_lock(&g.lock);
+	while (!g.entered)
+		pthread_cond_wait(&g.cond, &g.lock);
+	pthread_mutex_unlock(&g.lock);
+
+	/* The other thread is inside vcpu_run, in the device's callback. */
+	watchdog_arm(&w, "a second thread's vcpu_run");
+	assert_int_equal(vcpu_run(r.vcpu), -EBUSY);
+	assert_int_equal(vm_start(vm), -EBUSY);
+	watchdog_disarm(&w);
+	pthread_mutex_lock(&g.lock);
+	g.released = true;
+	pthread_cond_broadcast(&g.cond);
+	pthread_mutex_unlock(&g.lock);
+	pthread_join(t, NULL);
+	assert_int_equal(r.result, VCPU_EXIT_IO);
+	/* Free again: this thread runs the guest to its end. */
+	assert_int_equal(run_until_stop(r.vcpu, NULL, NULL), VCPU_EXIT_HLT);
+	vm_destroy(vm);
+	pthread_cond_destroy(&g.cond);
+	pthread_mutex_destroy(&g.lock);
+}
+
 static void test_triple_fault_is_shutdown(void **state)
 {
 	struct vm *vm = new_vm();
@@ -397,11 +587,14 @@ int main(void)
 		cmocka_unit_test(test_hello_debugcon_and_serial),
 		cmocka_unit_test(test_mmio_all_widths),
 		cmocka_unit_test(test_pio_all_widths),
+		cmocka_unit_test(test_write_only_device_reads_all_ones),
 		cmocka_unit_test(test_regs_in_and_out),
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_protected_mode),
 		cmocka_unit_test(test_two_vcpus_run_concurrently),
 		cmocka_unit_test(test_vm_stop_interrupts_running_guest),
+		cmocka_unit_test(test_vcpu_run_after_vm_start_is_busy),
+		cmocka_unit_test(test_vcpu_run_from_two_threads_is_busy),
 		cmocka_unit_test(test_triple_fault_is_shutdown),
 		cmocka_unit_test(test_unemulated_instruction_reported),
 		cmocka_unit_test(test_registration_rules),

@@ -12,6 +12,7 @@
 
 #include "cli/console.h"
 #include "cli/options.h"
+#include "cli/virtio_setup.h"
 #include "mm.h"
 #include "utils.h"
 
@@ -61,6 +62,15 @@ static void test_parse_size(void **state)
 	assert_int_equal(parse_size("17179869184G", &v), -EINVAL); /* 2^64 */
 }
 
+static void keep_pointer(const char **p, char store[][128], char keep[][128], int argc)
+{
+	for (int j = 1; j < argc && *p; j++)
+		if (*p >= store[j] && *p < store[j] + 128) {
+			*p = keep[j] + (*p - store[j]);
+			return;
+		}
+}
+
 static int parse(struct vmm_config *cfg, char *err, const char *first, ...)
 {
 	char *argv[32] = { "vibevmm" };
@@ -76,19 +86,18 @@ static int parse(struct vmm_config *cfg, char *err, const char *first, ...)
 	}
 	va_end(ap);
 	err[0] = '\0';
-	/* The parser keeps pointers into argv; copy them out before return. */
+	/* The parser keeps pointers into argv (into the middle of a --disk
+	 * value, too); move them to storage that outlives this call. */
 	int r = cli_parse(argc, argv, cfg, err, 256);
 	static char keep[32][128];
 	memcpy(keep, store, sizeof(keep));
 	for (int i = 0; i < cfg->nr_disks; i++)
-		for (int j = 1; j < argc; j++)
-			if (cfg->disks[i].path == store[j])
-				cfg->disks[i].path = keep[j];
-	for (int j = 1; j < argc; j++) {
-		if (cfg->binary == store[j]) cfg->binary = keep[j];
-		if (cfg->kernel == store[j]) cfg->kernel = keep[j];
-		if (cfg->cmdline == store[j]) cfg->cmdline = keep[j];
-	}
+		keep_pointer(&cfg->disks[i].path, store, keep, argc);
+	for (int i = 0; i < cfg->nr_nets; i++)
+		keep_pointer(&cfg->nets[i].tap, store, keep, argc);
+	keep_pointer(&cfg->binary, store, keep, argc);
+	keep_pointer(&cfg->kernel, store, keep, argc);
+	keep_pointer(&cfg->cmdline, store, keep, argc);
 	return r;
 }
 
@@ -117,8 +126,12 @@ static void test_options_valid(void **state)
 	assert_false(c.disks[0].readonly);
 	assert_string_equal(c.disks[1].path, "b.img");
 	assert_true(c.disks[1].readonly);
-	assert_true(c.have_mac);
-	assert_int_equal(c.mac[5], 0x56);
+	assert_int_equal(c.nr_nets, 1);
+	assert_string_equal(c.nets[0].tap, "tap0");
+	assert_true(c.nets[0].have_mac);
+	assert_int_equal(c.nets[0].mac[5], 0x56);
+	assert_false(c.exit_port);
+	assert_false(c.debugcon);
 	assert_int_equal(c.console, CONSOLE_VIRTIO);
 	assert_int_equal(c.log_level, 3);
 
@@ -155,11 +168,112 @@ static void test_options_invalid(void **state)
 	expect_error("below 0x20000", "--binary", "x", "--entry", "0x1000");
 	expect_error("--entry needs --binary", "--kernel", "k", "--entry", "0x100000");
 	expect_error("need --kernel", "--binary", "x", "--cmdline", "quiet");
-	expect_error("only ',ro'", "--kernel", "k", "--disk", "a.img,rw");
+	expect_error("unknown item 'rw'", "--kernel", "k", "--disk", "a.img,rw");
+	expect_error("unknown key 'size'", "--kernel", "k", "--disk", "path=a.img,size=1G");
+	expect_error("ro=maybe: want on or off", "--kernel", "k", "--disk", "path=a,ro=maybe");
+	expect_error("given twice", "--kernel", "k", "--disk", "path=a,path=b");
+	expect_error("no path", "--kernel", "k", "--disk", "ro=on");
+	expect_error("no path", "--kernel", "k", "--disk", "path=,ro=on");
+	expect_error("no path", "--kernel", "k", "--disk", "");
+	/* A path with '=' in it is a key=value item unless it comes as path=. */
+	expect_error("unknown key 'x'", "--kernel", "k", "--disk", "x=1.img");
+	expect_error("TAP tap0 is given twice", "--net", "tap=tap0", "--net", "tap=tap0");
+	expect_error("MAC 52:54:00:00:00:01 is given twice", "--net",
+		     "tap=a,mac=52:54:00:00:00:01", "--net", "tap=b,mac=52:54:00:00:00:01");
 	expect_error("tap=IF is required", "--kernel", "k", "--net", "mac=52:54:00:00:00:01");
 	expect_error("bad item", "--kernel", "k", "--net", "tap=t0,mac=01:00:00:00:00:01");
 	expect_error("want serial or virtio", "--kernel", "k", "--console", "vga");
 	expect_error("unexpected argument 'stray'", "--kernel", "k", "stray", NULL);
+}
+
+static void expect_disk(const char *arg, const char *path, int readonly)
+{
+	struct vmm_config c;
+	char err[256];
+
+	if (parse(&c, err, "--kernel", "k", "--disk", arg, NULL))
+		fail_msg("--disk %s: %s", arg, err);
+	assert_int_equal(c.nr_disks, 1);
+	assert_string_equal(c.disks[0].path, path);
+	assert_int_equal(c.disks[0].readonly, readonly);
+}
+
+static void test_options_disk_forms(void **state)
+{
+	expect_disk("path=a.img", "a.img", 0);
+	expect_disk("path=a.img,ro=on", "a.img", 1);
+	expect_disk("ro=on,path=a.img", "a.img", 1);
+	expect_disk("path=a.img,ro=off", "a.img", 0);
+	expect_disk("path=a.img,readonly=yes", "a.img", 1);
+	expect_disk("path=a.img,ro", "a.img", 1);
+	expect_disk("path=/dev/loop0", "/dev/loop0", 0);
+	/* commas in a path: doubled, anywhere in the list */
+	expect_disk("path=/img/a,,b.img,ro=on", "/img/a,b.img", 1);
+	expect_disk("ro=on,path=a,,,,b,,", "a,,b,", 1);
+	expect_disk("path=x=y.img", "x=y.img", 0);
+	/* the older PATH[,ro] */
+	expect_disk("a.img", "a.img", 0);
+	expect_disk("/dev/vg/disk,ro", "/dev/vg/disk", 1);
+	expect_disk("a,,b.img,ro", "a,b.img", 1);
+	expect_disk("ro", "ro", 0); /* a file named ro */
+}
+
+static void test_options_several_nets(void **state)
+{
+	struct vmm_config c;
+	char err[256];
+
+	assert_int_equal(parse(&c, err, "--kernel", "k", "--net", "tap=tap0",
+			       "--net", "tap=tap1,mac=52:54:00:00:00:02", "--net", "mac=52:54:00:00:00:03,tap=t2",
+			       NULL), 0);
+	assert_int_equal(c.nr_nets, 3);
+	assert_string_equal(c.nets[0].tap, "tap0");
+	assert_false(c.nets[0].have_mac);
+	assert_string_equal(c.nets[1].tap, "tap1");
+	assert_true(c.nets[1].have_mac);
+	assert_int_equal(c.nets[1].mac[5], 2);
+	assert_string_equal(c.nets[2].tap, "t2");
+	assert_int_equal(c.nets[2].mac[5], 3);
+
+	char *argv[2 + 2 * (CLI_MAX_NETS + 1)];
+	char names[CLI_MAX_NETS + 1][16];
+	int argc = 0;
+
+	argv[argc++] = "vibevmm";
+	argv[argc++] = "--kernel=k";
+	for (int i = 0; i <= CLI_MAX_NETS; i++) {
+		snprintf(names[i], sizeof(names[i]), "tap=t%d", i);
+		argv[argc++] = "--net";
+		argv[argc++] = names[i];
+	}
+	assert_int_equal(cli_parse(argc - 2, argv, &c, err, sizeof(err)), 0);
+	assert_int_equal(c.nr_nets, CLI_MAX_NETS);
+	assert_int_equal(cli_parse(argc, argv, &c, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "at most 8 network devices"));
+}
+
+static void test_options_exit_port_and_debugcon(void **state)
+{
+	struct vmm_config c;
+	char err[256];
+
+	assert_int_equal(parse(&c, err, "--kernel", "k", "--exit-port", NULL), 0);
+	assert_true(c.exit_port);
+	assert_false(c.debugcon);
+	assert_int_equal(parse(&c, err, "--kernel", "k", "--debugcon", NULL), 0);
+	assert_false(c.exit_port);
+	assert_true(c.debugcon);
+	assert_true(strstr(cli_usage, "--exit-port") && strstr(cli_usage, "--debugcon"));
+}
+
+static void test_cmdline_acpi_off(void **state)
+{
+	assert_false(cli_cmdline_has_acpi_off(NULL));
+	assert_false(cli_cmdline_has_acpi_off("console=ttyS0"));
+	assert_true(cli_cmdline_has_acpi_off("acpi=off"));
+	assert_true(cli_cmdline_has_acpi_off("console=ttyS0  acpi=off\tquiet"));
+	assert_false(cli_cmdline_has_acpi_off("acpi=offx noacpi=off acpi=ht"));
+	assert_false(cli_cmdline_has_acpi_off("quiet -- acpi=off")); /* init's */
 }
 
 static void test_console_escape(void **state)
@@ -186,6 +300,10 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_options_valid),
 		cmocka_unit_test(test_options_invalid),
+		cmocka_unit_test(test_options_disk_forms),
+		cmocka_unit_test(test_options_several_nets),
+		cmocka_unit_test(test_options_exit_port_and_debugcon),
+		cmocka_unit_test(test_cmdline_acpi_off),
 		cmocka_unit_test(test_console_escape),
 	};
 
