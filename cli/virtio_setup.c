@@ -123,7 +123,7 @@ static int add_console(struct slots *s, const struct vmm_config *cfg,
 	dev = virtio_console_create(s->vm, base, gsi, STDIN_FILENO, STDOUT_FILENO);
 	if (add(s, dev, "--console virtio", NULL))
 		return -1;
-	/* Input only where stdin can be polled (a tty or pipe), as for the UART. */
+	/* Input from a terminal, pipe or file, as for the UART. */
 	if (virtio_console_attach_input(dev, console_filter, con))
 		vm_debug(s->vm, "virtio console input not attached (no stdin)");
 	return 0;
