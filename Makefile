@@ -29,16 +29,21 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -pthread \
               -Iinclude -I. -D_GNU_SOURCE -DVIBEVMM_VERSION=\"$(VERSION)\"
 LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
 
-# Backend and arch files are chosen here, not by #ifdef.
+# Backend, arch and OS files are chosen here, not by #ifdef.
 ifeq ($(HOST_OS),Linux)
 HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(HOST_ARCH).c
+# The seccomp sandbox; sanitizer builds add their runtimes' system calls.
+OS_SRCS := os/linux/seccomp.c os/linux/thread.c \
+           os/linux/seccomp_extra_$(if $(filter 1,$(SAN)),san,none).c
+LDLIBS += $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
 else ifeq ($(HOST_OS),Darwin)
 HV_SRCS := hv/hv.c hv/hvf_$(HOST_ARCH).c
+OS_SRCS := os/none/os.c
 endif
 ARCH_SRCS := $(wildcard arch/$(HOST_ARCH)/*.c)
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
-            $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS)
+            $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 CLI_SRCS := $(wildcard cli/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)

@@ -11,7 +11,7 @@ E2E ?= build/e2e
 CC ?= cc
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes
 CFLAGS ?= -O2 -g
-LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
+LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib libseccomp 2>/dev/null || echo -llz4 -lzstd -llzma -lz -lseccomp)
 
 .PHONY: all initrd
 all: $(B)/exitbench $(B)/exits64.bin $(B)/exits-pvh.elf $(B)/iotool

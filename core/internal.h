@@ -61,6 +61,8 @@ struct vm_state {
 	uint64_t unclaimed[UNCLAIMED_LOG_MAX];
 	int nr_unclaimed;
 	bool irqchip;
+
+	struct os_sandbox *sandbox;   /* vm_enable_seccomp; core/sandbox.c */
 };
 
 struct vcpu_state {
@@ -90,6 +92,9 @@ int format_log_line(char *line, size_t len, int level, const char *fmt,
 
 /* mm.c */
 void mm_release(struct mem_map *mm);
+
+/* vm.c: end the VM with a negative errno (e.g. a thread that cannot run). */
+void vm_fail(struct vm *vm, int err);
 
 /* iothread.c */
 /*

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/sandbox.h"
 #include "utils.h"
 
 #define WAKE_KEY UINT64_MAX
@@ -226,7 +227,8 @@ static void *io_thread(void *arg)
 	struct epoll_event evs[16];
 	bool polled_ready = true;
 
-	pthread_setname_np(pthread_self(), "vmm-io");
+	if (thread_enter(vm, OS_THREAD_IO, "vmm-io"))
+		return NULL;
 
 	while (!atomic_load(&st->io_quit)) {
 		int n = epoll_wait(st->epoll_fd, evs, (int)ARRAY_SIZE(evs),

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/sandbox.h"
 #include "utils.h"
 
 static void vm_free(struct vm *vm)
@@ -20,6 +21,7 @@ static void vm_free(struct vm *vm)
 		pthread_mutex_destroy(&vm->state->lock);
 		pthread_mutex_destroy(&vm->state->unclaimed_lock);
 		pthread_mutex_destroy(&vm->state->output_lock);
+		sandbox_free(vm);
 	}
 	free(vm->state);
 	free(vm->mem_map);
@@ -142,6 +144,11 @@ void vm_request_exit(struct vm *vm, enum vcpu_exit_reason reason, int status)
 	record_exit(vm, reason, status, 0, calling_vcpu(vm));
 }
 
+void vm_fail(struct vm *vm, int err)
+{
+	record_exit(vm, 0, 0, err, calling_vcpu(vm));
+}
+
 int vm_exit_reason(struct vm *vm)
 {
 	return atomic_load(&vm->state->exit_requested) ? vm->state->exit_reason : 0;
@@ -185,6 +192,7 @@ static void *vcpu_thread(void *arg)
 	int r;
 
 	vcpu_unblock_kick();
+	thread_enter(vm, OS_THREAD_VCPU, "vcpu%d", vcpu->vcpu_id); /* failed: the VM stops */
 	do {
 		r = vcpu_run_for_vm(vcpu);
 	} while (r > 0 && !exit_ends_vcpu(r));

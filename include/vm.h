@@ -136,6 +136,34 @@ int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
 		     uint64_t value);
 int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd);
 
+/*
+ * Sandbox (Linux: seccomp-BPF; off unless asked for). After this call every
+ * thread the library starts for this VM -- vCPU threads, the I/O thread,
+ * device workers such as virtio-blk's -- confines itself, as it starts, to
+ * an allow-list of the system calls (and ioctl requests) its kind needs;
+ * any other system call kills the whole process with SIGSYS. The lists are
+ * in README.md ("Sandbox"). Mind your own device callbacks and I/O watches:
+ * they run on vCPU threads and the I/O thread, under those threads' lists.
+ * Call before vm_start and before creating devices (a virtio-blk device
+ * starts its worker when created). The filters are built and each is
+ * installed once on a short-lived thread here, so a failure shows now:
+ * 0, -EBUSY (too late), -ENOTSUP (no seccomp filters on this OS/kernel), or
+ * the error installing gave (e.g. -ENOMEM: filters inherited from the
+ * parent process leave no room). Calling it again is a no-op.
+ */
+int vm_enable_seccomp(struct vm *vm);
+
+/*
+ * Confine the calling thread (the embedding program's, e.g. main) to what a
+ * VMM's controlling thread needs once the VM runs: poll/read (vm_done_fd, a
+ * signalfd), write, restoring a terminal (TCGETS/TCSETS*), the register
+ * dump (vcpu_dump), vm_request_exit/vm_stop/vm_wait/vm_destroy, close and
+ * exit. For good: no more threads, files or sockets from this thread. After
+ * vm_start, with vm_enable_seccomp. 0, -EINVAL (not enabled or not started),
+ * or -errno from the kernel.
+ */
+int vm_seccomp_confine_caller(struct vm *vm);
+
 /* Destroy the VM: stop it, destroy vCPUs and devices, free owned memory. */
 void vm_destroy(struct vm *vm);
 

@@ -24,6 +24,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/sandbox.h"
 #include "devices/virtio/virtio.h"
 #include "utils.h"
 #include "vm.h"
@@ -132,6 +133,8 @@ static void *blk_worker(void *arg)
 		{ .fd = b->stop_fd, .events = POLLIN },
 	};
 
+	if (thread_enter(b->vd->vm, OS_THREAD_BLK, "blk-%.11s", b->be.serial))
+		return NULL;
 	for (;;) {
 		uint64_t count;
 
