@@ -18,7 +18,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -1172,6 +1175,81 @@ static void test_blk_write_through_without_flush(void **state)
 	assert_string_equal(p.trace, "w");
 }
 
+/* ---- the disk worker under the seccomp sandbox ---- */
+
+/* A flush hook that also opens a socket, on the worker thread. */
+static int sync_with_socket(void *opaque, int fd)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	if (s < 0)
+		return -1;
+	close(s);
+	return fdatasync(fd);
+}
+
+/* In a child (the filter is for good): write, read back, write zeroes,
+ * discard and flush through a worker that confined itself. 0 = all done. */
+static int blk_sandboxed(struct fx *f, bool seccomp, bool socket_in_flush)
+{
+	static const uint64_t zero[][3] = { { 20, 8, 1 } }, hole[][3] = { { 32, 8, 0 } };
+	uint8_t *data = f->ram + DATA_GPA + 0x1000;
+	uint32_t len;
+
+	if (seccomp && vm_enable_seccomp(f->vm))
+		return 10;
+	add_blk(f, 0);
+	if (socket_in_flush)
+		virtio_blk_set_io(f->dev, &(const struct virtio_blk_io){ .sync = sync_with_socket });
+	memset(data, 0xa5, 1024);
+	if (blk_request(f, VIRTIO_BLK_T_OUT, 10, DATA_GPA + 0x1000, 1024, false, &len) != VIRTIO_BLK_S_OK)
+		return 11;
+	memset(data, 0, 1024);
+	if (blk_request(f, VIRTIO_BLK_T_IN, 10, DATA_GPA + 0x1000, 1024, true, &len) != VIRTIO_BLK_S_OK ||
+	    data[0] != 0xa5 || data[1023] != 0xa5)
+		return 12;
+	if (blk_dwz(f, VIRTIO_BLK_T_WRITE_ZEROES, zero, 1) != VIRTIO_BLK_S_OK ||
+	    blk_dwz(f, VIRTIO_BLK_T_DISCARD, hole, 1) != VIRTIO_BLK_S_OK)
+		return 13;
+	if (blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len) != VIRTIO_BLK_S_OK)
+		return 14;
+	return 0;
+}
+
+static int blk_sandboxed_status(struct fx *f, bool seccomp, bool socket_in_flush)
+{
+	int status;
+	pid_t pid;
+
+	fflush(NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(blk_sandboxed(f, seccomp, socket_in_flush));
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	return status;
+}
+
+static void test_blk_worker_under_seccomp(void **state)
+{
+	struct fx *f = *state;
+	int status;
+
+	make_image(f, 0);
+	/* Everything a disk does works under the worker's list ... */
+	status = blk_sandboxed_status(f, true, false);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	/* ... which is real: a socket from the worker kills the process, */
+	status = blk_sandboxed_status(f, true, true);
+	assert_true(WIFSIGNALED(status));
+	assert_int_equal(WTERMSIG(status), SIGSYS);
+	/* and only because of it. */
+	status = blk_sandboxed_status(f, false, true);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_blk_bad_requests(void **state)
 {
 	struct fx *f = *state;
@@ -1435,6 +1513,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_failed_flush_sticks_until_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_write_through_without_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_worker_under_seccomp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
 		cmocka_unit_test(test_blk_parse),
