@@ -244,6 +244,22 @@ static int load_guest(struct vmm *v)
 	return v->cfg.kernel ? load_kernel(v) : load_binary(v);
 }
 
+/* Before any device or vCPU: every VMM thread starts under its list. */
+static int enable_sandbox(struct vmm *v)
+{
+	int err;
+
+	if (v->cfg.no_seccomp)
+		return 0;
+	err = vm_enable_seccomp(v->vm);
+	if (err == -ENOTSUP)
+		return die("cannot sandbox the VMM: no seccomp filters on this kernel (--no-seccomp runs without)");
+	if (err)
+		return die("cannot sandbox the VMM: installing a seccomp filter failed: %s (--no-seccomp runs without)",
+			   strerror(-err));
+	return 0;
+}
+
 static int create_vm(struct vmm *v)
 {
 	int err = hypervisor_init();
@@ -255,6 +271,8 @@ static int create_vm(struct vmm *v)
 		return die("cannot create VM: %s", strerror(errno));
 	v->vm->log_level = v->cfg.log_level;
 	v->con.vm = v->vm;
+	if (enable_sandbox(v))
+		return -1;
 	/* Linux wants interrupt controllers and a PIT; raw binaries do not,
 	 * and without them HLT returns to the VMM. */
 	if (v->cfg.kernel && (err = vm_create_irqchip(v->vm)))
@@ -370,6 +388,14 @@ static int run(struct vmm *v)
 		console_restore(&v->con);
 		close(sig_fd);
 		return die("cannot start VM: %s", strerror(-err));
+	}
+	/* From here on: wait, restore the terminal, report, tear down. */
+	if (!v->cfg.no_seccomp && (err = vm_seccomp_confine_caller(v->vm))) {
+		vm_stop(v->vm);
+		console_restore(&v->con);
+		close(sig_fd);
+		die("cannot sandbox the main thread: %s", strerror(-err));
+		return EXIT_SETUP_ERROR;
 	}
 	wait_for_vm(v, sig_fd);
 	console_restore(&v->con);

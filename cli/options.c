@@ -37,6 +37,7 @@ const char cli_usage[] =
 	"                       to stdout (always on for --binary)\n"
 	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
 	"  --no-pvh             enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
+	"  --no-seccomp         run without the system-call sandbox (seccomp)\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
@@ -49,7 +50,7 @@ const char cli_usage[] =
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
-	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON,
+	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP,
 };
 
 static const struct option long_options[] = {
@@ -68,6 +69,7 @@ static const struct option long_options[] = {
 	{ "no-pvh", no_argument, NULL, OPT_NO_PVH },
 	{ "exit-port", no_argument, NULL, OPT_EXIT_PORT },
 	{ "debugcon", no_argument, NULL, OPT_DEBUGCON },
+	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -250,6 +252,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_NO_PVH: cfg->no_pvh = 1; return 0;
 	case OPT_EXIT_PORT: cfg->exit_port = 1; return 0;
 	case OPT_DEBUGCON: cfg->debugcon = 1; return 0;
+	case OPT_NO_SECCOMP: cfg->no_seccomp = 1; return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:

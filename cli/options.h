@@ -40,6 +40,7 @@ struct vmm_config {
 	int log_level;
 	int bzimage_as_is;
 	int no_pvh;
+	int no_seccomp;     /* seccomp sandbox off (on by default) */
 	int help, version;
 };
 
