@@ -118,12 +118,6 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_MAIN, TCSETSW),
 	IOCTL(K_MAIN, TCSETSF),
 
-	/* dprintf (the register dump) attaches a FILE to the fd: it asks
-	 * for the offset and sizes its buffer. */
-	ALLOW(lseek, K_MAIN),
-	ALLOW(fstat, K_MAIN),
-	ALLOW_IF(newfstatat, K_MAIN, ARG_EQ(3, AT_EMPTY_PATH)),
-
 	/* vm_destroy: console output gets a last second to drain (a poll
 	 * deadline; SIGPIPEs held and discarded), the flags of a borrowed
 	 * stdout are restored, fds closed; then the end of the program. */
