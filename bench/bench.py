@@ -1007,6 +1007,8 @@ class Opts:
             self.disk_mb = a.disk_mb
         if getattr(a, "net_mb", None):
             self.net_mb = a.net_mb
+        if getattr(a, "io_reps", None):
+            self.io_reps = a.io_reps
         self.save = lambda final=False: None
 
 
@@ -1414,6 +1416,7 @@ def main():
                    help="KERNEL:CPUS, repeatable (default: per mode)")
     r.add_argument("--disk-mb", type=int, help="disk image size (default per mode)")
     r.add_argument("--net-mb", type=int, help="bytes sent each way, MiB (default per mode)")
+    r.add_argument("--io-reps", type=int, help="runs per VMM of disk and net (default: reps, at most 3)")
     r.add_argument("--no-stage", action="store_true")
     r.add_argument("--io-qemu-alone", action="store_true",
                    help="disk/net: measure QEMU even when vibevmm lacks the device")

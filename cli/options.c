@@ -45,7 +45,8 @@ const char cli_usage[] =
 	"Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
 	"Exit status: the guest's exit-port value; 0 after HLT, poweroff, reboot or\n"
 	"Ctrl-A x; 128+N when signal N stopped it (130 SIGINT, 143 SIGTERM, 129 SIGHUP);\n"
-	"1 on a start-up error; 2 when the guest crashed (triple fault, internal error).\n";
+	"1 on a start-up error; 2 when the guest crashed (triple fault, internal error)\n"
+	"or panicked (pvpanic).\n";
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
