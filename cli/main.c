@@ -380,14 +380,17 @@ static int run(struct vmm *v)
 	 * the signals are only ever read here, through the signalfd. */
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
-	if (sig_fd < 0)
-		return die("signalfd: %s", strerror(errno));
+	if (sig_fd < 0) {
+		die("signalfd: %s", strerror(errno));
+		return EXIT_SETUP_ERROR;
+	}
 	console_open(&v->con, STDIN_FILENO);
 	err = vm_start(v->vm);
 	if (err) {
 		console_restore(&v->con);
 		close(sig_fd);
-		return die("cannot start VM: %s", strerror(-err));
+		die("cannot start VM: %s", strerror(-err));
+		return EXIT_SETUP_ERROR;
 	}
 	/* From here on: wait, restore the terminal, report, tear down. */
 	if (!v->cfg.no_seccomp && (err = vm_seccomp_confine_caller(v->vm))) {
