@@ -52,13 +52,8 @@
 /* MADT entry types and MPS INTI flags */
 #define MADT_LOCAL_APIC 0
 #define MADT_IO_APIC 1
-#define MADT_INT_SRC_OVERRIDE 2
 #define MADT_LOCAL_APIC_NMI 4
 #define MADT_LAPIC_ENABLED 1
-#define MPS_INTI_ACTIVE_HIGH 0x1
-#define MPS_INTI_EDGE (0x1 << 2)
-#define PIT_ISA_IRQ 0
-#define PIT_GSI 2
 
 /* AML opcodes (ACPI spec, chapter 20) */
 #define AML_ZERO_OP 0x00
@@ -665,14 +660,9 @@ static size_t build_madt(struct abuf *b, const struct x86_platform *p)
 	ab_put32(b, (uint32_t)X86_IOAPIC_ADDR);
 	ab_put32(b, 0); /* GSI base */
 
-	/* The PIT's ISA IRQ 0 is wired to pin 2, as KVM's default routing
-	 * (and every PC since the IOAPIC) does. */
-	ab_put8(b, MADT_INT_SRC_OVERRIDE);
-	ab_put8(b, 10);
-	ab_put8(b, 0); /* bus: ISA */
-	ab_put8(b, PIT_ISA_IRQ);
-	ab_put32(b, PIT_GSI);
-	ab_put16(b, MPS_INTI_ACTIVE_HIGH | MPS_INTI_EDGE);
+	/* No interrupt source override: KVM's default GSI routing puts ISA
+	 * IRQ n, the PIT's IRQ 0 included, on IOAPIC pin n, which is what a
+	 * MADT without overrides says. */
 
 	/* LINT1 of every processor is the NMI input. */
 	ab_put8(b, MADT_LOCAL_APIC_NMI);

@@ -46,14 +46,11 @@ enum mp_irq_type {
 #define MP_CPU_FEATURES ((1u << 0) | (1u << 9))
 #define MP_ISA_BUS_ID 0
 #define MP_ALL_LAPICS 0xff
-#define MP_PIT_IRQ 0
-#define MP_PIT_PIN 2
 #define MP_CASCADE_IRQ 2
 
 static size_t mpc_entries(int nr_cpus)
 {
-	/* ISA IRQ 2 is the 8259 cascade, never a device interrupt: leaving it
-	 * out keeps pin 2 for the PIT alone. */
+	/* ISA IRQ 2 is the 8259 cascade, never a device interrupt. */
 	return (size_t)nr_cpus + 1 /* bus */ + 1 /* IOAPIC */ +
 	       (MP_ISA_IRQS - 1) + 2 /* LINT0, LINT1 */;
 }
@@ -175,8 +172,9 @@ int mptable_build(void *buf, size_t len, uint64_t buf_gpa, int nr_cpus)
 	for (uint8_t irq = 0; irq < MP_ISA_IRQS; irq++) {
 		if (irq == MP_CASCADE_IRQ)
 			continue;
-		e = mp_intsrc(e, irq, ioapic_id,
-			      irq == MP_PIT_IRQ ? MP_PIT_PIN : irq);
+		/* ISA IRQ n on pin n, as KVM's default GSI routing wires
+		 * them: the PIT's IRQ 0 arrives at pin 0, not pin 2. */
+		e = mp_intsrc(e, irq, ioapic_id, irq);
 	}
 	e = mp_lintsrc(e, MP_EXTINT, 0);
 	e = mp_lintsrc(e, MP_NMI, 1);
