@@ -1,12 +1,21 @@
 /* SPDX-License-Identifier: MIT */
 /* Register dump for crash reports (triple fault, internal error). */
+#include <stdbool.h>
 #include <stdio.h>
 
 #include "core/internal.h"
 
+/* CS:IP F000:FFF0 is where a CPU starts after reset. On AMD, KVM reinitialises
+ * the vCPU when the guest triple-faults, so a crash dump that shows it has lost
+ * the faulting state: say so rather than let it be read as the crash site. */
+static bool is_reset_state(const struct regs *r)
+{
+	return r->rip == 0xfff0 && r->cs.selector == 0xf000;
+}
+
 int arch_format_regs(const struct regs *r, char *buf, size_t len)
 {
-	return snprintf(buf, len,
+	int n = snprintf(buf, len,
 		" rip %016llx rflags %016llx\n"
 		" rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
 		" rsi %016llx rdi %016llx rsp %016llx rbp %016llx\n"
@@ -31,4 +40,10 @@ int arch_format_regs(const struct regs *r, char *buf, size_t len)
 		(unsigned long long)r->efer,
 		(unsigned long long)r->gdt.base, r->gdt.limit,
 		(unsigned long long)r->idt.base, r->idt.limit);
+
+	if (is_reset_state(r) && n >= 0 && (size_t)n < len)
+		n += snprintf(buf + n, len - (size_t)n,
+			      " (these are the CPU's reset values: the backend reset it after the\n"
+			      "  triple fault, so the faulting state is lost)\n");
+	return n;
 }
