@@ -200,8 +200,9 @@ def guest_cmd(i, kernel, initrd, image):
 
 def start_guests(tmp_path, prefix, procs):
     """Start GUESTS vibevmm processes (appended to procs), consoles and logs
-    in tmp_path/console<i> and stderr<i>; returns their disk images. Kernel and initrd are copied to tmp_path first: eight
-    processes reading them over the test host's 9p take minutes."""
+    in tmp_path/console<i> and stderr<i>; returns their disk images. Kernel
+    and initrd are copied to tmp_path first: eight processes reading them
+    over the test host's 9p take minutes."""
     kernel, initrd = (tmp_path / f for f in KERNELS["microvm-vmlinux"])
     for f in (kernel, initrd):
         if not (ASSETS / f.name).exists():

@@ -281,7 +281,7 @@ static int add_virtio(struct vm *vm, struct x86_platform *p, struct device *dev,
 	int i = p->nr_virtio;
 
 	if (!dev)
-		return fail(c, "cannot create %s: %s", what, reason);
+		return fail(c, "cannot create %s%s%s", what, *reason ? ": " : "", reason);
 	if (add_device(vm, dev, what, c))
 		return -1;
 	p->virtio[i].base = dev->base;
@@ -291,22 +291,25 @@ static int add_virtio(struct vm *vm, struct x86_platform *p, struct device *dev,
 	return 0;
 }
 
-static uint64_t slot_base(int i)
+/* The MMIO window and GSI of the platform's next virtio slot. */
+static uint64_t next_base(const struct x86_platform *p)
 {
-	return X86_VIRTIO_MMIO_BASE + (uint64_t)i * X86_VIRTIO_MMIO_SIZE;
+	return X86_VIRTIO_MMIO_BASE + (uint64_t)p->nr_virtio * X86_VIRTIO_MMIO_SIZE;
+}
+
+static uint32_t next_gsi(const struct x86_platform *p)
+{
+	return X86_VIRTIO_GSI_BASE + (uint32_t)p->nr_virtio;
 }
 
 static int add_virtio_devices(struct vm *vm, struct x86_platform *p, struct cycle *c)
 {
 	char why[256] = "";
-	int i = p->nr_virtio;
 
-	if (add_virtio(vm, p, virtio_blk_create(vm, slot_base(i), X86_VIRTIO_GSI_BASE + (uint32_t)i,
-						c->disk, 0, why, sizeof(why)),
-		       "virtio-blk", why, c))
+	if (add_virtio(vm, p, virtio_blk_create(vm, next_base(p), next_gsi(p), c->disk, 0,
+						why, sizeof(why)), "virtio-blk", why, c))
 		return -1;
-	i = p->nr_virtio;
-	return add_virtio(vm, p, virtio_rng_create(vm, slot_base(i), X86_VIRTIO_GSI_BASE + (uint32_t)i),
+	return add_virtio(vm, p, virtio_rng_create(vm, next_base(p), next_gsi(p)),
 			  "virtio-rng", "", c);
 }
 
