@@ -52,7 +52,7 @@ LIB_A := $(LIBDIR)/libvibevmm.a
 LIB_SO := $(LIBDIR)/libvibevmm.so
 CLI := $(BINDIR)/vibevmm
 
-.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run
+.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run soak
 all: $(LIB_A) $(LIB_SO) $(CLI)
 
 Q := $(if $(V),,@)
@@ -114,7 +114,14 @@ $(TESTBIN)/guests/%.elf: tests/guests/elf/%.S
 	$(Q)$(AS) --64 -o $(@:.elf=.elf.o) $<
 	$(Q)$(LD) -m elf_x86_64 -N --no-warn-rwx-segments -static -nostdlib -Ttext=0x100000 -e _start -o $@ $(@:.elf=.elf.o)
 
-tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS)
+# Soak programs (tests/soak): library users run by tests/e2e/test_soak.py.
+SOAK_BINS := $(patsubst tests/soak/%.c,$(TESTBIN)/soak/%,$(wildcard tests/soak/*.c))
+$(TESTBIN)/soak/%: tests/soak/%.c $(LIB_A)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $< $(LIB_A) $(LDLIBS)
+
+tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS) $(SOAK_BINS)
 
 # The whole suite; tests/run.sh prints a summary line and fails on any failure.
 check:
@@ -128,6 +135,11 @@ check-fast: tests
 FUZZ_SECONDS ?= 300
 fuzz:
 	tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+# The long soaks (tests/soak/run.sh): 100 boots in one process, 8 guests
+# for 10 minutes; make check runs short versions in its e2e stage.
+soak: all $(SOAK_BINS)
+	tests/soak/run.sh $(SOAK_ARGS)
 
 # Benchmarks side by side with QEMU microvm (see bench/README.md).
 bench: all
