@@ -108,10 +108,10 @@ $(TESTBIN)/guests/%.bin: tests/guests/%.S tests/guests/guest.inc
 # ELF guests (tests/guests/elf): linked at 1 MiB, notes kept.
 GUEST_ELF_SRCS := $(wildcard tests/guests/elf/*.S)
 GUEST_ELFS := $(GUEST_ELF_SRCS:tests/guests/elf/%.S=$(TESTBIN)/guests/%.elf)
-$(TESTBIN)/guests/%.elf: tests/guests/elf/%.S
+$(TESTBIN)/guests/%.elf: tests/guests/elf/%.S tests/guests/elf/pvh_note.inc
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS+LD   $<")
-	$(Q)$(AS) --64 -o $(@:.elf=.elf.o) $<
+	$(Q)$(AS) --64 -Itests/guests/elf -o $(@:.elf=.elf.o) $<
 	$(Q)$(LD) -m elf_x86_64 -N --no-warn-rwx-segments -static -nostdlib -Ttext=0x100000 -e _start -o $@ $(@:.elf=.elf.o)
 
 # Soak programs (tests/soak): library users run by tests/e2e/test_soak.py.

@@ -11,14 +11,7 @@
 	.set RESET_VECTOR, 0xffff0
 	.set PVPANIC_PORT, 0x505
 
-	.section .note.Xen, "a", @note
-	.balign 4
-	.long 4                 /* namesz: "Xen\0" */
-	.long 4                 /* descsz */
-	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.balign 4
-	.long _start
+	.include "pvh_note.inc"
 
 	.text
 	.code32

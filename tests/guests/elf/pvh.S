@@ -10,14 +10,7 @@
 	.set DEBUGCON, 0x90000000
 	.set EXIT_PORT, 0xf4
 
-	.section .note.Xen, "a", @note
-	.balign 4
-	.long 4                 /* namesz: "Xen\0" */
-	.long 4                 /* descsz */
-	.long 18                /* XEN_ELFNOTE_PHYS32_ENTRY */
-	.asciz "Xen"
-	.balign 4
-	.long _start
+	.include "pvh_note.inc"
 
 	.text
 	.code32
