@@ -52,15 +52,19 @@ LIB_A := $(LIBDIR)/libvibevmm.a
 LIB_SO := $(LIBDIR)/libvibevmm.so
 CLI := $(BINDIR)/vibevmm
 
-.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run
+.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run build-deps-hint
 all: $(LIB_A) $(LIB_SO) $(CLI)
 
 Q := $(if $(V),,@)
 
-$(OBJ)/%.o: %.c
+$(OBJ)/%.o: %.c | build-deps-hint
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# Installs nothing: one line naming the command when build packages are missing.
+build-deps-hint:
+	@scripts/deps.sh --hint build
 
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -116,8 +120,10 @@ $(TESTBIN)/guests/%.elf: tests/guests/elf/%.S
 
 tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS)
 
-# The whole suite; tests/run.sh prints a summary line and fails on any failure.
+# The whole suite, after installing what it needs (scripts/deps.sh); tests/run.sh
+# prints a summary line and fails on any failure.
 check:
+	scripts/deps.sh test
 	tests/run.sh
 
 # One configuration (used by tests/run.sh): build and run unit + guest tests.
