@@ -123,7 +123,7 @@ tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS)
 # The whole suite, after installing what it needs (scripts/deps.sh); tests/run.sh
 # prints a summary line and fails on any failure.
 check:
-	scripts/deps.sh test
+	@scripts/deps.sh test
 	tests/run.sh
 
 # One configuration (used by tests/run.sh): build and run unit + guest tests.
