@@ -137,4 +137,4 @@ if ! install && ! { update && install; }; then
 	tail -n 20 "$LOG" | sed "s/^/$PROG: | /" >&2
 	die "apt-get install failed (the end of its output above)"
 fi
-echo "$PROG: installed ${#missing[@]} packages in $((SECONDS - start)) s" >&2
+echo "$PROG: installed in $((SECONDS - start)) s" >&2
