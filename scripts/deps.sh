@@ -133,8 +133,12 @@ start=$SECONDS
 if ! compgen -G '/var/lib/apt/lists/*_Packages*' >/dev/null; then
 	update || true
 fi
-if ! install && ! { update && install; }; then
-	tail -n 20 "$LOG" | sed "s/^/$PROG: | /" >&2
-	die "apt-get install failed (the end of its output above)"
+if ! install; then
+	# (an update that fails for one unrelated source may still help)
+	update || true
+	if ! install; then
+		tail -n 20 "$LOG" | sed "s/^/$PROG: | /" >&2
+		die "apt-get install failed (the end of its output above)"
+	fi
 fi
 echo "$PROG: installed in $((SECONDS - start)) s" >&2
