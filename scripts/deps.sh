@@ -30,7 +30,8 @@ PROG=deps
 #   libclang-rt-dev: clang's ASan/UBSan and libFuzzer runtimes (a mere
 #   Recommends of clang); llvm: llvm-symbolizer for readable sanitizer
 #   reports; e2fsprogs: mkfs.ext4/debugfs (e2e, bench); iproute2: ip netns
-#   and tuntap (e2e, bench); util-linux: unshare, setpriv (CLI tests).
+#   and tuntap (e2e, bench); util-linux: unshare, setpriv (CLI tests),
+#   blockdev; mount: losetup; dmsetup: the durability tests' fault injection.
 BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
        libseccomp-dev liburing-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)
@@ -38,7 +39,8 @@ TESTHOST=(qemu-system-x86 procps)
 KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential
         cpio kmod xz-utils)
 BENCH=(python3 e2fsprogs iproute2)
-TEST=(clang llvm libclang-rt-dev libcmocka-dev python3-pytest acpica-tools util-linux)
+TEST=(clang llvm libclang-rt-dev libcmocka-dev python3-pytest acpica-tools util-linux
+      mount dmsetup)
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
