@@ -52,15 +52,19 @@ LIB_A := $(LIBDIR)/libvibevmm.a
 LIB_SO := $(LIBDIR)/libvibevmm.so
 CLI := $(BINDIR)/vibevmm
 
-.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run soak
+.PHONY: all lib cli clean install check unit guests tests check-fast fuzz bench run soak build-deps-hint
 all: $(LIB_A) $(LIB_SO) $(CLI)
 
 Q := $(if $(V),,@)
 
-$(OBJ)/%.o: %.c
+$(OBJ)/%.o: %.c | build-deps-hint
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+# Installs nothing: one line naming the command when build packages are missing.
+build-deps-hint:
+	@scripts/deps.sh --hint build
 
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -123,8 +127,10 @@ $(TESTBIN)/soak/%: tests/soak/%.c $(LIB_A)
 
 tests: all $(UNIT_BINS) $(GUEST_TEST_BINS) $(GUEST_IMGS) $(GUEST_ELFS) $(SOAK_BINS)
 
-# The whole suite; tests/run.sh prints a summary line and fails on any failure.
+# The whole suite, after installing what it needs (scripts/deps.sh); tests/run.sh
+# prints a summary line and fails on any failure.
 check:
+	@scripts/deps.sh test
 	tests/run.sh
 
 # One configuration (used by tests/run.sh): build and run unit + guest tests.
@@ -138,7 +144,9 @@ fuzz:
 
 # The long soaks (tests/soak/run.sh): 100 boots in one process, 8 guests
 # for 10 minutes; make check runs short versions in its e2e stage.
-soak: all $(SOAK_BINS)
+soak:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory all $(SOAK_BINS)
 	tests/soak/run.sh $(SOAK_ARGS)
 
 # Benchmarks side by side with QEMU microvm (see bench/README.md).

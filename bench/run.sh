@@ -13,8 +13,9 @@
 #                build/bench/smoke.json: checks that the scripts work
 #                (`make check`); nothing is asserted on timings
 #
-# Builds what it needs (make, bench/bench.mk, tests/e2e/prepare-assets.sh),
-# installs qemu-system-x86 with apt-get when missing, then runs bench/bench.py:
+# Installs the packages it needs (scripts/deps.sh bench: QEMU included),
+# builds what it needs (make, bench/bench.mk, tests/e2e/prepare-assets.sh),
+# then runs bench/bench.py:
 # directly on a host with hardware KVM; on a PVM host (software KVM that cannot
 # boot Linux) the exit-cost benchmark runs here too and everything runs inside
 # the emulated AMD-V test host (tests/host/run-direct-or-host.sh, the
@@ -70,13 +71,11 @@ apt_install() { # PKG: install a Debian package (root only)
         { apt-get update -q >&2 && apt-get install -y -q --no-install-recommends "$1" >&2; }
 }
 
-# ---- build
+# ---- packages, build
+scripts/deps.sh bench || exit 1
 log "building vibevmm and the benchmark programs"
 make -s all >&2 || die "make failed"
 make -s -f bench/bench.mk all >&2 || die "building bench/ failed"
-if ! command -v qemu-system-x86_64 >/dev/null 2>&1; then
-    apt_install qemu-system-x86 || log "no QEMU: vibevmm columns only"
-fi
 if [ -n "$PNG" ] && ! command -v gnuplot >/dev/null 2>&1; then
     apt_install gnuplot-nox || log "no gnuplot: no chart"
 fi

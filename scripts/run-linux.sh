@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make run`: boot Debian's cloud kernel with a busybox initramfs to an
-# interactive shell. First use fetches the kernel (apt-get download) and
-# builds the initramfs; both are cached in ${VIBEVMM_CACHE:-~/.cache/vibevmm}.
+# interactive shell. First use installs the packages it needs
+# (scripts/deps.sh run), fetches the kernel (apt-get download) and builds the
+# initramfs; both are cached in ${VIBEVMM_CACHE:-~/.cache/vibevmm}.
 # On a host whose /dev/kvm is hardware KVM the guest runs directly; on a
 # PVM (software nested KVM) host it runs inside the emulated AMD-V test host.
 # Extra arguments go to vibevmm (e.g. --cpus 4 --mem 1G).
@@ -10,16 +11,10 @@ top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 say() { echo "make run: $*" >&2; }
 
-need=()
-for tool in busybox:busybox-static cpio:cpio dpkg-deb:dpkg; do
-	command -v "${tool%%:*}" >/dev/null || need+=("${tool#*:}")
-done
 where=$(tests/host/run-direct-or-host.sh --where 2>/dev/null || true)
-case "$where" in direct*) ;; *) command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86) ;; esac
-if [ ${#need[@]} -gt 0 ]; then
-	say "installing ${need[*]} (apt-get)"
-	apt-get install -y -q "${need[@]}" >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q "${need[@]}" >/dev/null; }
-fi
+# the packages (scripts/deps.sh); the test host's qemu only when it is needed
+case "$where" in direct*) purposes=(run) ;; *) purposes=(run testhost) ;; esac
+scripts/deps.sh "${purposes[@]}"
 
 say "building vibevmm"
 make -s all

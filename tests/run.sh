@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
 # `make check`: every test this machine can run, then one summary line.
+#   0. fixtures: Debian's kernels into the cache (the unit tests parse them
+#      too); a fetch failure is a failed stage, not a skipped test later
 #   1. gcc build: unit tests, asm-guest tests (local /dev/kvm), CLI tests
 #   2. clang + ASan/UBSan build: the same tests again
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
@@ -8,13 +10,21 @@
 # Set CHECK_SKIP="san fuzz e2e bench" (any subset) to leave stages out.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 RESULTS=$(mktemp)
 export RESULTS
 failed_stages=()
 
 stage() { echo; echo "######## $*"; }
 skipping() { case " ${CHECK_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
+
+stage "fixtures: Debian's kernels and busybox (tests/fixtures/fetch-kernels.sh)"
+if tests/fixtures/fetch-kernels.sh >/dev/null; then
+	echo "1 0 0" >> "$RESULTS"
+else
+	echo "fixtures: fetch-kernels.sh failed (see above): the unit tests cannot check real kernels"
+	echo "0 1 0" >> "$RESULTS"; failed_stages+=(fixtures)
+fi
 
 stage "gcc build + tests"
 if make -s CC=gcc tests; then
