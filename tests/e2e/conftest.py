@@ -6,6 +6,7 @@ the emulated AMD-V test host (tests/host/testhost.sh). Guest assets (kernels,
 initramfs images) are prepared by tests/e2e/prepare-assets.sh into
 $VIBEVMM_E2E_ASSETS (default build/e2e).
 """
+import contextlib
 import dataclasses
 import os
 import pathlib
@@ -157,3 +158,32 @@ def session():
     yield start
     for s in made:
         s.close()
+
+
+def iproute2():
+    """iproute2's ip (busybox's has no netns/tuntap/bridge)."""
+    for p in ("/usr/bin/ip", "/usr/sbin/ip", "/bin/ip", "/sbin/ip"):
+        try:
+            if "iproute2" in subprocess.run([p, "-V"], capture_output=True, text=True).stdout:
+                return p
+        except OSError:
+            continue
+    return None
+
+
+@contextlib.contextmanager
+def private_netns(name):
+    """A network namespace NAME-<pid> with lo up, deleted afterwards; yields
+    (ip, the command prefix that runs a program in it). Skips the test
+    without root, iproute2 or /dev/net/tun."""
+    ip = iproute2()
+    if os.geteuid() != 0 or not ip or not os.path.exists("/dev/net/tun"):
+        pytest.skip("needs root, iproute2 and /dev/net/tun")
+    ns = f"{name}-{os.getpid()}"
+    subprocess.run([ip, "netns", "add", ns], check=True)
+    try:
+        prefix = [ip, "netns", "exec", ns]
+        subprocess.run([*prefix, ip, "link", "set", "lo", "up"], check=True)
+        yield lambda *a: subprocess.run([*prefix, ip, *a], check=True), prefix
+    finally:
+        subprocess.run([ip, "netns", "del", ns])

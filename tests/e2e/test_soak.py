@@ -28,7 +28,7 @@ import time
 
 import pytest
 
-from conftest import ASSETS, BASE_CMDLINE, BINDIR, KERNELS, ROOT
+from conftest import ASSETS, BASE_CMDLINE, BINDIR, KERNELS, ROOT, private_netns
 
 SOAK_BIN = pathlib.Path(os.environ.get("VIBEVMM_SOAK_BIN", ROOT / "build/tests/soak/soak_boot"))
 CYCLES = int(os.environ.get("VIBEVMM_SOAK_CYCLES", "10"))
@@ -155,29 +155,11 @@ sys.stdin.read()  # until the test closes our stdin
 """
 
 
-def iproute2():
-    """iproute2's ip (busybox's has no netns/tuntap/bridge)."""
-    for p in ("/usr/bin/ip", "/usr/sbin/ip", "/bin/ip", "/sbin/ip"):
-        try:
-            if "iproute2" in subprocess.run([p, "-V"], capture_output=True, text=True).stdout:
-                return p
-        except OSError:
-            continue
-    return None
-
-
 @pytest.fixture
 def bridge_netns():
     """A private network namespace with bridge soakbr at 10.0.3.1/24 and
     TAPs soak0..soak7 on it."""
-    ip = iproute2()
-    if os.geteuid() != 0 or not ip or not os.path.exists("/dev/net/tun"):
-        pytest.skip("needs root, iproute2 and /dev/net/tun")
-    ns = f"vibevmm-soak-{os.getpid()}"
-    run = lambda *a: subprocess.run([ip, "netns", "exec", ns, ip, *a], check=True)
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        run("link", "set", "lo", "up")
+    with private_netns("vibevmm-soak") as (run, prefix):
         run("link", "add", "soakbr", "type", "bridge")
         run("addr", "add", "10.0.3.1/24", "dev", "soakbr")
         run("link", "set", "soakbr", "up")
@@ -185,9 +167,7 @@ def bridge_netns():
             run("tuntap", "add", f"soak{i}", "mode", "tap")
             run("link", "set", f"soak{i}", "master", "soakbr")
             run("link", "set", f"soak{i}", "up")
-        yield [ip, "netns", "exec", ns]
-    finally:
-        subprocess.run([ip, "netns", "del", ns])
+        yield prefix
 
 
 def guest_cmd(i, kernel, initrd, image):

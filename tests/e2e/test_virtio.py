@@ -17,6 +17,8 @@ import sys
 
 import pytest
 
+from conftest import private_netns
+
 HELLO = "hello from the host, vibevmm e2e"
 
 
@@ -145,37 +147,16 @@ print(json.dumps(res), flush=True)
 """
 
 
-def iproute2():
-    """iproute2's ip (busybox's has no netns/tuntap)."""
-    for p in ("/usr/bin/ip", "/bin/ip", "/usr/sbin/ip", "/sbin/ip"):
-        try:
-            v = subprocess.run([p, "-V"], capture_output=True, text=True).stdout
-        except OSError:
-            continue
-        if "iproute2" in v:
-            return p
-    return None
-
-
 @pytest.fixture
 def netns():
     """A private network namespace with TAP devices tap0 at 10.0.2.1/24 and
     tap1 at 10.0.3.1/24."""
-    ip = iproute2()
-    if os.geteuid() != 0 or not ip or not os.path.exists("/dev/net/tun"):
-        pytest.skip("needs root, iproute2 and /dev/net/tun")
-    ns = f"vibevmm-e2e-{os.getpid()}"
-    run = lambda *a: subprocess.run([ip, "netns", "exec", ns, ip, *a], check=True)
-    subprocess.run([ip, "netns", "add", ns], check=True)
-    try:
-        run("link", "set", "lo", "up")
+    with private_netns("vibevmm-e2e") as (run, prefix):
         for tap, net in (("tap0", "10.0.2.1/24"), ("tap1", "10.0.3.1/24")):
             run("tuntap", "add", tap, "mode", "tap")
             run("addr", "add", net, "dev", tap)
             run("link", "set", tap, "up")
-        yield [ip, "netns", "exec", ns]
-    finally:
-        subprocess.run([ip, "netns", "del", ns])
+        yield prefix
 
 
 def test_network_tap(boot, netns):
