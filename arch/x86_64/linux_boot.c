@@ -44,6 +44,13 @@ static int place_kernel(struct vm *vm, const struct kernel_image *k,
 			return why_fail(why, len, -ERANGE,
 					"kernel segment at 0x%llx is below 1 MiB, where the boot tables and BIOS area are; link the kernel at 0x100000 or above",
 					(unsigned long long)s->gpa);
+		/* The hole holds devices; no --mem puts RAM there either. */
+		if (s->gpa < X86_MMIO_HOLE_END && s->gpa + s->mem_size > X86_MMIO_HOLE_START)
+			return why_fail(why, len, -ERANGE,
+					"kernel segment at 0x%llx (%llu KiB) overlaps the device area at 0x%llx-0x%llx, which is not RAM; link the kernel elsewhere",
+					(unsigned long long)s->gpa,
+					(unsigned long long)(s->mem_size >> 10),
+					X86_MMIO_HOLE_START, X86_MMIO_HOLE_END - 1);
 		if (!dst)
 			return why_fail(why, len, -ERANGE,
 					"kernel segment at 0x%llx (%llu KiB) is outside guest RAM; try more --mem",

@@ -301,6 +301,10 @@ static void test_elf_placement_errors(void **state)
 	/* Past the end of guest RAM: there more --mem is the answer. */
 	assert_int_equal(boot_elf_at(100ULL << 20, why, sizeof(why)), -ERANGE);
 	assert_non_null(strstr(why, "kernel segment at 0x6400000 (4 KiB) is outside guest RAM; try more --mem"));
+	/* In the device hole below 4 GiB: no --mem puts RAM there. */
+	assert_int_equal(boot_elf_at(X86_VIRTIO_MMIO_BASE, why, sizeof(why)), -ERANGE);
+	assert_non_null(strstr(why, "overlaps the device area at 0x80000000-0xffffffff"));
+	assert_null(strstr(why, "--mem"));
 }
 
 static void test_elf_truncated(void **state)
