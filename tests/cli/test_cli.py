@@ -185,8 +185,9 @@ def test_no_kvm_device(vibevmm, guest_dir):
     """No /dev/kvm: a private mount namespace with an empty /dev."""
     res = run(["unshare", "-m", "sh", "-c",
                f"mount -t tmpfs none /dev && exec {vibevmm} --binary {guest_dir / 'hello.bin'}"])
-    if "unshare" in res.stderr and "Operation not permitted" in res.stderr:
-        pytest.skip("cannot make a mount namespace here")
+    if res.stderr.startswith("unshare: "):
+        # no permission, or a chroot whose / is not a mount point
+        pytest.skip("cannot make a mount namespace here: " + res.stderr.strip())
     assert "/dev/kvm not found" in one_error_line(res)
 
 
