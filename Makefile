@@ -3,12 +3,33 @@
 # `make check` runs every test this machine can run (see tests/README.md).
 
 VERSION := 0.1.0
-CC ?= cc
-AS ?= as
 PREFIX ?= /usr/local
 
 HOST_OS := $(shell uname -s)
-HOST_ARCH := $(shell uname -m)
+# The guest architecture: the folder under arch/ and the suffix of the
+# backend's arch file (hv/kvm_$(ARCH).c). The host's by default; one name
+# per arch (aarch64 is arm64). Cross builds:
+#   make ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu-
+ARCH ?= $(shell uname -m)
+override ARCH := $(patsubst aarch64,arm64,$(ARCH))
+ifneq ($(CROSS_COMPILE),)
+ifeq ($(origin CC),default)
+CC := $(CROSS_COMPILE)gcc
+endif
+ifeq ($(origin AS),default)
+AS := $(CROSS_COMPILE)as
+endif
+ifeq ($(origin LD),default)
+LD := $(CROSS_COMPILE)ld
+endif
+ifeq ($(origin AR),default)
+AR := $(CROSS_COMPILE)ar
+endif
+# the target's .pc files (Debian multiarch), not the build machine's
+PKG_CONFIG ?= PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_COMPILE:%-=%)/pkgconfig:/usr/share/pkgconfig pkg-config
+endif
+PKG_CONFIG ?= pkg-config
+OBJCOPY ?= $(CROSS_COMPILE)objcopy
 
 ifeq ($(SAN),1)
 OUT ?= build/san
@@ -27,20 +48,20 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes 
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -pthread \
               -Iinclude -I. -D_GNU_SOURCE -DVIBEVMM_VERSION=\"$(VERSION)\"
-LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
+LDLIBS := -pthread $(shell $(PKG_CONFIG) --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
 
 # Backend, arch and OS files are chosen here, not by #ifdef.
 ifeq ($(HOST_OS),Linux)
-HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(HOST_ARCH).c
+HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(ARCH).c
 # The seccomp sandbox; sanitizer builds add their runtimes' system calls.
 OS_SRCS := os/linux/seccomp.c os/linux/thread.c \
            os/linux/seccomp_extra_$(if $(filter 1,$(SAN)),san,none).c
-LDLIBS += $(shell pkg-config --libs libseccomp 2>/dev/null || echo -lseccomp)
+LDLIBS += $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
 else ifeq ($(HOST_OS),Darwin)
-HV_SRCS := hv/hv.c hv/hvf_$(HOST_ARCH).c
+HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c
 endif
-ARCH_SRCS := $(wildcard arch/$(HOST_ARCH)/*.c)
+ARCH_SRCS := $(wildcard arch/$(ARCH)/*.c)
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
             $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
@@ -69,7 +90,7 @@ build-deps-hint:
 $(LIB_A): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AR      $@")
-	$(Q)rm -f $@ && ar rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(LIB_SO): $(LIB_OBJS)
 	@mkdir -p $(dir $@)
@@ -107,7 +128,7 @@ $(TESTBIN)/guests/%.bin: tests/guests/%.S tests/guests/guest.inc
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(AS) --64 -Itests/guests -o $(@:.bin=.o) $<
-	$(Q)objcopy -O binary -j .text $(@:.bin=.o) $@
+	$(Q)$(OBJCOPY) -O binary -j .text $(@:.bin=.o) $@
 
 # ELF guests (tests/guests/elf): linked at 1 MiB, notes kept.
 GUEST_ELF_SRCS := $(wildcard tests/guests/elf/*.S)

@@ -11,12 +11,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "arch/x86_64/layout.h"
-#include "arch/x86_64/linux_boot.h"
-#include "boot.h"
 #include "cli/console.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
+#include "machine.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -54,73 +52,28 @@ static int refuse_unsupported(const struct vmm_config *cfg)
 	return 0;
 }
 
-static int register_or_die(struct vm *vm, struct device *dev, const char *what)
+/* The machine with its serial console; the debug console and the exit
+ * port are test hooks, on for raw binaries, and for a Linux guest only when
+ * asked, so it cannot pick the VMM's exit status by accident. */
+static int create_machine(struct vmm *v)
 {
-	int err = dev ? vm_register_device(vm, dev) : -ENOMEM;
+	const struct machine_config mc = {
+		.nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
+		.flags = (v->cfg.kernel ? MACHINE_LINUX : 0) |
+			 (v->cfg.binary || v->cfg.debugcon ? MACHINE_DEBUGCON : 0) |
+			 (v->cfg.binary || v->cfg.exit_port ? MACHINE_EXIT_DEVICE : 0),
+		.console_in_fd = STDIN_FILENO, .console_out_fd = STDOUT_FILENO,
+	};
+	char why[256] = "";
+	int err = machine_create(v->vm, &mc, why, sizeof(why));
 
-	if (err) {
-		if (dev && dev->destroy)
-			dev->destroy(dev);
-		return die("cannot add %s: %s", what, strerror(-err));
-	}
-	return 0;
-}
-
-static int add_platform_devices(struct vmm *v)
-{
-	struct device *serial;
-
-	/* Test hooks, on for raw binaries; a Linux guest gets them only when
-	 * asked, so it cannot pick the VMM's exit status by accident. */
-	if ((v->cfg.binary || v->cfg.debugcon) &&
-	    register_or_die(v->vm, debugcon_create(v->vm, X86_DEBUGCON_ADDR, STDOUT_FILENO),
-			    "debug console"))
-		return -1;
-	if ((v->cfg.binary || v->cfg.exit_port) &&
-	    register_or_die(v->vm, exit_port_create(X86_EXIT_PORT), "exit port"))
-		return -1;
-	serial = serial8250_create(v->vm, X86_COM1_PORT, X86_COM1_IRQ, STDIN_FILENO,
-				   STDOUT_FILENO);
-	if (register_or_die(v->vm, serial, "serial port"))
-		return -1;
+	if (err)
+		return die("%s", *why ? why : strerror(-err));
 	/* Input (a terminal, pipe or file) only when the serial port is the
 	 * console, else virtio-console reads it; output works either way. */
 	if (v->cfg.console == CONSOLE_SERIAL &&
-	    serial8250_attach_input(serial, console_filter, &v->con))
+	    serial8250_attach_input(machine_serial(v->vm), console_filter, &v->con))
 		vm_debug(v->vm, "serial input not attached (no stdin)");
-	if (!v->cfg.kernel)
-		return 0;
-	/* Power off / reboot for Linux: ACPI registers and the i8042 reset;
-	 * pvpanic tells a guest panic from a reboot. */
-	if (register_or_die(v->vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port") ||
-	    register_or_die(v->vm, i8042_create(), "i8042") ||
-	    register_or_die(v->vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic"))
-		return -1;
-	return 0;
-}
-
-static int start_vcpus_long_mode(struct vmm *v, uint64_t entry)
-{
-	int err = x86_setup_boot_tables(v->vm);
-
-	if (err)
-		return die("cannot write boot page tables: %s", strerror(-err));
-	for (int id = 0; id < v->cfg.cpus; id++) {
-		struct vcpu *vcpu = vm_create_vcpu(v->vm, id);
-		struct regs regs;
-
-		if (!vcpu)
-			return die("cannot create vCPU %d: %s", id, strerror(errno));
-		err = vcpu_get_regs(vcpu, &regs);
-		if (!err) {
-			x86_regs_long_mode(&regs, entry, X86_RAW_STACKS_BASE +
-					   (uint64_t)(id + 1) * X86_RAW_STACK_SIZE);
-			regs.rdi = (uint64_t)id; /* which vCPU am I */
-			err = vcpu_set_regs(vcpu, &regs);
-		}
-		if (err)
-			return die("cannot set vCPU %d registers: %s", id, strerror(-err));
-	}
 	return 0;
 }
 
@@ -132,6 +85,7 @@ static const char *read_error(int err)
 
 static int load_binary(struct vmm *v)
 {
+	char why[256] = "";
 	uint8_t *buf;
 	size_t len;
 	int err = read_file(v->cfg.binary, &buf, &len);
@@ -142,100 +96,48 @@ static int load_binary(struct vmm *v)
 		free(buf);
 		return die("--binary %s: file is empty", v->cfg.binary);
 	}
-	if (len > MIN(v->cfg.mem, X86_MMIO_HOLE_START) - v->cfg.entry)
-		err = -ERANGE;
-	else
-		err = boot_load_raw(v->vm, v->cfg.entry, buf, len);
+	err = machine_boot_raw(v->vm, buf, len, v->cfg.entry, why, sizeof(why));
 	free(buf);
 	if (err)
-		return die("--binary %s: %zu bytes at 0x%llx do not fit in guest RAM (--mem %llu MiB)",
-			   v->cfg.binary, len, (unsigned long long)v->cfg.entry,
-			   (unsigned long long)(v->cfg.mem >> 20));
-	return start_vcpus_long_mode(v, v->cfg.entry);
-}
-
-static int read_kernel(struct vmm *v, struct kernel_image *k, uint8_t **file)
-{
-	const struct boot_options opts = { .bzimage_as_is = v->cfg.bzimage_as_is };
-	size_t len;
-	int err = read_file(v->cfg.kernel, file, &len);
-
-	if (err)
-		return die("cannot read --kernel %s: %s", v->cfg.kernel, read_error(err));
-	if (boot_detect_format(*file, len) == KERNEL_FORMAT_UNKNOWN)
-		return die("--kernel %s: not a Linux kernel (want a bzImage or an ELF vmlinux)",
-			   v->cfg.kernel);
-	err = boot_parse_kernel(*file, len, &opts, k);
-	if (err == -ENOTSUP)
-		return die("--kernel %s: unsupported %s (old boot protocol, not 64-bit, or unknown compression)",
-			   v->cfg.kernel, boot_format_name(boot_detect_format(*file, len)));
-	if (err)
-		return die("--kernel %s: malformed or truncated %s: %s", v->cfg.kernel,
-			   boot_format_name(boot_detect_format(*file, len)), strerror(-err));
-	if (k->format == KERNEL_FORMAT_ELF_PVH && !v->cfg.no_pvh)
-		vm_info(v->vm, "kernel: %s, PVH entry 0x%llx", boot_format_name(k->format),
-			(unsigned long long)k->pvh_entry);
-	else
-		vm_info(v->vm, "kernel: %s%s, 64-bit entry 0x%llx", boot_format_name(k->format),
-			k->decompressed ? " (decompressed on the host)" : "",
-			(unsigned long long)k->entry);
+		return die("--binary %s: %s", v->cfg.binary, *why ? why : strerror(-err));
 	return 0;
 }
 
-static int create_vcpus(struct vmm *v)
+/* The command line the guest gets: the user's, or a default for the
+ * chosen console. */
+static const char *guest_cmdline(const struct vmm_config *cfg)
 {
-	for (int id = 0; id < v->cfg.cpus; id++)
-		if (!vm_create_vcpu(v->vm, id))
-			return die("cannot create vCPU %d: %s", id, strerror(errno));
-	return 0;
-}
-
-/* The command line the guest gets: the user's (or a default for the chosen
- * console), plus the virtio-mmio devices for kernels that read them there. */
-static char *guest_cmdline(const struct vmm_config *cfg, const char *extra)
-{
-	const char *base = cfg->cmdline ? cfg->cmdline
-		: cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0";
-	char *line;
-
-	if (asprintf(&line, "%s%s", base, extra) < 0)
-		return NULL;
-	return line;
+	if (cfg->cmdline)
+		return cfg->cmdline;
+	return cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0";
 }
 
 static int load_kernel(struct vmm *v)
 {
-	struct kernel_image k = { 0 };
-	struct x86_linux_boot b = {
-		.kernel = &k,
-		.platform = { .nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
-			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 |
-				       X86_PLATFORM_PVPANIC },
-		.no_pvh = v->cfg.no_pvh,
+	struct machine_linux b = {
+		.cmdline = guest_cmdline(&v->cfg),
+		.flags = (v->cfg.bzimage_as_is ? MACHINE_BOOT_BZIMAGE_AS_IS : 0) |
+			 (v->cfg.no_pvh ? MACHINE_BOOT_NO_PVH : 0),
 	};
-	uint8_t *file = NULL, *initrd = NULL;
-	char why[256], extra[1024] = "", *cmdline = NULL;
-	int err = read_kernel(v, &k, &file);
+	uint8_t *kernel = NULL, *initrd = NULL;
+	char why[256] = "";
+	int err = read_file(v->cfg.kernel, &kernel, &b.kernel_len);
 
+	b.kernel = kernel;
+	if (err)
+		err = die("cannot read --kernel %s: %s", v->cfg.kernel, read_error(err));
 	if (!err && v->cfg.initrd) {
 		err = read_file(v->cfg.initrd, &initrd, &b.initrd_len);
 		if (err)
 			err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
 		b.initrd = initrd;
 	}
-	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, &b.platform,
-					   extra, sizeof(extra), why, sizeof(why)))
+	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, why, sizeof(why)))
 		err = die("%s", why);
-	if (!err && !(b.cmdline = cmdline = guest_cmdline(&v->cfg, extra)))
-		err = die("out of memory");
-	if (!err)
-		err = create_vcpus(v);
-	if (!err && x86_boot_linux(v->vm, v->vm->vcpus[0], &b, why, sizeof(why)))
-		err = die("cannot boot --kernel %s: %s", v->cfg.kernel, why);
-	kernel_image_free(&k);
-	free(file);
+	if (!err && (err = machine_boot_linux(v->vm, &b, why, sizeof(why))))
+		err = die("--kernel %s: %s", v->cfg.kernel, *why ? why : strerror(-err));
+	free(kernel);
 	free(initrd);
-	free(cmdline);
 	return err ? -1 : 0;
 }
 
@@ -273,15 +175,7 @@ static int create_vm(struct vmm *v)
 	v->con.vm = v->vm;
 	if (enable_sandbox(v))
 		return -1;
-	/* Linux wants interrupt controllers and a PIT; raw binaries do not,
-	 * and without them HLT returns to the VMM. */
-	if (v->cfg.kernel && (err = vm_create_irqchip(v->vm)))
-		return die("cannot create the interrupt controller: %s", strerror(-err));
-	err = x86_alloc_guest_ram(v->vm, v->cfg.mem);
-	if (err)
-		return die("cannot allocate %llu MiB of guest RAM: %s",
-			   (unsigned long long)(v->cfg.mem >> 20), strerror(-err));
-	return 0;
+	return create_machine(v);
 }
 
 /* Wait for the VM to end, or for SIGINT/SIGTERM/SIGHUP to stop it. */
@@ -427,8 +321,7 @@ int main(int argc, char **argv)
 		printf("vibevmm %s\n", VIBEVMM_VERSION);
 		return 0;
 	}
-	if (refuse_unsupported(&v.cfg) || create_vm(&v) ||
-	    add_platform_devices(&v) || load_guest(&v))
+	if (refuse_unsupported(&v.cfg) || create_vm(&v) || load_guest(&v))
 		goto out;
 	status = run(&v);
 out:

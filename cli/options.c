@@ -6,8 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "arch/x86_64/layout.h"
 #include "cli/options.h"
+#include "machine.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -301,12 +301,8 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 		return fail(err, len, "--kernel and --binary exclude each other");
 	if (cfg->binary && (cfg->initrd || cfg->cmdline))
 		return fail(err, len, "--initrd and --cmdline need --kernel, not --binary");
-	if (cfg->binary && cfg->entry < X86_RAW_MIN_ADDR)
-		return fail(err, len, "--entry 0x%llx: below 0x%llx, where the boot page tables and stacks live",
-			    (unsigned long long)cfg->entry, (unsigned long long)X86_RAW_MIN_ADDR);
-	if (cfg->binary && cfg->entry >= MIN(cfg->mem, X86_MMIO_HOLE_START))
-		return fail(err, len, "--entry 0x%llx: outside guest RAM (--mem %llu MiB)",
-			    (unsigned long long)cfg->entry, (unsigned long long)(cfg->mem >> 20));
+	if (cfg->binary)
+		return machine_check_raw_entry(cfg->mem, cfg->entry, err, len) ? -EINVAL : 0;
 	return 0;
 }
 
@@ -315,7 +311,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err, size_t l
 	int opt, entry_given = 0;
 
 	*cfg = (struct vmm_config){
-		.mem = CLI_DEFAULT_MEM, .cpus = 1, .entry = X86_RAW_DEFAULT_ADDR,
+		.mem = CLI_DEFAULT_MEM, .cpus = 1, .entry = machine_raw_default_entry(),
 		.log_level = LOG_DEFAULT_LEVEL,
 	};
 	optind = 0; /* full re-initialisation, so tests can parse repeatedly */

@@ -61,8 +61,13 @@ struct vm_state {
 	uint64_t unclaimed[UNCLAIMED_LOG_MAX];
 	int nr_unclaimed;
 	bool irqchip;
+	bool finalized;               /* vm_finalize ran (under lock) */
 
 	struct os_sandbox *sandbox;   /* vm_enable_seccomp; core/sandbox.c */
+
+	/* The arch's machine (machine_create), freed by vm_destroy. */
+	void *machine;
+	void (*machine_free)(void *machine);
 };
 
 struct vcpu_state {
@@ -111,6 +116,10 @@ int io_thread_start(struct vm *vm);
 void io_thread_stop(struct vm *vm);
 void io_state_init(struct vm_state *st);
 void io_state_destroy(struct vm_state *st);
+
+/* vm.c: the backend's vm_finalize, once, at the first vm_start or
+ * vcpu_run (every vCPU exists by then). */
+int vm_finalize(struct vm *vm);
 
 /* vcpu.c */
 void vcpu_destroy(struct vcpu *vcpu);

@@ -223,9 +223,12 @@ static int run_claimed(struct vcpu *vcpu, bool for_vm)
 
 int vcpu_run(struct vcpu *vcpu)
 {
+	int err;
+
 	if (!vcpu)
 		return -EINVAL;
-	return run_claimed(vcpu, false);
+	err = vm_finalize(vcpu->vm);
+	return err ? err : run_claimed(vcpu, false);
 }
 
 int vcpu_run_for_vm(struct vcpu *vcpu)

@@ -87,8 +87,6 @@ int vm_create_irqchip(struct vm *vm)
 
 	if (!vm)
 		return -EINVAL;
-	if (vm->num_vcpus)
-		return -EBUSY; /* KVM requires the irqchip before any vCPU */
 	if (vm->state->irqchip)
 		return -EEXIST;
 	if (!vm->ops->create_irqchip)
@@ -96,6 +94,18 @@ int vm_create_irqchip(struct vm *vm)
 	err = vm->ops->create_irqchip(vm);
 	if (!err)
 		vm->state->irqchip = true;
+	return err;
+}
+
+int vm_finalize(struct vm *vm)
+{
+	int err = 0;
+
+	pthread_mutex_lock(&vm->state->lock);
+	if (!vm->state->finalized && vm->ops->vm_finalize)
+		err = vm->ops->vm_finalize(vm);
+	vm->state->finalized = !err;
+	pthread_mutex_unlock(&vm->state->lock);
 	return err;
 }
 
@@ -234,7 +244,9 @@ int vm_start(struct vm *vm)
 		return -EBUSY;
 	if (!vm->num_vcpus)
 		return -EINVAL;
-	err = vcpu_install_kick_handler();
+	err = vm_finalize(vm);
+	if (!err)
+		err = vcpu_install_kick_handler();
 	if (!err)
 		err = vcpus_claim_for_vm(vm);
 	if (err)
@@ -308,6 +320,8 @@ void vm_destroy(struct vm *vm)
 		if (vm->vcpus[i])
 			vcpu_destroy(vm->vcpus[i]);
 	bus_destroy_devices(vm);
+	if (vm->state->machine_free)
+		vm->state->machine_free(vm->state->machine);
 	vm->ops->vm_destroy(vm);
 	mm_release(vm->mem_map);
 	vm_free(vm);

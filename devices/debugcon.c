@@ -17,7 +17,7 @@ static int debugcon_write(struct device *dev, uint64_t offset, void *data,
 {
 	struct debugcon *d = dev->private;
 
-	if (offset == 0)
+	if (offset == 0 && d->out)
 		vm_output_write(d->out, data, 1);
 	return 0;
 }
@@ -40,8 +40,7 @@ struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd)
 
 	if (!d)
 		return NULL;
-	d->out = vm_output_open(vm, out_fd);
-	if (!d->out) {
+	if (out_fd >= 0 && !(d->out = vm_output_open(vm, out_fd))) {
 		free(d);
 		return NULL;
 	}

@@ -70,6 +70,8 @@ int kvm_arch_create_irqchip(struct vm *vm)
 	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
 	int err;
 
+	if (vm->num_vcpus)
+		return -EBUSY; /* x86 KVM: the irqchip comes before any vCPU */
 	err = kvm_ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, NULL);
 	if (err < 0)
 		return err;

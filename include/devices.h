@@ -53,7 +53,8 @@ int vm_irq_line(struct vm *vm, uint32_t gsi, int level);
 /* ---- Devices the library provides ---- */
 
 /* MMIO debug console: a byte written at offset 0 goes to out_fd (through
- * the VM's output stream for it: never blocks, see vm_output_open). */
+ * the VM's output stream for it: never blocks, see vm_output_open); with
+ * out_fd -1, nowhere. */
 #define DEBUGCON_SIZE 0x1000
 struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd);
 

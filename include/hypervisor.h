@@ -41,6 +41,9 @@ struct hypervisor_ops {
 	int (*set_memory)(struct vm *vm, uint32_t slot, uint64_t gpa,
 			  void *hva, uint64_t size);
 	int (*create_irqchip)(struct vm *vm); /* in-kernel interrupt controller */
+	/* Optional: the last set-up step, once every vCPU exists and before
+	 * the first vcpu_run (arm64: the vGIC is initialised after its vCPUs). */
+	int (*vm_finalize)(struct vm *vm);
 	int (*irq_line)(struct vm *vm, uint32_t gsi, int level);
 	/* Optional fast paths; NULL or -ENOTSUP when the backend has none. */
 	int (*ioeventfd)(struct vm *vm, uint64_t addr, uint32_t len, int pio,

@@ -5,6 +5,8 @@
 #ifndef VIBEVMM_X86_64_LINUX_BOOT_H
 #define VIBEVMM_X86_64_LINUX_BOOT_H
 
+#include <stdbool.h>
+
 #include "arch/x86_64/platform.h"
 #include "boot.h"
 #include "vm.h"
@@ -27,5 +29,9 @@ struct x86_linux_boot {
  */
 int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
 		   const struct x86_linux_boot *b, char *why, size_t why_len);
+
+/* Whether a kernel command line turns ACPI off (acpi=off before any "--"):
+ * then the virtio devices go on the command line instead of the DSDT. */
+bool x86_cmdline_has_acpi_off(const char *cmdline);
 
 #endif

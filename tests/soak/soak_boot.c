@@ -11,11 +11,11 @@
  * read at start-up); the heap is then flat to the KiB, and a leak of 1 KiB
  * per cycle fails the soak after 9 cycles.
  *
- * Each cycle builds what the CLI builds for Linux: irqchip, guest RAM, the
- * 16550 (its output to a memfd we read back), ACPI PM, i8042, pvpanic, a
- * virtio-blk on a small image (its worker thread comes and goes with the
- * VM) and virtio-rng, described to the guest through ACPI. The kernel and
- * initrd are read and parsed once. The guest (the e2e initramfs, whose
+ * Each cycle builds what the CLI builds for Linux, through the
+ * arch-neutral machine calls (machine.h): the machine (its serial console's
+ * output to a memfd we read back), a virtio-blk on a small image (its worker
+ * thread comes and goes with the VM) and virtio-rng. The kernel and initrd
+ * are read once and parsed each cycle. The guest (the e2e initramfs, whose
  * /init runs vibevmm.cmd=) reads a stamp the host wrote to sector 0 of the
  * disk, prints it and writes it back to sector 1; a cycle passes when the
  * guest powered off, its console shows VIBEVMM-INIT-OK, the stamp and the
@@ -46,9 +46,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "arch/x86_64/layout.h"
-#include "arch/x86_64/linux_boot.h"
-#include "boot.h"
+#include "machine.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -73,8 +71,7 @@ struct usage {
 /* Kernel and initrd, read and parsed once for all cycles. */
 struct guest_files {
 	uint8_t *kernel_file, *initrd;
-	size_t initrd_len;
-	struct kernel_image k;
+	size_t kernel_len, initrd_len;
 };
 
 struct cycle {
@@ -251,91 +248,61 @@ static int disk_sector(const char *path, int sector, const char *write_str,
 
 /* ---- one VM ---- */
 
-static int add_device(struct vm *vm, struct device *dev, const char *what,
-		      struct cycle *c)
-{
-	int err = dev ? vm_register_device(vm, dev) : -ENOMEM;
-
-	if (err) {
-		if (dev && dev->destroy)
-			dev->destroy(dev);
-		return fail(c, "cannot add %s: %s", what, strerror(-err));
-	}
-	return 0;
-}
-
-/* The platform devices the CLI gives a Linux guest. */
-static int add_platform(struct vm *vm, struct cycle *c)
-{
-	return add_device(vm, serial8250_create(vm, X86_COM1_PORT, X86_COM1_IRQ, -1,
-						c->console_fd), "serial port", c) ||
-	       add_device(vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM", c) ||
-	       add_device(vm, i8042_create(), "i8042", c) ||
-	       add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", c);
-}
-
-/* Register a virtio device in the platform's next slot (as the CLI does). */
-static int add_virtio(struct vm *vm, struct x86_platform *p, struct device *dev,
-		      const char *what, const char *reason, struct cycle *c)
-{
-	int i = p->nr_virtio;
-
-	if (!dev)
-		return fail(c, "cannot create %s%s%s", what, *reason ? ": " : "", reason);
-	if (add_device(vm, dev, what, c))
-		return -1;
-	p->virtio[i].base = dev->base;
-	p->virtio[i].size = dev->size;
-	p->virtio[i].gsi = X86_VIRTIO_GSI_BASE + (uint32_t)i;
-	p->nr_virtio++;
-	return 0;
-}
-
-/* The MMIO window and GSI of the platform's next virtio slot. */
-static uint64_t next_base(const struct x86_platform *p)
-{
-	return X86_VIRTIO_MMIO_BASE + (uint64_t)p->nr_virtio * X86_VIRTIO_MMIO_SIZE;
-}
-
-static uint32_t next_gsi(const struct x86_platform *p)
-{
-	return X86_VIRTIO_GSI_BASE + (uint32_t)p->nr_virtio;
-}
-
-static int add_virtio_devices(struct vm *vm, struct x86_platform *p, struct cycle *c)
+/* Create a virtio device in the machine's next slot (as the CLI does). */
+static int add_virtio(struct vm *vm, const char *what, struct cycle *c,
+		      struct device *(*create)(struct vm *vm, uint64_t base, uint32_t irq,
+					       struct cycle *c, char *why, size_t why_len))
 {
 	char why[256] = "";
+	uint64_t base;
+	uint32_t irq;
+	struct device *dev;
+	int err = machine_virtio_slot(vm, &base, &irq, why, sizeof(why));
 
-	if (add_virtio(vm, p, virtio_blk_create(vm, next_base(p), next_gsi(p), c->disk, 0,
-						why, sizeof(why)), "virtio-blk", why, c))
-		return -1;
-	return add_virtio(vm, p, virtio_rng_create(vm, next_base(p), next_gsi(p)),
-			  "virtio-rng", "", c);
+	if (err)
+		return fail(c, "no slot for %s: %s", what, why);
+	dev = create(vm, base, irq, c, why, sizeof(why));
+	if (!dev)
+		return fail(c, "cannot create %s%s%s", what, *why ? ": " : "", why);
+	if ((err = machine_add_virtio(vm, dev, irq)))
+		return fail(c, "cannot add %s: %s", what, strerror(-err));
+	return 0;
 }
 
-/* Everything up to a started VM. */
+static struct device *create_blk(struct vm *vm, uint64_t base, uint32_t irq,
+				 struct cycle *c, char *why, size_t why_len)
+{
+	return virtio_blk_create(vm, base, irq, c->disk, 0, why, why_len);
+}
+
+static struct device *create_rng(struct vm *vm, uint64_t base, uint32_t irq,
+				 struct cycle *c, char *why, size_t why_len)
+{
+	return virtio_rng_create(vm, base, irq);
+}
+
+/* Everything up to a started VM, through the arch-neutral machine calls. */
 static int build_vm(struct vm *vm, const struct soak_opts *o,
 		    const struct guest_files *g, const char *cmdline, struct cycle *c)
 {
-	struct x86_linux_boot b = {
-		.kernel = &g->k, .initrd = g->initrd, .initrd_len = g->initrd_len,
-		.cmdline = cmdline,
-		.platform = { .nr_cpus = o->cpus, .ram_size = o->mem,
-			      .flags = X86_PLATFORM_COM1 | X86_PLATFORM_I8042 |
-				       X86_PLATFORM_PVPANIC },
+	const struct machine_config mc = {
+		.nr_cpus = o->cpus, .ram_size = o->mem, .flags = MACHINE_LINUX,
+		.console_in_fd = -1, .console_out_fd = c->console_fd,
 	};
-	char why[256];
+	const struct machine_linux b = {
+		.kernel = g->kernel_file, .kernel_len = g->kernel_len,
+		.initrd = g->initrd, .initrd_len = g->initrd_len, .cmdline = cmdline,
+	};
+	char why[256] = "";
 	int err;
 
 	vm->log_level = o->log_level;
-	if ((err = vm_create_irqchip(vm)) || (err = x86_alloc_guest_ram(vm, o->mem)))
-		return fail(c, "irqchip or guest RAM: %s", strerror(-err));
-	if (add_platform(vm, c) || add_virtio_devices(vm, &b.platform, c))
+	if (machine_create(vm, &mc, why, sizeof(why)))
+		return fail(c, "cannot create the machine: %s", why);
+	if (add_virtio(vm, "virtio-blk", c, create_blk) ||
+	    add_virtio(vm, "virtio-rng", c, create_rng))
 		return -1;
-	for (int id = 0; id < o->cpus; id++)
-		if (!vm_create_vcpu(vm, id))
-			return fail(c, "cannot create vCPU %d: %s", id, strerror(errno));
-	if (x86_boot_linux(vm, vm->vcpus[0], &b, why, sizeof(why)))
+	if (machine_boot_linux(vm, &b, why, sizeof(why)))
 		return fail(c, "cannot boot the kernel: %s", why);
 	if ((err = vm_start(vm)))
 		return fail(c, "cannot start the VM: %s", strerror(-err));
@@ -441,16 +408,10 @@ static int one_cycle(const struct soak_opts *o, const struct guest_files *g,
 
 static int load_guest_files(const struct soak_opts *o, struct guest_files *g)
 {
-	const struct boot_options bo = { 0 };
-	size_t len;
-	int err = read_file(o->kernel, &g->kernel_file, &len);
+	int err = read_file(o->kernel, &g->kernel_file, &g->kernel_len);
 
 	if (err) {
 		fprintf(stderr, "soak: cannot read %s: %s\n", o->kernel, strerror(-err));
-		return -1;
-	}
-	if ((err = boot_parse_kernel(g->kernel_file, len, &bo, &g->k))) {
-		fprintf(stderr, "soak: %s: not a kernel we boot: %s\n", o->kernel, strerror(-err));
 		return -1;
 	}
 	if (o->initrd && (err = read_file(o->initrd, &g->initrd, &g->initrd_len))) {
@@ -462,7 +423,6 @@ static int load_guest_files(const struct soak_opts *o, struct guest_files *g)
 
 static void free_guest_files(struct guest_files *g)
 {
-	kernel_image_free(&g->k);
 	free(g->kernel_file);
 	free(g->initrd);
 }

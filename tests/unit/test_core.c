@@ -266,16 +266,6 @@ static void test_options_exit_port_and_debugcon(void **state)
 	assert_true(strstr(cli_usage, "--exit-port") && strstr(cli_usage, "--debugcon"));
 }
 
-static void test_cmdline_acpi_off(void **state)
-{
-	assert_false(cli_cmdline_has_acpi_off(NULL));
-	assert_false(cli_cmdline_has_acpi_off("console=ttyS0"));
-	assert_true(cli_cmdline_has_acpi_off("acpi=off"));
-	assert_true(cli_cmdline_has_acpi_off("console=ttyS0  acpi=off\tquiet"));
-	assert_false(cli_cmdline_has_acpi_off("acpi=offx noacpi=off acpi=ht"));
-	assert_false(cli_cmdline_has_acpi_off("quiet -- acpi=off")); /* init's */
-}
-
 static void test_console_escape(void **state)
 {
 	struct console con = { 0 };
@@ -303,7 +293,6 @@ int main(void)
 		cmocka_unit_test(test_options_disk_forms),
 		cmocka_unit_test(test_options_several_nets),
 		cmocka_unit_test(test_options_exit_port_and_debugcon),
-		cmocka_unit_test(test_cmdline_acpi_off),
 		cmocka_unit_test(test_console_escape),
 	};
 

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "arch/x86_64/platform.h"
+#include "arch/x86_64/linux_boot.h"
 
 #define ACPI_AREA (X86_BIOS_END - X86_ACPI_RSDP_ADDR)
 #define HDR 36
@@ -967,6 +968,16 @@ static void test_pvh_start_info_no_initrd_and_errors(void **state)
 	assert_int_equal(x86_build_pvh_start_info(buf, sizeof(buf), X86_PVH_INFO_ADDR, &d), -EINVAL);
 }
 
+static void test_cmdline_acpi_off(void **state)
+{
+	assert_false(x86_cmdline_has_acpi_off(NULL));
+	assert_false(x86_cmdline_has_acpi_off("console=ttyS0"));
+	assert_true(x86_cmdline_has_acpi_off("acpi=off"));
+	assert_true(x86_cmdline_has_acpi_off("console=ttyS0  acpi=off\tquiet"));
+	assert_false(x86_cmdline_has_acpi_off("acpi=offx noacpi=off acpi=ht"));
+	assert_false(x86_cmdline_has_acpi_off("quiet -- acpi=off")); /* init's */
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -994,6 +1005,7 @@ int main(void)
 		cmocka_unit_test(test_pvh_start_info_no_initrd_and_errors),
 		cmocka_unit_test(test_mptable),
 		cmocka_unit_test(test_mptable_errors),
+		cmocka_unit_test(test_cmdline_acpi_off),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,241 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arch-neutral machine calls (machine.h) and the backend's last set-up
+ * step (vm_finalize), on a fake backend that records what it was asked:
+ * nothing here names an architecture, so the same tests hold for any arch
+ * the library is built for.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "machine.h"
+#include "utils.h"
+#include "vm.h"
+
+struct fake_hv {
+	int finalize_calls;
+	int vcpus_at_finalize;
+	int finalize_result;
+	int irqchips;
+	int runs;
+};
+
+static struct fake_hv *hv_of(struct vm *vm)
+{
+	return vm->private;
+}
+
+static int fake_vm_create(struct vm *vm)
+{
+	vm->private = calloc(1, sizeof(struct fake_hv));
+	return vm->private ? 0 : -ENOMEM;
+}
+
+static void fake_vm_destroy(struct vm *vm)
+{
+	free(vm->private);
+}
+
+static int fake_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa,
+			   void *hva, uint64_t size)
+{
+	return 0;
+}
+
+static int fake_irqchip(struct vm *vm)
+{
+	hv_of(vm)->irqchips++;
+	return 0;
+}
+
+static int fake_finalize(struct vm *vm)
+{
+	hv_of(vm)->finalize_calls++;
+	hv_of(vm)->vcpus_at_finalize = vm->num_vcpus;
+	return hv_of(vm)->finalize_result;
+}
+
+static int fake_vcpu_create(struct vcpu *vcpu) { return 0; }
+static void fake_vcpu_destroy(struct vcpu *vcpu) { }
+static void fake_vcpu_kick(struct vcpu *vcpu) { }
+
+static int fake_vcpu_run(struct vcpu *vcpu, struct vcpu_exit *exit)
+{
+	hv_of(vcpu->vm)->runs++;
+	exit->reason = VCPU_EXIT_HLT;
+	return 0;
+}
+
+static int fake_regs(struct vcpu *vcpu, struct regs *regs) { return 0; }
+static int fake_set_regs(struct vcpu *vcpu, const struct regs *regs) { return 0; }
+
+static const struct hypervisor_ops fake_ops = {
+	.name = "fake", .vm_create = fake_vm_create, .vm_destroy = fake_vm_destroy,
+	.set_memory = fake_set_memory, .create_irqchip = fake_irqchip,
+	.vm_finalize = fake_finalize, .vcpu_create = fake_vcpu_create,
+	.vcpu_destroy = fake_vcpu_destroy, .vcpu_run = fake_vcpu_run,
+	.vcpu_kick = fake_vcpu_kick, .vcpu_get_regs = fake_regs,
+	.vcpu_set_regs = fake_set_regs,
+};
+
+static struct vm *fake_vm(void)
+{
+	struct vm *vm = vm_create_on(&fake_ops);
+
+	assert_non_null(vm);
+	vm->log_level = LOG_NONE;
+	return vm;
+}
+
+/* vm_finalize runs once, after every vCPU exists, before the first run. */
+static void test_finalize_once_before_first_run(void **state)
+{
+	struct vm *vm = fake_vm();
+
+	assert_non_null(vm_create_vcpu(vm, 0));
+	assert_non_null(vm_create_vcpu(vm, 1));
+	assert_int_equal(hv_of(vm)->finalize_calls, 0);
+	assert_int_equal(vcpu_run(vm->vcpus[1]), VCPU_EXIT_HLT);
+	assert_int_equal(hv_of(vm)->finalize_calls, 1);
+	assert_int_equal(hv_of(vm)->vcpus_at_finalize, 2);
+	assert_int_equal(vcpu_run(vm->vcpus[0]), VCPU_EXIT_HLT);
+	assert_int_equal(hv_of(vm)->finalize_calls, 1);
+	vm_destroy(vm);
+}
+
+/* A backend that cannot finish set-up: no vCPU enters the guest. */
+static void test_finalize_failure_stops_the_run(void **state)
+{
+	struct vm *vm = fake_vm();
+
+	hv_of(vm)->finalize_result = -ENODEV;
+	assert_non_null(vm_create_vcpu(vm, 0));
+	assert_int_equal(vcpu_run(vm->vcpus[0]), -ENODEV);
+	assert_int_equal(vm_start(vm), -ENODEV);
+	assert_int_equal(hv_of(vm)->runs, 0);
+	vm_destroy(vm);
+}
+
+static void test_machine_slots_and_limits(void **state)
+{
+	struct machine_config mc = {
+		.nr_cpus = 1, .ram_size = 64 << 20, .flags = MACHINE_LINUX,
+		.console_in_fd = -1, .console_out_fd = -1,
+	};
+	struct vm *vm = fake_vm();
+	uint64_t base, prev_base = 0;
+	uint32_t irq, prev_irq = 0;
+	char why[256] = "";
+	int n = 0;
+
+	assert_int_equal(machine_create(vm, &mc, why, sizeof(why)), 0);
+	assert_int_equal(hv_of(vm)->irqchips, 1);
+	assert_non_null(machine_serial(vm));
+	assert_int_equal(machine_create(vm, &mc, why, sizeof(why)), -EINVAL); /* once */
+	/* Each slot gets its own window and line, until there are no more. */
+	while (machine_virtio_slot(vm, &base, &irq, why, sizeof(why)) == 0) {
+		struct device *rng = virtio_rng_create(vm, base, irq);
+
+		assert_non_null(rng);
+		if (n) {
+			assert_true(base > prev_base);
+			assert_true(irq != prev_irq);
+		}
+		assert_int_equal(machine_add_virtio(vm, rng, irq), 0);
+		prev_base = base;
+		prev_irq = irq;
+		assert_true(++n < 1000);
+	}
+	assert_true(n >= 8);
+	assert_non_null(strstr(why, "too many virtio devices"));
+	vm_destroy(vm);
+}
+
+static void test_machine_rejects_bad_configs(void **state)
+{
+	struct machine_config mc = {
+		.nr_cpus = 0, .ram_size = 64 << 20, .console_in_fd = -1, .console_out_fd = -1,
+	};
+	struct vm *vm = fake_vm();
+	char why[256] = "";
+
+	assert_int_equal(machine_create(vm, &mc, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "0 vCPUs"));
+	mc.nr_cpus = machine_max_cpus() + 1;
+	assert_int_equal(machine_create(vm, &mc, why, sizeof(why)), -EINVAL);
+	vm_destroy(vm);
+}
+
+/* A raw binary runs at its entry with every vCPU created; one that does
+ * not fit, or an entry outside RAM, is refused with a reason. */
+static void test_machine_boot_raw(void **state)
+{
+	struct machine_config mc = {
+		.nr_cpus = 2, .ram_size = 32 << 20, .flags = MACHINE_DEBUGCON | MACHINE_EXIT_DEVICE,
+		.console_in_fd = -1, .console_out_fd = -1,
+	};
+	static const uint8_t image[] = { 0xde, 0xad, 0xbe, 0xef };
+	uint64_t entry = machine_raw_default_entry();
+	uint8_t back[sizeof(image)];
+	struct vm *vm = fake_vm();
+	char why[256] = "";
+
+	int err;
+
+	err = machine_create(vm, &mc, why, sizeof(why));
+	assert_string_equal(why, "");
+	assert_int_equal(err, 0);
+	assert_int_equal(hv_of(vm)->irqchips, 0); /* test guests get none */
+	assert_int_equal(machine_check_raw_entry(mc.ram_size, mc.ram_size, why, sizeof(why)),
+			 -ERANGE);
+	assert_non_null(strstr(why, "outside guest RAM"));
+	assert_int_not_equal(machine_boot_raw(vm, image, sizeof(image), mc.ram_size - 2, why,
+					      sizeof(why)), 0);
+	assert_non_null(strstr(why, "do not fit"));
+	assert_int_equal(machine_boot_raw(vm, image, sizeof(image), entry, why, sizeof(why)), 0);
+	assert_int_equal(vm->num_vcpus, 2);
+	assert_int_equal(vm_read_guest(vm, entry, back, sizeof(back)), 0);
+	assert_memory_equal(back, image, sizeof(image));
+	vm_destroy(vm);
+}
+
+/* Not a kernel: one line that names what this arch boots. */
+static void test_machine_boot_linux_refuses_non_kernels(void **state)
+{
+	struct machine_config mc = {
+		.nr_cpus = 1, .ram_size = 64 << 20, .flags = MACHINE_LINUX,
+		.console_in_fd = -1, .console_out_fd = -1,
+	};
+	static const uint8_t text[] = "#!/bin/sh\necho not a kernel\n";
+	struct machine_linux b = { .kernel = text, .kernel_len = sizeof(text) };
+	struct vm *vm = fake_vm();
+	char why[256] = "";
+
+	assert_int_equal(machine_create(vm, &mc, why, sizeof(why)), 0);
+	assert_int_equal(machine_boot_linux(vm, &b, why, sizeof(why)), -ENOEXEC);
+	assert_non_null(strstr(why, "not a Linux kernel (want "));
+	assert_int_equal(vm->num_vcpus, 0);
+	vm_destroy(vm);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_finalize_once_before_first_run),
+		cmocka_unit_test(test_finalize_failure_stops_the_run),
+		cmocka_unit_test(test_machine_slots_and_limits),
+		cmocka_unit_test(test_machine_rejects_bad_configs),
+		cmocka_unit_test(test_machine_boot_raw),
+		cmocka_unit_test(test_machine_boot_linux_refuses_non_kernels),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
