@@ -278,8 +278,9 @@ static void serial_destroy(struct device *dev)
 	free(s);
 }
 
-struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
-				 int in_fd, int out_fd)
+/* The same UART on either bus: registers at base + 0..7 (one byte apart). */
+static struct device *create(struct vm *vm, enum device_space space, uint64_t base,
+			     uint32_t irq, int in_fd, int out_fd)
 {
 	struct serial8250 *s = calloc(1, sizeof(*s));
 
@@ -293,11 +294,23 @@ struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
 	s->irq = irq;
 	s->in_fd = in_fd;
 	s->dev = (struct device){
-		.name = "serial8250", .base = port, .size = 8, .private = s,
+		.name = "serial8250", .base = base, .size = SERIAL8250_SIZE, .private = s,
 		.read = serial_read, .write = serial_write,
-		.destroy = serial_destroy, .space = DEVICE_PIO,
+		.destroy = serial_destroy, .space = space,
 	};
 	return &s->dev;
+}
+
+struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
+				 int in_fd, int out_fd)
+{
+	return create(vm, DEVICE_PIO, port, irq, in_fd, out_fd);
+}
+
+struct device *serial8250_create_mmio(struct vm *vm, uint64_t base, uint32_t irq,
+				      int in_fd, int out_fd)
+{
+	return create(vm, DEVICE_MMIO, base, irq, in_fd, out_fd);
 }
 
 int serial8250_attach_input(struct device *dev,

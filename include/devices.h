@@ -71,6 +71,11 @@ struct device *exit_port_create(uint16_t port);
  */
 struct device *serial8250_create(struct vm *vm, uint16_t port, uint32_t irq,
 				 int in_fd, int out_fd);
+/* The same UART memory-mapped (arm64; a device tree "ns16550a" with
+ * reg-shift 0 and reg-io-width 1): registers at base + 0..7. */
+#define SERIAL8250_SIZE 8
+struct device *serial8250_create_mmio(struct vm *vm, uint64_t base, uint32_t irq,
+				      int in_fd, int out_fd);
 
 /*
  * After registering the UART, start reading in_fd. `filter`, if given, sees

@@ -51,6 +51,38 @@ static void test_hello_debugcon_and_serial(void **state)
 	close(out[1]);
 }
 
+/* The 16550 memory-mapped (as arm64 machines have it): the same registers
+ * one byte apart from its base, every access an MMIO exit, no port I/O but
+ * the exit port. */
+static void test_uart_over_mmio(void **state)
+{
+	struct vm *vm = new_vm();
+	int out[2], nr_io = 0, nr_mmio = 0;
+	char text[256];
+	struct vcpu *vcpu;
+	struct regs regs;
+
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	assert_int_equal(vm_register_device(vm, serial8250_create_mmio(vm, TESTDEV_MMIO + 0x1000,
+								       4, -1, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "uart_mmio");
+	vcpu = new_vcpu_long_mode(vm, 0);
+
+	assert_int_equal(run_until_stop(vcpu, &nr_io, &nr_mmio), VCPU_EXIT_GUEST_EXIT);
+	assert_int_equal(vcpu->exit.status, 7);
+	assert_int_equal(nr_io, 0);
+	assert_true(nr_mmio >= 2 * (int)strlen("hello from the mmio uart\n"));
+	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
+	assert_int_equal(regs.r8, 0x03);
+	assert_int_equal(regs.r9 & 0x60, 0x60); /* THRE and TEMT */
+	read_pipe(out[0], text, sizeof(text));
+	assert_string_equal(text, "hello from the mmio uart\n");
+	vm_destroy(vm);
+	close(out[0]);
+	close(out[1]);
+}
+
 static void test_mmio_all_widths(void **state)
 {
 	struct vm *vm = new_vm();
@@ -585,6 +617,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_debugcon_and_serial),
+		cmocka_unit_test(test_uart_over_mmio),
 		cmocka_unit_test(test_mmio_all_widths),
 		cmocka_unit_test(test_pio_all_widths),
 		cmocka_unit_test(test_write_only_device_reads_all_ones),
