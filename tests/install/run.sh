@@ -7,7 +7,7 @@ prefix=$(mktemp -d)
 trap 'rm -rf "$prefix"' EXIT
 make -s -C "$top" install PREFIX="$prefix" >/dev/null
 export PKG_CONFIG_PATH="$prefix/lib/pkgconfig"
-for h in hypervisor.h vm.h vcpu.h mm.h devices.h boot.h arch_x86_64.h arch_arm64.h utils.h; do
+for h in hypervisor.h vm.h vcpu.h mm.h devices.h boot.h machine.h arch_x86_64.h arch_arm64.h utils.h; do
 	[ -f "$prefix/include/vibevmm/$h" ] || { echo "install: missing header $h"; exit 1; }
 done
 [ -x "$prefix/bin/vibevmm" ] || { echo "install: missing bin/vibevmm"; exit 1; }
