@@ -97,6 +97,13 @@ int vm_create_irqchip(struct vm *vm)
 	return err;
 }
 
+enum irqchip_model vm_irqchip_model(struct vm *vm)
+{
+	if (!vm || !vm->state->irqchip || !vm->ops->irqchip_model)
+		return IRQCHIP_NONE;
+	return (enum irqchip_model)vm->ops->irqchip_model(vm);
+}
+
 int vm_finalize(struct vm *vm)
 {
 	int err = 0;

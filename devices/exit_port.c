@@ -20,16 +20,26 @@ static void exit_port_destroy(struct device *dev)
 	free(dev);
 }
 
-struct device *exit_port_create(uint16_t port)
+static struct device *create(enum device_space space, uint64_t base, uint64_t size)
 {
 	struct device *dev = calloc(1, sizeof(*dev));
 
 	if (!dev)
 		return NULL;
 	*dev = (struct device){
-		.name = "exit-port", .base = port, .size = 1,
+		.name = "exit-port", .base = base, .size = size,
 		.write = exit_port_write, .destroy = exit_port_destroy,
-		.space = DEVICE_PIO,
+		.space = space,
 	};
 	return dev;
+}
+
+struct device *exit_port_create(uint16_t port)
+{
+	return create(DEVICE_PIO, port, 1);
+}
+
+struct device *exit_mmio_create(uint64_t base)
+{
+	return create(DEVICE_MMIO, base, EXIT_MMIO_SIZE);
 }

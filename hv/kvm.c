@@ -78,7 +78,8 @@ static int kvm_vm_create(struct vm *vm)
 		err = k->sys_fd;
 		goto fail;
 	}
-	err = kvm_ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	err = kvm_ioctl(k->sys_fd, KVM_CREATE_VM,
+			(void *)(uintptr_t)kvm_arch_vm_type(k->sys_fd));
 	if (err < 0)
 		goto fail;
 	k->vm_fd = err;
@@ -112,7 +113,9 @@ static int kvm_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa,
 
 static int kvm_irq_line(struct vm *vm, uint32_t gsi, int level)
 {
-	struct kvm_irq_level irq = { .irq = gsi, .level = level ? 1 : 0 };
+	struct kvm_irq_level irq = {
+		.irq = kvm_arch_irq_line_number(gsi), .level = level ? 1 : 0,
+	};
 
 	return kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IRQ_LINE, &irq);
 }
@@ -231,6 +234,9 @@ static void decode_system_event(struct kvm_run *run, struct vcpu_exit *exit)
 	case KVM_SYSTEM_EVENT_RESET:
 		exit->reason = VCPU_EXIT_RESET;
 		break;
+	case KVM_SYSTEM_EVENT_CRASH:
+		exit->reason = VCPU_EXIT_PANIC;
+		break;
 	default:
 		exit->reason = VCPU_EXIT_UNKNOWN;
 		exit->unknown.code = KVM_EXIT_SYSTEM_EVENT;
@@ -316,6 +322,8 @@ const struct hypervisor_ops kvm_ops = {
 	.vm_destroy = kvm_vm_destroy,
 	.set_memory = kvm_set_memory,
 	.create_irqchip = kvm_arch_create_irqchip,
+	.irqchip_model = kvm_arch_irqchip_model,
+	.vm_finalize = kvm_arch_vm_finalize,
 	.irq_line = kvm_irq_line,
 	.ioeventfd = kvm_ioeventfd,
 	.irqfd = kvm_irqfd,

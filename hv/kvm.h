@@ -33,7 +33,15 @@ static inline struct kvm_vcpu *kvm_vcpu_of(struct vcpu *vcpu)
 int kvm_ioctl(int fd, unsigned long req, void *arg);
 
 /* Arch hooks, implemented by kvm_<arch>.c. */
+/* The KVM_CREATE_VM type (arm64: the IPA size the layout needs). */
+int kvm_arch_vm_type(int sys_fd);
 int kvm_arch_vm_init(struct vm *vm);
+/* Once every vCPU exists, before the first KVM_RUN (hypervisor_ops.vm_finalize). */
+int kvm_arch_vm_finalize(struct vm *vm);
+int kvm_arch_irqchip_model(struct vm *vm);
+/* KVM_IRQ_LINE's irq field for an interrupt line (x86: the GSI; arm64: an
+ * SPI, encoded with its type). irqfd takes the line number as it is. */
+uint32_t kvm_arch_irq_line_number(uint32_t line);
 void kvm_arch_vm_destroy(struct vm *vm);
 int kvm_arch_create_irqchip(struct vm *vm);
 int kvm_arch_vcpu_init(struct vcpu *vcpu);

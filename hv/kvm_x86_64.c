@@ -31,6 +31,26 @@ static struct kvm_cpuid2 *alloc_cpuid(int nent)
 	return c;
 }
 
+int kvm_arch_vm_type(int sys_fd)
+{
+	return 0;
+}
+
+uint32_t kvm_arch_irq_line_number(uint32_t line)
+{
+	return line;
+}
+
+int kvm_arch_vm_finalize(struct vm *vm)
+{
+	return 0;
+}
+
+int kvm_arch_irqchip_model(struct vm *vm)
+{
+	return ((struct kvm_x86_vm *)kvm_of(vm)->arch)->irqchip ? IRQCHIP_X86 : IRQCHIP_NONE;
+}
+
 int kvm_arch_vm_init(struct vm *vm)
 {
 	struct kvm_vm *k = kvm_of(vm);

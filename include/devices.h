@@ -63,6 +63,10 @@ struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd);
  * exit reason VCPU_EXIT_GUEST_EXIT and the written value as its status.
  */
 struct device *exit_port_create(uint16_t port);
+/* The same as a memory-mapped register (arm64): a 1-, 2-, 4- or 8-byte
+ * write at base (the low 32 bits are the status). */
+#define EXIT_MMIO_SIZE 8
+struct device *exit_mmio_create(uint64_t base);
 
 /*
  * 16550A UART. Output goes to out_fd (through the VM's output stream for

@@ -41,6 +41,7 @@ struct hypervisor_ops {
 	int (*set_memory)(struct vm *vm, uint32_t slot, uint64_t gpa,
 			  void *hva, uint64_t size);
 	int (*create_irqchip)(struct vm *vm); /* in-kernel interrupt controller */
+	int (*irqchip_model)(struct vm *vm);  /* enum irqchip_model of it */
 	/* Optional: the last set-up step, once every vCPU exists and before
 	 * the first vcpu_run (arm64: the vGIC is initialised after its vCPUs). */
 	int (*vm_finalize)(struct vm *vm);

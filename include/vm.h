@@ -46,9 +46,21 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size);
 /* Allocate (anonymous, lazily backed) and map guest RAM owned by the VM. */
 int vm_alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size);
 
-/* Create the in-kernel interrupt controller (x86: PIC/IOAPIC/LAPIC + PIT).
- * Call before creating vCPUs. With it, HLT no longer exits to user space. */
+/*
+ * Create the in-kernel interrupt controller: x86, PIC/IOAPIC/LAPIC + PIT,
+ * before creating vCPUs (-EBUSY after), and with it HLT no longer exits to
+ * user space; arm64, a GICv3 (a GICv2 where there is none) at the layout's
+ * addresses, finished by the backend once every vCPU exists (at the first
+ * run). vm_irqchip_model() says which one the VM got.
+ */
 int vm_create_irqchip(struct vm *vm);
+enum irqchip_model {
+	IRQCHIP_NONE = 0,
+	IRQCHIP_X86,   /* PIC + IOAPIC + LAPIC */
+	IRQCHIP_GICV2,
+	IRQCHIP_GICV3,
+};
+enum irqchip_model vm_irqchip_model(struct vm *vm);
 
 /*
  * Run every vCPU on its own thread (and the VM's I/O thread for device

@@ -51,9 +51,9 @@ static void test_hello_debugcon_and_serial(void **state)
 	close(out[1]);
 }
 
-/* The 16550 memory-mapped (as arm64 machines have it): the same registers
- * one byte apart from its base, every access an MMIO exit, no port I/O but
- * the exit port. */
+/* The 16550 and the exit register memory-mapped (as arm64 machines have
+ * them): the same UART registers one byte apart from its base, every access
+ * an MMIO exit, no port I/O at all. */
 static void test_uart_over_mmio(void **state)
 {
 	struct vm *vm = new_vm();
@@ -65,7 +65,7 @@ static void test_uart_over_mmio(void **state)
 	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
 	assert_int_equal(vm_register_device(vm, serial8250_create_mmio(vm, TESTDEV_MMIO + 0x1000,
 								       4, -1, out[1])), 0);
-	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	assert_int_equal(vm_register_device(vm, exit_mmio_create(TESTDEV_MMIO + 0x2000)), 0);
 	load_guest(vm, "uart_mmio");
 	vcpu = new_vcpu_long_mode(vm, 0);
 
