@@ -118,6 +118,15 @@ $(TESTBIN)/unit/%: tests/unit/%.c $(LIB_A) $(CLI_LIB_OBJS)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(LDLIBS)
 
+# The arm64 platform code is pure C: its unit test builds it from source,
+# with libfdt, on any host (the x86 library does not contain it).
+FDT_LIBS ?= -lfdt
+ARM64_PURE_SRCS := arch/arm64/fdt.c arch/arm64/platform.c
+$(TESTBIN)/unit/test_arm64_fdt: tests/unit/test_arm64_fdt.c $(ARM64_PURE_SRCS) $(wildcard arch/arm64/*.h)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  TEST    $@")
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(ARM64_PURE_SRCS) -lcmocka $(FDT_LIBS)
+
 $(TESTBIN)/guests/%: tests/guests/%.c tests/guests/harness.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")

@@ -49,4 +49,22 @@ int boot_parse_bzimage(const uint8_t *buf, size_t len,
 		       const struct boot_options *opts,
 		       struct kernel_image *out);
 
+/* arm64 Image: the 64-byte header booting.rst defines. */
+#define ARM64_IMAGE_HDR_SIZE 64
+
+/* True for a buffer that starts with an arm64 Image header. */
+int boot_is_arm64_image(const uint8_t *buf, size_t len);
+
+/* True for a gzip stream whose first bytes are an arm64 Image header
+ * (only the header is unpacked). */
+int boot_is_arm64_image_gz(const uint8_t *buf, size_t len);
+
+/*
+ * arm64 Image or Image.gz (boot/arm64_image.c): one segment at gpa =
+ * text_offset, relative to the 2 MiB-aligned load base; an Image.gz is
+ * unpacked into `owned`. -EINVAL malformed or truncated, -ENOTSUP
+ * big-endian.
+ */
+int boot_parse_arm64_image(const uint8_t *buf, size_t len, struct kernel_image *out);
+
 #endif

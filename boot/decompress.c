@@ -173,6 +173,31 @@ static int gunzip(const uint8_t *in, size_t in_len, struct outbuf *o)
 	return ret < 0 ? ret : 0;
 }
 
+int boot_gunzip_head(const uint8_t *in, size_t in_len, uint8_t *out,
+		     size_t want)
+{
+	z_stream zs;
+	int ret;
+
+	if (boot_detect_compression(in, in_len) != PAYLOAD_GZIP)
+		return -ENOTSUP;
+	memset(&zs, 0, sizeof(zs));
+	if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK)
+		return -ENOMEM;
+	/* The head comes from the first blocks: the rest need not be fed. */
+	zs.next_in = (Bytef *)in;
+	zs.avail_in = (uInt)min_size(in_len, UINT_MAX);
+	zs.next_out = out;
+	zs.avail_out = (uInt)min_size(want, INT_MAX);
+	do
+		ret = inflate(&zs, Z_NO_FLUSH);
+	while (ret == Z_OK && zs.avail_out && zs.avail_in);
+	inflateEnd(&zs);
+	if (ret != Z_OK && ret != Z_STREAM_END && ret != Z_BUF_ERROR)
+		return ret == Z_MEM_ERROR ? -ENOMEM : -EINVAL;
+	return (int)(zs.next_out - out);
+}
+
 /* ---- xz ---- */
 
 static int xz_step(lzma_stream *xs, struct outbuf *o)

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Host-side decompression of a bzImage payload (internal to boot/).
+ * Host-side decompression of a kernel: a bzImage payload, an arm64 Image.gz
+ * (internal to boot/).
  * Unpacking on the host spares the guest the decompressor, which is very slow
  * when the guest's instructions are emulated (DESIGN.md section 6).
  */
@@ -51,5 +52,15 @@ const char *boot_compression_name(enum payload_compression c);
  */
 int boot_decompress(const uint8_t *in, size_t in_len, uint8_t **out,
 		    size_t *out_len);
+
+/*
+ * The first `want` bytes (at most INT_MAX) a gzip stream decodes to, for
+ * recognising what it wraps without unpacking all of it. Returns the bytes
+ * written to `out` (fewer when the stream is shorter or cut short), -ENOTSUP
+ * if `in` is not gzip, -EINVAL if it is corrupt before `want` bytes,
+ * -ENOMEM.
+ */
+int boot_gunzip_head(const uint8_t *in, size_t in_len, uint8_t *out,
+		     size_t want);
 
 #endif

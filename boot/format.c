@@ -5,9 +5,9 @@
 #include <string.h>
 
 #include "boot/boot_internal.h"
+#include "boot/decompress.h"
 
 #define BZ_MAGIC_OFF 0x202       /* "HdrS" in the setup header */
-#define ARM64_MAGIC_OFF 0x38     /* "ARM\x64" in the arm64 Image header */
 
 enum kernel_format boot_detect_format(const uint8_t *buf, size_t len)
 {
@@ -18,8 +18,11 @@ enum kernel_format boot_detect_format(const uint8_t *buf, size_t len)
 	if (len >= BZ_MAGIC_OFF + 4 &&
 	    memcmp(buf + BZ_MAGIC_OFF, "HdrS", 4) == 0)
 		return KERNEL_FORMAT_BZIMAGE;
-	if (len >= ARM64_MAGIC_OFF + 4 &&
-	    memcmp(buf + ARM64_MAGIC_OFF, "ARM\x64", 4) == 0)
+	if (boot_is_arm64_image(buf, len))
+		return KERNEL_FORMAT_ARM64_IMAGE;
+	/* Image.gz: only the header is unpacked to tell. */
+	if (boot_detect_compression(buf, len) == PAYLOAD_GZIP &&
+	    boot_is_arm64_image_gz(buf, len))
 		return KERNEL_FORMAT_ARM64_IMAGE;
 	/* A raw binary has no signature: the caller must say so explicitly. */
 	return KERNEL_FORMAT_UNKNOWN;
@@ -48,7 +51,7 @@ static int parse_by_format(const uint8_t *buf, size_t len,
 	case KERNEL_FORMAT_BZIMAGE:
 		return boot_parse_bzimage(buf, len, opts, out);
 	case KERNEL_FORMAT_ARM64_IMAGE:
-		return -ENOTSUP; /* recognised; no parser here yet */
+		return boot_parse_arm64_image(buf, len, out);
 	default:
 		return -EINVAL;
 	}

@@ -17,7 +17,7 @@ enum kernel_format {
 	KERNEL_FORMAT_ELF,        /* ELF64 (x86 vmlinux): 64-bit entry */
 	KERNEL_FORMAT_ELF_PVH,    /* ELF with a Xen PVH entry note */
 	KERNEL_FORMAT_BZIMAGE,    /* x86 bzImage */
-	KERNEL_FORMAT_ARM64_IMAGE,
+	KERNEL_FORMAT_ARM64_IMAGE, /* arm64 Image, or Image.gz (unpacked) */
 };
 
 #define BOOT_MAX_SEGMENTS 16
@@ -33,8 +33,14 @@ struct boot_segment {
 struct kernel_image {
 	enum kernel_format format;
 	struct boot_segment segments[BOOT_MAX_SEGMENTS];
+	/*
+	 * arm64 Image: one segment whose gpa is the header's text_offset, an
+	 * offset from the 2 MiB-aligned base the machine code picks (it adds
+	 * the base to gpa and entry); mem_size is image_size (BSS included:
+	 * reserve all of it), file_size the file bytes within it.
+	 */
 	int nr_segments;
-	uint64_t entry;      /* 64-bit entry GPA (x86), or the image start (arm64) */
+	uint64_t entry;      /* 64-bit entry GPA (x86), or text_offset (arm64) */
 	uint64_t pvh_entry;  /* 32-bit PVH entry GPA, 0 if none */
 	/* bzImage: the setup header (from offset 0x1f1) to copy into the zero
 	 * page; NULL for ELF, where the loader synthesizes one. */
@@ -43,7 +49,7 @@ struct kernel_image {
 	uint16_t boot_protocol;     /* bzImage header version, e.g. 0x020f */
 	uint32_t initrd_addr_max;   /* highest initrd byte address allowed */
 	uint32_t cmdline_size;      /* max cmdline length, without NUL */
-	int decompressed;           /* bzImage payload was unpacked on the host */
+	int decompressed;           /* bzImage payload / Image.gz unpacked on the host */
 	void *owned;                /* buffer to free with kernel_image_free */
 };
 
@@ -56,7 +62,9 @@ enum kernel_format boot_detect_format(const uint8_t *buf, size_t len);
 
 /*
  * Parse a kernel image. -EINVAL: malformed/truncated; -ENOTSUP: unknown
- * compression or unsupported variant; -ENOMEM. `buf` must outlive `out`.
+ * compression or unsupported variant (e.g. a big-endian arm64 Image);
+ * -ENOMEM. `buf` must outlive `out`. Every format parses on every host:
+ * running it is the machine code's business.
  */
 int boot_parse_kernel(const uint8_t *buf, size_t len,
 		      const struct boot_options *opts, struct kernel_image *out);

@@ -31,7 +31,9 @@ PROG=deps
 #   Recommends of clang); llvm: llvm-symbolizer for readable sanitizer
 #   reports; e2fsprogs: mkfs.ext4/debugfs (e2e, bench); iproute2: ip netns
 #   and tuntap (e2e, bench); util-linux: unshare, setpriv (CLI tests),
-#   blockdev; mount: losetup; dmsetup: the durability tests' fault injection.
+#   blockdev; mount: losetup; dmsetup: the durability tests' fault injection;
+#   libfdt-dev: the arm64 device tree (unit/test_arm64_fdt; the x86 library
+#   does not link it); device-tree-compiler: dtc checks that tree (unit).
 BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
        libseccomp-dev liburing-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)
@@ -40,7 +42,7 @@ KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential
         cpio kmod xz-utils)
 BENCH=(python3 e2fsprogs iproute2)
 TEST=(clang llvm libclang-rt-dev libcmocka-dev python3-pytest acpica-tools util-linux
-      mount dmsetup)
+      mount dmsetup libfdt-dev device-tree-compiler)
 
 usage() { sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }

@@ -1,15 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the kernel-image parsers: every input goes through
- * boot_parse_kernel() in both bzImage modes. Each accepted segment is read
+ * libFuzzer target for the kernel-image parsers (ELF, bzImage, arm64 Image
+ * and Image.gz): every input goes through boot_parse_kernel() in both
+ * bzImage modes. Each accepted segment is read
  * end to end so ASan flags any descriptor that points outside its buffer.
  *
- * FUZZ_SRCS: boot/format.c boot/elf.c boot/bzimage.c boot/decompress.c
+ * FUZZ_SRCS: boot/format.c boot/elf.c boot/bzimage.c boot/decompress.c boot/arm64_image.c
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -I. \
  *     tests/fuzz/fuzz_kernel.c boot/format.c boot/elf.c boot/bzimage.c \
- *     boot/decompress.c -lz -llzma -lzstd -llz4
+ *     boot/decompress.c boot/arm64_image.c -lz -llzma -lzstd -llz4
  *   ./a.out tests/fuzz/corpus/kernel
  *
  * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lowers the decompression cap

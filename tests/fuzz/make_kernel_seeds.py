@@ -9,6 +9,9 @@ Seeds (each under 4 KiB):
   bzimage_xz   the same with an xz payload (CRC32 check, as Linux uses)
   bzimage_zstd, bzimage_lz4  zstd / LZ4 legacy payloads, when the zstd and
                lz4 command-line tools are installed (Python has no codec)
+  arm64_image  arm64 Image with an EFI stub (MZ, PE header, 2 sections)
+  arm64_legacy arm64 Image before 3.17 (image_size 0)
+  arm64_image_gz  arm64_image as Image.gz
 
 Run from anywhere: python3 tests/fuzz/make_kernel_seeds.py
 """
@@ -77,6 +80,29 @@ def make_bzimage(payload):
     return bytes(setup) + b"\x90" * payload_off + payload
 
 
+def make_arm64_image(pe=True, image_size=0x4000):
+    """An arm64 Image (booting.rst header); with an EFI stub's PE header
+    at 0x40 and two sections whose raw data ends the file."""
+    size = 0x400
+    img = bytearray((i * 13 + 7) & 0xff for i in range(size))
+    img[0:64] = bytes(64)
+    struct.pack_into("<IIQQQ", img, 0, 0x14000010, 0, 0, image_size, 0xa)
+    img[56:60] = b"ARM\x64"
+    if pe:
+        img[0:2] = b"MZ"
+        struct.pack_into("<I", img, 60, 0x40)
+        img[0x40:0x40 + 24 + 2 * 40] = bytes(24 + 2 * 40)
+        img[0x40:0x44] = b"PE\0\0"
+        struct.pack_into("<HH", img, 0x44, 0xaa64, 2)
+        sec = 0x40 + 24
+        for i, (name, ptr, raw) in enumerate(((b".text", 0x200, 0x100),
+                                              (b".data", 0x300, 0x100))):
+            o = sec + 40 * i
+            img[o:o + len(name)] = name
+            struct.pack_into("<II", img, o + 16, raw, ptr)
+    return bytes(img)
+
+
 def with_size(compressed, raw):
     # Linux appends the uncompressed size as a le32 after the stream.
     return compressed + struct.pack("<I", len(raw))
@@ -101,6 +127,10 @@ def main():
         "bzimage_xz": make_bzimage(
             with_size(lzma.compress(elf, check=lzma.CHECK_CRC32), elf)),
     }
+    arm64 = make_arm64_image()
+    seeds["arm64_image"] = arm64
+    seeds["arm64_legacy"] = make_arm64_image(pe=False, image_size=0)
+    seeds["arm64_image_gz"] = gzip.compress(arm64, 9, mtime=0)
     tools = {
         "bzimage_zstd": ["zstd", "-q", "-19", "-c"],
         "bzimage_lz4": ["lz4", "-q", "-l", "-9", "-c"],  # -l: legacy frame
