@@ -27,7 +27,11 @@ AR := $(CROSS_COMPILE)ar
 endif
 # the target's .pc files (Debian multiarch), not the build machine's
 PKG_CONFIG ?= PKG_CONFIG_LIBDIR=/usr/lib/$(CROSS_COMPILE:%-=%)/pkgconfig:/usr/share/pkgconfig pkg-config
+# libfdt-dev:arm64 does not install beside the amd64 one: the amd64
+# headers and libfdt1:arm64's shared library (scripts/deps.sh cross-arm64)
+FDT_LIBS ?= -l:libfdt.so.1
 endif
+FDT_LIBS ?= -lfdt
 PKG_CONFIG ?= pkg-config
 OBJCOPY ?= $(CROSS_COMPILE)objcopy
 
@@ -62,6 +66,10 @@ HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c
 endif
 ARCH_SRCS := $(wildcard arch/$(ARCH)/*.c)
+# arm64 describes the machine with a device tree (libfdt).
+ifeq ($(ARCH),arm64)
+LDLIBS += $(FDT_LIBS)
+endif
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
             $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
@@ -120,7 +128,6 @@ $(TESTBIN)/unit/%: tests/unit/%.c $(LIB_A) $(CLI_LIB_OBJS)
 
 # The arm64 platform code is pure C: its unit test builds it from source,
 # with libfdt, on any host (the x86 library does not contain it).
-FDT_LIBS ?= -lfdt
 ARM64_PURE_SRCS := arch/arm64/fdt.c arch/arm64/platform.c
 $(TESTBIN)/unit/test_arm64_fdt: tests/unit/test_arm64_fdt.c $(ARM64_PURE_SRCS) $(wildcard arch/arm64/*.h)
 	@mkdir -p $(dir $@)

@@ -273,12 +273,12 @@ static int parse_kernel(struct vm *vm, const struct machine_linux *b,
 
 		set_why(why, why_len, f == KERNEL_FORMAT_UNKNOWN
 			? "not a Linux kernel (want an arm64 Image or Image.gz)"
-			: "a %s is not an arm64 kernel (want an arm64 Image or Image.gz)",
+			: "not an arm64 kernel (found: %s; want an arm64 Image or Image.gz)",
 			boot_format_name(f));
 		return -ENOEXEC;
 	}
 	if (err == -ENOTSUP)
-		set_why(why, why_len, "unsupported arm64 Image (big-endian or an unknown page size)");
+		set_why(why, why_len, "unsupported arm64 Image (big-endian)");
 	else if (err)
 		set_why(why, why_len, "malformed or truncated arm64 Image: %s", strerror(-err));
 	else

@@ -251,7 +251,7 @@ static int parse_kernel(struct vm *vm, const struct machine_linux *b,
 	if (f != KERNEL_FORMAT_BZIMAGE && f != KERNEL_FORMAT_ELF && f != KERNEL_FORMAT_ELF_PVH) {
 		set_why(why, why_len, f == KERNEL_FORMAT_UNKNOWN
 			? "not a Linux kernel (want a bzImage or an ELF vmlinux)"
-			: "a %s is not an x86_64 kernel (want a bzImage or an ELF vmlinux)",
+			: "not an x86_64 kernel (found: %s; want a bzImage or an ELF vmlinux)",
 			boot_format_name(f));
 		return -ENOEXEC;
 	}

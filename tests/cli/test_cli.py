@@ -227,6 +227,26 @@ def test_bad_kernel_one_clear_line(vibevmm, tmp_path, kvm_usable, content, needl
     assert needle in one_error_line(run([vibevmm, "--kernel", str(k)]))
 
 
+def fake_arm64_image():
+    """An arm64 Image header (booting.rst): text_offset 0, image_size 1 MiB,
+    little-endian, the magic at 56."""
+    img = bytearray(4096)
+    img[8:16] = (0).to_bytes(8, "little")
+    img[16:24] = (1 << 20).to_bytes(8, "little")
+    img[24:32] = (0xa).to_bytes(8, "little")
+    img[56:60] = b"ARM\x64"
+    return bytes(img)
+
+
+def test_kernel_of_the_other_arch_named(vibevmm, tmp_path, kvm_usable):
+    """A kernel for another architecture is refused by name, before it
+    could be loaded and run as this one's code."""
+    k = tmp_path / "kernel"
+    k.write_bytes(fake_arm64_image() if os.uname().machine == "x86_64" else fake_bzimage_header())
+    line = one_error_line(run([vibevmm, "--kernel", str(k)]))
+    assert "not an " in line and "kernel (found: " in line
+
+
 def test_missing_kernel_file(vibevmm, kvm_usable):
     line = one_error_line(run([vibevmm, "--kernel", "/nonexistent/vmlinuz"]))
     assert "cannot read --kernel /nonexistent/vmlinuz" in line
