@@ -314,7 +314,7 @@ int main(int argc, char **argv)
 		return EXIT_SETUP_ERROR;
 	}
 	if (v.cfg.help) {
-		fputs(cli_usage, stdout);
+		cli_print_usage(stdout);
 		return 0;
 	}
 	if (v.cfg.version) {

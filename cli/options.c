@@ -11,29 +11,30 @@
 #include "utils.h"
 #include "vm.h"
 
-const char cli_usage[] =
+/* The options, with what this arch's machine does filled in. */
+static const char usage_format[] =
 	"Usage: vibevmm [OPTIONS]\n"
-	"Run a virtual machine on KVM.\n"
+	"Run a virtual machine on KVM (%s).\n"
 	"\n"
 	"Guest (one of):\n"
-	"  --kernel FILE        Linux kernel: bzImage, ELF vmlinux or PVH ELF\n"
-	"  --binary FILE        raw binary, loaded at --entry and run in 64-bit mode\n"
+	"  --kernel FILE        Linux kernel: %s\n"
+	"  --binary FILE        raw binary, loaded at --entry and started in %s\n"
 	"Options:\n"
-	"  --entry ADDR         load and entry address of --binary (default 0x100000)\n"
+	"  --entry ADDR         load and entry address of --binary (default 0x%llx)\n"
 	"  --initrd FILE        initial ramdisk for --kernel\n"
-	"  --cmdline STRING     kernel command line (with acpi=off in it, the virtio\n"
+	"  --cmdline STRING     kernel command line (x86: with acpi=off in it, the virtio\n"
 	"                       devices are listed there, else only in ACPI)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 1G (default 256M)\n"
-	"  --cpus N             number of vCPUs (default 1)\n"
+	"  --cpus N             number of vCPUs (default 1, at most %d)\n"
 	"  --disk path=FILE[,ro=on|off]  virtio block device on a raw image file or a\n"
 	"                       block device (repeatable; a comma in FILE is written\n"
 	"                       ',,'; the older form PATH[,ro] works too)\n"
 	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface (repeatable;\n"
 	"                       default MAC derived from the TAP name)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
-	"  --exit-port          I/O port 0xf4: a write ends the VM, the value is the exit\n"
-	"                       status (always on for --binary)\n"
-	"  --debugcon           MMIO debug console at 0x90000000: bytes written there go\n"
+	"  --exit-port          %s: a write ends the VM, the value is the\n"
+	"                       exit status (always on for --binary)\n"
+	"  --debugcon           MMIO debug console at 0x%llx: bytes written there go\n"
 	"                       to stdout (always on for --binary)\n"
 	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
 	"  --no-pvh             enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
@@ -44,9 +45,18 @@ const char cli_usage[] =
 	"\n"
 	"Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
 	"Exit status: the guest's exit-port value; 0 after HLT, poweroff, reboot or\n"
-	"Ctrl-A x; 128+N when signal N stopped it (130 SIGINT, 143 SIGTERM, 129 SIGHUP);\n"
-	"1 on a start-up error; 2 when the guest crashed (triple fault, internal error)\n"
-	"or panicked (pvpanic).\n";
+	"Ctrl-A x (%s); 128+N when signal N stopped it (130 SIGINT,\n"
+	"143 SIGTERM, 129 SIGHUP); 1 on a start-up error; 2 when the guest crashed\n"
+	"(triple fault, internal error) or panicked.\n";
+
+void cli_print_usage(FILE *f)
+{
+	const struct machine_info *m = machine_info();
+
+	fprintf(f, usage_format, m->arch, m->kernel_formats, m->raw_start,
+		(unsigned long long)machine_raw_default_entry(), machine_max_cpus(),
+		m->exit_device, (unsigned long long)m->debugcon_addr, m->ends_guest);
+}
 
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,

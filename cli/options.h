@@ -4,6 +4,7 @@
 #define VIBEVMM_CLI_OPTIONS_H
 
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 
 #define CLI_MAX_DISKS 8
@@ -53,6 +54,7 @@ int cli_parse(int argc, char **argv, struct vmm_config *cfg, char *err,
 	      size_t errlen);
 
 /* The --help text. */
-extern const char cli_usage[];
+/* --help: the options, with what this arch's machine does. */
+void cli_print_usage(FILE *f);
 
 #endif

@@ -42,6 +42,17 @@ struct machine_config {
 /* Most vCPUs the machine describes to a guest. */
 int machine_max_cpus(void);
 
+/* What a user of this arch's machine needs to know, in words (--help). */
+struct machine_info {
+	const char *arch;           /* "x86_64", "arm64" */
+	const char *kernel_formats; /* what machine_boot_linux takes */
+	const char *raw_start;      /* the CPU state machine_boot_raw starts in */
+	const char *exit_device;    /* MACHINE_EXIT_DEVICE: where the guest writes */
+	uint64_t debugcon_addr;     /* MACHINE_DEBUGCON's address */
+	const char *ends_guest;     /* how a guest powers off or reboots */
+};
+const struct machine_info *machine_info(void);
+
 /* Create the machine on a VM that has no memory, devices or vCPUs yet. */
 int machine_create(struct vm *vm, const struct machine_config *cfg,
 		   char *why, size_t why_len);

@@ -39,6 +39,21 @@ int machine_max_cpus(void)
 	return MIN(ARM64_MAX_CPUS, VM_MAX_VCPUS);
 }
 
+const struct machine_info *machine_info(void)
+{
+	static const struct machine_info info = {
+		.arch = "arm64",
+		.kernel_formats = "arm64 Image or Image.gz",
+		.raw_start = "EL1 with the MMU off",
+		.exit_device = "MMIO register 0x90001000",
+		.debugcon_addr = ARM64_DEBUGCON_ADDR,
+		.ends_guest = "PSCI",
+	};
+
+	_Static_assert(ARM64_EXIT_ADDR == 0x90001000ULL, "the text above names the address");
+	return &info;
+}
+
 uint64_t machine_raw_default_entry(void)
 {
 	return ARM64_RAW_DEFAULT_ADDR;

@@ -33,6 +33,21 @@ int machine_max_cpus(void)
 	return MIN(X86_MAX_CPUS, VM_MAX_VCPUS);
 }
 
+const struct machine_info *machine_info(void)
+{
+	static const struct machine_info info = {
+		.arch = "x86_64",
+		.kernel_formats = "bzImage, ELF vmlinux or PVH ELF",
+		.raw_start = "64-bit mode",
+		.exit_device = "I/O port 0xf4",
+		.debugcon_addr = X86_DEBUGCON_ADDR,
+		.ends_guest = "ACPI, the i8042 reset, pvpanic",
+	};
+
+	_Static_assert(X86_EXIT_PORT == 0xf4, "the text above names the port");
+	return &info;
+}
+
 uint64_t machine_raw_default_entry(void)
 {
 	return X86_RAW_DEFAULT_ADDR;

@@ -13,6 +13,7 @@
 #include "cli/console.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
+#include "machine.h"
 #include "mm.h"
 #include "utils.h"
 
@@ -263,7 +264,17 @@ static void test_options_exit_port_and_debugcon(void **state)
 	assert_int_equal(parse(&c, err, "--kernel", "k", "--debugcon", NULL), 0);
 	assert_false(c.exit_port);
 	assert_true(c.debugcon);
-	assert_true(strstr(cli_usage, "--exit-port") && strstr(cli_usage, "--debugcon"));
+	{
+		char usage[4096] = "";
+		FILE *f = fmemopen(usage, sizeof(usage) - 1, "w");
+
+		assert_non_null(f);
+		cli_print_usage(f);
+		fclose(f);
+		assert_true(strstr(usage, "--exit-port") && strstr(usage, "--debugcon"));
+		assert_non_null(strstr(usage, machine_info()->exit_device));
+		assert_null(strstr(usage, "%"));
+	}
 }
 
 static void test_console_escape(void **state)
