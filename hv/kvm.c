@@ -133,12 +133,19 @@ static int kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int pio,
 	return err < 0 ? err : 0;
 }
 
-static int kvm_irqfd(struct vm *vm, uint32_t gsi, int fd)
+int kvm_irqfd_now(struct vm *vm, uint32_t gsi, int fd)
 {
 	struct kvm_irqfd i = { .fd = (uint32_t)fd, .gsi = gsi };
 	int err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IRQFD, &i);
 
 	return err < 0 ? err : 0;
+}
+
+static int kvm_irqfd(struct vm *vm, uint32_t gsi, int fd)
+{
+	int err = kvm_arch_irqfd_later(vm, gsi, fd);
+
+	return err == -EAGAIN ? kvm_irqfd_now(vm, gsi, fd) : err;
 }
 
 static void kvm_vcpu_destroy(struct vcpu *vcpu)

@@ -42,6 +42,11 @@ int kvm_arch_irqchip_model(struct vm *vm);
 /* KVM_IRQ_LINE's irq field for an interrupt line (x86: the GSI; arm64: an
  * SPI, encoded with its type). irqfd takes the line number as it is. */
 uint32_t kvm_arch_irq_line_number(uint32_t line);
+/* An irqfd the arch must register later (arm64: only once the vGIC is
+ * initialised): 0 when it took it, -EAGAIN to register it now. */
+int kvm_arch_irqfd_later(struct vm *vm, uint32_t gsi, int fd);
+/* KVM_IRQFD itself. */
+int kvm_irqfd_now(struct vm *vm, uint32_t gsi, int fd);
 void kvm_arch_vm_destroy(struct vm *vm);
 int kvm_arch_create_irqchip(struct vm *vm);
 int kvm_arch_vcpu_init(struct vcpu *vcpu);

@@ -8,6 +8,7 @@
  * one by one through KVM_{GET,SET}_ONE_REG.
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,10 @@ struct kvm_arm64_vm {
 	struct kvm_vcpu_init target; /* KVM_ARM_PREFERRED_TARGET */
 	int gic_fd;                  /* the vGIC device, -1 before it exists */
 	int gic_model;               /* IRQCHIP_GICV3 / IRQCHIP_GICV2 */
+	bool gic_ready;              /* KVM_DEV_ARM_VGIC_CTRL_INIT done */
+	/* irqfds asked for before that: KVM takes them only afterwards */
+	struct { uint32_t gsi; int fd; } *early_irqfds;
+	int nr_early_irqfds;
 };
 
 static struct kvm_arm64_vm *arm64_of(struct vm *vm)
@@ -68,6 +73,7 @@ void kvm_arch_vm_destroy(struct vm *vm)
 		return;
 	if (a->gic_fd >= 0)
 		close(a->gic_fd);
+	free(a->early_irqfds);
 	free(a);
 	kvm_of(vm)->arch = NULL;
 }
@@ -148,11 +154,39 @@ int kvm_arch_irqchip_model(struct vm *vm)
 int kvm_arch_vm_finalize(struct vm *vm)
 {
 	struct kvm_arm64_vm *a = arm64_of(vm);
+	int err;
 
-	if (a->gic_fd < 0)
+	if (a->gic_fd < 0 || a->gic_ready)
 		return 0;
-	return set_device_attr(a->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
-			       KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+	err = set_device_attr(a->gic_fd, KVM_DEV_ARM_VGIC_GRP_CTRL,
+			      KVM_DEV_ARM_VGIC_CTRL_INIT, NULL);
+	if (err)
+		return err;
+	a->gic_ready = true;
+	for (int i = 0; !err && i < a->nr_early_irqfds; i++)
+		err = kvm_irqfd_now(vm, a->early_irqfds[i].gsi, a->early_irqfds[i].fd);
+	free(a->early_irqfds);
+	a->early_irqfds = NULL;
+	a->nr_early_irqfds = 0;
+	return err;
+}
+
+int kvm_arch_irqfd_later(struct vm *vm, uint32_t gsi, int fd)
+{
+	struct kvm_arm64_vm *a = arm64_of(vm);
+	void *more;
+
+	if (a->gic_ready)
+		return -EAGAIN;
+	more = realloc(a->early_irqfds, (size_t)(a->nr_early_irqfds + 1) *
+		       sizeof(*a->early_irqfds));
+	if (!more)
+		return -ENOMEM;
+	a->early_irqfds = more;
+	a->early_irqfds[a->nr_early_irqfds].gsi = gsi;
+	a->early_irqfds[a->nr_early_irqfds].fd = fd;
+	a->nr_early_irqfds++;
+	return 0;
 }
 
 uint32_t kvm_arch_irq_line_number(uint32_t line)

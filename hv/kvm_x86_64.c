@@ -46,6 +46,11 @@ int kvm_arch_vm_finalize(struct vm *vm)
 	return 0;
 }
 
+int kvm_arch_irqfd_later(struct vm *vm, uint32_t gsi, int fd)
+{
+	return -EAGAIN;
+}
+
 int kvm_arch_irqchip_model(struct vm *vm)
 {
 	return ((struct kvm_x86_vm *)kvm_of(vm)->arch)->irqchip ? IRQCHIP_X86 : IRQCHIP_NONE;
