@@ -7,6 +7,11 @@
 #                       exit status to /payload/.testhost/ID/status
 #   testhost.hostusr=1  mount the 9p tag "hostusr" (the outer host's /usr,
 #                       read-only) on /usr: its dynamically linked programs run
+#   testhost.crosslibs=1  (arm64) mount the 9p tags "crosslibc" (the outer
+#                       host's /usr/aarch64-linux-gnu/lib) on
+#                       /lib/aarch64-linux-gnu and "crosslibs"
+#                       (/usr/lib/aarch64-linux-gnu) there, read-only:
+#                       programs cross-built there run
 #   testhost.shell=1    interactive shell on the console afterwards
 #   testhost.verbose=1  one line per module loaded, with the uptime
 # Then it powers off. No `set -e` here: PID 1 must never exit.
@@ -26,13 +31,14 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 
-run=; hostusr=0; shell=0; verbose=0; interactive=0
+run=; hostusr=0; crosslibs=0; shell=0; verbose=0; interactive=0
 read -r cmdline < /proc/cmdline
 set -f
 for arg in $cmdline; do
     case "$arg" in
         testhost.run=*) run=${arg#*=} ;;
         testhost.hostusr=*) hostusr=${arg#*=} ;;
+        testhost.crosslibs=*) crosslibs=${arg#*=} ;;
         testhost.shell=*) shell=${arg#*=} ;;
         testhost.interactive=*) interactive=${arg#*=} ;;
         testhost.verbose=*) verbose=${arg#*=} ;;
@@ -40,7 +46,7 @@ for arg in $cmdline; do
 done
 set +f
 
-# Modules in dependency order (irqbypass, ccp, kvm, kvm-amd, tun, loop,
+# Modules in dependency order (x86: irqbypass, ccp, kvm, kvm-amd; tun, loop,
 # virtio, 9p): only failures are reported. The others shipped in
 # /lib/modules/KVER load with `modprobe NAME` (or by the kernel on demand).
 moddir=/lib/modules/$(uname -r)
@@ -68,7 +74,13 @@ if [ "$hostusr" = 1 ]; then
         say "cannot mount the host's /usr (9p tag 'hostusr')"
     fi
 fi
-[ -c /dev/kvm ] || say "no /dev/kvm (kvm_amd did not load?)"
+if [ "$crosslibs" = 1 ]; then
+    for m in crosslibc:/lib/aarch64-linux-gnu crosslibs:/usr/lib/aarch64-linux-gnu; do
+        mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro "${m%%:*}" "${m#*:}" ||
+            say "cannot mount the cross libraries (9p tag '${m%%:*}')"
+    done
+fi
+[ -c /dev/kvm ] || say "no /dev/kvm (KVM did not initialise?)"
 
 if [ -n "$run" ]; then
     d=/payload/.testhost/$run
@@ -98,6 +110,7 @@ if [ "$shell" = 1 ]; then
 fi
 
 sync
+umount /usr/lib/aarch64-linux-gnu /lib/aarch64-linux-gnu 2>/dev/null
 umount /usr 2>/dev/null
 umount /payload 2>/dev/null
 poweroff -f
