@@ -7,10 +7,9 @@
 #                       exit status to /payload/.testhost/ID/status
 #   testhost.hostusr=1  mount the 9p tag "hostusr" (the outer host's /usr,
 #                       read-only) on /usr: its dynamically linked programs run
-#   testhost.crosslibs=1  (arm64) mount the 9p tags "crosslibc" (the outer
-#                       host's /usr/aarch64-linux-gnu/lib) on
-#                       /lib/aarch64-linux-gnu and "crosslibs"
-#                       (/usr/lib/aarch64-linux-gnu) there, read-only:
+#   testhost.arm64libs=1  (arm64) mount the 9p tag "arm64libs" (the outer
+#                       host's /usr/lib/aarch64-linux-gnu: its libc6:arm64
+#                       and the other :arm64 libraries) there, read-only:
 #                       programs cross-built there run
 #   testhost.shell=1    interactive shell on the console afterwards
 #   testhost.verbose=1  one line per module loaded, with the uptime
@@ -31,14 +30,14 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 
-run=; hostusr=0; crosslibs=0; shell=0; verbose=0; interactive=0
+run=; hostusr=0; arm64libs=0; shell=0; verbose=0; interactive=0
 read -r cmdline < /proc/cmdline
 set -f
 for arg in $cmdline; do
     case "$arg" in
         testhost.run=*) run=${arg#*=} ;;
         testhost.hostusr=*) hostusr=${arg#*=} ;;
-        testhost.crosslibs=*) crosslibs=${arg#*=} ;;
+        testhost.arm64libs=*) arm64libs=${arg#*=} ;;
         testhost.shell=*) shell=${arg#*=} ;;
         testhost.interactive=*) interactive=${arg#*=} ;;
         testhost.verbose=*) verbose=${arg#*=} ;;
@@ -74,11 +73,9 @@ if [ "$hostusr" = 1 ]; then
         say "cannot mount the host's /usr (9p tag 'hostusr')"
     fi
 fi
-if [ "$crosslibs" = 1 ]; then
-    for m in crosslibc:/lib/aarch64-linux-gnu crosslibs:/usr/lib/aarch64-linux-gnu; do
-        mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro "${m%%:*}" "${m#*:}" ||
-            say "cannot mount the cross libraries (9p tag '${m%%:*}')"
-    done
+if [ "$arm64libs" = 1 ]; then
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro arm64libs /usr/lib/aarch64-linux-gnu ||
+        say "cannot mount the arm64 libraries (9p tag 'arm64libs')"
 fi
 [ -c /dev/kvm ] || say "no /dev/kvm (KVM did not initialise?)"
 
@@ -110,7 +107,7 @@ if [ "$shell" = 1 ]; then
 fi
 
 sync
-umount /usr/lib/aarch64-linux-gnu /lib/aarch64-linux-gnu 2>/dev/null
+umount /usr/lib/aarch64-linux-gnu 2>/dev/null
 umount /usr 2>/dev/null
 umount /payload 2>/dev/null
 poweroff -f

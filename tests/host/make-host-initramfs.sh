@@ -16,11 +16,12 @@
 # into it, so that the outer host's /usr mounted there (testhost.sh's default)
 # makes its dynamically linked programs work.
 # arm64: Debian's arm64 kernel (KVM built in) and busybox-static:arm64; boot
-# modules tun, loop, virtio-pci and 9p, the same ones on demand; empty
-# /lib/aarch64-linux-gnu and /usr/lib/aarch64-linux-gnu, where testhost.sh
-# mounts this machine's arm64 cross libraries (libc6-arm64-cross and the
-# :arm64 libraries), and /lib/ld-linux-aarch64.so.1 pointing into the first:
-# programs cross-built here run inside as they are.
+# modules tun, loop, virtio-pci and 9p, the same ones on demand; an empty
+# /usr/lib/aarch64-linux-gnu, where testhost.sh mounts this machine's
+# (libc6:arm64 and the other :arm64 libraries of `deps.sh cross-arm64`),
+# with /lib/aarch64-linux-gnu and the dynamic loader's standard name
+# /lib/ld-linux-aarch64.so.1 pointing there: programs cross-built here run
+# inside as they are.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
 . "$(dirname "$0")/../fixtures/lib.sh"
@@ -104,9 +105,11 @@ build() {
         ln -s ../usr/lib/x86_64-linux-gnu "$r/lib/x86_64-linux-gnu"
         ln -s usr/lib64 "$r/lib64"
     else
-        # Mount points of the cross libraries (ld.so's default search path)
-        # and the dynamic loader's standard name.
-        mkdir -p "$r/lib/aarch64-linux-gnu" "$r/usr/lib/aarch64-linux-gnu"
+        # The mount point of the arm64 libraries (in ld.so's default search
+        # path, like /lib/aarch64-linux-gnu) and the dynamic loader's
+        # standard name.
+        mkdir -p "$r/usr/lib/aarch64-linux-gnu"
+        ln -s ../usr/lib/aarch64-linux-gnu "$r/lib/aarch64-linux-gnu"
         ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$r/lib/ld-linux-aarch64.so.1"
     fi
 

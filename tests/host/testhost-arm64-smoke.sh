@@ -41,8 +41,10 @@ cat > "$PAYLOAD/smoke.sh" <<EOF
 testhost-check
 echo "CHECK rc=\$?"
 for p in static dynamic; do
-    ./probe-\$p '$TOKEN' $EXITS | sed "s/^/\$p /"
-    echo "\$p rc=\$?"
+    ./probe-\$p '$TOKEN' $EXITS > /tmp/probe.out
+    rc=\$?
+    sed "s/^/\$p /" /tmp/probe.out
+    echo "\$p rc=\$rc"
 done
 dmesg | grep -m1 'Run /init as init process'
 # dmesg stamps count from the emulated machine's start, /proc/uptime from
@@ -72,7 +74,7 @@ done
 if [ "$rc" != 0 ] || [ ${#failures[@]} -gt 0 ]; then
     sed 's/^/  ! /' "$PAYLOAD/err" >&2
     [ "$rc" = 0 ] || failures+=("testhost.sh exit status $rc")
-    printf '%s: FAIL: %s\n' "$PROG" "${failures[@]}" >&2
+    for f in "${failures[@]}"; do printf '%s: FAIL: %s\n' "$PROG" "$f" >&2; done
     exit 1
 fi
 # /init in dmesg time and in uptime (dmesg time - (marker's - uptime then))

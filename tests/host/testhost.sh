@@ -21,7 +21,7 @@
 #                   much (Debian's cloud kernel booting) crash the emulated
 #                   machine's own kernel every few boots, a QEMU TCG bug)
 #   --no-host-usr   do not mount the outer host's /usr (read-only) on /usr
-#                   (arm64: its arm64 cross libraries; see below)
+#                   (arm64: its arm64 libraries; see below)
 #   --console       the test host's serial console on this terminal instead
 #                   of the log file
 #   --qemu-arg ARG  extra qemu argument (repeatable)
@@ -36,10 +36,10 @@
 # $CACHE/logs/testhost-*.log. With the host's /usr mounted (the default),
 # dynamically linked programs of this machine run inside as they are;
 # otherwise payload programs must be static or packed with add-binary.sh.
-# arm64: this machine's /usr is x86 and stays outside; its arm64 cross
-# libraries (/usr/aarch64-linux-gnu/lib: libc, ld.so; /usr/lib/aarch64-linux-gnu:
-# the :arm64 packages) are mounted read-only where arm64 Debian has them, so
-# programs built with aarch64-linux-gnu-gcc run inside, static or dynamic;
+# arm64: this machine's /usr is x86 and stays outside; its arm64 libraries
+# (/usr/lib/aarch64-linux-gnu: libc6:arm64 and the other :arm64 packages of
+# `scripts/deps.sh cross-arm64`) are mounted there read-only, so programs
+# built with aarch64-linux-gnu-gcc run inside, static or dynamic;
 # PATH=/payload/bin:/bin:/sbin (busybox-static:arm64).
 # --check boots, checks /dev/kvm and kvm_amd's nested paging (arm64: KVM at
 # EL2 with a vGICv3), and prints "testhost: KVM ready (AMD-V, nested paging)"
@@ -164,14 +164,14 @@ if [ "$MODE" != shell ]; then
     APPEND+=" testhost.run=$RUNID"
 fi
 if [ "$HOSTUSR" = 1 ] && [ "$ARCH" = arm64 ] &&
-   { [ ! -e /usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1 ] || [ ! -d /usr/lib/aarch64-linux-gnu ]; }; then
-    log "note: no arm64 cross libraries here (scripts/deps.sh cross-arm64): static programs only"
+   [ ! -e /usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 ]; then
+    log "note: no arm64 libraries here (scripts/deps.sh cross-arm64): static programs only"
     HOSTUSR=0
 fi
 if [ "$HOSTUSR" = 1 ]; then
     case "$ARCH" in
         x86_64) APPEND+=" testhost.hostusr=1" ;;
-        arm64) APPEND+=" testhost.crosslibs=1" ;;
+        arm64) APPEND+=" testhost.arm64libs=1" ;;
     esac
 fi
 [ "$MODE" != shell ] || APPEND+=" testhost.shell=1"
@@ -191,8 +191,7 @@ virtfs_ro() { QARGS+=(-virtfs "local,path=$2,mount_tag=$1,security_model=none,re
 if [ "$HOSTUSR" = 1 ] && [ "$ARCH" = x86_64 ]; then
     virtfs_ro hostusr /usr
 elif [ "$HOSTUSR" = 1 ]; then
-    virtfs_ro crosslibc /usr/aarch64-linux-gnu/lib
-    virtfs_ro crosslibs /usr/lib/aarch64-linux-gnu
+    virtfs_ro arm64libs /usr/lib/aarch64-linux-gnu
 fi
 if [ "$MODE" = interactive ]; then
     # No monitor multiplexing and no signals: Ctrl-A and Ctrl-C reach the
