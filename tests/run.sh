@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `make check`: every test this machine can run, then one summary line.
-#   0. fixtures: Debian's kernels into the cache (the unit tests parse them
-#      too); a fetch failure is a failed stage, not a skipped test later
+#   0. fixtures: Debian's kernels (x86_64 and arm64) into the cache (the
+#      unit tests parse them too); a fetch failure is a failed stage, not a skipped test later
 #   1. gcc build: unit tests, asm-guest tests (local /dev/kvm), CLI tests
 #   2. clang + ASan/UBSan build: the same tests again
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
@@ -20,8 +20,10 @@ failed_stages=()
 stage() { echo; echo "######## $*"; }
 skipping() { case " ${CHECK_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
 
-stage "fixtures: Debian's kernels and busybox (tests/fixtures/fetch-kernels.sh)"
-if tests/fixtures/fetch-kernels.sh >/dev/null; then
+# (the arm64 kernel too: unit/test_arm64_image parses it, and the arm64
+# test host boots it)
+stage "fixtures: Debian's kernels and busybox, x86_64 and arm64 (tests/fixtures/fetch-kernels.sh)"
+if tests/fixtures/fetch-kernels.sh >/dev/null && tests/fixtures/fetch-kernels.sh --arch arm64 >/dev/null; then
 	echo "1 0 0" >> "$RESULTS"
 else
 	echo "fixtures: fetch-kernels.sh failed (see above): the unit tests cannot check real kernels"
