@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # `make check`: every test this machine can run, then one summary line.
-#   0. fixtures: Debian's kernels into the cache (the unit tests parse them
-#      too); a fetch failure is a failed stage, not a skipped test later
+#   0. fixtures: Debian's kernels (x86_64 and arm64) into the cache (the
+#      unit tests parse them too); a fetch failure is a failed stage, not a skipped test later
 #   1. gcc build: unit tests, asm-guest tests (local /dev/kvm), CLI tests
 #   2. clang + ASan/UBSan build: the same tests again
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
 #   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
-#   5. a smoke run of the benchmarks (bench/run.sh --smoke)
-# Set CHECK_SKIP="san fuzz e2e bench" (any subset) to leave stages out.
+#   5. the arm64 test host: boots, KVM there runs a cross-built probe
+#      (tests/host/testhost-arm64-smoke.sh)
+#   6. a smoke run of the benchmarks (bench/run.sh --smoke)
+# Set CHECK_SKIP="san fuzz e2e arm64 bench" (any subset) to leave stages out.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -18,8 +20,10 @@ failed_stages=()
 stage() { echo; echo "######## $*"; }
 skipping() { case " ${CHECK_SKIP:-} " in *" $1 "*) return 0 ;; esac; return 1; }
 
-stage "fixtures: Debian's kernels and busybox (tests/fixtures/fetch-kernels.sh)"
-if tests/fixtures/fetch-kernels.sh >/dev/null; then
+# (the arm64 kernel too: unit/test_arm64_image parses it, and the arm64
+# test host boots it)
+stage "fixtures: Debian's kernels and busybox, x86_64 and arm64 (tests/fixtures/fetch-kernels.sh)"
+if tests/fixtures/fetch-kernels.sh >/dev/null && tests/fixtures/fetch-kernels.sh --arch arm64 >/dev/null; then
 	echo "1 0 0" >> "$RESULTS"
 else
 	echo "fixtures: fetch-kernels.sh failed (see above): the unit tests cannot check real kernels"
@@ -54,6 +58,17 @@ fi
 if ! skipping e2e && [ -x tests/e2e/run.sh ]; then
 	stage "Linux end-to-end"
 	tests/e2e/run.sh || failed_stages+=(e2e)
+fi
+
+if ! skipping arm64; then
+	stage "arm64 test host smoke (tests/host/testhost-arm64-smoke.sh)"
+	rc=0
+	tests/host/testhost-arm64-smoke.sh || rc=$?
+	case "$rc" in
+		0) echo "1 0 0" >> "$RESULTS" ;;
+		77) echo "0 0 1" >> "$RESULTS" ;;
+		*) echo "0 1 0" >> "$RESULTS"; failed_stages+=(arm64-testhost) ;;
+	esac
 fi
 
 if ! skipping bench && [ -x bench/run.sh ]; then

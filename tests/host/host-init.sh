@@ -7,6 +7,10 @@
 #                       exit status to /payload/.testhost/ID/status
 #   testhost.hostusr=1  mount the 9p tag "hostusr" (the outer host's /usr,
 #                       read-only) on /usr: its dynamically linked programs run
+#   testhost.arm64libs=1  (arm64) mount the 9p tag "arm64libs" (the outer
+#                       host's /usr/lib/aarch64-linux-gnu: its libc6:arm64
+#                       and the other :arm64 libraries) there, read-only:
+#                       programs cross-built there run
 #   testhost.shell=1    interactive shell on the console afterwards
 #   testhost.verbose=1  one line per module loaded, with the uptime
 # Then it powers off. No `set -e` here: PID 1 must never exit.
@@ -26,13 +30,14 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 
-run=; hostusr=0; shell=0; verbose=0; interactive=0
+run=; hostusr=0; arm64libs=0; shell=0; verbose=0; interactive=0
 read -r cmdline < /proc/cmdline
 set -f
 for arg in $cmdline; do
     case "$arg" in
         testhost.run=*) run=${arg#*=} ;;
         testhost.hostusr=*) hostusr=${arg#*=} ;;
+        testhost.arm64libs=*) arm64libs=${arg#*=} ;;
         testhost.shell=*) shell=${arg#*=} ;;
         testhost.interactive=*) interactive=${arg#*=} ;;
         testhost.verbose=*) verbose=${arg#*=} ;;
@@ -40,7 +45,7 @@ for arg in $cmdline; do
 done
 set +f
 
-# Modules in dependency order (irqbypass, ccp, kvm, kvm-amd, tun, loop,
+# Modules in dependency order (x86: irqbypass, ccp, kvm, kvm-amd; tun, loop,
 # virtio, 9p): only failures are reported. The others shipped in
 # /lib/modules/KVER load with `modprobe NAME` (or by the kernel on demand).
 moddir=/lib/modules/$(uname -r)
@@ -68,7 +73,11 @@ if [ "$hostusr" = 1 ]; then
         say "cannot mount the host's /usr (9p tag 'hostusr')"
     fi
 fi
-[ -c /dev/kvm ] || say "no /dev/kvm (kvm_amd did not load?)"
+if [ "$arm64libs" = 1 ]; then
+    mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144,ro arm64libs /usr/lib/aarch64-linux-gnu ||
+        say "cannot mount the arm64 libraries (9p tag 'arm64libs')"
+fi
+[ -c /dev/kvm ] || say "no /dev/kvm (KVM did not initialise?)"
 
 if [ -n "$run" ]; then
     d=/payload/.testhost/$run
@@ -98,6 +107,7 @@ if [ "$shell" = 1 ]; then
 fi
 
 sync
+umount /usr/lib/aarch64-linux-gnu 2>/dev/null
 umount /usr 2>/dev/null
 umount /payload 2>/dev/null
 poweroff -f

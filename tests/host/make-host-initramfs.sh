@@ -1,11 +1,12 @@
 #!/bin/bash
 # make-host-initramfs.sh: build (or reuse) the test host's initramfs.
 #
-# Usage: tests/host/make-host-initramfs.sh [--force]
+# Usage: tests/host/make-host-initramfs.sh [--force] [--arch x86_64|arm64]
 #
-# Prints the path of the initramfs ($CACHE/testhost/host-initramfs.cpio.gz).
+# Prints the path of the initramfs ($CACHE/testhost/host-initramfs.cpio.gz;
+# host-initramfs-arm64.cpio.gz for the arm64 test host).
 # It is rebuilt when one of its inputs changed: this script, host-init.sh,
-# testhost-check.sh, lib.sh, the generic kernel package, busybox-static.
+# testhost-check.sh, lib.sh, the kernel package, busybox-static.
 # Contents: static busybox (applets in /bin and /sbin), /init (host-init.sh),
 # /bin/testhost-check, the generic kernel's modules for KVM (irqbypass, ccp,
 # kvm, kvm-amd), tun, loop, bridge, virtio-pci, virtio-blk + ext4,
@@ -14,23 +15,44 @@
 # dependency order in /modules/load-order. /usr is empty and /lib, /lib64 link
 # into it, so that the outer host's /usr mounted there (testhost.sh's default)
 # makes its dynamically linked programs work.
+# arm64: Debian's arm64 kernel (KVM built in) and busybox-static:arm64; boot
+# modules tun, loop, virtio-pci and 9p, the same ones on demand; an empty
+# /usr/lib/aarch64-linux-gnu, where testhost.sh mounts this machine's
+# (libc6:arm64 and the other :arm64 libraries of `deps.sh cross-arm64`),
+# with /lib/aarch64-linux-gnu and the dynamic loader's standard name
+# /lib/ld-linux-aarch64.so.1 pointing there: programs cross-built here run
+# inside as they are.
 set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
 . "$(dirname "$0")/../fixtures/lib.sh"
 
-FORCE=0
-case "${1:-}" in
-    --force) FORCE=1 ;;
-    "") ;;
-    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument: $1" ;;
-esac
+usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+FORCE=0 ARCH=x86_64
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --force) FORCE=1; shift ;;
+        --arch) ARCH=${2:?--arch needs x86_64 or arm64}; shift 2 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $1" ;;
+    esac
+done
 need cpio gzip sha256sum flock
 
-# Loaded at boot, in dependency order: KVM, tun and loop (their /dev nodes
-# only appear once they are loaded), virtio-pci and 9p for the payload.
-BOOT_MODULES=(
-    irqbypass ccp kvm kvm-amd
+# Loaded at boot, in dependency order: KVM (x86: modules; arm64: built in),
+# tun and loop (their /dev nodes only appear once they are loaded),
+# virtio-pci and 9p for the payload.
+case "$ARCH" in
+    x86_64|amd64)
+        ARCH=x86_64 KIND=generic BUSYBOX=$CACHE/busybox
+        OUT=$CACHE/testhost/host-initramfs.cpio.gz
+        BOOT_MODULES=(irqbypass ccp kvm kvm-amd) ;;
+    arm64|aarch64)
+        ARCH=arm64 KIND=arm64 BUSYBOX=$CACHE/busybox-arm64
+        OUT=$CACHE/testhost/host-initramfs-arm64.cpio.gz
+        BOOT_MODULES=() ;;
+    *) die "--arch takes x86_64 or arm64, not '$ARCH'" ;;
+esac
+BOOT_MODULES+=(
     tun loop
     virtio_ring virtio virtio_pci_legacy_dev virtio_pci_modern_dev virtio_pci
     9pnet 9pnet_virtio netfs fscache 9p
@@ -47,17 +69,17 @@ EXTRA_MODULES=(
 
 HERE=$VIBEVMM_SRC/tests/host
 FIX=$VIBEVMM_SRC/tests/fixtures
-OUT=$CACHE/testhost/host-initramfs.cpio.gz
+KDIR=$CACHE/kernels/$KIND
 
-if [ ! -s "$CACHE/kernels/generic/version" ] || [ ! -x "$CACHE/busybox" ]; then
+if [ ! -s "$KDIR/version" ] || [ ! -x "$BUSYBOX" ]; then
     log "fetching kernels first"
-    "$FIX/fetch-kernels.sh" >/dev/null
+    "$FIX/fetch-kernels.sh" --arch "$ARCH" >/dev/null
 fi
 
 inputs_hash() {
     {
         cat "$0" "$HERE/host-init.sh" "$HERE/testhost-check.sh" "$FIX/lib.sh"
-        cat "$CACHE/kernels/generic/package" "$CACHE/kernels/generic/version" "$CACHE/busybox.package"
+        cat "$KDIR/package" "$KDIR/version" "$BUSYBOX.package"
     } | sha256sum | cut -d' ' -f1
 }
 
@@ -67,8 +89,8 @@ build() {
     if [ "$FORCE" = 0 ] && [ -s "$OUT" ] && [ "$(cat "$OUT.inputs" 2>/dev/null)" = "$hash" ]; then
         return 0
     fi
-    kver=$(cat "$CACHE/kernels/generic/version")
-    moddir=$CACHE/kernels/generic/lib/modules/$kver
+    kver=$(cat "$KDIR/version")
+    moddir=$KDIR/lib/modules/$kver
     log "building the test-host initramfs ($kver)"
     stage=$(mktemp -d "${TMPDIR:-/tmp}/vibevmm-hostinitramfs.XXXXXX")
     # shellcheck disable=SC2064  # expand now: the locals are gone at exit
@@ -76,12 +98,22 @@ build() {
     r=$stage/root
     mkdir -p "$r"/{bin,sbin,usr,etc,proc,sys,dev,tmp,run,root,payload,lib/modules}
     chmod 1777 "$r/tmp"
-    # The outer host's /usr goes on /usr: its programs find ld.so and libc
-    # through these (Debian is merged-/usr); /lib itself holds the modules.
-    ln -s ../usr/lib/x86_64-linux-gnu "$r/lib/x86_64-linux-gnu"
-    ln -s usr/lib64 "$r/lib64"
+    if [ "$ARCH" = x86_64 ]; then
+        # The outer host's /usr goes on /usr: its programs find ld.so and
+        # libc through these (Debian is merged-/usr); /lib itself holds the
+        # modules.
+        ln -s ../usr/lib/x86_64-linux-gnu "$r/lib/x86_64-linux-gnu"
+        ln -s usr/lib64 "$r/lib64"
+    else
+        # The mount point of the arm64 libraries (in ld.so's default search
+        # path, like /lib/aarch64-linux-gnu) and the dynamic loader's
+        # standard name.
+        mkdir -p "$r/usr/lib/aarch64-linux-gnu"
+        ln -s ../usr/lib/aarch64-linux-gnu "$r/lib/aarch64-linux-gnu"
+        ln -s aarch64-linux-gnu/ld-linux-aarch64.so.1 "$r/lib/ld-linux-aarch64.so.1"
+    fi
 
-    cp "$CACHE/busybox" "$r/bin/busybox"
+    cp "$BUSYBOX" "$r/bin/busybox"
     chmod 755 "$r/bin/busybox"
     n=0
     while IFS= read -r applet; do
@@ -92,7 +124,7 @@ build() {
             ln -s /bin/busybox "$r/$applet"
             n=$((n + 1))
         fi
-    done < <("$r/bin/busybox" --list-full)
+    done < <(busybox_applets "$r/bin/busybox")
     [ "$n" -gt 50 ] || die "busybox --list-full gave only $n applets"
 
     # /lib/modules/KVER keeps the kernel's layout (modprobe wants it);
@@ -138,5 +170,5 @@ build() {
 }
 
 mkdir -p "$CACHE/testhost"
-with_lock host-initramfs build
+with_lock "host-initramfs-$ARCH" build
 printf '%s\n' "$OUT"

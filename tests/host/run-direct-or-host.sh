@@ -4,8 +4,12 @@
 #
 # Usage: tests/host/run-direct-or-host.sh [--where] [testhost.sh OPTIONS] --payload DIR -- COMMAND [ARG...]
 #   --where   only print "direct" or "testhost" (and why) and exit 0
+#   --arch A  the architecture COMMAND needs: x86_64 (default) or arm64;
+#             direct only on a machine of that architecture, otherwise the
+#             test host of that architecture (testhost.sh --arch A)
 #
-# Direct: /dev/kvm is usable and kvm_intel or kvm_amd is loaded (and not
+# Direct: /dev/kvm is usable and kvm_intel, kvm_amd (x86) or arm64's
+# built-in KVM is there (and not
 # kvm_pvm, this project's software KVM that cannot run stock kernels): the
 # command runs here with cwd DIR and DIR/bin first in PATH, like inside.
 # Otherwise: tests/host/testhost.sh with the same options. Either way the
@@ -15,7 +19,7 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
 . "$(dirname "$0")/../fixtures/lib.sh"
 
-usage() { sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; }
 
 # kvm_kind: prints "real intel|amd", "pvm" or "none" (with a reason).
 kvm_kind() {
@@ -27,17 +31,20 @@ kvm_kind() {
         echo "real intel (kvm_intel)"
     elif [ -d /sys/module/kvm_amd ]; then
         echo "real amd (kvm_amd)"
+    elif [ "$(uname -m)" = aarch64 ]; then
+        echo "real arm64 (KVM)"
     else
         echo "none (/dev/kvm without kvm_intel or kvm_amd)"
     fi
 }
 
-WHERE_ONLY=0
+WHERE_ONLY=0 ARCH=x86_64
 OPTS=()
 PAYLOAD=''
 while [ $# -gt 0 ]; do
     case "$1" in
         --where) WHERE_ONLY=1; shift ;;
+        --arch) ARCH=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
         --payload) PAYLOAD=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
         --timeout|--idle-timeout|--mem|--smp|--qemu-arg|--append) OPTS+=("$1" "${2:?}"); shift 2 ;;
         --no-host-usr|--console) OPTS+=("$1"); shift ;;
@@ -47,7 +54,13 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+case "$ARCH" in
+    x86_64|amd64) machine=x86_64 ;;
+    arm64|aarch64) machine=aarch64 ;;
+    *) die "--arch takes x86_64 or arm64, not '$ARCH'" ;;
+esac
 kind=$(kvm_kind)
+[ "$(uname -m)" = "$machine" ] || kind="none for $ARCH (this machine is $(uname -m))"
 if [ "${kind%% *}" = real ] && [ "${VIBEVMM_FORCE_TESTHOST:-0}" != 1 ]; then
     where=direct
 else

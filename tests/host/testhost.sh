@@ -2,6 +2,9 @@
 # testhost.sh: run a command inside the test host, an emulated x86_64 machine
 # with AMD-V and nested paging (qemu -accel tcg -cpu EPYC,+svm,+npt) booting
 # Debian's generic kernel with kvm-amd loaded: a real KVM for the payload.
+# With --arch arm64, an emulated arm64 machine with EL2 and a GICv3
+# (qemu-system-aarch64 -M virt,virtualization=on,gic-version=3 -cpu max)
+# booting Debian's arm64 kernel, whose built-in KVM uses them.
 #
 # Usage:
 #   tests/host/testhost.sh [OPTIONS] --payload DIR -- COMMAND [ARG...]
@@ -9,6 +12,7 @@
 #   tests/host/testhost.sh [OPTIONS] [--payload DIR] --shell
 #   tests/host/testhost.sh [OPTIONS] --payload DIR --interactive -- COMMAND [ARG...]
 # Options:
+#   --arch ARCH     x86_64 (default) or arm64
 #   --timeout SEC   kill the test host after SEC seconds (default 600), exit 124
 #   --idle-timeout SEC  kill it, exit 124, when the command printed nothing
 #                   for SEC seconds (default: off; not with --console)
@@ -17,6 +21,7 @@
 #                   much (Debian's cloud kernel booting) crash the emulated
 #                   machine's own kernel every few boots, a QEMU TCG bug)
 #   --no-host-usr   do not mount the outer host's /usr (read-only) on /usr
+#                   (arm64: its arm64 libraries; see below)
 #   --console       the test host's serial console on this terminal instead
 #                   of the log file
 #   --qemu-arg ARG  extra qemu argument (repeatable)
@@ -31,8 +36,14 @@
 # $CACHE/logs/testhost-*.log. With the host's /usr mounted (the default),
 # dynamically linked programs of this machine run inside as they are;
 # otherwise payload programs must be static or packed with add-binary.sh.
-# --check boots, checks /dev/kvm and kvm_amd's nested paging, and prints
-# "testhost: KVM ready (AMD-V, nested paging)". --shell gives an interactive
+# arm64: this machine's /usr is x86 and stays outside; its arm64 libraries
+# (/usr/lib/aarch64-linux-gnu: libc6:arm64 and the other :arm64 packages of
+# `scripts/deps.sh cross-arm64`) are mounted there read-only, so programs
+# built with aarch64-linux-gnu-gcc run inside, static or dynamic;
+# PATH=/payload/bin:/bin:/sbin (busybox-static:arm64).
+# --check boots, checks /dev/kvm and kvm_amd's nested paging (arm64: KVM at
+# EL2 with a vGICv3), and prints "testhost: KVM ready (AMD-V, nested paging)"
+# ("testhost: KVM ready (arm64, EL2, vGICv3)"). --shell gives an interactive
 # shell (implies --console). --interactive runs COMMAND with this terminal as
 # its console (stdin included, raw, Ctrl-A and Ctrl-C passed through): for
 # `make run` on hosts whose own KVM cannot boot Linux.
@@ -44,12 +55,13 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
 . "$(dirname "$0")/../fixtures/lib.sh"
 
-usage() { sed -n '2,36p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TIMEOUT=600 IDLE=0 MEM=2048 SMP=1 PAYLOAD='' MODE=run HOSTUSR=1 CONSOLE=0
-EXTRA=() XAPPEND=''
+EXTRA=() XAPPEND='' ARCH=x86_64
 while [ $# -gt 0 ]; do
     case "$1" in
+        --arch) ARCH=${2:?}; shift 2 ;;
         --timeout) TIMEOUT=${2:?}; shift 2 ;;
         --idle-timeout) IDLE=${2:?}; shift 2 ;;
         --mem) MEM=${2:?}; shift 2 ;;
@@ -69,22 +81,43 @@ while [ $# -gt 0 ]; do
 done
 case "$TIMEOUT$IDLE$MEM$SMP" in *[!0-9]*) die "--timeout, --idle-timeout, --mem, --smp take numbers" ;; esac
 
-QEMU=${QEMU:-qemu-system-x86_64}
-command -v "$QEMU" >/dev/null 2>&1 || skip "no $QEMU (apt-get install qemu-system-x86)"
+# What differs between the two test hosts: qemu, its machine, the kernel,
+# busybox, the console and the libraries shared from this machine.
+case "$ARCH" in
+    x86_64|amd64)
+        ARCH=x86_64 KDIR=$CACHE/kernels/generic BUSYBOX=$CACHE/busybox
+        QEMU=${QEMU:-qemu-system-x86_64} QEMU_PKG=qemu-system-x86
+        # shellcheck disable=SC2054  # the commas are qemu's
+        MACHINE=(-cpu EPYC,+svm,+npt) CONSOLE_DEV=ttyS0
+        ;;
+    arm64|aarch64)
+        ARCH=arm64 KDIR=$CACHE/kernels/arm64 BUSYBOX=$CACHE/busybox-arm64
+        QEMU=${QEMU:-qemu-system-aarch64} QEMU_PKG=qemu-system-arm
+        # virtualization=on: EL2 for KVM; pauth-impdef: the cheap pointer
+        # authentication (the architected one costs much under TCG).
+        # shellcheck disable=SC2054  # the commas are qemu's
+        MACHINE=(-M virt,virtualization=on,gic-version=3 -cpu max,pauth-impdef=on)
+        CONSOLE_DEV=ttyAMA0
+        ;;
+    *) die "--arch takes x86_64 or arm64, not '$ARCH'" ;;
+esac
+command -v "$QEMU" >/dev/null 2>&1 || skip "no $QEMU (apt-get install $QEMU_PKG)"
 command -v timeout >/dev/null 2>&1 || skip "no timeout(1)"
 
 # kernels, busybox and the host initramfs (fetched/built once, then cached)
 FIX=$VIBEVMM_SRC/tests/fixtures
-if [ ! -s "$CACHE/kernels/generic/vmlinuz" ] || [ ! -x "$CACHE/busybox" ]; then
+if [ ! -s "$KDIR/vmlinuz" ] || [ ! -x "$BUSYBOX" ]; then
     log "fetching the kernels"
-    "$FIX/fetch-kernels.sh" >/dev/null || skip "cannot fetch Debian's kernel (fetch-kernels.sh failed)"
+    "$FIX/fetch-kernels.sh" --arch "$ARCH" >/dev/null ||
+        skip "cannot fetch Debian's kernel (fetch-kernels.sh --arch $ARCH failed)"
 fi
-INITRD=$("$VIBEVMM_SRC/tests/host/make-host-initramfs.sh") ||
+INITRD=$("$VIBEVMM_SRC/tests/host/make-host-initramfs.sh" --arch "$ARCH") ||
     skip "cannot build the test-host initramfs"
-# The uncompressed vmlinux (PVH entry) saves the ~3 s its xz decompressor
-# takes under TCG; the bzImage is the fallback.
-KERNEL=$CACHE/kernels/generic/vmlinux
-[ -s "$KERNEL" ] || KERNEL=$CACHE/kernels/generic/vmlinuz
+# x86: the uncompressed vmlinux (PVH entry) saves the ~3 s its xz
+# decompressor takes under TCG; the bzImage is the fallback. arm64's vmlinuz
+# is the raw Image already.
+KERNEL=$KDIR/vmlinux
+[ -s "$KERNEL" ] || KERNEL=$KDIR/vmlinuz
 
 CLEANUP_DIR=''
 case "$MODE" in
@@ -119,7 +152,7 @@ LOG=$CACHE/logs/testhost-$RUNID.log
 find "$CACHE/logs" -name 'testhost-*.log' -mtime +7 -delete 2>/dev/null || true
 # softlockup_panic: a test host wedged in nested SVM (a TCG bug, seen a few
 # times) panics and ends within ~30 s instead of running into --timeout.
-APPEND="console=ttyS0 quiet loglevel=4 panic=-1 softlockup_panic=1 mitigations=off"
+APPEND="console=$CONSOLE_DEV quiet loglevel=4 panic=-1 softlockup_panic=1 mitigations=off"
 if [ "$MODE" != shell ]; then
     {
         printf '# written by testhost.sh\n'
@@ -130,7 +163,17 @@ if [ "$MODE" != shell ]; then
     : > "$RUNDIR/stderr"
     APPEND+=" testhost.run=$RUNID"
 fi
-[ "$HOSTUSR" = 0 ] || APPEND+=" testhost.hostusr=1"
+if [ "$HOSTUSR" = 1 ] && [ "$ARCH" = arm64 ] &&
+   [ ! -e /usr/lib/aarch64-linux-gnu/ld-linux-aarch64.so.1 ]; then
+    log "note: no arm64 libraries here (scripts/deps.sh cross-arm64): static programs only"
+    HOSTUSR=0
+fi
+if [ "$HOSTUSR" = 1 ]; then
+    case "$ARCH" in
+        x86_64) APPEND+=" testhost.hostusr=1" ;;
+        arm64) APPEND+=" testhost.arm64libs=1" ;;
+    esac
+fi
 [ "$MODE" != shell ] || APPEND+=" testhost.shell=1"
 # interactive: only the command's own output on the terminal
 [ "$MODE" != interactive ] || APPEND+=" testhost.interactive=1 loglevel=1"
@@ -138,15 +181,22 @@ APPEND+=$XAPPEND
 
 # shellcheck disable=SC2054  # the commas are qemu's
 QARGS=(
-    -accel tcg -cpu EPYC,+svm,+npt -m "$MEM" -smp "$SMP"
+    -accel tcg "${MACHINE[@]}" -m "$MEM" -smp "$SMP"
     -no-reboot -nodefaults -no-user-config -display none
     -kernel "$KERNEL" -initrd "$INITRD" -append "$APPEND"
     -virtfs "local,path=$PAYLOAD,mount_tag=payload,security_model=none,id=payload"
 )
-[ "$HOSTUSR" = 0 ] || QARGS+=(-virtfs "local,path=/usr,mount_tag=hostusr,security_model=none,readonly=on,id=hostusr")
+# virtfs_ro TAG DIR: share DIR read-only under the 9p TAG
+virtfs_ro() { QARGS+=(-virtfs "local,path=$2,mount_tag=$1,security_model=none,readonly=on,id=$1"); }
+if [ "$HOSTUSR" = 1 ] && [ "$ARCH" = x86_64 ]; then
+    virtfs_ro hostusr /usr
+elif [ "$HOSTUSR" = 1 ]; then
+    virtfs_ro arm64libs /usr/lib/aarch64-linux-gnu
+fi
 if [ "$MODE" = interactive ]; then
     # No monitor multiplexing and no signals: Ctrl-A and Ctrl-C reach the
     # command inside (vibevmm's Ctrl-A x quits the guest, not qemu).
+    # shellcheck disable=SC2054  # the commas are qemu's
     QARGS+=(-chardev stdio,id=con,signal=off -serial chardev:con -monitor none)
 elif [ "$CONSOLE" = 1 ]; then
     QARGS+=(-serial mon:stdio)
