@@ -35,6 +35,10 @@ FDT_LIBS ?= -lfdt
 PKG_CONFIG ?= pkg-config
 OBJCOPY ?= $(CROSS_COMPILE)objcopy
 
+# A cross build keeps its objects apart from the host's.
+ifneq ($(CROSS_COMPILE),)
+OUT ?= build/$(ARCH)
+endif
 ifeq ($(SAN),1)
 OUT ?= build/san
 SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
