@@ -43,8 +43,8 @@ static int die(const char *fmt, ...)
 	return -1;
 }
 
-/* Virtio devices are described to the guest through ACPI, which only
- * Linux boots get. */
+/* Virtio devices are described to the guest with the platform description
+ * (ACPI, a device tree), which only Linux boots get. */
 static int refuse_unsupported(const struct vmm_config *cfg)
 {
 	if (cfg->binary && (cfg->nr_disks || cfg->nr_nets || cfg->console == CONSOLE_VIRTIO))
