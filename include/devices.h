@@ -68,6 +68,12 @@ struct device *exit_port_create(uint16_t port);
 #define EXIT_MMIO_SIZE 8
 struct device *exit_mmio_create(uint64_t base);
 
+/* ARM PL031 real-time clock (arm64): seconds that follow the host's wall
+ * clock from what the guest last loaded; PrimeCell ids for Linux's AMBA
+ * bus; no alarm interrupt. */
+#define PL031_SIZE 0x1000
+struct device *pl031_create(uint64_t base);
+
 /*
  * 16550A UART. Output goes to out_fd (through the VM's output stream for
  * it: never blocks; -1 drops it); input, when in_fd >= 0, is read by the

@@ -2,9 +2,9 @@
 /*
  * The arm64 machine behind include/machine.h: RAM from 0 up to the device
  * window below 4 GiB (the rest from 4 GiB), a GICv3 (or v2), a memory-mapped
- * 16550, PSCI for power, reset and secondary CPUs (in the hypervisor), and
- * virtio-mmio devices on SPIs, all described by a device tree
- * (arch/arm64/fdt.c) whose address goes to the kernel in X0.
+ * 16550, a PL031 RTC, PSCI for power, reset and secondary CPUs (in the
+ * hypervisor), and virtio-mmio devices on SPIs, all described by a device
+ * tree (arch/arm64/fdt.c) whose address goes to the kernel in X0.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -121,6 +121,12 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 			m->serial = NULL;
 		else
 			m->plat.flags |= ARM64_PLATFORM_UART;
+	}
+	/* The date for Linux (x86 guests read it from kvmclock instead). */
+	if (!err && (cfg->flags & MACHINE_LINUX)) {
+		err = add_device(vm, pl031_create(ARM64_RTC_ADDR), "RTC", why, why_len);
+		if (!err)
+			m->plat.flags |= ARM64_PLATFORM_RTC;
 	}
 	return err;
 }
