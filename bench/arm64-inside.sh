@@ -17,6 +17,7 @@
 # command line but for the console (vibevmm's 16550 is ttyS0, QEMU virt's
 # PL011 ttyAMA0). Output, one line each, for bench.py arm64-parse:
 #   A64 version vibevmm=... qemu=...
+#   A64 host kernel=... nproc=N mem_mb=M load_start=A,B,C  (load_end at the end)
 #   A64 boot vmm=V cpus=N run=I BOOT rc=... wall_ms=... (bootclock's line)
 #   A64 exits run=I exitbench mode=M kind=mmio ... ns_per_exit=X
 #   A64 fail WHAT: REASON           (and the console's tail on stderr)
@@ -58,6 +59,12 @@ cd "$T" || exit 1
 VIB=$("$T/bin/vibevmm" --version 2>&1 | head -n1)
 QV=$("$T/bin/qemu-system-aarch64" --version 2>&1 | head -n1)
 echo "A64 version vibevmm=$VIB qemu=$QV"
+host_line() {
+    echo "A64 host kernel=$(uname -r) nproc=$(grep -c ^processor /proc/cpuinfo)" \
+         "mem_mb=$(($(sed -n 's/^MemTotal: *\([0-9]*\).*/\1/p' /proc/meminfo) / 1024))" \
+         "$1=$(cut -d' ' -f1-3 /proc/loadavg | tr ' ' ,)"
+}
+host_line load_start
 
 # boot VMM CPUS RUN: one timed boot
 boot() {
@@ -108,4 +115,5 @@ if [ "$EXITS" -gt 0 ]; then
         i=$((i + 1))
     done
 fi
+host_line load_end
 exit "$rc"
