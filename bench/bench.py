@@ -1005,12 +1005,18 @@ def arm64_parse_lines(lines, res, meta):
         elif kind == "exits" and kv.get("mode") in exits and "ns_per_exit" in kv:
             exits[kv["mode"]].append(float(kv["ns_per_exit"]) / 1000)
         elif kind == "host":
+            # one line at the start and one at the end of each session (the
+            # sessions' test hosts have 1 or 2 CPUs): the first start, the
+            # last end, every CPU count
             h = meta["host"]
-            h.update({k: v for k, v in kv.items() if k in ("kernel", "nproc", "mem_mb")})
+            h.update({k: v for k, v in kv.items() if k in ("kernel", "mem_mb")})
             h["cpu"] = "arm64 (qemu TCG -cpu max)"
-            for k in ("load_start", "load_end"):
-                if k in kv:
-                    h["loadavg_" + k[5:]] = kv[k].split(",")
+            if "nproc" in kv and kv["nproc"] not in str(h.get("nproc", "")).split("/"):
+                h["nproc"] = "/".join(x for x in (str(h.get("nproc", "")), kv["nproc"]) if x)
+            if "load_start" in kv and "loadavg_start" not in h:
+                h["loadavg_start"] = kv["load_start"].split(",")
+            if "load_end" in kv:
+                h["loadavg_end"] = kv["load_end"].split(",")
         elif kind == "note":
             res.notes.append(f"arm64: {rest}")
         elif kind == "fail":
