@@ -42,8 +42,9 @@ fail() { echo "A64 fail $*"; rc=1; }
 mkdir -p "$T/bin" "$T/lib" "$T/log"
 cp "$P/bin/vibevmm" "$P/bin/exitbench-arm64" "$P/bin/bootclock" \
    "$P/qemu/bin/qemu-system-aarch64" "$T/bin/" || { echo "A64 fail staging: cp"; exit 1; }
-cp "$P/qemu/lib/"* "$T/lib/" && cp "$P/Image" "$P/initrd.cpio.gz" "$T/" ||
-    { echo "A64 fail staging: cp"; exit 1; }
+if ! cp "$P/qemu/lib/"* "$T/lib/" || ! cp "$P/Image" "$P/initrd.cpio.gz" "$T/"; then
+    echo "A64 fail staging: cp"; exit 1
+fi
 # The libraries each dynamic program loads, from wherever ld.so finds them
 # (the 9p-mounted /usr/lib/aarch64-linux-gnu for most), onto the tmpfs.
 for b in vibevmm exitbench-arm64 qemu-system-aarch64; do

@@ -21,17 +21,19 @@
 # directly on a host with hardware KVM; on a PVM host (software KVM that cannot
 # boot Linux) the exit-cost benchmark runs here too and everything runs inside
 # the emulated AMD-V test host (tests/host/run-direct-or-host.sh, the
-# repository as its payload). The output says where each table was measured.
+# repository as its payload). arm64 always runs inside the arm64 test host
+# (bench/arm64-inside.sh; bench/README.md). The output says where each table
+# was measured.
 #
 # Exit status: 0; 1 when a benchmark could not run (an error, not a slow
-# timing) or a script failed; 77 with --smoke when no KVM of any kind is here.
+# timing) or a script failed; 77 with --smoke when nothing could run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 PROG=bench
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-usage() { sed -n '2,27p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 REPS=5 ONLY='' JSON='' PNG='' MODE=full
 while [ $# -gt 0 ]; do
