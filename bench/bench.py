@@ -1304,7 +1304,9 @@ def render(runs):
                    + (f" in {run['parts']} sessions" if run.get("parts", 1) > 1 else ""))
         out.append(f"   {run.get('vibevmm_version') or 'vibevmm'} vs "
                    f"{run.get('qemu_version') or 'no QEMU'} "
-                   f"(-M {run['qemu_machine']} -enable-kvm -cpu {run['qemu_cpu']})")
+                   f"(-M {run['qemu_machine']} "
+                   f"{'-accel kvm' if run['env'] == 'testhost-arm64' else '-enable-kvm'} "
+                   f"-cpu {run['qemu_cpu']})")
         if run.get("machine_load") and run["env"].startswith("testhost"):
             out.append(f"   load average of the machine running the test host: {run['machine_load']}")
         out.append("   median [min-max]; ratio = vibevmm median / QEMU median")
