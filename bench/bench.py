@@ -974,7 +974,7 @@ def bench_density(env, res, opts):
 ARM64_QEMU_MACHINE = "virt,gic-version=3"
 ARM64_CMDLINE = "console=ttyS0 (vibevmm) / console=ttyAMA0 (QEMU) panic=-1 vibevmm.verbose=0 quiet"
 ARM64_BOOT_KEYS = {"wall": "wall_ms", "uptime": "uptime_ms", "overhead": "overhead_ms",
-                   "teardown": "teardown_ms", "maxrss": "maxrss_kb"}
+                   "teardown": "teardown_ms", "life": "life_ms", "maxrss": "maxrss_kb"}
 
 
 def arm64_case(cpus):
@@ -1032,6 +1032,8 @@ def arm64_parse_lines(lines, res, meta):
                 col("vibevmm", "uptime"), col("qemu", "uptime"))
         res.row("boot", case, "VMM overhead (wall - guest uptime)", "ms", "lower",
                 col("vibevmm", "overhead"), col("qemu", "overhead"))
+        res.row("boot", case, "start -> process exit (/init powers off at once)", "ms",
+                "lower", col("vibevmm", "life"), col("qemu", "life"))
         res.row("teardown", case, "'reboot: Power down' line -> process exit", "ms",
                 "lower", col("vibevmm", "teardown"), col("qemu", "teardown"))
         res.row("memory", case, "peak RSS of the VMM process (ru_maxrss)", "MiB", "lower",
