@@ -4,6 +4,8 @@
     bench.py run --env ENV --json OUT [--only a,b] [--reps N] [--quick|--smoke]
     bench.py report [--json OUT] [--png OUT] IN.json...
     bench.py netpeer ...            (the host side of the network benchmark)
+    bench.py arm64-parse --json OUT [--mode M] [--reps N] OUTPUT...
+                                    (bench/arm64-inside.sh's lines -> results)
 
 `run` measures what can be measured where it runs and writes raw samples as
 JSON; `report` merges such files, prints the tables and writes the merged
@@ -39,6 +41,9 @@ WHERE = {
     "pvm": "directly on this machine's PVM KVM (software KVM without hardware "
            "virtualization: KVM emulates every guest instruction; only exit "
            "costs are measured here)",
+    "testhost-arm64": "inside the emulated arm64 test host (qemu-system-aarch64 TCG, "
+                      "EL2, GICv3; its KVM runs the guests nested: absolute numbers "
+                      "are slow, ratios are what matter)",
 }
 
 KERNELS = {
@@ -962,6 +967,108 @@ def bench_density(env, res, opts):
 
 
 # ---------------------------------------------------------------------------
+# arm64: bench/arm64-inside.sh ran inside the arm64 test host (no Python
+# there); its "A64 ..." lines become a run here
+# ---------------------------------------------------------------------------
+
+ARM64_QEMU_MACHINE = "virt,gic-version=3"
+ARM64_CMDLINE = "console=ttyS0 (vibevmm) / console=ttyAMA0 (QEMU) panic=-1 vibevmm.verbose=0 quiet"
+ARM64_BOOT_KEYS = {"wall": "wall_ms", "uptime": "uptime_ms", "overhead": "overhead_ms",
+                   "teardown": "teardown_ms", "life": "life_ms", "maxrss": "maxrss_kb"}
+
+
+def arm64_case(cpus):
+    return f"Debian arm64 Image, {cpus} vCPU{'s' if cpus > 1 else ''}, 256 MiB"
+
+
+def arm64_parse_lines(lines, res, meta):
+    """Fill res (rows, notes, errors) and meta (versions) from the lines."""
+    boots = {}    # cpus -> vmm -> [sample]
+    exits = {"lib": [], "bare": []}
+    for line in lines:
+        if not line.startswith("A64 "):
+            continue
+        kind, _, rest = line[4:].partition(" ")
+        kv = parse_kv(rest)
+        if kind == "version":
+            m = re.match(r"vibevmm=(.*) qemu=(.*)", rest)
+            if m:
+                meta["vibevmm_version"], meta["qemu_version"] = m.group(1), m.group(2)
+        elif kind == "boot" and kv.get("rc") == "0":
+            vals = {k: float(kv[v]) for k, v in ARM64_BOOT_KEYS.items() if v in kv}
+            if "maxrss" in vals:
+                vals["maxrss"] /= 1024
+            sample = {k: v for k, v in vals.items() if v >= 0}
+            boots.setdefault(int(kv["cpus"]), {}).setdefault(kv["vmm"], []).append(sample)
+        elif kind == "boot":
+            res.error("arm64", f"boot: {rest}")
+        elif kind == "exits" and kv.get("mode") in exits and "ns_per_exit" in kv:
+            exits[kv["mode"]].append(float(kv["ns_per_exit"]) / 1000)
+        elif kind == "host":
+            # one line at the start and one at the end of each session (the
+            # sessions' test hosts have 1 or 2 CPUs): the first start, the
+            # last end, every CPU count
+            h = meta["host"]
+            h.update({k: v for k, v in kv.items() if k in ("kernel", "mem_mb")})
+            h["cpu"] = "arm64 (qemu TCG -cpu max)"
+            if "nproc" in kv and kv["nproc"] not in str(h.get("nproc", "")).split("/"):
+                h["nproc"] = "/".join(x for x in (str(h.get("nproc", "")), kv["nproc"]) if x)
+            if "load_start" in kv and "loadavg_start" not in h:
+                h["loadavg_start"] = kv["load_start"].split(",")
+            if "load_end" in kv:
+                h["loadavg_end"] = kv["load_end"].split(",")
+        elif kind == "note":
+            res.notes.append(f"arm64: {rest}")
+        elif kind == "fail":
+            res.error("arm64", rest)
+    for cpus in sorted(boots):
+        case = arm64_case(cpus)
+
+        def col(vmm, key):
+            return [s[key] for s in boots[cpus].get(vmm, []) if key in s]
+        res.row("boot", case, "start -> /init marker (wall)", "ms", "lower",
+                col("vibevmm", "wall"), col("qemu", "wall"))
+        res.row("boot", case, "guest uptime at the marker", "ms", "lower",
+                col("vibevmm", "uptime"), col("qemu", "uptime"))
+        res.row("boot", case, "VMM overhead (wall - guest uptime)", "ms", "lower",
+                col("vibevmm", "overhead"), col("qemu", "overhead"))
+        res.row("boot", case, "start -> process exit (/init powers off at once)", "ms",
+                "lower", col("vibevmm", "life"), col("qemu", "life"))
+        res.row("teardown", case, "'reboot: Power down' line -> process exit", "ms",
+                "lower", col("vibevmm", "teardown"), col("qemu", "teardown"))
+        res.row("memory", case, "peak RSS of the VMM process (ru_maxrss)", "MiB", "lower",
+                col("vibevmm", "maxrss"), col("qemu", "maxrss"))
+    if exits["lib"] or exits["bare"]:
+        res.row("exits", "MMIO write, null device", "us per exit (in-process timing)", "us",
+                "lower", exits["lib"], exits["bare"], table="floor")
+
+
+def cmd_arm64_parse(a):
+    res = Results(None)
+    meta = {"env": "testhost-arm64", "where": WHERE["testhost-arm64"], "host": {},
+            "started": datetime.datetime.now().isoformat(timespec="seconds"),
+            "reps": a.reps, "mode": a.mode, "only": ["arm64"], "cmdline": ARM64_CMDLINE,
+            "qemu_machine": ARM64_QEMU_MACHINE, "qemu_cpu": "host",
+            "seconds": a.seconds, "complete": not a.incomplete}
+    lines = []
+    for f in a.inputs:
+        try:
+            lines += Path(f).read_text(errors="replace").splitlines()
+        except OSError as e:
+            res.error("arm64", f"cannot read {f}: {e}")
+    arm64_parse_lines(lines, res, meta)
+    if not res.rows and not res.errors:
+        res.error("arm64", "no results from the arm64 test host")
+    for n in a.note:
+        res.notes.append(n)
+    out = {"schema": 1, "runs": [{**meta, "rows": res.rows, "skipped": res.skipped,
+                                  "errors": res.errors, "notes": res.notes}]}
+    Path(a.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.json).write_text(json.dumps(out, indent=1) + "\n")
+    return 1 if res.errors else 0
+
+
+# ---------------------------------------------------------------------------
 # run
 # ---------------------------------------------------------------------------
 
@@ -1199,8 +1306,10 @@ def render(runs):
                    + (f" in {run['parts']} sessions" if run.get("parts", 1) > 1 else ""))
         out.append(f"   {run.get('vibevmm_version') or 'vibevmm'} vs "
                    f"{run.get('qemu_version') or 'no QEMU'} "
-                   f"(-M {run['qemu_machine']} -enable-kvm -cpu {run['qemu_cpu']})")
-        if run.get("machine_load") and run["env"] == "testhost":
+                   f"(-M {run['qemu_machine']} "
+                   f"{'-accel kvm' if run['env'] == 'testhost-arm64' else '-enable-kvm'} "
+                   f"-cpu {run['qemu_cpu']})")
+        if run.get("machine_load") and run["env"].startswith("testhost"):
             out.append(f"   load average of the machine running the test host: {run['machine_load']}")
         out.append("   median [min-max]; ratio = vibevmm median / QEMU median")
         main = [r for r in run["rows"] if r["table"] == "main" and (r["a"] or r["b"])]
@@ -1261,7 +1370,10 @@ METHODS = """Methods (details in bench/README.md):
             wait4 in the boot runs).
   disk/net  virtio-blk / virtio-net on virtio-mmio; dd with O_DIRECT and a static
             random-read tool in the guest; TCP through a TAP in a private netns.
-  density   N guests started at once; how many reach /init within the bound."""
+  density   N guests started at once; how many reach /init within the bound.
+  arm64     inside the arm64 test host, boot as above (bench/bootclock.c times
+            it, ru_maxrss from wait4) vs qemu-system-aarch64 -M virt -accel kvm;
+            exit floor: bench/exitbench-arm64.c, N MMIO stores per run."""
 
 
 def gnuplot_png(runs, png):
@@ -1314,7 +1426,7 @@ def gnuplot_png(runs, png):
                 f.write(f'"{lab}" ' + " ".join("NaN" if v is None else f"{v:.4f}" for v in vals)
                         + "\n")
         names = {"testhost": "test host (nested)", "direct": "hardware KVM",
-                 "pvm": "PVM host (exits only)"}
+                 "pvm": "PVM host (exits only)", "testhost-arm64": "arm64 test host (nested)"}
         plots = ", ".join(
             f"'{dat}' using {i + 2}:xtic(1) title '{names.get(e, e)}'" if i == 0 else
             f"'' using {i + 2} title '{names.get(e, e)}'" for i, e in enumerate(envs))
@@ -1345,7 +1457,7 @@ plot {plots}
 def merge_runs(runs):
     """One run per environment: bench/run.sh runs each benchmark (each boot
     case) in its own test host, so that a hung nested guest costs only that."""
-    order = {"direct": 0, "testhost": 1, "pvm": 2}
+    order = {"direct": 0, "testhost": 1, "pvm": 2, "testhost-arm64": 3}
     merged = {}
     for run in runs:
         m = merged.get(run["env"])
@@ -1442,8 +1554,17 @@ def main():
     k = sub.add_parser("skipped", help="write a results file that only says BENCH was skipped")
     k.add_argument("--env", choices=sorted(WHERE), required=True)
     k.add_argument("--json", required=True)
-    k.add_argument("bench", choices=BENCHES)
+    k.add_argument("bench", choices=BENCHES + ("arm64",))
     k.add_argument("reason")
+    g = sub.add_parser("arm64-parse", help="bench/arm64-inside.sh's output -> a results file")
+    g.add_argument("--json", required=True)
+    g.add_argument("--mode", default="full")
+    g.add_argument("--reps", type=int, default=5)
+    g.add_argument("--seconds", type=float, default=0)
+    g.add_argument("--incomplete", action="store_true",
+                   help="a session did not finish (timeout, hung test host)")
+    g.add_argument("--note", action="append", default=[])
+    g.add_argument("inputs", nargs="+")
     n = sub.add_parser("netpeer")
     n.add_argument("--host", required=True)
     n.add_argument("--guest", required=True)
@@ -1457,12 +1578,16 @@ def main():
     if a.sub == "report":
         return cmd_report(a)
     if a.sub == "skipped":
+        arm = a.env == "testhost-arm64"
         run = {"env": a.env, "where": WHERE[a.env], "host": {}, "mode": "-", "reps": "-",
-               "qemu_machine": QEMU_MACHINE, "qemu_cpu": "host", "only": [a.bench],
+               "qemu_machine": ARM64_QEMU_MACHINE if arm else QEMU_MACHINE,
+               "qemu_cpu": "host", "only": [a.bench],
                "rows": [], "skipped": [{"bench": a.bench, "reason": a.reason}], "errors": [],
                "notes": [], "complete": True, "seconds": 0}
         Path(a.json).write_text(json.dumps({"schema": 1, "runs": [run]}, indent=1) + "\n")
         return 0
+    if a.sub == "arm64-parse":
+        return cmd_arm64_parse(a)
     if a.sub == "cases":
         for k, n in Opts(a).boot_cases:
             print(f"{k}:{n}")

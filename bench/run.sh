@@ -4,7 +4,9 @@
 # Usage: bench/run.sh [--reps N] [--only a,b,c] [--json FILE] [--png FILE] [--quick]
 #        bench/run.sh --smoke
 #   --reps N     runs per VMM and case (default 5; disk, net: at most 3)
-#   --only LIST  some of: boot,startup,exits,memory,disk,net,density (default all)
+#   --only LIST  some of: boot,startup,exits,memory,disk,net,density,arm64
+#                (default all; arm64: boot and exit cost inside the arm64
+#                test host, vibevmm vs qemu-system-aarch64 -M virt)
 #   --json FILE  results (default bench/results/latest.json; the table goes
 #                to the same name with .txt)
 #   --png FILE   also a gnuplot bar chart of the ratios (installs gnuplot-nox)
@@ -19,17 +21,19 @@
 # directly on a host with hardware KVM; on a PVM host (software KVM that cannot
 # boot Linux) the exit-cost benchmark runs here too and everything runs inside
 # the emulated AMD-V test host (tests/host/run-direct-or-host.sh, the
-# repository as its payload). The output says where each table was measured.
+# repository as its payload). arm64 always runs inside the arm64 test host
+# (bench/arm64-inside.sh; bench/README.md). The output says where each table
+# was measured.
 #
 # Exit status: 0; 1 when a benchmark could not run (an error, not a slow
-# timing) or a script failed; 77 with --smoke when no KVM of any kind is here.
+# timing) or a script failed; 77 with --smoke when nothing could run.
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top"
 PROG=bench
 log() { printf '%s: %s\n' "$PROG" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
-usage() { sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 
 REPS=5 ONLY='' JSON='' PNG='' MODE=full
 while [ $# -gt 0 ]; do
@@ -54,6 +58,15 @@ fi
 case "$JSON" in /*) ;; *) JSON=$top/$JSON ;; esac
 case "$PNG" in ''|/*) ;; *) PNG=$top/$PNG ;; esac
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
+for b in ${ONLY//,/ }; do
+    case "$b" in
+        boot|startup|exits|memory|disk|net|density|arm64) ;;
+        *) die "unknown benchmark '$b' (have: boot,startup,exits,memory,disk,net,density,arm64)" ;;
+    esac
+done
+# the x86 benchmarks (all but arm64)
+X86=0
+for b in boot startup exits memory disk net density; do want "$b" && X86=1; done
 PY=/usr/bin/python3
 BB=build/bench
 MODEARGS=()
@@ -75,12 +88,14 @@ apt_install() { # PKG: install a Debian package (root only)
 scripts/deps.sh bench || exit 1
 log "building vibevmm and the benchmark programs"
 make -s all >&2 || die "make failed"
-make -s -f bench/bench.mk all >&2 || die "building bench/ failed"
+[ "$X86" = 0 ] || make -s -f bench/bench.mk all >&2 || die "building bench/ failed"
 if [ -n "$PNG" ] && ! command -v gnuplot >/dev/null 2>&1; then
     apt_install gnuplot-nox || log "no gnuplot: no chart"
 fi
 LINUX=1
-if ! tests/e2e/prepare-assets.sh; then
+if [ "$X86" = 0 ]; then
+    LINUX=0
+elif ! tests/e2e/prepare-assets.sh; then
     log "cannot prepare the guest kernels/initramfs: Linux benchmarks skipped"
     LINUX=0
 fi
@@ -99,7 +114,7 @@ scratch=''
 trap '[ -z "$scratch" ] || rm -f "$scratch"' EXIT
 
 # ---- exit costs directly on this PVM host
-if [ "$where" = testhost ] && [ "$pvm" = 1 ] && want exits; then
+if [ "$X86" = 1 ] && [ "$where" = testhost ] && [ "$pvm" = 1 ] && want exits; then
     log "exit costs directly on this PVM host"
     out=$top/$BB/out-pvm.json
     rm -f "$out"
@@ -111,8 +126,8 @@ fi
 # ---- everything else where Linux boots: here, or inside the test host.
 # One session (one test host) per benchmark and per boot case: a nested guest
 # that hangs the emulated machine costs that part only (it is retried once).
-ONLY_IN=$ONLY
-[ -n "$ONLY_IN" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density
+ONLY_IN=$(tr ',' '\n' <<< "$ONLY" | grep -Ev '^(arm64|)$' | paste -sd, -) || true
+[ -n "$ONLY" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density
 if [ "$LINUX" = 0 ]; then
     ONLY_IN=$(tr ',' '\n' <<< "$ONLY_IN" | grep -Ev '^(boot|memory|disk|net|density)$' |
               paste -sd, -) || true
@@ -222,6 +237,88 @@ if [ -n "$ONLY_IN" ]; then
         done
     fi
 fi
+
+# ---- arm64: inside the arm64 test host (bench/arm64-inside.sh)
+# Its own sessions: the 1-vCPU boots and the exit cost in a 1-CPU test host,
+# the 2-vCPU boots in a 2-CPU one (a 2-vCPU guest on one emulated CPU would
+# measure the contention). No Python there: bench.py arm64-parse turns the
+# script's lines into results here.
+A64=$BB/arm64
+a64_prepare() { # cross builds, kernel, QEMU, initramfs, the payload
+    local p=$top/$A64/payload f
+    scripts/deps.sh cross-arm64 testhost-arm64 >&2 || return 1
+    make -s ARCH=arm64 CROSS_COMPILE=aarch64-linux-gnu- all >&2 || return 1
+    make -s -f bench/bench.mk arm64 >&2 || return 1
+    tests/fixtures/fetch-kernels.sh --arch arm64 >/dev/null || return 1
+    QDIR=$(tests/fixtures/fetch-qemu-arm64.sh) || return 1
+    KDIR=${VIBEVMM_CACHE:-$HOME/.cache/vibevmm}/kernels/arm64
+    rm -rf "$p"
+    mkdir -p "$p/bin" "$p/qemu/bin" "$p/qemu/lib"
+    tests/fixtures/make-initramfs.sh arm64 "$p/initrd.cpio.gz" >/dev/null || return 1
+    # hard links where the cache shares the file system (no 80 MB copy)
+    for f in "build/arm64/bin/vibevmm:bin/" "$A64/exitbench-arm64:bin/" "$A64/bootclock:bin/" \
+             "bench/arm64-inside.sh:" "$KDIR/vmlinuz:Image" \
+             "$QDIR/bin/qemu-system-aarch64:qemu/bin/"; do
+        cp -l "${f%%:*}" "$p/${f#*:}" 2>/dev/null || cp "${f%%:*}" "$p/${f#*:}" || return 1
+    done
+    cp -l "$QDIR"/lib/* "$p/qemu/lib/" 2>/dev/null || cp "$QDIR"/lib/* "$p/qemu/lib/" || return 1
+}
+A64_OUTS=() A64_NOTES=() A64_INCOMPLETE=()
+a64_part() { # NAME SMP TIMEOUT ARGS...: one arm64 test-host session
+    local name=$1 smp=$2 tmo=$3 try hrc o
+    shift 3
+    for try in 1 2; do
+        o=$top/$A64/out-$name.txt
+        rm -f "$o"
+        if [ "$try" = 1 ]; then log "arm64 $name: arm64 test host, $smp CPU(s)"
+        else log "arm64 $name: retrying once"; fi
+        set +e
+        tests/host/testhost.sh --arch arm64 --smp "$smp" --mem 2048 --timeout "$tmo" \
+            --idle-timeout 300 --payload "$top/$A64/payload" -- \
+            sh arm64-inside.sh "$@" | tee "$o" >&2
+        hrc=${PIPESTATUS[0]}
+        set -e
+        case "$hrc" in
+            124|125)
+                log "arm64 $name: the session timed out or the test host died (status $hrc)"
+                [ "$try" = 1 ] && continue
+                A64_INCOMPLETE=(--incomplete) ;;
+            77)
+                A64_NOTES+=(--note "arm64 $name: skipped: no arm64 test host here")
+                return 0 ;;
+        esac
+        break
+    done
+    [ ! -s "$o" ] || A64_OUTS+=("$o")
+    [ "$hrc" = 0 ] || rc=1
+}
+if want arm64; then
+    log "arm64: preparing (cross builds, Debian's arm64 kernel and QEMU, initramfs)"
+    if ! a64_prepare; then
+        log "arm64: skipped: cannot prepare (see above)"
+        "$PY" bench/bench.py skipped --env testhost-arm64 --json "$BB/out-testhost-arm64.json" \
+            arm64 "cannot build or fetch what it needs (cross compiler, arm64 kernel, QEMU)"
+        outs+=("$top/$BB/out-testhost-arm64.json")
+        rc=1
+    else
+        t_a64=$SECONDS
+        case "$MODE" in
+            smoke) a64_part smoke 1 600 --reps 1 --cpus 1 --exits 1000 ;;
+            *) a64_part cpus1 1 1800 --reps "$REPS" --cpus 1 --exits 10000
+               a64_part cpus2 2 1800 --reps "$REPS" --cpus 2 --exits 0 ;;
+        esac
+        if [ ${#A64_OUTS[@]} -gt 0 ]; then
+            [ "$MODE" = smoke ] || A64_NOTES+=(--note "arm64: the 2-vCPU boots ran in a 2-CPU test host, the rest in a 1-CPU one")
+            "$PY" bench/bench.py arm64-parse --json "$top/$BB/out-testhost-arm64.json" \
+                --mode "$MODE" --reps "$REPS" --seconds $((SECONDS - t_a64)) \
+                "${A64_INCOMPLETE[@]}" "${A64_NOTES[@]}" "${A64_OUTS[@]}" || rc=1
+            outs+=("$top/$BB/out-testhost-arm64.json")
+        elif [ ${#A64_NOTES[@]} -gt 0 ]; then
+            SKIPPED=$((SKIPPED + 1))
+        fi
+    fi
+fi
+
 if [ ${#outs[@]} -eq 0 ] && [ "$SKIPPED" -gt 0 ] && [ "$MODE" = smoke ]; then exit 77; fi
 
 [ ${#outs[@]} -gt 0 ] || die "no results"
