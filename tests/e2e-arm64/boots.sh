@@ -41,12 +41,15 @@ SLEEP_CMD=ZWNobyBWSUJFVk1NLVNMRUVQSU5HOyBzbGVlcCA2MDAK
 now() { cut -d' ' -f1 /proc/uptime; }
 
 # boot NAME STDIN-TEXT VIBEVMM-ARGS...: one VM to its end; STDIN-TEXT
-# (may be empty) is what vibevmm reads on its stdin
+# (may be empty) is what vibevmm reads on its stdin. A boot that hangs is
+# ended by SIGTERM after BOOT_TIMEOUT s (status 143), so the others still run.
+BOOT_TIMEOUT=240
 boot() {
     name=$1 text=$2
     shift 2
     t0=$(now)
-    printf '%s' "$text" | vibevmm --kernel Image --initrd initrd.cpio.gz --log 3 "$@" \
+    printf '%s' "$text" | timeout "$BOOT_TIMEOUT" \
+        vibevmm --kernel Image --initrd initrd.cpio.gz --log 3 "$@" \
         > "out/$name.console" 2> "out/$name.err"
     rc=$?
     echo "ARM64-BOOT $name rc=$rc seconds=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
