@@ -59,6 +59,8 @@ PROG=deps
 #   `deps.sh cross-arm64` for that).
 BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
        libseccomp-dev liburing-dev)
+# a native arm64 build links libfdt (the arm64 machine's device tree)
+[ "$(uname -m)" != aarch64 ] || BUILD+=(libfdt-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)
 TESTHOST=(qemu-system-x86 procps)
 CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev

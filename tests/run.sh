@@ -8,8 +8,11 @@
 #   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
 #   5. the arm64 test host: boots, KVM there runs a cross-built probe
 #      (tests/host/testhost-arm64-smoke.sh)
-#   6. a smoke run of the benchmarks (bench/run.sh --smoke)
-# Set CHECK_SKIP="san fuzz e2e arm64 bench" (any subset) to leave stages out.
+#   6. arm64 Linux end to end: Debian's arm64 kernel under the cross-built
+#      CLI in the arm64 test host (tests/e2e-arm64)
+#   7. a smoke run of the benchmarks (bench/run.sh --smoke)
+# Set CHECK_SKIP="san fuzz e2e arm64 e2e-arm64 bench" (any subset) to leave
+# stages out.
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -69,6 +72,11 @@ if ! skipping arm64; then
 		77) echo "0 0 1" >> "$RESULTS" ;;
 		*) echo "0 1 0" >> "$RESULTS"; failed_stages+=(arm64-testhost) ;;
 	esac
+fi
+
+if ! skipping e2e-arm64; then
+	stage "arm64 Linux end to end (tests/e2e-arm64)"
+	tests/e2e-arm64/run.sh || failed_stages+=(e2e-arm64)
 fi
 
 if ! skipping bench && [ -x bench/run.sh ]; then
