@@ -111,7 +111,7 @@ static void assert_reg64(const void *fdt, const char *path, const uint64_t *want
 
 	assert_int_equal(len, 16 * pairs);
 	for (int i = 0; i < 2 * pairs; i++)
-		assert_int_equal(fdt64_to_cpu(v[i]), want[i]);
+		assert_int_equal(fdt64_ld(&v[i]), want[i]); /* properties are only 4-byte aligned */
 }
 
 static uint64_t u64_prop(const void *fdt, const char *path, const char *name)
@@ -120,7 +120,7 @@ static uint64_t u64_prop(const void *fdt, const char *path, const char *name)
 	const fdt64_t *v = prop(fdt, path, name, &len);
 
 	assert_int_equal(len, 8);
-	return fdt64_to_cpu(*v);
+	return fdt64_ld(v);
 }
 
 /* The node a phandle property points to. */
