@@ -36,8 +36,8 @@ static const char usage_format[] =
 	"                       exit status (always on for --binary)\n"
 	"  --debugcon           MMIO debug console at 0x%llx: bytes written there go\n"
 	"                       to stdout (always on for --binary)\n"
-	"  --bzimage-as-is      boot a bzImage through its own decompressor\n"
-	"  --no-pvh             enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
+	"  --bzimage-as-is      x86: boot a bzImage through its own decompressor\n"
+	"  --no-pvh             x86: enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
 	"  --no-seccomp         run without the system-call sandbox (seccomp)\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
 	"  -h, --help           this text\n"
@@ -47,7 +47,8 @@ static const char usage_format[] =
 	"Exit status: the guest's exit-port value; 0 after HLT, poweroff, reboot or\n"
 	"Ctrl-A x (%s); 128+N when signal N stopped it (130 SIGINT,\n"
 	"143 SIGTERM, 129 SIGHUP); 1 on a start-up error; 2 when the guest crashed\n"
-	"(triple fault, internal error) or panicked.\n";
+	"(an exit the VMM cannot handle, e.g. an x86 triple fault) or reported a\n"
+	"panic.\n";
 
 void cli_print_usage(FILE *f)
 {
