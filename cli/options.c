@@ -44,11 +44,11 @@ static const char usage_format[] =
 	"  -V, --version        version\n"
 	"\n"
 	"Console: Ctrl-A x quits, Ctrl-A Ctrl-A sends Ctrl-A.\n"
-	"Exit status: the guest's exit-port value; 0 after HLT, poweroff, reboot or\n"
-	"Ctrl-A x (%s); 128+N when signal N stopped it (130 SIGINT,\n"
+	"Exit status: the guest's exit-port value; 0 after HLT, a poweroff or reboot\n"
+	"(%s) or Ctrl-A x; 128+N when signal N stopped it (130 SIGINT,\n"
 	"143 SIGTERM, 129 SIGHUP); 1 on a start-up error; 2 when the guest crashed\n"
 	"(an exit the VMM cannot handle, e.g. an x86 triple fault) or reported a\n"
-	"panic.\n";
+	"panic (x86: pvpanic).\n";
 
 void cli_print_usage(FILE *f)
 {

@@ -41,7 +41,7 @@ const struct machine_info *machine_info(void)
 		.raw_start = "64-bit mode",
 		.exit_device = "I/O port 0xf4",
 		.debugcon_addr = X86_DEBUGCON_ADDR,
-		.ends_guest = "ACPI, the i8042 reset, pvpanic",
+		.ends_guest = "ACPI, the i8042 reset",
 	};
 
 	_Static_assert(X86_EXIT_PORT == 0xf4, "the text above names the port");
