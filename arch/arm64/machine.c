@@ -143,6 +143,7 @@ static int create_gic(struct vm *vm, int nr_cpus, int *version, char *why,
 		return err;
 	}
 	*version = vm_irqchip_model(vm) == IRQCHIP_GICV2 ? 2 : 3;
+	vm_info(vm, "interrupt controller: GICv%d", *version);
 	if (*version == 2 && nr_cpus > ARM64_GICV2_MAX_CPUS) {
 		set_why(why, why_len, "%d vCPUs: this host's GICv2 takes at most %d", nr_cpus,
 			ARM64_GICV2_MAX_CPUS);
