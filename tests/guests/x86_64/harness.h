@@ -29,7 +29,7 @@
 #define TESTDEV_PORT 0x510
 #define STACK_TOP 0x20000ULL
 
-/* Load tests/guests/<name>.bin at GUEST_LOAD. */
+/* Load <name>.bin (from tests/guests/x86_64/<name>.S) at GUEST_LOAD. */
 static inline void load_guest(struct vm *vm, const char *name)
 {
 	const char *dir = getenv("GUEST_DIR");
