@@ -146,7 +146,7 @@ $(TESTBIN)/unit/test_arm64_fdt: tests/unit/test_arm64_fdt.c $(ARM64_PURE_SRCS) $
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(ARM64_PURE_SRCS) -lcmocka $(FDT_LIBS)
 
-$(TESTBIN)/guests/%: $(GUEST_SRC)/%.c $(GUEST_SRC)/harness.h $(LIB_A)
+$(TESTBIN)/guests/%: $(GUEST_SRC)/%.c $(GUEST_SRC)/harness.h tests/guests/common.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(LDLIBS)

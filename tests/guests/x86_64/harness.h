@@ -1,27 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers for guest tests: a VM with RAM, a tiny guest loaded from the
- * assembled images (GUEST_DIR, default build/tests/guests), and a recording
- * test device. Everything goes through the public API.
+ * Helpers for the x86_64 guest tests: a VM with RAM and boot tables, a
+ * vCPU in long mode at the guest; the rest (loading a guest, the recording
+ * test device) is tests/guests/common.h. Everything goes through the
+ * public API.
  */
 #ifndef VIBEVMM_TESTS_HARNESS_H
 #define VIBEVMM_TESTS_HARNESS_H
-
-#include <stdarg.h>
-#include <stddef.h>
-#include <setjmp.h>
-#include <stdint.h>
-#include <cmocka.h>
-
-#include <errno.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "boot.h"
-#include "utils.h"
-#include "vm.h"
 
 #define GUEST_MEM (16ULL << 20)
 #define GUEST_LOAD 0x100000ULL
@@ -29,19 +14,7 @@
 #define TESTDEV_PORT 0x510
 #define STACK_TOP 0x20000ULL
 
-/* Load <name>.bin (from tests/guests/x86_64/<name>.S) at GUEST_LOAD. */
-static inline void load_guest(struct vm *vm, const char *name)
-{
-	const char *dir = getenv("GUEST_DIR");
-	char path[512];
-	uint8_t *buf;
-	size_t len;
-
-	snprintf(path, sizeof(path), "%s/%s.bin", dir ? dir : "build/tests/guests", name);
-	assert_int_equal(read_file(path, &buf, &len), 0);
-	assert_int_equal(boot_load_raw(vm, GUEST_LOAD, buf, len), 0);
-	free(buf);
-}
+#include "guests/common.h"
 
 static inline struct vm *new_vm(void)
 {
@@ -67,102 +40,6 @@ static inline struct vcpu *new_vcpu_long_mode(struct vm *vm, int id)
 	regs.rdi = (uint64_t)id;
 	assert_int_equal(vcpu_set_regs(vcpu, &regs), 0);
 	return vcpu;
-}
-
-/* Run until an exit that is not a dispatched I/O; count those on the way. */
-static inline int run_until_stop(struct vcpu *vcpu, int *nr_io, int *nr_mmio)
-{
-	for (int i = 0; i < 100000; i++) {
-		int r = vcpu_run(vcpu);
-		if (r == VCPU_EXIT_IO && nr_io)
-			(*nr_io)++;
-		else if (r == VCPU_EXIT_MMIO && nr_mmio)
-			(*nr_mmio)++;
-		else if (r != VCPU_EXIT_IO && r != VCPU_EXIT_MMIO &&
-			 r != VCPU_EXIT_INTERRUPTED)
-			return r;
-	}
-	fail_msg("guest did not stop");
-	return -1;
-}
-
-/* ---- a test device that records accesses and answers reads ---- */
-
-#define REC_MAX 64
-struct access_rec {
-	uint64_t offset;
-	size_t size;
-	int is_write;
-	uint64_t value;
-};
-
-struct testdev {
-	struct device dev;
-	pthread_mutex_t lock;
-	struct access_rec rec[REC_MAX];
-	int nr;
-	/* Reads return this pattern, truncated to the access size. */
-	uint64_t read_value;
-};
-
-static inline void testdev_record(struct testdev *t, uint64_t offset, void *data,
-				  size_t size, int is_write)
-{
-	uint64_t v = 0;
-
-	memcpy(&v, data, size < 8 ? size : 8);
-	pthread_mutex_lock(&t->lock);
-	if (t->nr < REC_MAX)
-		t->rec[t->nr++] = (struct access_rec){ offset, size, is_write, v };
-	pthread_mutex_unlock(&t->lock);
-}
-
-static inline int testdev_read(struct device *dev, uint64_t offset, void *data, size_t size)
-{
-	struct testdev *t = dev->private;
-
-	memcpy(data, &t->read_value, size);
-	testdev_record(t, offset, data, size, 0);
-	return 0;
-}
-
-static inline int testdev_write(struct device *dev, uint64_t offset, void *data, size_t size)
-{
-	testdev_record(dev->private, offset, data, size, 1);
-	return 0;
-}
-
-static inline void testdev_destroy(struct device *dev)
-{
-	struct testdev *t = dev->private;
-
-	pthread_mutex_destroy(&t->lock);
-	free(t);
-}
-
-static inline struct testdev *testdev_add(struct vm *vm, enum device_space space,
-					  uint64_t base, uint64_t size)
-{
-	struct testdev *t = calloc(1, sizeof(*t));
-
-	assert_non_null(t);
-	pthread_mutex_init(&t->lock, NULL);
-	t->dev = (struct device){
-		.name = "testdev", .base = base, .size = size, .private = t,
-		.read = testdev_read, .write = testdev_write,
-		.destroy = testdev_destroy, .space = space,
-	};
-	assert_int_equal(vm_register_device(vm, &t->dev), 0);
-	return t;
-}
-
-static inline void assert_access(const struct access_rec *r, uint64_t offset,
-				 size_t size, int is_write, uint64_t value)
-{
-	assert_int_equal(r->offset, offset);
-	assert_int_equal(r->size, size);
-	assert_int_equal(r->is_write, is_write);
-	assert_int_equal(r->value, value);
 }
 
 #endif
