@@ -27,8 +27,13 @@ set -euo pipefail
 case "${1:-}" in -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 CROSS=aarch64-linux-gnu-
 IN_HOST_UNITS=(test_virtio)
-command -v "${CROSS}gcc" >/dev/null 2>&1 || skip "no ${CROSS}gcc (scripts/deps.sh cross-arm64)"
-command -v qemu-aarch64 >/dev/null 2>&1 || skip "no qemu-aarch64 (scripts/deps.sh cross-arm64)"
+record() { # passed failed skipped
+    [ -z "${RESULTS:-}" ] || echo "$1 $2 $3" >> "$RESULTS"
+}
+for tool in "${CROSS}gcc" qemu-aarch64; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        { record 0 0 1; skip "no $tool (scripts/deps.sh cross-arm64)"; }
+done
 
 OUT=build/arm64
 TESTBIN=$VIBEVMM_SRC/$OUT/build/tests
@@ -36,9 +41,6 @@ make -s -C "$VIBEVMM_SRC" ARCH=arm64 CROSS_COMPILE=$CROSS OUT=$OUT tests >&2 ||
     die "the arm64 cross build failed"
 
 status=0
-record() { # passed failed skipped
-    [ -z "${RESULTS:-}" ] || echo "$1 $2 $3" >> "$RESULTS"
-}
 
 # judge NAME RC OUTPUT: cmocka's summary; a program that died before it
 # counts as one failure.
