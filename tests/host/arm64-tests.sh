@@ -70,7 +70,7 @@ for t in "$TESTBIN"/unit/test_*; do
     in_host "$name" && continue
     echo "== $OUT/build/tests/unit/$name (qemu-aarch64)"
     rc=0
-    out=$(timeout 600 qemu-aarch64 -L /usr/aarch64-linux-gnu "$t" 2>&1) || rc=$?
+    out=$(timeout -k 10 600 qemu-aarch64 -L /usr/aarch64-linux-gnu "$t" 2>&1) || rc=$?
     printf '%s\n' "$out"
     judge "$name" "$rc" "$out"
 done
