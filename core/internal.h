@@ -11,7 +11,10 @@
 
 #include "vm.h"
 
-#define IO_MAX_WATCHES 32
+/* Room for every virtio-mmio slot an arch has (32 on x86_64 and arm64)
+ * with its queues' notify fds (virtio-net: 2 and its TAP), the consoles'
+ * input and the output streams (VM_MAX_OUTPUTS). */
+#define IO_MAX_WATCHES 128
 #define UNCLAIMED_LOG_MAX 32
 #define VM_MAX_OUTPUTS 8
 

@@ -51,6 +51,8 @@ PROG=deps
 #   libc6:arm64 (a dependency of those anyway): with them in
 #   /usr/lib/aarch64-linux-gnu, the arm64 test host mounts that directory and
 #   runs dynamically linked cross-built programs as they are.
+#   libcmocka-dev:arm64 (Multi-Arch: same, beside the amd64 one): the arm64
+#   unit and guest tests (make ARCH=arm64 ... tests) link it.
 #   qemu-user: qemu-aarch64 runs the arm64 unit tests (binfmt_misc may be
 #   missing: call it explicitly, qemu-aarch64 -L /usr/aarch64-linux-gnu).
 #   TESTHOST_ARM64: qemu-system-arm holds qemu-system-aarch64; the arm64
@@ -65,7 +67,8 @@ FIXTURES=(kmod cpio xz-utils zstd lz4)
 TESTHOST=(qemu-system-x86 procps)
 CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev
              zlib1g-dev:arm64 liblzma-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64
-             libseccomp-dev:arm64 liburing-dev:arm64 libfdt1:arm64 libc6:arm64)
+             libseccomp-dev:arm64 liburing-dev:arm64 libfdt1:arm64 libc6:arm64
+             libcmocka-dev:arm64)
 TESTHOST_ARM64=(qemu-system-arm procps)
 KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential
         cpio kmod xz-utils)

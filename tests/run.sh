@@ -7,12 +7,20 @@
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
 #   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
 #   5. the arm64 test host: boots, KVM there runs a cross-built probe
+<<<<<<< HEAD
 #      (tests/host/testhost-arm64-smoke.sh)
 #   6. arm64 Linux end to end: Debian's arm64 kernel under the cross-built
 #      CLI in the arm64 test host (tests/e2e-arm64)
 #   7. a smoke run of the benchmarks (bench/run.sh --smoke)
 # Set CHECK_SKIP="san fuzz e2e arm64 e2e-arm64 bench" (any subset) to leave
 # stages out.
+=======
+#      (tests/host/testhost-arm64-smoke.sh); then the cross-built arm64
+#      unit tests (qemu-aarch64), guest tests and CLI checks (in the test
+#      host; tests/host/arm64-tests.sh)
+#   6. a smoke run of the benchmarks (bench/run.sh --smoke)
+# Set CHECK_SKIP="san fuzz e2e arm64 bench" (any subset) to leave stages out.
+>>>>>>> a64guests
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
@@ -71,6 +79,13 @@ if ! skipping arm64; then
 		0) echo "1 0 0" >> "$RESULTS" ;;
 		77) echo "0 0 1" >> "$RESULTS" ;;
 		*) echo "0 1 0" >> "$RESULTS"; failed_stages+=(arm64-testhost) ;;
+	esac
+	stage "arm64 unit, guest and CLI tests (tests/host/arm64-tests.sh)"
+	rc=0
+	tests/host/arm64-tests.sh || rc=$?
+	case "$rc" in
+		0|77) ;; # counted by the script itself
+		*) failed_stages+=(arm64-tests) ;;
 	esac
 fi
 

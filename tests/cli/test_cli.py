@@ -65,7 +65,7 @@ def test_hello_guest_exit_status_and_console(vibevmm, guest_dir, kvm_usable):
 
 
 def test_pvh_entry_state_and_start_info(vibevmm, guest_dir, kvm_usable, tmp_path):
-    """A PVH ELF (tests/guests/elf/pvh.S) is entered through PVH: the guest
+    """A PVH ELF (tests/guests/x86_64/elf/pvh.S) is entered through PVH: the guest
     checks 32-bit protected mode without paging and the start info's magic,
     version and RSDP, then prints the command line, memory map size, module
     count and the first line of the initrd it was handed."""
@@ -255,7 +255,7 @@ def test_missing_kernel_file(vibevmm, kvm_usable):
 def test_reset_vector_stub_ends_vm_as_reboot(vibevmm, guest_dir, kvm_usable):
     """Linux's last-resort reboot jumps to the real-mode reset vector; the
     stub vibevmm places there for kernel guests must end the VM as a
-    reboot (tests/guests/elf/lifecycle.S runs it)."""
+    reboot (tests/guests/x86_64/elf/lifecycle.S runs it)."""
     res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"),
                "--cmdline", "r", "--mem", "64M", "--log", "3"])
     assert res.returncode == 0, res.stderr

@@ -8,6 +8,7 @@
 
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "cli/console.h"
@@ -109,7 +110,7 @@ static void test_options_valid(void **state)
 
 	assert_int_equal(parse(&c, err, "--binary", "g.bin", NULL), 0);
 	assert_string_equal(c.binary, "g.bin");
-	assert_int_equal(c.entry, 0x100000);
+	assert_int_equal(c.entry, machine_raw_default_entry());
 	assert_int_equal(c.mem, 256ULL << 20);
 	assert_int_equal(c.cpus, 1);
 	assert_int_equal(c.log_level, LOG_WARN);
@@ -166,7 +167,6 @@ static void test_options_invalid(void **state)
 	expect_error("needs a value", "--binary", NULL, NULL, NULL);
 	expect_error("exclude each other", "--binary", "x", "--kernel", "y");
 	expect_error("outside guest RAM", "--binary", "x", "--entry", "0x10000000");
-	expect_error("below 0x20000", "--binary", "x", "--entry", "0x1000");
 	expect_error("--entry needs --binary", "--kernel", "k", "--entry", "0x100000");
 	expect_error("need --kernel", "--binary", "x", "--cmdline", "quiet");
 	expect_error("unknown item 'rw'", "--kernel", "k", "--disk", "a.img,rw");
@@ -185,6 +185,33 @@ static void test_options_invalid(void **state)
 	expect_error("bad item", "--kernel", "k", "--net", "tap=t0,mac=01:00:00:00:00:01");
 	expect_error("want serial or virtio", "--kernel", "k", "--console", "vga");
 	expect_error("unexpected argument 'stray'", "--kernel", "k", "stray", NULL);
+}
+
+/* --entry is the machine's to judge (x86_64: not below the boot tables;
+ * arm64: word-aligned): whatever it refuses, the CLI refuses with its
+ * reason, and what it takes parses. */
+static void test_options_entry_judged_by_machine(void **state)
+{
+	static const char *const entries[] = { "0x1000", "0x20002", "0x20000", "0x200000" };
+	struct vmm_config c;
+	char err[256], why[256];
+	int refused = 0;
+
+	for (size_t i = 0; i < sizeof(entries) / sizeof(entries[0]); i++) {
+		uint64_t entry = strtoull(entries[i], NULL, 0);
+		int r = parse(&c, err, "--binary", "x", "--entry", entries[i], NULL);
+
+		if (machine_check_raw_entry(256ULL << 20, entry, why, sizeof(why))) {
+			assert_int_equal(r, -EINVAL);
+			assert_string_equal(err, why);
+			refused++;
+		} else {
+			assert_int_equal(r, 0);
+			assert_int_equal(c.entry, entry);
+		}
+	}
+	/* Each arch refuses one of the first two. */
+	assert_int_equal(refused, 1);
 }
 
 static void expect_disk(const char *arg, const char *path, int readonly)
@@ -301,6 +328,7 @@ int main(void)
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_options_valid),
 		cmocka_unit_test(test_options_invalid),
+		cmocka_unit_test(test_options_entry_judged_by_machine),
 		cmocka_unit_test(test_options_disk_forms),
 		cmocka_unit_test(test_options_several_nets),
 		cmocka_unit_test(test_options_exit_port_and_debugcon),

@@ -1,11 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Helpers for guest tests: a VM with RAM, a tiny guest loaded from the
- * assembled images (GUEST_DIR, default build/tests/guests), and a recording
- * test device. Everything goes through the public API.
+ * The arch-neutral half of the guest-test harness: loading an assembled
+ * guest image, running a vCPU to its stop, and a recording test device.
+ * Included by tests/guests/<arch>/harness.h after it defines GUEST_LOAD.
+ * Everything goes through the public API.
  */
-#ifndef VIBEVMM_TESTS_HARNESS_H
-#define VIBEVMM_TESTS_HARNESS_H
+#ifndef VIBEVMM_TESTS_GUESTS_COMMON_H
+#define VIBEVMM_TESTS_GUESTS_COMMON_H
 
 #include <stdarg.h>
 #include <stddef.h>
@@ -23,13 +24,7 @@
 #include "utils.h"
 #include "vm.h"
 
-#define GUEST_MEM (16ULL << 20)
-#define GUEST_LOAD 0x100000ULL
-#define TESTDEV_MMIO 0xc0000000ULL
-#define TESTDEV_PORT 0x510
-#define STACK_TOP 0x20000ULL
-
-/* Load tests/guests/<name>.bin at GUEST_LOAD. */
+/* Load <name>.bin (GUEST_DIR, default build/tests/guests) at GUEST_LOAD. */
 static inline void load_guest(struct vm *vm, const char *name)
 {
 	const char *dir = getenv("GUEST_DIR");
@@ -41,32 +36,6 @@ static inline void load_guest(struct vm *vm, const char *name)
 	assert_int_equal(read_file(path, &buf, &len), 0);
 	assert_int_equal(boot_load_raw(vm, GUEST_LOAD, buf, len), 0);
 	free(buf);
-}
-
-static inline struct vm *new_vm(void)
-{
-	struct vm *vm = vm_create();
-
-	if (!vm)
-		fail_msg("vm_create: %s", strerror(errno));
-	vm->log_level = LOG_ERROR;
-	assert_int_equal(vm_alloc_memory(vm, 0, GUEST_MEM), 0);
-	assert_int_equal(x86_setup_boot_tables(vm), 0);
-	return vm;
-}
-
-/* A vCPU in long mode at the guest's first byte. */
-static inline struct vcpu *new_vcpu_long_mode(struct vm *vm, int id)
-{
-	struct vcpu *vcpu = vm_create_vcpu(vm, id);
-	struct regs regs;
-
-	assert_non_null(vcpu);
-	assert_int_equal(vcpu_get_regs(vcpu, &regs), 0);
-	x86_regs_long_mode(&regs, GUEST_LOAD, STACK_TOP - (uint64_t)id * 0x400);
-	regs.rdi = (uint64_t)id;
-	assert_int_equal(vcpu_set_regs(vcpu, &regs), 0);
-	return vcpu;
 }
 
 /* Run until an exit that is not a dispatched I/O; count those on the way. */

@@ -1,0 +1,159 @@
+#!/bin/bash
+# arm64-tests.sh: the arm64 C tests and CLI checks (make check's arm64 stage).
+#
+# Usage: tests/host/arm64-tests.sh [testhost.sh OPTIONS, e.g. --smp 2]
+#
+# 1. Cross-builds the library, CLI and tests (make ARCH=arm64
+#    CROSS_COMPILE=aarch64-linux-gnu- tests: build/arm64/...).
+# 2. Runs the arm64 unit tests here under qemu-aarch64 -L
+#    /usr/aarch64-linux-gnu, but for those in IN_HOST_UNITS (test_virtio:
+#    its I/O thread hangs under qemu-user 7.2), which go to step 3.
+# 3. Boots the arm64 test host once (testhost.sh --arch arm64) with those,
+#    the guest test programs (tests/guests/arm64) and their images, and the
+#    cross-built vibevmm as the payload; runs each program there, then the
+#    CLI: `vibevmm --binary hello.bin` (status 42 from the exit register,
+#    the debug console's and the 16550's lines on stdout, the reason line),
+#    at another --entry, and with bad --entry values (one-line error).
+# Everything is judged here from the output: cmocka's summary lines and
+# exit statuses, the CLI's statuses, stdout and stderr. Appends "passed
+# failed skipped" per test program (and one line for the CLI checks) to
+# $RESULTS when set. Exit status 0 pass, 1 fail, 77 skip (no cross
+# compiler or qemu-aarch64; the test host's own 77: no qemu-system-aarch64
+# or arm64 kernel).
+set -euo pipefail
+# shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
+. "$(dirname "$0")/../fixtures/lib.sh"
+
+case "${1:-}" in -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
+CROSS=aarch64-linux-gnu-
+IN_HOST_UNITS=(test_virtio)
+record() { # passed failed skipped
+    [ -z "${RESULTS:-}" ] || echo "$1 $2 $3" >> "$RESULTS"
+}
+for tool in "${CROSS}gcc" qemu-aarch64; do
+    command -v "$tool" >/dev/null 2>&1 ||
+        { record 0 0 1; skip "no $tool (scripts/deps.sh cross-arm64)"; }
+done
+
+OUT=build/arm64
+TESTBIN=$VIBEVMM_SRC/$OUT/build/tests
+make -s -C "$VIBEVMM_SRC" ARCH=arm64 CROSS_COMPILE=$CROSS OUT=$OUT tests >&2 ||
+    die "the arm64 cross build failed"
+
+status=0
+
+# judge NAME RC OUTPUT: cmocka's summary; a program that died before it
+# counts as one failure.
+judge() {
+    local name=$1 rc=$2 out=$3 p f s
+    p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' <<< "$out" | tail -1)
+    f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' <<< "$out" | tail -1)
+    s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' <<< "$out" | tail -1)
+    if [ "$rc" != 0 ] && [ -z "$f" ]; then f=1; fi
+    if [ -z "$p$f$s" ]; then f=1; fi # no summary at all: it never ran
+    record "${p:-0}" "${f:-0}" "${s:-0}"
+    if [ "${f:-0}" != 0 ] || [ "$rc" != 0 ]; then
+        log "FAIL: $name (exit status $rc)"
+        status=1
+    fi
+}
+
+in_host() {
+    local u
+    for u in "${IN_HOST_UNITS[@]}"; do [ "$1" = "$u" ] && return 0; done
+    return 1
+}
+
+# ---- 2. unit tests under qemu-user ----
+for t in "$TESTBIN"/unit/test_*; do
+    name=$(basename "$t")
+    in_host "$name" && continue
+    echo "== $OUT/build/tests/unit/$name (qemu-aarch64)"
+    rc=0
+    out=$(timeout -k 10 600 qemu-aarch64 -L /usr/aarch64-linux-gnu "$t" 2>&1) || rc=$?
+    printf '%s\n' "$out"
+    judge "$name" "$rc" "$out"
+done
+
+# ---- 3. the test host ----
+PAYLOAD=$(mktemp -d "${TMPDIR:-/tmp}/vibevmm-arm64-tests.XXXXXX")
+trap 'rm -rf "$PAYLOAD"' EXIT
+mkdir -p "$PAYLOAD/guests" "$PAYLOAD/unit" "$PAYLOAD/res"
+cp "$TESTBIN"/guests/test_* "$TESTBIN"/guests/*.bin "$PAYLOAD/guests/"
+rm -f "$PAYLOAD"/guests/*.o
+for u in "${IN_HOST_UNITS[@]}"; do cp "$TESTBIN/unit/$u" "$PAYLOAD/unit/"; done
+cp "$VIBEVMM_SRC/$OUT/bin/vibevmm" "$PAYLOAD/"
+
+# Inside: each program's output and status into res/, then the CLI runs.
+cat > "$PAYLOAD/run.sh" <<'EOF'
+export GUEST_DIR=/payload/guests
+for t in unit/test_* guests/test_*; do
+    n=$(echo "$t" | tr / -)
+    echo "== $t (arm64 test host)"
+    ./"$t" > "res/$n.out" 2>&1
+    echo $? > "res/$n.rc"
+    cat "res/$n.out"
+done
+cli() { # NAME ARGS...: vibevmm's stdout, stderr and status into res/cli-NAME.*
+    n=$1; shift
+    ./vibevmm "$@" > "res/cli-$n.out" 2> "res/cli-$n.err"
+    echo $? > "res/cli-$n.rc"
+}
+cli hello --binary guests/hello.bin --log 3
+cli entry --binary guests/hello.bin --entry 0x3000000 --mem 64M
+cli unaligned --binary guests/hello.bin --entry 0x10002
+cli outside --binary guests/hello.bin --entry 0x8000000 --mem 64M
+echo "== CLI done"
+EOF
+
+rc=0
+"$VIBEVMM_SRC/tests/host/testhost.sh" --arch arm64 --timeout 600 --idle-timeout 300 "$@" \
+    --payload "$PAYLOAD" -- sh run.sh || rc=$?
+if [ "$rc" = 77 ]; then
+    log "skip: the arm64 test host cannot start (see above)"
+    record 0 0 1
+    exit $(( status ? 1 : 77 ))
+fi
+[ "$rc" = 0 ] || { log "FAIL: the test host ended with status $rc"; status=1; }
+
+for t in "$PAYLOAD"/unit/test_* "$PAYLOAD"/guests/test_*; do
+    n=$(basename "$(dirname "$t")")-$(basename "$t")
+    if [ -f "$PAYLOAD/res/$n.rc" ]; then
+        judge "$n" "$(cat "$PAYLOAD/res/$n.rc")" "$(cat "$PAYLOAD/res/$n.out")"
+    else
+        judge "$n" 125 ""
+    fi
+done
+
+# ---- the CLI, judged here ----
+cli_fail=()
+cli_file() { cat "$PAYLOAD/res/cli-$1.$2" 2>/dev/null || true; }
+expect_run() { # NAME STATUS STDOUT STDERR-NEEDLE
+    local rc
+    rc=$(cli_file "$1" rc)
+    [ "$rc" = "$2" ] || cli_fail+=("$1: exit status '$rc', want $2")
+    [ "$(cli_file "$1" out)" = "$3" ] || cli_fail+=("$1: stdout '$(cli_file "$1" out)'")
+    [ -z "$4" ] || grep -qF -- "$4" "$PAYLOAD/res/cli-$1.err" 2>/dev/null ||
+        cli_fail+=("$1: stderr lacks '$4'")
+}
+expect_error() { # NAME STDERR-NEEDLE: a non-zero status and one line
+    local rc err
+    rc=$(cli_file "$1" rc) err=$(cli_file "$1" err)
+    [ -n "$rc" ] && [ "$rc" != 0 ] || cli_fail+=("$1: exit status '$rc', want non-zero")
+    [ "$(printf '%s\n' "$err" | wc -l)" = 1 ] || cli_fail+=("$1: not one line: '$err'")
+    [[ $err == "vibevmm: "*"$2"* ]] || cli_fail+=("$1: error '$err' lacks '$2'")
+}
+hello=$'hello from debugcon\nhello from serial'
+expect_run hello 42 "$hello" "guest exited with status 42"
+expect_run entry 42 "$hello" ""
+expect_error unaligned "--entry 0x10002: not 4-byte aligned"
+expect_error outside "--entry 0x8000000: outside guest RAM"
+echo "== CLI (judged here): ${#cli_fail[@]} failure(s)"
+if [ ${#cli_fail[@]} -gt 0 ]; then
+    for f in "${cli_fail[@]}"; do log "FAIL: CLI: $f"; done
+    record 0 1 0
+    status=1
+else
+    record 1 0 0
+fi
+exit $status
