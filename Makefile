@@ -115,9 +115,8 @@ $(CLI): $(CLI_OBJS) $(LIB_A)
 	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(LDLIBS)
 
 # ---- tests ----
-# Unit tests of pure code; test_x86_* only where the library is x86's, and
-# test_boot (its ELF placement case calls x86_boot_linux) too for now.
-UNIT_SKIP_arm64 := tests/unit/test_x86_% tests/unit/test_boot.c
+# Unit tests of pure code; test_x86_* only where the library is x86's.
+UNIT_SKIP_arm64 := tests/unit/test_x86_%
 UNIT_SRCS := $(filter-out $(UNIT_SKIP_$(ARCH)),$(wildcard tests/unit/test_*.c))
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(TESTBIN)/unit/%)
 # The tiny guests and the programs that drive them are the arch's own
@@ -133,7 +132,7 @@ GUEST_ASFLAGS_x86_64 := --64
 # Unit tests also see the CLI's pure parts (option parsing).
 CLI_LIB_OBJS := $(filter-out $(OBJ)/cli/main.o,$(CLI_OBJS))
 
-$(TESTBIN)/unit/%: tests/unit/%.c $(LIB_A) $(CLI_LIB_OBJS)
+$(TESTBIN)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_A) $(CLI_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
 	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(LDLIBS)

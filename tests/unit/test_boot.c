@@ -21,133 +21,11 @@
 #include <zlib.h>
 #include <zstd.h>
 
-#include "arch/x86_64/layout.h"
-#include "arch/x86_64/linux_boot.h"
 #include "boot.h"
 #include "vm.h"
 
-/* ---- little-endian writers ---- */
+#include "elf_image.h"
 
-static void put_le16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_le32(uint8_t *p, uint32_t v)
-{
-	put_le16(p, (uint16_t)v);
-	put_le16(p + 2, (uint16_t)(v >> 16));
-}
-
-static void put_le64(uint8_t *p, uint64_t v)
-{
-	put_le32(p, (uint32_t)v);
-	put_le32(p + 4, (uint32_t)(v >> 32));
-}
-
-static uint32_t get_le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
-/* ---- synthetic ELF ---- */
-
-/*
- * Layout of the test vmlinux (ELF_LEN bytes):
- *   0    ELF header
- *   64   3 program headers: PT_LOAD, PT_LOAD, PT_NOTE
- *   256  notes: a GNU note, then Xen PHYS32_ENTRY
- *   512  segment 0 data (256 bytes) -> 0x1000000, memsz 0x1000
- *   768  segment 1 data (256 bytes) -> 0x1200000, memsz 0x2000
- * The last segment ends at the end of the file, so every prefix of the
- * image is truncated.
- */
-#define ELF_LEN 1024
-#define PHDR(i) (64 + 56 * (i))
-#define NOTE_OFF 256
-#define SEG0_OFF 512
-#define SEG1_OFF 768
-#define SEG_FILESZ 256
-#define SEG0_GPA 0x1000000ull
-#define SEG1_GPA 0x1200000ull
-#define SEG0_VADDR 0xffffffff81000000ull
-#define SEG1_VADDR 0xffffffff81200000ull
-#define PVH_ENTRY 0x1000010ull
-#define PT_LOAD 1
-#define PT_NOTE 4
-
-static void put_phdr(uint8_t *p, uint32_t type, uint64_t off, uint64_t vaddr,
-		     uint64_t paddr, uint64_t filesz, uint64_t memsz)
-{
-	put_le32(p, type);
-	put_le32(p + 4, 7);
-	put_le64(p + 8, off);
-	put_le64(p + 16, vaddr);
-	put_le64(p + 24, paddr);
-	put_le64(p + 32, filesz);
-	put_le64(p + 40, memsz);
-	put_le64(p + 48, type == PT_NOTE ? 4 : 0x200000);
-}
-
-static void put_ehdr(uint8_t *b, uint64_t entry, uint16_t phnum)
-{
-	memcpy(b, "\177ELF", 4);
-	b[4] = 2; /* ELFCLASS64 */
-	b[5] = 1; /* little endian */
-	b[6] = 1; /* EV_CURRENT */
-	put_le16(b + 16, 2);  /* ET_EXEC */
-	put_le16(b + 18, 62); /* EM_X86_64 */
-	put_le32(b + 20, 1);
-	put_le64(b + 24, entry);
-	put_le64(b + 32, 64); /* e_phoff */
-	put_le16(b + 52, 64);
-	put_le16(b + 54, 56);
-	put_le16(b + 56, phnum);
-}
-
-/* A GNU note ahead of the Xen one, so the walker has to step over it. */
-static size_t put_notes(uint8_t *p, int pvh_desc_size)
-{
-	size_t n = 0;
-
-	put_le32(p, 4);
-	put_le32(p + 4, 3);
-	put_le32(p + 8, 3); /* NT_GNU_BUILD_ID */
-	memcpy(p + 12, "GNU", 4);
-	memcpy(p + 16, "abc", 3); /* desc padded to 4 */
-	n = 20;
-	if (pvh_desc_size) {
-		put_le32(p + n, 4);
-		put_le32(p + n + 4, (uint32_t)pvh_desc_size);
-		put_le32(p + n + 8, 18); /* XEN_ELFNOTE_PHYS32_ENTRY */
-		memcpy(p + n + 12, "Xen", 4);
-		if (pvh_desc_size == 8)
-			put_le64(p + n + 16, PVH_ENTRY);
-		else
-			put_le32(p + n + 16, (uint32_t)PVH_ENTRY);
-		n += 16 + (size_t)((pvh_desc_size + 3) & ~3);
-	}
-	return n;
-}
-
-/* pvh_desc_size: 0 (no PVH note), 4 or 8. */
-static void make_elf(uint8_t *b, int pvh_desc_size)
-{
-	size_t notes;
-
-	memset(b, 0, ELF_LEN);
-	put_ehdr(b, SEG0_GPA, 3);
-	put_phdr(b + PHDR(0), PT_LOAD, SEG0_OFF, SEG0_VADDR, SEG0_GPA,
-		 SEG_FILESZ, 0x1000);
-	put_phdr(b + PHDR(1), PT_LOAD, SEG1_OFF, SEG1_VADDR, SEG1_GPA,
-		 SEG_FILESZ, 0x2000);
-	notes = put_notes(b + NOTE_OFF, pvh_desc_size);
-	put_phdr(b + PHDR(2), PT_NOTE, NOTE_OFF, 0, 0, notes, notes);
-	for (int i = 0; i < 2 * SEG_FILESZ; i++)
-		b[SEG0_OFF + i] = (uint8_t)(i * 7 + 1);
-}
 
 /* Parse a copy of exactly `len` bytes, so ASan sees any read past the end. */
 static int parse_copy(const uint8_t *b, size_t len, int as_is)
@@ -245,67 +123,6 @@ static void test_elf_bss_and_empty(void **state)
 	kernel_image_free(&img);
 }
 
-/* ---- placing an ELF in guest RAM: what is wrong, in words ---- */
-
-static int fake_vm_create(struct vm *vm) { return 0; }
-static void fake_vm_destroy(struct vm *vm) { }
-static int fake_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa,
-			   void *hva, uint64_t size) { return 0; }
-
-/* Memory slots and nothing else: enough to place a kernel, no KVM. */
-static const struct hypervisor_ops fake_ops = {
-	.name = "fake", .vm_create = fake_vm_create,
-	.vm_destroy = fake_vm_destroy, .set_memory = fake_set_memory,
-};
-
-/* x86_boot_linux's one-line reason for the test ELF with segment 0 at gpa. */
-static int boot_elf_at(uint64_t gpa, char *why, size_t len)
-{
-	const uint64_t ram = 64ULL << 20;
-	uint8_t b[ELF_LEN], *mem = aligned_alloc(4096, ram);
-	struct kernel_image img;
-	struct x86_linux_boot boot = {
-		.kernel = &img, .cmdline = "console=ttyS0",
-		.platform = { .nr_cpus = 1, .ram_size = ram },
-	};
-	struct vm *vm = vm_create_on(&fake_ops);
-	int err;
-
-	assert_non_null(mem);
-	assert_non_null(vm);
-	assert_int_equal(vm_add_memory(vm, 0, mem, ram), 0);
-	make_elf(b, 0);
-	put_le64(b + PHDR(0) + 24, gpa);
-	put_le64(b + 24, gpa); /* e_entry */
-	assert_int_equal(boot_parse_kernel(b, sizeof(b), NULL, &img), 0);
-	why[0] = '\0';
-	/* The segments are placed before the boot vCPU is touched. */
-	err = x86_boot_linux(vm, NULL, &boot, why, len);
-	kernel_image_free(&img);
-	vm_destroy(vm);
-	free(mem);
-	return err;
-}
-
-static void test_elf_placement_errors(void **state)
-{
-	char why[256];
-
-	/* Below 1 MiB: more memory would not help; say so. */
-	assert_int_equal(boot_elf_at(0x10000, why, sizeof(why)), -ERANGE);
-	assert_non_null(strstr(why, "kernel segment at 0x10000 is below 1 MiB"));
-	assert_non_null(strstr(why, "link the kernel at 0x100000 or above"));
-	assert_null(strstr(why, "--mem"));
-	assert_int_equal(boot_elf_at(X86_HIGH_MEMORY_START - 0x1000, why, sizeof(why)), -ERANGE);
-	assert_non_null(strstr(why, "below 1 MiB"));
-	/* Past the end of guest RAM: there more --mem is the answer. */
-	assert_int_equal(boot_elf_at(100ULL << 20, why, sizeof(why)), -ERANGE);
-	assert_non_null(strstr(why, "kernel segment at 0x6400000 (4 KiB) is outside guest RAM; try more --mem"));
-	/* In the device hole below 4 GiB: no --mem puts RAM there. */
-	assert_int_equal(boot_elf_at(X86_VIRTIO_MMIO_BASE, why, sizeof(why)), -ERANGE);
-	assert_non_null(strstr(why, "overlaps the device area at 0x80000000-0xffffffff"));
-	assert_null(strstr(why, "--mem"));
-}
 
 static void test_elf_truncated(void **state)
 {
@@ -961,7 +778,6 @@ int main(void)
 		cmocka_unit_test(test_bz_setup_sects_and_header_len),
 		cmocka_unit_test(test_bz_as_is),
 		cmocka_unit_test(test_detect_format),
-		cmocka_unit_test(test_elf_placement_errors),
 		cmocka_unit_test(test_format_names),
 		cmocka_unit_test(test_null_arguments),
 		cmocka_unit_test(test_real_kernels),
