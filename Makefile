@@ -69,7 +69,8 @@ else ifeq ($(HOST_OS),Darwin)
 HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c
 endif
-ARCH_SRCS := $(wildcard arch/$(ARCH)/*.c)
+# arch/machine_common.c: what every arch's machine.c shares.
+ARCH_SRCS := arch/machine_common.c $(wildcard arch/$(ARCH)/*.c)
 # arm64 describes the machine with a device tree (libfdt).
 ifeq ($(ARCH),arm64)
 LDLIBS += $(FDT_LIBS)

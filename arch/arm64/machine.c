@@ -14,8 +14,8 @@
 
 #include "arch/arm64/layout.h"
 #include "arch/arm64/platform.h"
+#include "arch/machine_common.h"
 #include "boot.h"
-#include "core/internal.h"
 #include "machine.h"
 #include "utils.h"
 
@@ -26,7 +26,7 @@ struct arm64_machine {
 
 static struct arm64_machine *machine_of(struct vm *vm)
 {
-	return vm->state->machine;
+	return machine_state(vm);
 }
 
 static uint64_t low_ram_end(uint64_t ram_size)
@@ -88,35 +88,21 @@ static int alloc_ram(struct vm *vm, uint64_t size)
 	return vm_alloc_memory(vm, ARM64_HIGH_RAM_START, size - low);
 }
 
-/* Register a device the machine created; destroys it on failure. */
-static int add_device(struct vm *vm, struct device *dev, const char *what,
-		      char *why, size_t why_len)
-{
-	int err = dev ? vm_register_device(vm, dev) : -ENOMEM;
-
-	if (err) {
-		if (dev && dev->destroy)
-			dev->destroy(dev);
-		set_why(why, why_len, "cannot add %s: %s", what, strerror(-err));
-	}
-	return err;
-}
-
 static int add_devices(struct vm *vm, const struct machine_config *cfg,
 		       struct arm64_machine *m, char *why, size_t why_len)
 {
 	int err = 0;
 
 	if (cfg->flags & MACHINE_DEBUGCON)
-		err = add_device(vm, debugcon_create(vm, ARM64_DEBUGCON_ADDR, cfg->console_out_fd),
+		err = machine_add_device(vm, debugcon_create(vm, ARM64_DEBUGCON_ADDR, cfg->console_out_fd),
 				 "debug console", why, why_len);
 	if (!err && (cfg->flags & MACHINE_EXIT_DEVICE))
-		err = add_device(vm, exit_mmio_create(ARM64_EXIT_ADDR), "exit register", why,
+		err = machine_add_device(vm, exit_mmio_create(ARM64_EXIT_ADDR), "exit register", why,
 				 why_len);
 	if (!err) {
 		m->serial = serial8250_create_mmio(vm, ARM64_UART_ADDR, ARM64_UART_SPI,
 						   cfg->console_in_fd, cfg->console_out_fd);
-		err = add_device(vm, m->serial, "serial port", why, why_len);
+		err = machine_add_device(vm, m->serial, "serial port", why, why_len);
 		if (err)
 			m->serial = NULL;
 		else
@@ -124,7 +110,7 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 	}
 	/* The date for Linux (x86 guests read it from kvmclock instead). */
 	if (!err && (cfg->flags & MACHINE_LINUX)) {
-		err = add_device(vm, pl031_create(ARM64_RTC_ADDR), "RTC", why, why_len);
+		err = machine_add_device(vm, pl031_create(ARM64_RTC_ADDR), "RTC", why, why_len);
 		if (!err)
 			m->plat.flags |= ARM64_PLATFORM_RTC;
 	}
@@ -158,18 +144,9 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 	struct arm64_machine *m;
 	int err, gic_version = 3;
 
-	if (!vm || !cfg || vm->state->machine)
-		return -EINVAL;
-	if (cfg->nr_cpus < 1 || cfg->nr_cpus > machine_max_cpus()) {
-		set_why(why, why_len, "%d vCPUs: this machine takes 1 to %d", cfg->nr_cpus,
-			machine_max_cpus());
-		return -EINVAL;
-	}
-	m = calloc(1, sizeof(*m));
+	m = machine_state_new(vm, cfg, sizeof(*m), &err, why, why_len);
 	if (!m)
-		return -ENOMEM;
-	vm->state->machine = m;
-	vm->state->machine_free = free;
+		return err;
 	if ((cfg->flags & MACHINE_LINUX) &&
 	    (err = create_gic(vm, cfg->nr_cpus, &gic_version, why, why_len)))
 		return err;
@@ -216,25 +193,10 @@ int machine_add_virtio(struct vm *vm, struct device *dev, uint32_t irq)
 			dev->destroy(dev);
 		return -EINVAL;
 	}
-	err = vm_register_device(vm, dev);
-	if (err) {
-		if (dev->destroy)
-			dev->destroy(dev);
+	err = machine_register_virtio(vm, dev);
+	if (err)
 		return err;
-	}
 	return arm64_platform_add_virtio(&m->plat) < 0 ? -ENOSPC : 0;
-}
-
-static int create_vcpus(struct vm *vm, int n, char *why, size_t why_len)
-{
-	for (int id = 0; id < n; id++)
-		if (!vm_create_vcpu(vm, id)) {
-			int err = -errno;
-
-			set_why(why, why_len, "cannot create vCPU %d: %s", id, strerror(errno));
-			return err;
-		}
-	return 0;
 }
 
 /* vCPU 0 at `pc` in EL1h with interrupts masked and the MMU off; the
@@ -277,7 +239,7 @@ int machine_boot_raw(struct vm *vm, const uint8_t *image, size_t len,
 			(unsigned long long)(m->plat.ram_size >> 20));
 		return -ERANGE;
 	}
-	err = create_vcpus(vm, m->plat.nr_cpus, why, why_len);
+	err = machine_create_vcpus(vm, m->plat.nr_cpus, why, why_len);
 	/* The stack: the top of low RAM, 16-byte aligned; x0 = vCPU id 0. */
 	return err ? err : start_boot_cpu(vm, entry, 0, ram_end & ~15ULL, why, why_len);
 }
@@ -395,7 +357,7 @@ int machine_boot_linux(struct vm *vm, const struct machine_linux *b,
 	if (!err)
 		err = place_kernel(vm, &k, &kernel_end, why, why_len);
 	if (!err)
-		err = create_vcpus(vm, m->plat.nr_cpus, why, why_len);
+		err = machine_create_vcpus(vm, m->plat.nr_cpus, why, why_len);
 	if (!err && (err = read_mpidrs(vm, &m->plat)))
 		set_why(why, why_len, "cannot read the vCPUs' MPIDR: %s", strerror(-err));
 	if (!err)

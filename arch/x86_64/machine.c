@@ -13,8 +13,8 @@
 
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/linux_boot.h"
+#include "arch/machine_common.h"
 #include "boot.h"
-#include "core/internal.h"
 #include "machine.h"
 #include "utils.h"
 
@@ -25,7 +25,7 @@ struct x86_machine {
 
 static struct x86_machine *machine_of(struct vm *vm)
 {
-	return vm->state->machine;
+	return machine_state(vm);
 }
 
 int machine_max_cpus(void)
@@ -69,20 +69,6 @@ int machine_check_raw_entry(uint64_t ram_size, uint64_t entry, char *why,
 	return 0;
 }
 
-/* Register a device the machine created; destroys it on failure. */
-static int add_device(struct vm *vm, struct device *dev, const char *what,
-		      char *why, size_t why_len)
-{
-	int err = dev ? vm_register_device(vm, dev) : -ENOMEM;
-
-	if (err) {
-		if (dev && dev->destroy)
-			dev->destroy(dev);
-		set_why(why, why_len, "cannot add %s: %s", what, strerror(-err));
-	}
-	return err;
-}
-
 static int add_devices(struct vm *vm, const struct machine_config *cfg,
 		       struct x86_machine *m, char *why, size_t why_len)
 {
@@ -90,25 +76,25 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 	int err = 0;
 
 	if (cfg->flags & MACHINE_DEBUGCON)
-		err = add_device(vm, debugcon_create(vm, X86_DEBUGCON_ADDR, cfg->console_out_fd),
+		err = machine_add_device(vm, debugcon_create(vm, X86_DEBUGCON_ADDR, cfg->console_out_fd),
 				 "debug console", why, why_len);
 	if (!err && (cfg->flags & MACHINE_EXIT_DEVICE))
-		err = add_device(vm, exit_port_create(X86_EXIT_PORT), "exit port", why, why_len);
+		err = machine_add_device(vm, exit_port_create(X86_EXIT_PORT), "exit port", why, why_len);
 	if (!err) {
 		m->serial = serial8250_create(vm, X86_COM1_PORT, X86_COM1_IRQ,
 					      cfg->console_in_fd, cfg->console_out_fd);
-		err = add_device(vm, m->serial, "serial port", why, why_len);
+		err = machine_add_device(vm, m->serial, "serial port", why, why_len);
 		if (err)
 			m->serial = NULL;
 	}
 	/* Power off / reboot: the ACPI registers and the i8042 reset;
 	 * pvpanic tells a guest panic from a reboot. */
 	if (!err && linux_guest)
-		err = add_device(vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port", why, why_len);
+		err = machine_add_device(vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port", why, why_len);
 	if (!err && linux_guest)
-		err = add_device(vm, i8042_create(), "i8042", why, why_len);
+		err = machine_add_device(vm, i8042_create(), "i8042", why, why_len);
 	if (!err && linux_guest)
-		err = add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", why, why_len);
+		err = machine_add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", why, why_len);
 	return err;
 }
 
@@ -118,23 +104,14 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 	struct x86_machine *m;
 	int err;
 
-	if (!vm || !cfg || vm->state->machine)
-		return -EINVAL;
-	if (cfg->nr_cpus < 1 || cfg->nr_cpus > machine_max_cpus()) {
-		set_why(why, why_len, "%d vCPUs: this machine takes 1 to %d", cfg->nr_cpus,
-			machine_max_cpus());
-		return -EINVAL;
-	}
-	m = calloc(1, sizeof(*m));
+	m = machine_state_new(vm, cfg, sizeof(*m), &err, why, why_len);
 	if (!m)
-		return -ENOMEM;
+		return err;
 	m->plat = (struct x86_platform){
 		.nr_cpus = cfg->nr_cpus, .ram_size = cfg->ram_size,
 		.flags = X86_PLATFORM_COM1 |
 			 (cfg->flags & MACHINE_LINUX ? X86_PLATFORM_I8042 | X86_PLATFORM_PVPANIC : 0),
 	};
-	vm->state->machine = m;
-	vm->state->machine_free = free;
 	/* Linux wants interrupt controllers and a PIT; raw binaries do not,
 	 * and without them HLT returns to the VMM. */
 	if ((cfg->flags & MACHINE_LINUX) && (err = vm_create_irqchip(vm))) {
@@ -189,28 +166,13 @@ int machine_add_virtio(struct vm *vm, struct device *dev, uint32_t irq)
 			dev->destroy(dev);
 		return m && dev ? -ENOSPC : -EINVAL;
 	}
-	err = vm_register_device(vm, dev);
-	if (err) {
-		if (dev->destroy)
-			dev->destroy(dev);
+	err = machine_register_virtio(vm, dev);
+	if (err)
 		return err;
-	}
 	i = m->plat.nr_virtio++;
 	m->plat.virtio[i].base = dev->base;
 	m->plat.virtio[i].size = dev->size;
 	m->plat.virtio[i].gsi = irq;
-	return 0;
-}
-
-static int create_vcpus(struct vm *vm, int n, char *why, size_t why_len)
-{
-	for (int id = 0; id < n; id++)
-		if (!vm_create_vcpu(vm, id)) {
-			int err = -errno;
-
-			set_why(why, why_len, "cannot create vCPU %d: %s", id, strerror(errno));
-			return err;
-		}
 	return 0;
 }
 
@@ -237,7 +199,7 @@ int machine_boot_raw(struct vm *vm, const uint8_t *image, size_t len,
 		set_why(why, why_len, "cannot write boot page tables: %s", strerror(-err));
 		return err;
 	}
-	err = create_vcpus(vm, m->plat.nr_cpus, why, why_len);
+	err = machine_create_vcpus(vm, m->plat.nr_cpus, why, why_len);
 	for (int id = 0; !err && id < m->plat.nr_cpus; id++) {
 		struct regs regs;
 
@@ -353,7 +315,7 @@ int machine_boot_linux(struct vm *vm, const struct machine_linux *b,
 		err = -ENOMEM;
 	lb.cmdline = cmdline;
 	if (!err)
-		err = create_vcpus(vm, m->plat.nr_cpus, why, why_len);
+		err = machine_create_vcpus(vm, m->plat.nr_cpus, why, why_len);
 	if (!err)
 		err = x86_boot_linux(vm, vm->vcpus[0], &lb, why, why_len);
 	kernel_image_free(&k);
