@@ -7,20 +7,14 @@
 #   3. fuzz smoke: each libFuzzer target for a bounded time (clang)
 #   4. Linux end to end: real Debian kernels on the test host (tests/e2e)
 #   5. the arm64 test host: boots, KVM there runs a cross-built probe
-<<<<<<< HEAD
-#      (tests/host/testhost-arm64-smoke.sh)
+#      (tests/host/testhost-arm64-smoke.sh); then the cross-built arm64
+#      unit tests (qemu-aarch64), guest tests and CLI checks (in the test
+#      host; tests/host/arm64-tests.sh)
 #   6. arm64 Linux end to end: Debian's arm64 kernel under the cross-built
 #      CLI in the arm64 test host (tests/e2e-arm64)
 #   7. a smoke run of the benchmarks (bench/run.sh --smoke)
 # Set CHECK_SKIP="san fuzz e2e arm64 e2e-arm64 bench" (any subset) to leave
 # stages out.
-=======
-#      (tests/host/testhost-arm64-smoke.sh); then the cross-built arm64
-#      unit tests (qemu-aarch64), guest tests and CLI checks (in the test
-#      host; tests/host/arm64-tests.sh)
-#   6. a smoke run of the benchmarks (bench/run.sh --smoke)
-# Set CHECK_SKIP="san fuzz e2e arm64 bench" (any subset) to leave stages out.
->>>>>>> a64guests
 set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
