@@ -162,6 +162,10 @@ static void test_mmio_all_widths(void **state)
 	vcpu = new_vcpu(vm, 0);
 	assert_int_equal(run_until_stop(vcpu, NULL, NULL), VCPU_EXIT_POWEROFF);
 
+	for (int i = 0; i < t->nr; i++) /* what the device saw, should it differ */
+		print_message("access %d: offset 0x%llx size %zu write %d value 0x%llx\n", i,
+			      (unsigned long long)t->rec[i].offset, (size_t)t->rec[i].size,
+			      t->rec[i].is_write, (unsigned long long)t->rec[i].value);
 	assert_int_equal(t->nr, 8);
 	assert_access(&t->rec[0], 0x00, 1, 1, 0x11);
 	assert_access(&t->rec[1], 0x10, 2, 1, 0x2233);
