@@ -100,8 +100,8 @@ static void slot_put(struct virtio_blk *b, struct blk_slot *s)
 {
 	free(s->bounce);
 	s->bounce = NULL;
-	s->next_free = (int)(s - b->slots);
-	b->free_slot = s->next_free;
+	s->next_free = b->free_slot;
+	b->free_slot = (int)(s - b->slots);
 }
 
 /* Log the moment a sync first fails (the caller holds b->lock). */
