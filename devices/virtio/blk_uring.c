@@ -133,10 +133,11 @@ bool blk_uring_queue(struct virtio_blk *b, struct blk_slot *s)
 
 void blk_uring_submit(struct virtio_blk *b)
 {
-	/* -EINTR/-EAGAIN leave the entries queued for the next call; the
-	 * ring has room for every slot, so nothing is lost meanwhile. */
-	if (io_uring_sq_ready(&b->ring))
-		io_uring_submit(&b->ring);
+	/* Other errors (-EAGAIN, -ENOMEM) leave the entries queued for the
+	 * next call, at the next notify or completion; the ring has room for
+	 * every slot, so nothing is lost meanwhile. */
+	while (io_uring_sq_ready(&b->ring) && io_uring_submit(&b->ring) == -EINTR)
+		;
 }
 
 /* One completion: finish a short transfer, copy a read's bounce buffer
