@@ -65,6 +65,8 @@ HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(ARCH).c
 OS_SRCS := os/linux/seccomp.c os/linux/thread.c \
            os/linux/seccomp_extra_$(if $(filter 1,$(SAN)),san,none).c
 LDLIBS += $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
+# virtio-blk's requests in flight (devices/virtio/blk_uring.c).
+LDLIBS += $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 else ifeq ($(HOST_OS),Darwin)
 HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c

@@ -753,7 +753,7 @@ def bench_disk(env, res, opts, tmp):
             drop_caches()
             cmd = env.linux_cmd(
                 vmm, "microvm-vmlinux", 1, 256, cmd_extra=shell_cmd(script), initrd=initrd,
-                vib_extra=["--disk", str(img)],
+                vib_extra=["--disk", f"path={img}" + (f",{opts.disk_opts}" if opts.disk_opts else "")],
                 qemu_extra=["-drive", f"file={img},format=raw,if=none,id=d0,cache=none",
                             "-device", "virtio-blk-device,drive=d0"])
             p = env.spawn(vmm, cmd)
@@ -1112,6 +1112,7 @@ class Opts:
         self.io_skip_vmm = set()
         if getattr(a, "disk_mb", None):
             self.disk_mb = a.disk_mb
+        self.disk_opts = getattr(a, "disk_opts", "") or ""
         if getattr(a, "net_mb", None):
             self.net_mb = a.net_mb
         if getattr(a, "io_reps", None):
@@ -1527,6 +1528,8 @@ def main():
     r.add_argument("--boot-case", action="append", default=[],
                    help="KERNEL:CPUS, repeatable (default: per mode)")
     r.add_argument("--disk-mb", type=int, help="disk image size (default per mode)")
+    r.add_argument("--disk-opts", default="",
+                   help="disk: appended to vibevmm's --disk path=IMG, e.g. cache=none")
     r.add_argument("--net-mb", type=int, help="bytes sent each way, MiB (default per mode)")
     r.add_argument("--io-reps", type=int, help="runs per VMM of disk and net (default: reps, at most 3)")
     r.add_argument("--no-stage", action="store_true")

@@ -142,6 +142,8 @@ want_in() { [[ ",$ONLY_IN," == *",$1,"* ]]; }
 HOSTOPTS=(--mem 3072)
 INNER=()
 [ -z "${BENCH_IO_QEMU_ALONE:-}" ] || INNER+=(--io-qemu-alone)
+# BENCH_DISK_OPTS=cache=none,aio=sync (say): added to vibevmm's --disk.
+[ -z "${BENCH_DISK_OPTS:-}" ] || INNER+=(--disk-opts "$BENCH_DISK_OPTS")
 # The disk benchmark needs O_DIRECT (QEMU's cache=none): inside the test host
 # /tmp is a tmpfs, so it gets an ext4 scratch disk, attached only when vibevmm
 # has --disk (or BENCH_IO_QEMU_ALONE=1 asks for QEMU's numbers alone).

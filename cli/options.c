@@ -26,9 +26,13 @@ static const char usage_format[] =
 	"                       devices are listed there, else only in ACPI)\n"
 	"  --mem SIZE           guest RAM, e.g. 512M, 1G (default 256M)\n"
 	"  --cpus N             number of vCPUs (default 1, at most %d)\n"
-	"  --disk path=FILE[,ro=on|off]  virtio block device on a raw image file or a\n"
-	"                       block device (repeatable; a comma in FILE is written\n"
-	"                       ',,'; the older form PATH[,ro] works too)\n"
+	"  --disk path=FILE[,ro=on|off][,num_queues=N][,cache=none|host][,aio=io_uring|sync]\n"
+	"                       virtio block device on a raw image file or a block\n"
+	"                       device (repeatable; a comma in FILE is written ',,';\n"
+	"                       the older form PATH[,ro] works too). num_queues: request\n"
+	"                       queues (default one per vCPU); cache=none: O_DIRECT\n"
+	"                       (default host: the page cache); aio=sync: one request\n"
+	"                       at a time (default io_uring, falling back to sync)\n"
 	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface (repeatable;\n"
 	"                       default MAC derived from the TAP name)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
@@ -151,7 +155,34 @@ static char *next_item(char **pos)
 	return item;
 }
 
-#define DISK_SYNTAX "want path=FILE[,ro=on|off]; a comma in FILE is written ',,'"
+#define DISK_SYNTAX "want path=FILE[,ro=on|off][,num_queues=N][,cache=none|host]" \
+	"[,aio=io_uring|sync]; a comma in FILE is written ',,'"
+
+/* num_queues=N, cache=none|host, aio=io_uring|sync of --disk. */
+static int disk_io_item(const char *key, const char *v, struct disk_option *d,
+			const char *arg, char *err, size_t len)
+{
+	char *end;
+	unsigned long n;
+
+	if (!strcmp(key, "num_queues")) {
+		errno = 0;
+		n = strtoul(v, &end, 10);
+		if (errno || end == v || *end || !n || n > VIRTIO_BLK_MAX_QUEUES)
+			return fail(err, len, "--disk %s: num_queues=%s: want 1 to %d", arg, v,
+				    VIRTIO_BLK_MAX_QUEUES);
+		d->num_queues = (unsigned)n;
+	} else if (!strcmp(key, "cache")) {
+		if (strcmp(v, "none") && strcmp(v, "host"))
+			return fail(err, len, "--disk %s: cache=%s: want none or host", arg, v);
+		d->cache = strcmp(v, "none") ? VIRTIO_BLK_CACHE_HOST : VIRTIO_BLK_CACHE_NONE;
+	} else {
+		if (strcmp(v, "io_uring") && strcmp(v, "sync"))
+			return fail(err, len, "--disk %s: aio=%s: want io_uring or sync", arg, v);
+		d->aio = strcmp(v, "sync") ? VIRTIO_BLK_AIO_IO_URING : VIRTIO_BLK_AIO_SYNC;
+	}
+	return 0;
+}
 
 /* One item of --disk: path=, ro=/readonly=, or a bare ro (older form). */
 static int disk_item(char *item, int first, struct disk_option *d,
@@ -177,6 +208,8 @@ static int disk_item(char *item, int first, struct disk_option *d,
 		d->path = eq + 1;
 		return 0;
 	}
+	if (!strcmp(item, "num_queues") || !strcmp(item, "cache") || !strcmp(item, "aio"))
+		return disk_io_item(item, eq + 1, d, arg, err, len);
 	if (strcmp(item, "ro") && strcmp(item, "readonly"))
 		return fail(err, len, "--disk %s: unknown key '%s' (%s)", arg, item, DISK_SYNTAX);
 	on = parse_switch(eq + 1);

@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdint.h>
 
+#include "devices.h"
+
 #define CLI_MAX_DISKS 8
 #define CLI_MAX_NETS 8
 #define CLI_DEFAULT_MEM (256ULL << 20)
@@ -18,6 +20,9 @@ enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 struct disk_option {
 	const char *path;
 	int readonly;
+	unsigned num_queues;        /* 0: one per vCPU */
+	enum virtio_blk_cache cache;
+	enum virtio_blk_aio aio;
 };
 
 struct net_option {

@@ -58,10 +58,16 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg)
 		uint64_t base;
 		uint32_t gsi;
 
+		const struct disk_option *o = &cfg->disks[d];
+		struct virtio_blk_options bo = {
+			.path = o->path, .readonly = o->readonly, .cache = o->cache,
+			.aio = o->aio,
+			.num_queues = o->num_queues ? o->num_queues : (unsigned)cfg->cpus,
+		};
+
 		snprintf(what, sizeof(what), "--disk (vd%c)", 'a' + d);
 		if (next_slot(s, &base, &gsi) ||
-		    add(s, virtio_blk_create(s->vm, base, gsi, cfg->disks[d].path,
-					     cfg->disks[d].readonly, reason, sizeof(reason)),
+		    add(s, virtio_blk_create_opts(s->vm, base, gsi, &bo, reason, sizeof(reason)),
 			gsi, what, reason))
 			return -1;
 	}

@@ -125,6 +125,35 @@ struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
 				 const char *path, int readonly, char *why,
 				 size_t why_len);
 
+/* How a disk reaches its image. */
+enum virtio_blk_cache {
+	VIRTIO_BLK_CACHE_HOST,  /* through the host's page cache (default) */
+	VIRTIO_BLK_CACHE_NONE,  /* O_DIRECT, bypassing it ("cache=none") */
+};
+enum virtio_blk_aio {
+	VIRTIO_BLK_AIO_IO_URING, /* many requests in flight (default); falls
+				  * back to sync, with a log line, where
+				  * io_uring is unavailable */
+	VIRTIO_BLK_AIO_SYNC,     /* one request at a time per disk */
+};
+
+struct virtio_blk_options {
+	const char *path;
+	int readonly;
+	/* Request queues (VIRTIO_BLK_F_MQ), 1..VIRTIO_BLK_MAX_QUEUES; 0: one
+	 * per vCPU created so far (at least 1). */
+	unsigned num_queues;
+	enum virtio_blk_cache cache;
+	enum virtio_blk_aio aio;
+};
+#define VIRTIO_BLK_MAX_QUEUES 64
+
+/* virtio_blk_create with every option; both durable on FLUSH either way. */
+struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
+				      uint32_t gsi,
+				      const struct virtio_blk_options *o,
+				      char *why, size_t why_len);
+
 /* Network device on TAP interface `tap` (created when missing and allowed).
  * mac NULL: a stable locally administered address derived from the name. */
 struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,

@@ -77,13 +77,39 @@ static bool in_range(const struct virtio_blk_backend *b, uint64_t sector,
 }
 
 /* The host I/O calls, through the test hooks when set. */
-static ssize_t blk_pwritev2(const struct virtio_blk_backend *b,
+static ssize_t blk_pwritev2(const struct virtio_blk_backend *b, int fd,
 			    const struct iovec *iov, int cnt, off_t off,
 			    int flags)
 {
 	if (b->io.pwritev2)
-		return b->io.pwritev2(b->io.opaque, b->fd, iov, cnt, off, flags);
-	return pwritev2(b->fd, iov, cnt, off, flags);
+		return b->io.pwritev2(b->io.opaque, fd, iov, cnt, off, flags);
+	return pwritev2(fd, iov, cnt, off, flags);
+}
+
+bool virtio_blk_direct_ok(const struct virtio_blk_backend *b,
+			  const struct iovec *iov, unsigned n, uint64_t off)
+{
+	uint64_t bits = off;
+
+	if (!b->dio_off_align)
+		return true;
+	for (unsigned i = 0; i < n; i++)
+		bits |= iov[i].iov_len;
+	if (bits & (b->dio_off_align - 1))
+		return false;
+	for (unsigned i = 0; i < n; i++)
+		if ((uintptr_t)iov[i].iov_base & (b->dio_mem_align - 1))
+			return false;
+	return true;
+}
+
+/* cache=none: what O_DIRECT cannot take goes through the page cache (the
+ * same file: Linux writes cached pages back before a direct access to
+ * them, and fdatasync covers both). */
+static int fd_for(const struct virtio_blk_backend *b, const struct iovec *iov,
+		  unsigned n, uint64_t off)
+{
+	return virtio_blk_direct_ok(b, iov, n, off) ? b->fd : b->buf_fd;
 }
 
 static int blk_sync(const struct virtio_blk_backend *b)
@@ -126,8 +152,9 @@ static int transfer(const struct virtio_blk_backend *b, struct iovec *iov,
 	*done = 0;
 	while (n) {
 		int cnt = (int)MIN(n, (unsigned)IOV_MAX);
-		ssize_t r = write ? blk_pwritev2(b, iov, cnt, (off_t)off, write_flags(b))
-				  : preadv(b->fd, iov, cnt, (off_t)off);
+		int fd = fd_for(b, iov, (unsigned)cnt, off);
+		ssize_t r = write ? blk_pwritev2(b, fd, iov, cnt, (off_t)off, write_flags(b))
+				  : preadv(fd, iov, cnt, (off_t)off);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -156,19 +183,22 @@ static bool may_change_data(const struct virtio_blk_backend *b)
 	return !b->readonly && !b->sync_error;
 }
 
-static uint8_t do_rw(struct virtio_blk_backend *b,
-		     const struct virtio_blk_req *r, bool write,
-		     uint32_t *written)
+uint8_t virtio_blk_rw_check(const struct virtio_blk_backend *b,
+			    const struct virtio_blk_req *r)
 {
-	uint64_t done;
-	int err;
+	bool write = r->type == VIRTIO_BLK_T_OUT;
 
 	if (r->data_len % VIRTIO_BLK_SECTOR || !in_range(b, r->sector, r->data_len))
 		return VIRTIO_BLK_S_IOERR;
 	if (write && !may_change_data(b))
 		return VIRTIO_BLK_S_IOERR;
-	err = transfer(b, r->data, r->nr_data, r->sector * VIRTIO_BLK_SECTOR,
-		       write, &done);
+	return VIRTIO_BLK_S_OK;
+}
+
+/* The end of a transfer `err` (0 or -errno) that moved `done` bytes. */
+static uint8_t rw_result(struct virtio_blk_backend *b, bool write, int err,
+			 uint64_t done, uint32_t *written)
+{
 	/* A write-through write that failed may have failed in its sync,
 	 * which then consumed the kernel's one report of a writeback error. */
 	if (err && write && b->write_through)
@@ -176,6 +206,48 @@ static uint8_t do_rw(struct virtio_blk_backend *b,
 	if (!write)
 		*written = (uint32_t)done; /* <= the chain's 64 MiB bound */
 	return err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+uint8_t virtio_blk_rw_finish(struct virtio_blk_backend *b, bool write,
+			     struct iovec *iov, unsigned n, uint64_t off,
+			     int64_t res, uint32_t *written)
+{
+	uint64_t total = 0, more = 0;
+	int err = 0;
+
+	*written = 0;
+	for (unsigned i = 0; i < n; i++)
+		total += iov[i].iov_len;
+	if (res < 0 || (uint64_t)res > total)
+		return rw_result(b, write, res < 0 ? (int)res : -EIO, 0, written);
+	if ((uint64_t)res < total) {
+		/* Short: the rest synchronously, from where it stopped. */
+		unsigned skip_n = 0;
+		uint64_t left = (uint64_t)res;
+
+		while (skip_n < n && left >= iov[skip_n].iov_len)
+			left -= iov[skip_n++].iov_len;
+		iov[skip_n].iov_base = (uint8_t *)iov[skip_n].iov_base + left;
+		iov[skip_n].iov_len -= left;
+		err = transfer(b, iov + skip_n, n - skip_n, off + (uint64_t)res,
+			       write, &more);
+	}
+	return rw_result(b, write, err, (uint64_t)res + more, written);
+}
+
+static uint8_t do_rw(struct virtio_blk_backend *b,
+		     const struct virtio_blk_req *r, bool write,
+		     uint32_t *written)
+{
+	uint8_t st = virtio_blk_rw_check(b, r);
+	uint64_t done;
+	int err;
+
+	if (st != VIRTIO_BLK_S_OK)
+		return st;
+	err = transfer(b, r->data, r->nr_data, r->sector * VIRTIO_BLK_SECTOR,
+		       write, &done);
+	return rw_result(b, write, err, done, written);
 }
 
 static uint8_t do_flush(struct virtio_blk_backend *b)
@@ -207,7 +279,7 @@ static int write_zeroes_slowly(const struct virtio_blk_backend *b,
 		size_t n = (size_t)MIN(len, (uint64_t)sizeof(zeroes));
 		struct iovec iov = { (void *)zeroes, n };
 		/* No RWF_DSYNC here: the caller syncs once at the end. */
-		ssize_t w = blk_pwritev2(b, &iov, 1, (off_t)off, 0);
+		ssize_t w = blk_pwritev2(b, fd_for(b, &iov, 1, off), &iov, 1, (off_t)off, 0);
 
 		if (w < 0 && errno == EINTR)
 			continue;

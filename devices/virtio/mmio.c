@@ -75,6 +75,20 @@ struct virtio_queue *virtio_queue_get(struct virtio_dev *vd, unsigned idx)
 	return NULL;
 }
 
+struct virtio_queue *virtio_queue_hold(struct virtio_dev *vd, unsigned idx)
+{
+	struct virtio_queue *q;
+
+	if (idx >= vd->ops->num_queues)
+		return NULL;
+	q = &vd->queues[idx];
+	pthread_mutex_lock(&q->lock);
+	if (q->ready && atomic_load(&vd->live))
+		return q;
+	pthread_mutex_unlock(&q->lock);
+	return NULL;
+}
+
 void virtio_queue_put(struct virtio_queue *q)
 {
 	pthread_mutex_unlock(&q->lock);

@@ -280,6 +280,10 @@ void virtio_queue_put(struct virtio_queue *vq);
  */
 int virtio_queue_pop(struct virtio_queue *q, struct virtq_elem *e);
 
+/* The queue, locked, if it is ready and the device live, without touching
+ * its notifications: for completing requests out of order. NULL otherwise. */
+struct virtio_queue *virtio_queue_hold(struct virtio_dev *vd, unsigned q);
+
 /* The eventfd the driver's notifications for queue q arrive on. */
 int virtio_queue_fd(struct virtio_dev *vd, unsigned q);
 
@@ -363,6 +367,13 @@ struct virtio_blk_io {
 
 struct virtio_blk_backend {
 	int fd;
+	/* cache=none: fd is O_DIRECT and takes only requests whose file
+	 * offset and segment lengths are multiples of dio_off_align and whose
+	 * buffers are dio_mem_align-aligned (both powers of two); the rest go
+	 * to buf_fd, the same file through the page cache. dio_off_align 0:
+	 * fd takes everything (buf_fd unused). */
+	int buf_fd;
+	uint32_t dio_mem_align, dio_off_align;
 	uint64_t capacity;    /* 512-byte sectors */
 	bool readonly;
 	/* Use fallocate for DISCARD (punch a hole) and WRITE_ZEROES (zero
@@ -395,6 +406,26 @@ struct virtio_blk_backend {
  */
 uint8_t virtio_blk_execute(struct virtio_blk_backend *b,
 			   const struct virtio_blk_req *r, uint32_t *written);
+
+/* Whether O_DIRECT takes a transfer of `iov` at file offset `off` (always
+ * true without cache=none). */
+bool virtio_blk_direct_ok(const struct virtio_blk_backend *b,
+			  const struct iovec *iov, unsigned n, uint64_t off);
+
+/*
+ * Asynchronous IN/OUT (blk.c's io_uring path) in two halves. rw_check: the
+ * status to answer at once (IOERR: misaligned, beyond the disk, a write on a
+ * read-only disk or after a failed sync), or S_OK: submit the transfer.
+ * rw_finish: the status once the kernel answered `res` (bytes, or -errno)
+ * for the transfer of `iov` (n entries, changed) at byte `off`; a short
+ * transfer is finished synchronously, a failed write-through write sets
+ * sync_error; *written: bytes read into the guest's buffers.
+ */
+uint8_t virtio_blk_rw_check(const struct virtio_blk_backend *b,
+			    const struct virtio_blk_req *r);
+uint8_t virtio_blk_rw_finish(struct virtio_blk_backend *b, bool write,
+			     struct iovec *iov, unsigned n, uint64_t off,
+			     int64_t res, uint32_t *written);
 
 /* Replace the host I/O calls of a virtio-blk device (tests: fault
  * injection, call order). Call before the driver is up. */

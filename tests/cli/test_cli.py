@@ -46,7 +46,11 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--log", "9"], "--log 9"),
     (["--binary", "GUEST", "--disk", "x.img"], "need --kernel"),
     (["--binary", "GUEST", "--net", "tap=tap0"], "need --kernel"),
-    (["--kernel", "K", "--disk", "path=a.img,cache=none"], "unknown key 'cache'"),
+    (["--kernel", "K", "--disk", "path=a.img,format=qcow2"], "unknown key 'format'"),
+    (["--kernel", "K", "--disk", "path=a.img,cache=writeback"], "cache=writeback: want none or host"),
+    (["--kernel", "K", "--disk", "path=a.img,aio=native"], "aio=native: want io_uring or sync"),
+    (["--kernel", "K", "--disk", "path=a.img,num_queues=0"], "num_queues=0: want 1 to 64"),
+    (["--kernel", "K", "--disk", "path=a.img,num_queues=65"], "num_queues=65: want 1 to 64"),
     (["--kernel", "K", "--net", "tap=t0", "--net", "tap=t0"], "TAP t0 is given twice"),
 ])
 def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):

@@ -7,7 +7,11 @@
  *    parsed and carried out, as the device's worker does.
  * Requests run against a small in-memory image (memfd, 64 sectors);
  * read-only, hole punching, write-through, an earlier sync failure and
- * failing syncs are chosen by the input's first byte (bits 0 to 4); in mode 1 one backend
+ * failing syncs are chosen by the input's first byte (bits 0 to 4); bit 5
+ * takes IN/OUT the io_uring path's way (virtio_blk_rw_check, the "kernel"
+ * moving the first half, virtio_blk_rw_finish completing the rest) against
+ * a cache=none backend (O_DIRECT alignment 4096/512: fd_for picks the fd),
+ * bit 6 makes that kernel half fail with EIO; in mode 1 one backend
  * serves all chains, so a sync failure carries over. ASan checks that no byte
  * outside the segments is touched; the oracle checks that the data never
  * leaves the chain, that requests beyond the image fail, and that after a
@@ -21,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "devices/virtio/virtio.h"
@@ -60,6 +65,9 @@ static struct virtio_blk_backend make_backend(uint8_t *flags)
 		.punch_holes = *flags & 2, .write_through = *flags & 4,
 		.sync_error = *flags & 8 ? EIO : 0,
 		.serial = "fuzz-serial", .io = { .sync = fake_sync, .opaque = flags },
+		.buf_fd = image_fd(),
+		.dio_off_align = *flags & 0x20 ? 4096 : 0,
+		.dio_mem_align = *flags & 0x20 ? 512 : 0,
 	};
 }
 
@@ -67,6 +75,33 @@ static bool changes_data(uint32_t type)
 {
 	return type == VIRTIO_BLK_T_OUT || type == VIRTIO_BLK_T_DISCARD ||
 	       type == VIRTIO_BLK_T_WRITE_ZEROES;
+}
+
+/* As blk_uring.c does it, with this function as the kernel: half of the
+ * transfer (or EIO, flag bit 6), then rw_finish. */
+static uint8_t run_async(struct virtio_blk_backend *b, struct virtio_blk_req *r,
+			 uint32_t *written)
+{
+	const uint8_t *flags = b->io.opaque;
+	bool write = r->type == VIRTIO_BLK_T_OUT;
+	uint64_t off = r->sector * 512, half = r->data_len / 2;
+	struct iovec part[MAX_SEGS * 2];
+	size_t got;
+	unsigned n;
+	int64_t res = -EIO;
+	uint8_t st = virtio_blk_rw_check(b, r);
+
+	*written = 0;
+	if (st != VIRTIO_BLK_S_OK)
+		return st;
+	if (!(*flags & 0x40)) {
+		n = iov_slice(r->data, r->nr_data, 0, half, part, MAX_SEGS * 2, &got);
+		res = write ? pwritev(b->fd, part, (int)n, (off_t)off)
+			    : preadv(b->fd, part, (int)n, (off_t)off);
+		if (res < 0)
+			res = -errno;
+	}
+	return virtio_blk_rw_finish(b, write, r->data, r->nr_data, off, res, written);
 }
 
 static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
@@ -80,7 +115,11 @@ static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
 
 	if (virtio_blk_parse_request(iov, nr_out, nr_in, data, MAX_SEGS * 2, &r))
 		return;
-	st = virtio_blk_execute(b, &r, &written);
+	if (b->dio_off_align && !r.bad_header &&
+	    (r.type == VIRTIO_BLK_T_IN || r.type == VIRTIO_BLK_T_OUT))
+		st = run_async(b, &r, &written);
+	else
+		st = virtio_blk_execute(b, &r, &written);
 	if (st > VIRTIO_BLK_S_UNSUPP || written > r.data_len)
 		abort();
 	if (st == VIRTIO_BLK_S_OK && !r.bad_header &&

@@ -75,6 +75,11 @@ write(BLK, "q_flush", blk_queue("direct", 4, 0, 0, 0))
 write(BLK, "q_get_id", blk_queue("direct", 8, 0, 20, WRITE))
 write(BLK, "q_indirect", blk_queue("indirect", 0, 63, 512, WRITE))
 write(BLK, "q_beyond_end", blk_queue("direct", 0, 64, 512, WRITE))
+# the io_uring path's halves (flag 0x20), its kernel half failing (0x40)
+write(BLK, "q_async_read", blk_queue("direct", 0, 8, 4096, WRITE, flags=0xa0))
+write(BLK, "q_async_write_unaligned", blk_queue("direct", 1, 3, 1024, 0, flags=0xa0))
+write(BLK, "q_async_write_eio", blk_queue("direct", 1, 8, 4096, 0, flags=0xe0))
+write(BLK, "q_async_write_through_eio", blk_queue("direct", 1, 8, 2048, 0, flags=0xe4))
 # DISCARD (11) with two segments, WRITE_ZEROES (13) with unmap: le64 sector,
 # le32 count, le32 flags each
 dwz = struct.pack("<QII", 4, 8, 0) + struct.pack("<QII", 40, 16, 0)

@@ -1327,6 +1327,238 @@ static void test_blk_create_errors(void **state)
 	d->destroy(d);
 }
 
+/* ---- virtio-blk: io_uring, multi-queue, cache=none ---- */
+
+#define HDR_GPA(i) (0x300000ULL + (uint64_t)(i) * 0x40)
+#define BUF_GPA(i) (0x400000ULL + (uint64_t)(i) * 0x2000)
+#define BLK_CFG_NUM_QUEUES 34
+
+struct breq {
+	uint32_t type;
+	uint64_t sector;
+	uint32_t len;
+	uint32_t misalign; /* bytes past a page boundary: O_DIRECT bounces */
+};
+
+/* Requests n of queue q: header, data and status of request k at slots
+ * HDR_GPA/BUF_GPA(q * 8 + k), descriptors 3k..3k+2. Published together. */
+static void blk_post(struct fx *f, unsigned q, const struct breq *r, unsigned n)
+{
+	for (unsigned k = 0; k < n; k++) {
+		unsigned i = q * 8 + k;
+		struct blk_req_hdr *h = (void *)(f->ram + HDR_GPA(i));
+		bool in = r[k].type == VIRTIO_BLK_T_IN;
+
+		*h = (struct blk_req_hdr){ r[k].type, 0, r[k].sector };
+		f->ram[HDR_GPA(i) + 0x20] = 0xee;
+		set_desc(f, q, 3 * k, HDR_GPA(i), sizeof(*h), VIRTQ_DESC_F_NEXT,
+			 (uint16_t)(3 * k + (r[k].len ? 1 : 2)));
+		set_desc(f, q, 3 * k + 1, BUF_GPA(i) + r[k].misalign, r[k].len,
+			 VIRTQ_DESC_F_NEXT | (in ? VIRTQ_DESC_F_WRITE : 0), (uint16_t)(3 * k + 2));
+		set_desc(f, q, 3 * k + 2, HDR_GPA(i) + 0x20, 1, VIRTQ_DESC_F_WRITE, 0);
+		publish(f, q, (uint16_t)(3 * k));
+	}
+}
+
+static uint8_t blk_status(struct fx *f, unsigned q, unsigned k)
+{
+	return f->ram[HDR_GPA(q * 8 + k) + 0x20];
+}
+
+static uint8_t *blk_buf(struct fx *f, unsigned q, unsigned k, uint32_t misalign)
+{
+	return f->ram + BUF_GPA(q * 8 + k) + misalign;
+}
+
+/* Device k of a test (window and GSI of its own), driver up on nq queues. */
+static struct device *add_blk_opts(struct fx *f, unsigned k,
+				   const struct virtio_blk_options *o, unsigned nq)
+{
+	char why[256] = "";
+	struct device *d = virtio_blk_create_opts(f->vm, MMIO_BASE + k * 0x1000, GSI + k,
+						   o, why, sizeof(why));
+
+	if (!d)
+		print_message("virtio_blk_create_opts: %s\n", why);
+	add_device(f, d);
+	memset(f->ram + QBASE(0), 0, (size_t)nq * 0x10000);
+	driver_up(d, nq);
+	return d;
+}
+
+/* Four queues, four requests on each in flight at once: every queue gets
+ * its answers, the data is right, the guest sees num_queues. */
+static void test_blk_multiqueue(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_options o = { .num_queues = 4 };
+	struct breq r[4][4];
+	uint16_t nq = 0;
+
+	make_image(f, 0);
+	o.path = f->path;
+	add_blk_opts(f, 0, &o, 4);
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG + BLK_CFG_NUM_QUEUES, &nq, 2), 0);
+	assert_int_equal(nq, 4);
+	assert_true(device_features(f->dev) & (1ULL << 12)); /* VIRTIO_BLK_F_MQ */
+	for (unsigned q = 0; q < 4; q++) {
+		for (unsigned k = 0; k < 4; k++) {
+			r[q][k] = (struct breq){ VIRTIO_BLK_T_IN, q * 16 + k * 4, 1024, 0 };
+			memset(blk_buf(f, q, k, 0), 0, 1024);
+		}
+		blk_post(f, q, r[q], 4);
+	}
+	for (unsigned q = 0; q < 4; q++)
+		wr(f->dev, R_QUEUE_NOTIFY, q);
+	for (unsigned q = 0; q < 4; q++) {
+		assert_true(wait_used(f, q, 4));
+		for (unsigned k = 0; k < 4; k++) {
+			uint8_t *b = blk_buf(f, q, k, 0);
+
+			assert_int_equal(blk_status(f, q, k), VIRTIO_BLK_S_OK);
+			assert_int_equal(b[0], q * 16 + k * 4);
+			assert_int_equal(b[1023], q * 16 + k * 4 + 1);
+		}
+		for (unsigned u = 0; u < 4; u++)
+			assert_int_equal(gused(f, q)->ring[u].len, 1025);
+	}
+}
+
+/* The same writes through io_uring and synchronously, through the page
+ * cache and O_DIRECT (with buffers that need bouncing, and offsets O_DIRECT
+ * cannot take): the same bytes on disk and read back. */
+static void blk_workload(struct fx *f, unsigned dev_k, const struct virtio_blk_options *base,
+			 uint8_t img[IMG_SECTORS * 512])
+{
+	struct virtio_blk_options o = *base;
+	static const uint32_t misalign[3] = { 0, 1, 512 };
+	struct breq w[4][4];
+	int fd;
+
+	o.path = f->path;
+	o.num_queues = 4;
+	add_blk_opts(f, dev_k, &o, 4);
+	for (unsigned q = 0; q < 4; q++) {
+		for (unsigned k = 0; k < 4; k++) {
+			unsigned i = q * 4 + k;
+
+			w[q][k] = (struct breq){ VIRTIO_BLK_T_OUT, i * 4, 512 * (1 + i % 4),
+						 misalign[i % 3] };
+			for (uint32_t b = 0; b < w[q][k].len; b++)
+				blk_buf(f, q, k, w[q][k].misalign)[b] = (uint8_t)(b * 31 + i * 7 + 1);
+		}
+		blk_post(f, q, w[q], 4);
+		wr(f->dev, R_QUEUE_NOTIFY, q);
+	}
+	for (unsigned q = 0; q < 4; q++) {
+		assert_true(wait_used(f, q, 4));
+		for (unsigned k = 0; k < 4; k++)
+			assert_int_equal(blk_status(f, q, k), VIRTIO_BLK_S_OK);
+	}
+	/* Read each back into zeroed buffers (same alignment), and a read
+	 * beyond the disk: IOERR. */
+	for (unsigned q = 0; q < 4; q++) {
+		struct breq rd4[4];
+
+		for (unsigned k = 0; k < 4; k++) {
+			rd4[k] = w[q][k];
+			rd4[k].type = VIRTIO_BLK_T_IN;
+			memset(blk_buf(f, q, k, rd4[k].misalign), 0, rd4[k].len);
+		}
+		if (q == 3)
+			rd4[3] = (struct breq){ VIRTIO_BLK_T_IN, IMG_SECTORS - 1, 1024, 0 };
+		blk_post(f, q, rd4, 4);
+		wr(f->dev, R_QUEUE_NOTIFY, q);
+		assert_true(wait_used(f, q, 8));
+		for (unsigned k = 0; k < 4; k++) {
+			unsigned i = q * 4 + k;
+
+			if (q == 3 && k == 3) {
+				assert_int_equal(blk_status(f, q, k), VIRTIO_BLK_S_IOERR);
+				continue;
+			}
+			assert_int_equal(blk_status(f, q, k), VIRTIO_BLK_S_OK);
+			for (uint32_t b = 0; b < rd4[k].len; b++)
+				assert_int_equal(blk_buf(f, q, k, rd4[k].misalign)[b],
+						 (uint8_t)(b * 31 + i * 7 + 1));
+		}
+	}
+	/* A FLUSH, then the image as the host sees it. */
+	{
+		uint32_t len;
+
+		assert_int_equal(blk_request(f, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, &len),
+				 VIRTIO_BLK_S_OK);
+	}
+	wr(f->dev, R_STATUS, 0); /* stop it: the next device reuses the rings */
+	fd = open(f->path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, img, IMG_SECTORS * 512, 0), IMG_SECTORS * 512);
+	close(fd);
+}
+
+static void test_blk_uring_sync_direct_identical(void **state)
+{
+	struct fx *f = *state;
+	static const struct virtio_blk_options modes[] = {
+		{ .aio = VIRTIO_BLK_AIO_IO_URING },
+		{ .aio = VIRTIO_BLK_AIO_SYNC },
+		{ .aio = VIRTIO_BLK_AIO_IO_URING, .cache = VIRTIO_BLK_CACHE_NONE },
+		{ .aio = VIRTIO_BLK_AIO_SYNC, .cache = VIRTIO_BLK_CACHE_NONE },
+	};
+	static uint8_t img[4][IMG_SECTORS * 512];
+
+	for (unsigned m = 0; m < ARRAY_SIZE(modes); m++) {
+		if (f->path[0])
+			unlink(f->path);
+		make_image(f, 0);
+		blk_workload(f, m, &modes[m], img[m]);
+		if (m)
+			assert_memory_equal(img[0], img[m], sizeof(img[0]));
+	}
+	/* and the writes did land: sector 0 is no longer all 0 bytes */
+	assert_int_equal(img[0][0], 1);
+}
+
+/* The image shrank under a running disk: the ring's short or empty read
+ * fails the request with IOERR; the device goes on. */
+static void test_blk_uring_short_read(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_options o = { .num_queues = 1 };
+	uint32_t len;
+
+	make_image(f, 0);
+	o.path = f->path;
+	add_blk_opts(f, 0, &o, 1);
+	assert_int_equal(truncate(f->path, 32 * 512), 0);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 40, DATA_GPA + 0x1000, 1024, true, &len),
+			 VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 31, DATA_GPA + 0x1000, 1024, true, &len),
+			 VIRTIO_BLK_S_IOERR);
+	f->ram[DATA_GPA + 0x1000] = 0;
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 30, DATA_GPA + 0x1000, 1024, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(len, 1025);
+	assert_int_equal(f->ram[DATA_GPA + 0x1000], 30);
+}
+
+/* Options the library refuses. */
+static void test_blk_options(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_blk_options o = { .num_queues = VIRTIO_BLK_MAX_QUEUES + 1 };
+	char why[256] = "";
+
+	make_image(f, 0);
+	o.path = f->path;
+	assert_null(virtio_blk_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why)));
+	assert_non_null(strstr(why, "num_queues"));
+	o.num_queues = 1;
+	o.cache = 7;
+	assert_null(virtio_blk_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why)));
+}
+
 static void test_blk_parse(void **state)
 {
 	uint8_t hdr[16] = { 1, 0, 0, 0, 0, 0, 0, 0, 9, 0, 0, 0, 0, 0, 0, 0 };
@@ -1528,6 +1760,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_worker_under_seccomp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_multiqueue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_uring_sync_direct_identical, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_uring_short_read, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_options, setup, teardown),
 		cmocka_unit_test(test_blk_parse),
 		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_config, setup, teardown),
