@@ -29,8 +29,10 @@ static const char usage_format[] =
 	"  --disk path=FILE[,ro=on|off]  virtio block device on a raw image file or a\n"
 	"                       block device (repeatable; a comma in FILE is written\n"
 	"                       ',,'; the older form PATH[,ro] works too)\n"
-	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface (repeatable;\n"
-	"                       default MAC derived from the TAP name)\n"
+	"  --net tap=IF[,mac=MAC][,vhost=on|off]  virtio network device on a TAP\n"
+	"                       interface (repeatable; default MAC derived from the\n"
+	"                       TAP name; vhost=on: frames move in the kernel,\n"
+	"                       through /dev/vhost-net)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
@@ -240,8 +242,10 @@ static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 			n.tap = tok + 4;
 		else if (!strncmp(tok, "mac=", 4) && parse_mac(tok + 4, n.mac) == 0)
 			n.have_mac = 1;
+		else if (!strcmp(tok, "vhost=on") || !strcmp(tok, "vhost=off"))
+			n.vhost = !strcmp(tok, "vhost=on");
 		else
-			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX])", tok);
+			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX][,vhost=on|off])", tok);
 	}
 	if (!n.tap)
 		return fail(err, len, "--net: tap=IF is required");

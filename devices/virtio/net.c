@@ -64,7 +64,10 @@
 
 struct virtio_net {
 	struct virtio_dev *vd;
+	struct virtio_dev_ops ops;   /* net_ops, or adjusted for vhost */
 	int tap_fd;
+	int vhost_fd;                /* -1: frames go through the I/O thread */
+	uint64_t vhost_features;
 	char ifname[IFNAMSIZ];
 	uint8_t config[NET_CFG_LEN];
 	bool rx_paused;              /* I/O thread only */
@@ -300,16 +303,34 @@ static int set_tap_offload(struct virtio_net *n, uint64_t features)
 	return ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0 ? -errno : 0;
 }
 
+/* DRIVER_OK with vhost=on: hand the rings to the kernel, or fail the device. */
+static void start_vhost(struct virtio_net *n)
+{
+	const char *step = "";
+	int err = vhost_net_start(n->vhost_fd, n->vd, n->tap_fd, n->vhost_features, &step);
+	char why[96];
+
+	if (!err)
+		return;
+	snprintf(why, sizeof(why), "vhost-net on TAP %s: %s failed", n->ifname, step);
+	virtio_set_needs_reset(n->vd, why, err);
+}
+
 static void net_activate(struct virtio_dev *vd)
 {
 	struct virtio_net *n = vd->priv;
 	int err;
 
 	atomic_store(&n->features, vd->drv_features);
+	vm_info(vd->vm, "virtio-net %s: driver up, %s receive buffers%s", n->ifname,
+		has(vd->drv_features, VIRTIO_NET_F_MRG_RXBUF) ? "mergeable" : "whole-frame",
+		n->vhost_fd >= 0 ? ", vhost-net" : "");
 	err = set_tap_offload(n, vd->drv_features);
 	if (err)
 		vm_warn(vd->vm, "virtio-net %s: cannot set TAP offloads: %s; offloaded frames will be dropped",
 			n->ifname, strerror(-err));
+	if (n->vhost_fd >= 0)
+		start_vhost(n);
 }
 
 static void net_reset(struct virtio_dev *vd)
@@ -318,6 +339,8 @@ static void net_reset(struct virtio_dev *vd)
 	struct virtio_queue *rxq = &vd->queues[NET_RXQ];
 
 	/* A waiting frame was checked against the old features: drop it. */
+	if (n->vhost_fd >= 0)
+		vhost_net_stop(n->vhost_fd, vd);
 	pthread_mutex_lock(&rxq->lock);
 	n->rx_len = 0;
 	pthread_mutex_unlock(&rxq->lock);
@@ -336,6 +359,8 @@ static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
 
 static void net_free(struct virtio_net *n)
 {
+	if (n->vhost_fd >= 0)
+		close(n->vhost_fd); /* first: vhost holds the tap */
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
 	free(n);
@@ -412,43 +437,87 @@ static void default_mac(const char *name, uint8_t mac[6])
 	mac[3] = (uint8_t)(h >> 16), mac[4] = (uint8_t)(h >> 8), mac[5] = (uint8_t)h;
 }
 
-struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
-				 const char *tap, const uint8_t mac[6],
-				 char *why, size_t why_len)
+/* Ring features vhost must support for us to offer them; the rest (offloads,
+ * MAC, status) are the TAP's and the config space's business. */
+#define NET_RING_FEATURES (VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
+			   VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX) | \
+			   VIRTIO_F_BIT(VIRTIO_NET_F_MRG_RXBUF))
+
+static int use_vhost(struct virtio_net *n, char *why, size_t len)
+{
+	int fd = vhost_net_open(&n->vhost_features, why, len);
+
+	if (fd < 0)
+		return fd;
+	n->vhost_fd = fd;
+	if (!(n->vhost_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)))
+		return set_why(why, len, "vhost=on: this kernel's vhost-net has no VIRTIO_F_VERSION_1");
+	n->ops.features &= ~(NET_RING_FEATURES & ~n->vhost_features);
+	n->ops.own_notify = true;        /* vhost takes the kicks */
+	n->ops.external_used_irq = true; /* and signals the irqfd */
+	return 0;
+}
+
+/* What the data path needs once the transport exists. */
+static int wire_data_path(struct virtio_net *n, struct vm *vm, char *why,
+			  size_t len)
+{
+	int err;
+
+	if (n->vhost_fd >= 0)
+		return n->vd->irqfd ? 0 :
+		       set_why(why, len, "vhost=on needs an irqfd for the device's interrupt, and this VM has none");
+	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
+	return err ? set_why(why, len, "cannot watch TAP %s: %s", n->ifname, strerror(-err)) : 0;
+}
+
+struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
+				      const struct virtio_net_options *o,
+				      char *why, size_t why_len)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
-	int err;
+	const char *tap = o ? o->tap : NULL;
 
 	if (!n) {
 		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
-	n->tap_fd = -1;
-	if (!tap || open_tap(n, tap, why, why_len)) {
+	n->tap_fd = n->vhost_fd = -1;
+	n->ops = net_ops;
+	if (!tap || open_tap(n, tap, why, why_len) ||
+	    (o->vhost && use_vhost(n, why, why_len))) {
 		if (!tap)
 			set_why(why, why_len, "no TAP interface given");
 		net_free(n);
 		return NULL;
 	}
-	if (mac)
-		memcpy(n->config, mac, 6);
+	if (o->mac)
+		memcpy(n->config, o->mac, 6);
 	else
 		default_mac(tap, n->config);
 	n->config[NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
-	n->vd = virtio_mmio_create(vm, base, gsi, &net_ops, n, why, why_len);
+	n->vd = virtio_mmio_create(vm, base, gsi, &n->ops, n, why, why_len);
 	if (!n->vd) {
 		net_free(n);
 		return NULL;
 	}
-	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
-	if (err) {
-		set_why(why, why_len, "cannot watch TAP %s: %s", tap, strerror(-err));
+	if (wire_data_path(n, vm, why, why_len)) {
 		virtio_mmio_free(n->vd);
 		net_free(n);
 		return NULL;
 	}
-	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x",
+	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x%s",
 		(unsigned long long)base, gsi, tap, n->config[0], n->config[1],
-		n->config[2], n->config[3], n->config[4], n->config[5]);
+		n->config[2], n->config[3], n->config[4], n->config[5],
+		n->vhost_fd >= 0 ? " via vhost-net" : "");
 	return &n->vd->dev;
+}
+
+struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *tap, const uint8_t mac[6],
+				 char *why, size_t why_len)
+{
+	struct virtio_net_options o = { .tap = tap, .mac = mac };
+
+	return virtio_net_create_opts(vm, base, gsi, &o, why, why_len);
 }

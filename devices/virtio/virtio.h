@@ -204,6 +204,11 @@ struct virtio_dev_ops {
 	/* Device thread polls the queue eventfds itself (virtio_queue_fd());
 	 * otherwise the VM's I/O thread watches them and calls queue_notify. */
 	bool own_notify;
+	/* Used-buffer interrupts are raised outside the library (vhost
+	 * signals the irqfd itself), so InterruptStatus cannot know of them:
+	 * it shows VIRTIO_INT_USED at all times while the device is live, and
+	 * the driver looks at its rings on every interrupt. */
+	bool external_used_irq;
 	/* Config space access within config_len; reads fill `data`. Called
 	 * with the transport lock held. NULL: reads as zero, writes ignored. */
 	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *data,
@@ -446,6 +451,19 @@ int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features);
  */
 int virtio_net_rx_place(struct virtq *vq, bool mrg, uint8_t *frame, size_t len,
 			struct iovec *iov, unsigned max_iov);
+
+/*
+ * The vhost-net data path (net_vhost.c). vhost_net_open: open
+ * /dev/vhost-net, become its owner, read its features; the fd, or -errno
+ * with a one-line reason in why. vhost_net_start (at DRIVER_OK, every queue
+ * ready): features, memory table, rings, kick = the queue's notify eventfd,
+ * call = vd->irq_fd, the TAP as backend; 0, or -errno with *step naming the
+ * call that failed. vhost_net_stop: take the backend away (at reset).
+ */
+int vhost_net_open(uint64_t *features, char *why, size_t why_len);
+int vhost_net_start(int fd, struct virtio_dev *vd, int tap_fd,
+		    uint64_t vhost_features, const char **step);
+void vhost_net_stop(int fd, struct virtio_dev *vd);
 
 /* ---- virtio-rng (rng.c) ---- */
 

@@ -1452,6 +1452,28 @@ static void test_net_config(void **state)
 	assert_true(device_features(d) & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
 }
 
+/* vhost=on without /dev/vhost-net is a one-line error, never a fallback. */
+static void test_net_vhost_missing(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_net_options o = { .tap = "vvtest1", .vhost = 1 };
+	char why[256] = "";
+	struct device *d;
+
+	if (access("/dev/vhost-net", F_OK) == 0 || access("/dev/net/tun", R_OK | W_OK)) {
+		skip(); /* vhost-net is here (the e2e tests use it), or no TAP */
+		return;
+	}
+	d = virtio_net_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why));
+	if (!d && strstr(why, "TAP")) {
+		skip(); /* no permission for TAPs here */
+		return;
+	}
+	assert_null(d);
+	assert_non_null(strstr(why, "vhost=on: /dev/vhost-net: "));
+	assert_null(strchr(why, '\n'));
+}
+
 static void test_net_headers(void **state)
 {
 	const uint64_t all = (1ULL << VIRTIO_NET_F_CSUM) | (1ULL << VIRTIO_NET_F_GUEST_CSUM) |
@@ -1664,6 +1686,7 @@ int main(void)
 		cmocka_unit_test(test_blk_parse),
 		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_vhost_missing, setup, teardown),
 		cmocka_unit_test(test_net_headers),
 		cmocka_unit_test_setup_teardown(test_net_rx_mergeable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_rx_single_buffer, setup, teardown),
