@@ -858,6 +858,11 @@ def bench_net(env, res, opts):
                     if line.startswith("{"):
                         d = json.loads(line)
                         got[d["dir"]] = d
+                # a line per run: the test host's watchdog ends a session
+                # silent for 300 s, and 3 runs a round can take that long
+                log(f"net: run {rep + 1} {vmm}: " + ", ".join(
+                    f"{d} {got[d]['bytes'] / max(got[d]['secs'], 1e-9) / (1 << 20):.2f} MiB/s"
+                    for d in ("g2h", "h2g") if d in got))
                 for d in ("g2h", "h2g"):
                     if d in got and got[d]["bytes"] == mb << 20 and got[d]["secs"] > 0:
                         samples[vmm][d].append(got[d]["bytes"] / got[d]["secs"] / (1 << 20))
