@@ -814,13 +814,19 @@ def bench_net(env, res, opts):
         "echo BENCH-NET-TX-DONE\n"
         "nc -l -p 5202 > /dev/null\n"
         "echo BENCH-NET-RX-DONE\n")
-    samples = {v: {"g2h": [], "h2g": []} for v in ("vibevmm", "qemu")}
+    samples = {v: {"g2h": [], "h2g": []} for v in ("vibevmm", "qemu", "vibevmm-vhost")}
     prefix = ["ip", "netns", "exec", ns]
-    log(f"net: {mb} MiB each way over TAP in netns {ns}, {opts.io_reps} runs per VMM")
+    # vibevmm with --net ...,vhost=on as a third run per round, where the
+    # kernel has vhost-net (the test host ships the module)
+    if not os.path.exists("/dev/vhost-net"):
+        subprocess.run(["modprobe", "vhost_net"], capture_output=True)
+    vhost = os.path.exists("/dev/vhost-net") and "vibevmm" not in opts.io_skip_vmm
+    log(f"net: {mb} MiB each way over TAP in netns {ns}, {opts.io_reps} runs per VMM"
+        + (", vibevmm also with vhost=on" if vhost else ", no /dev/vhost-net"))
     try:
         for rep in range(opts.io_reps):
-            for vmm in alternate(rep):
-                if vmm not in vmms(env) or vmm in opts.io_skip_vmm:
+            for vmm in alternate(rep) + (("vibevmm-vhost",) if vhost else ()):
+                if vmm != "vibevmm-vhost" and (vmm not in vmms(env) or vmm in opts.io_skip_vmm):
                     continue
                 peer = env.spawn("netpeer", [sys.executable, Path(__file__).resolve(), "netpeer",
                                              "--host", NET_HOST_IP, "--guest", NET_GUEST_IP,
@@ -832,8 +838,9 @@ def bench_net(env, res, opts):
                     peer.stop()
                     continue
                 cmd = env.linux_cmd(
-                    vmm, "microvm-vmlinux", 1, 256, cmd_extra=shell_cmd(script),
-                    vib_extra=["--net", f"tap={tap}"],
+                    "vibevmm" if vmm == "vibevmm-vhost" else vmm, "microvm-vmlinux", 1, 256,
+                    cmd_extra=shell_cmd(script),
+                    vib_extra=["--net", f"tap={tap}" + (",vhost=on" if vmm == "vibevmm-vhost" else "")],
                     qemu_extra=["-netdev", f"tap,id=n0,ifname={tap},script=no,downscript=no",
                                 "-device", "virtio-net-device,netdev=n0"])
                 p = env.spawn(vmm, cmd, prefix=prefix)
@@ -851,6 +858,11 @@ def bench_net(env, res, opts):
                     if line.startswith("{"):
                         d = json.loads(line)
                         got[d["dir"]] = d
+                # a line per run: the test host's watchdog ends a session
+                # silent for 300 s, and 3 runs a round can take that long
+                log(f"net: run {rep + 1} {vmm}: " + ", ".join(
+                    f"{d} {got[d]['bytes'] / max(got[d]['secs'], 1e-9) / (1 << 20):.2f} MiB/s"
+                    for d in ("g2h", "h2g") if d in got))
                 for d in ("g2h", "h2g"):
                     if d in got and got[d]["bytes"] == mb << 20 and got[d]["secs"] > 0:
                         samples[vmm][d].append(got[d]["bytes"] / got[d]["secs"] / (1 << 20))
@@ -865,6 +877,11 @@ def bench_net(env, res, opts):
             samples["vibevmm"]["g2h"], samples["qemu"]["g2h"])
     res.row("net", case, "host -> guest", "MiB/s", "higher",
             samples["vibevmm"]["h2g"], samples["qemu"]["h2g"])
+    if vhost:
+        res.row("net", case, "guest -> host, vibevmm vhost=on", "MiB/s", "higher",
+                samples["vibevmm-vhost"]["g2h"], samples["qemu"]["g2h"])
+        res.row("net", case, "host -> guest, vibevmm vhost=on", "MiB/s", "higher",
+                samples["vibevmm-vhost"]["h2g"], samples["qemu"]["h2g"])
 
 
 def netpeer(args):

@@ -33,8 +33,10 @@ static const char usage_format[] =
 	"                       queues (default one per vCPU); cache=none: O_DIRECT\n"
 	"                       (default host: the page cache); aio=sync: one request\n"
 	"                       at a time (default io_uring, falling back to sync)\n"
-	"  --net tap=IF[,mac=MAC]  virtio network device on a TAP interface (repeatable;\n"
-	"                       default MAC derived from the TAP name)\n"
+	"  --net tap=IF[,mac=MAC][,vhost=on|off]  virtio network device on a TAP\n"
+	"                       interface (repeatable; default MAC derived from the\n"
+	"                       TAP name; vhost=on: frames move in the kernel,\n"
+	"                       through /dev/vhost-net)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
@@ -273,8 +275,10 @@ static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 			n.tap = tok + 4;
 		else if (!strncmp(tok, "mac=", 4) && parse_mac(tok + 4, n.mac) == 0)
 			n.have_mac = 1;
+		else if (!strcmp(tok, "vhost=on") || !strcmp(tok, "vhost=off"))
+			n.vhost = !strcmp(tok, "vhost=on");
 		else
-			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX])", tok);
+			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX][,vhost=on|off])", tok);
 	}
 	if (!n.tap)
 		return fail(err, len, "--net: tap=IF is required");

@@ -29,6 +29,7 @@ struct net_option {
 	const char *tap;
 	uint8_t mac[6];
 	int have_mac; /* else derived from the TAP name */
+	int vhost;    /* vhost=on: frames through /dev/vhost-net */
 };
 
 struct vmm_config {

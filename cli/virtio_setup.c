@@ -81,11 +81,13 @@ static int add_nets(struct slots *s, const struct vmm_config *cfg)
 		char what[64], reason[256] = "";
 		uint64_t base;
 		uint32_t gsi;
+		struct virtio_net_options o = {
+			.tap = n->tap, .mac = n->have_mac ? n->mac : NULL, .vhost = n->vhost,
+		};
 
 		snprintf(what, sizeof(what), "--net tap=%s", n->tap);
 		if (next_slot(s, &base, &gsi) ||
-		    add(s, virtio_net_create(s->vm, base, gsi, n->tap,
-					     n->have_mac ? n->mac : NULL, reason, sizeof(reason)),
+		    add(s, virtio_net_create_opts(s->vm, base, gsi, &o, reason, sizeof(reason)),
 			gsi, what, reason))
 			return -1;
 	}

@@ -160,6 +160,18 @@ struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
 				 const char *tap, const uint8_t mac[6],
 				 char *why, size_t why_len);
 
+/* The same with options: vhost != 0 moves the frames through the kernel's
+ * vhost-net (/dev/vhost-net; its absence is an error, not a fallback), the
+ * VM needing an irqfd (KVM with an in-kernel irqchip). */
+struct virtio_net_options {
+	const char *tap;
+	const uint8_t *mac;   /* 6 bytes, or NULL */
+	int vhost;
+};
+struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
+				      const struct virtio_net_options *o,
+				      char *why, size_t why_len);
+
 /* Console (hvc0 in Linux): guest output to out_fd; input from in_fd once
  * virtio_console_attach_input() is called (after registration; `filter` as
  * for serial8250_attach_input). */

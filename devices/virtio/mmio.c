@@ -158,6 +158,15 @@ void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err)
 
 /* ---- registers ---- */
 
+static uint32_t int_status(struct virtio_dev *vd)
+{
+	uint32_t v = atomic_load(&vd->isr);
+
+	if (vd->ops->external_used_irq && atomic_load(&vd->live))
+		v |= VIRTIO_INT_USED;
+	return v;
+}
+
 static struct virtio_queue *selected(struct virtio_dev *vd)
 {
 	return vd->queue_sel < vd->ops->num_queues ? &vd->queues[vd->queue_sel] : NULL;
@@ -356,7 +365,7 @@ static uint32_t read_reg(struct virtio_dev *vd, uint64_t off)
 		       vd->dev_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
 	case REG_QUEUE_NUM_MAX: case REG_QUEUE_READY:
 		return read_queue_reg(vd, off);
-	case REG_INT_STATUS: return atomic_load(&vd->isr);
+	case REG_INT_STATUS: return int_status(vd);
 	case REG_STATUS:
 		return vd->status | (atomic_load(&vd->needs_reset) ? VIRTIO_STATUS_NEEDS_RESET : 0);
 	case REG_SHM_LEN_LO: case REG_SHM_LEN_HI:
@@ -392,7 +401,7 @@ static int mmio_read(struct device *dev, uint64_t off, void *data, size_t size)
 	if (size != 4 || (off & 3))
 		return 0; /* registers are 32-bit only (4.2.2.2) */
 	if (off == REG_INT_STATUS) {
-		v = atomic_load(&vd->isr); /* hot path: no lock */
+		v = int_status(vd); /* hot path: no lock */
 	} else {
 		pthread_mutex_lock(&vd->lock);
 		v = read_reg(vd, off);

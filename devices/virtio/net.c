@@ -11,9 +11,16 @@
  * other features) drops that frame. The tap's offloads (TUNSETOFFLOAD)
  * follow the guest's GUEST_* features at DRIVER_OK and go off at reset.
  *
+ * Receive buffers may be mergeable (MRG_RXBUF, net_rx.c): Linux then posts
+ * small buffers and a 64 KiB segment spreads over as many as it needs,
+ * instead of a 64 KiB chain of pages per frame.
+ *
  * Everything runs on the VM's I/O thread: RX when the tap is readable (the
- * watch pauses while the guest has no receive buffers and resumes on its
- * next receiveq notify), TX on transmitq notifications.
+ * watch pauses while the guest has too few receive buffers, keeping the
+ * frame it read, and resumes on its next receiveq notify), TX on transmitq
+ * notifications. Both work in batches (up to NET_RX_BATCH frames, or
+ * NET_TX_BATCH chains, per wake-up) with one interrupt per batch, when the
+ * driver wants one (EVENT_IDX's used_event or NO_INTERRUPT).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -50,22 +57,28 @@
 		      VIRTIO_F_BIT(VIRTIO_NET_F_HOST_TSO4) | \
 		      VIRTIO_F_BIT(VIRTIO_NET_F_HOST_TSO6) | \
 		      VIRTIO_F_BIT(VIRTIO_NET_F_MAC) | \
+		      VIRTIO_F_BIT(VIRTIO_NET_F_MRG_RXBUF) | \
 		      VIRTIO_F_BIT(VIRTIO_NET_F_STATUS) | \
 		      VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
 		      VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX))
 
 struct virtio_net {
 	struct virtio_dev *vd;
+	struct virtio_dev_ops ops;   /* net_ops, or adjusted for vhost */
 	int tap_fd;
+	int vhost_fd;                /* -1: frames go through the I/O thread */
+	uint64_t vhost_features;
 	char ifname[IFNAMSIZ];
 	uint8_t config[NET_CFG_LEN];
 	bool rx_paused;              /* I/O thread only */
+	size_t rx_len;               /* frame in rx_buf waiting for buffers
+				      * (RX queue lock) */
 	uint64_t rx_dropped, tx_dropped;
 	/* Features the driver took, set at DRIVER_OK (vCPU thread) and read
 	 * by the I/O thread while the device is live. */
 	_Atomic uint64_t features;
 	uint8_t tx_hdr[NET_HDR_LEN]; /* our checked copy of the guest's */
-	struct iovec rx_iov[NET_QUEUE_MAX];
+	struct iovec rx_iov[2 * NET_QUEUE_MAX]; /* MRG_RXBUF: 2 chains at once */
 	struct iovec tx_chain[NET_QUEUE_MAX];
 	struct iovec tx_iov[NET_QUEUE_MAX + 1];
 	uint8_t rx_buf[NET_HDR_LEN + NET_MAX_FRAME];
@@ -124,15 +137,14 @@ int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features)
 	if (!gso_ok(hdr[HDR_GSO_TYPE], features, VIRTIO_NET_F_GUEST_TSO4,
 		    VIRTIO_NET_F_GUEST_TSO6))
 		return -EINVAL;
-	hdr[HDR_NUM_BUFFERS] = 1; /* no MRG_RXBUF: one buffer per frame */
+	hdr[HDR_NUM_BUFFERS] = 1; /* with MRG_RXBUF net_rx.c sets the count */
 	hdr[HDR_NUM_BUFFERS + 1] = 0;
 	return 0;
 }
 
-/* Put one frame from the tap into a chain: its length with the header; 0
- * when there is nothing to read; -EMSGSIZE when the frame was dropped (the
- * chain stays unused); another -errno when the tap failed. */
-static ssize_t rx_one(struct virtio_net *n, const struct virtq_elem *e)
+/* Read the next frame from the tap into rx_buf (n->rx_len): 1 got one, 0
+ * nothing to read, -EMSGSIZE dropped it, another -errno the tap failed. */
+static int rx_read(struct virtio_net *n)
 {
 	ssize_t r = read(n->tap_fd, n->rx_buf, sizeof(n->rx_buf));
 
@@ -141,51 +153,77 @@ static ssize_t rx_one(struct virtio_net *n, const struct virtq_elem *e)
 	/* A frame the tap could not hand over whole is gone: go on. */
 	if (r < 0 && errno != EFAULT && errno != EINVAL && errno != EMSGSIZE)
 		return -errno;
-	if (r <= NET_HDR_LEN || (uint64_t)r > e->in_len ||
+	if (r <= NET_HDR_LEN ||
 	    virtio_net_check_rx_hdr(n->rx_buf, atomic_load(&n->features))) {
-		n->rx_dropped++; /* empty, too big for the guest's buffer, or
-				  * an offload the guest did not take */
+		n->rx_dropped++; /* empty, or an offload the guest did not take */
 		return -EMSGSIZE;
 	}
-	iov_from_buf(e->iov + e->nr_out, e->nr_in, 0, n->rx_buf, (size_t)r);
-	return r;
+	n->rx_len = (size_t)r;
+	return 1;
 }
 
-/* I/O thread: the tap has frames for the guest. */
+/* Place the waiting frame: 1 placed (or dropped: too big for the guest's
+ * buffers), 0 not enough buffers yet (it waits), -errno the ring is broken. */
+static int rx_deliver(struct virtio_net *n, struct virtio_queue *q)
+{
+	bool mrg = has(atomic_load(&n->features), VIRTIO_NET_F_MRG_RXBUF);
+
+	for (;;) {
+		int r = virtio_net_rx_place(&q->vq, mrg, n->rx_buf, n->rx_len,
+					    n->rx_iov, ARRAY_SIZE(n->rx_iov));
+
+		if (r == -EMSGSIZE)
+			n->rx_dropped++;
+		if (r > 0 || r == -EMSGSIZE)
+			n->rx_len = 0;
+		if (r != 0)
+			return r == -EMSGSIZE ? 1 : r;
+		/* Out of buffers: ask for a notify, unless more came meanwhile. */
+		if (!virtq_enable_notify(&q->vq))
+			return 0;
+		virtq_disable_notify(&q->vq);
+	}
+}
+
+/* Up to NET_RX_BATCH frames, one interrupt for all; what the watch does next. */
+static int rx_batch(struct virtio_net *n, struct virtio_queue *q)
+{
+	for (int i = 0; i < NET_RX_BATCH; i++) {
+		int r = n->rx_len ? 1 : rx_read(n);
+
+		if (r == -EMSGSIZE)
+			continue;
+		if (r == 0)
+			return VM_WATCH_KEEP; /* the tap is empty */
+		if (r < 0) {
+			vm_warn(n->vd->vm, "virtio-net: reading %s: %s; receiving stops",
+				n->ifname, strerror(-r));
+			return VM_WATCH_DROP;
+		}
+		r = rx_deliver(n, q);
+		if (r < 0)
+			virtio_set_needs_reset(n->vd, "bad receive buffer", r);
+		if (r <= 0) {
+			n->rx_paused = true; /* resumed on the next receiveq notify */
+			return VM_WATCH_PAUSE;
+		}
+	}
+	return VM_WATCH_KEEP; /* more later: let TX and other devices run */
+}
+
+/* I/O thread: the tap has frames for the guest (or the guest gave buffers
+ * for a frame that waits). */
 static int net_rx_ready(void *opaque)
 {
 	struct virtio_net *n = opaque;
 	struct virtio_queue *q = virtio_queue_get(n->vd, NET_RXQ);
-	struct virtq_elem e = { .iov = n->rx_iov, .max_iov = NET_QUEUE_MAX };
-	int ret = VM_WATCH_KEEP;
+	int ret;
 
 	if (!q) {
 		n->rx_paused = true; /* the driver is not up: frames wait */
 		return VM_WATCH_PAUSE;
 	}
-	for (int i = 0; i < NET_RX_BATCH; i++) {
-		ssize_t r;
-
-		if (!virtio_queue_pop(q, &e)) {
-			n->rx_paused = true; /* resumed on the next receiveq notify */
-			ret = VM_WATCH_PAUSE;
-			break;
-		}
-		r = rx_one(n, &e);
-		if (r > 0) {
-			virtq_push(&q->vq, e.head, (uint32_t)r);
-			continue;
-		}
-		virtq_unpop(&q->vq);
-		if (r == 0)
-			break;
-		if (r != -EMSGSIZE) {
-			vm_warn(n->vd->vm, "virtio-net: reading %s: %s; receiving stops",
-				n->ifname, strerror((int)-r));
-			ret = VM_WATCH_DROP;
-			break;
-		}
-	}
+	ret = rx_batch(n, q);
 	virtio_queue_interrupt(q);
 	virtio_queue_put(q);
 	return ret;
@@ -220,14 +258,17 @@ static void net_tx(struct virtio_net *n)
 
 	if (!q)
 		return;
+	/* Used elements are published once per batch (count <= num: a
+	 * chain is popped at most once before it is used). */
 	while (virtio_queue_pop(q, &e)) {
 		tx_one(n, &e);
-		virtq_push(&q->vq, e.head, 0);
+		virtq_fill(&q->vq, (unsigned)count, e.head, 0);
 		if (++count == NET_TX_BATCH) {
 			virtio_queue_kick(q); /* the rest later: let RX run */
 			break;
 		}
 	}
+	virtq_flush(&q->vq, (unsigned)count);
 	virtio_queue_interrupt(q);
 	virtio_queue_put(q);
 }
@@ -239,8 +280,11 @@ static void net_notify(struct virtio_dev *vd, unsigned qi)
 	if (qi == NET_TXQ) {
 		net_tx(n);
 	} else if (n->rx_paused) {
-		n->rx_paused = false; /* new receive buffers */
-		vm_resume_fd(vd->vm, n->tap_fd);
+		/* New receive buffers: first for the frame that waits (the tap
+		 * may have nothing more to wake us), then for the tap's. */
+		n->rx_paused = false;
+		if (net_rx_ready(n) == VM_WATCH_KEEP)
+			vm_resume_fd(vd->vm, n->tap_fd);
 	}
 }
 
@@ -259,21 +303,47 @@ static int set_tap_offload(struct virtio_net *n, uint64_t features)
 	return ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0 ? -errno : 0;
 }
 
+/* DRIVER_OK with vhost=on: hand the rings to the kernel, or fail the device. */
+static void start_vhost(struct virtio_net *n)
+{
+	const char *step = "";
+	int err = vhost_net_start(n->vhost_fd, n->vd, n->tap_fd, n->vhost_features, &step);
+	char why[96];
+
+	if (!err)
+		return;
+	snprintf(why, sizeof(why), "vhost-net on TAP %s: %s failed", n->ifname, step);
+	virtio_set_needs_reset(n->vd, why, err);
+}
+
 static void net_activate(struct virtio_dev *vd)
 {
 	struct virtio_net *n = vd->priv;
 	int err;
 
 	atomic_store(&n->features, vd->drv_features);
+	vm_info(vd->vm, "virtio-net %s: driver up, %s receive buffers%s", n->ifname,
+		has(vd->drv_features, VIRTIO_NET_F_MRG_RXBUF) ? "mergeable" : "whole-frame",
+		n->vhost_fd >= 0 ? ", vhost-net" : "");
 	err = set_tap_offload(n, vd->drv_features);
 	if (err)
 		vm_warn(vd->vm, "virtio-net %s: cannot set TAP offloads: %s; offloaded frames will be dropped",
 			n->ifname, strerror(-err));
+	if (n->vhost_fd >= 0)
+		start_vhost(n);
 }
 
 static void net_reset(struct virtio_dev *vd)
 {
 	struct virtio_net *n = vd->priv;
+	struct virtio_queue *rxq = &vd->queues[NET_RXQ];
+
+	/* A waiting frame was checked against the old features: drop it. */
+	if (n->vhost_fd >= 0)
+		vhost_net_stop(n->vhost_fd, vd);
+	pthread_mutex_lock(&rxq->lock);
+	n->rx_len = 0;
+	pthread_mutex_unlock(&rxq->lock);
 
 	atomic_store(&n->features, 0);
 	set_tap_offload(n, 0);
@@ -289,6 +359,8 @@ static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
 
 static void net_free(struct virtio_net *n)
 {
+	if (n->vhost_fd >= 0)
+		close(n->vhost_fd); /* first: vhost holds the tap */
 	if (n->tap_fd >= 0)
 		close(n->tap_fd);
 	free(n);
@@ -365,43 +437,87 @@ static void default_mac(const char *name, uint8_t mac[6])
 	mac[3] = (uint8_t)(h >> 16), mac[4] = (uint8_t)(h >> 8), mac[5] = (uint8_t)h;
 }
 
-struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
-				 const char *tap, const uint8_t mac[6],
-				 char *why, size_t why_len)
+/* Ring features vhost must support for us to offer them; the rest (offloads,
+ * MAC, status) are the TAP's and the config space's business. */
+#define NET_RING_FEATURES (VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
+			   VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX) | \
+			   VIRTIO_F_BIT(VIRTIO_NET_F_MRG_RXBUF))
+
+static int use_vhost(struct virtio_net *n, char *why, size_t len)
+{
+	int fd = vhost_net_open(&n->vhost_features, why, len);
+
+	if (fd < 0)
+		return fd;
+	n->vhost_fd = fd;
+	if (!(n->vhost_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)))
+		return set_why(why, len, "vhost=on: this kernel's vhost-net has no VIRTIO_F_VERSION_1");
+	n->ops.features &= ~(NET_RING_FEATURES & ~n->vhost_features);
+	n->ops.own_notify = true;        /* vhost takes the kicks */
+	n->ops.external_used_irq = true; /* and signals the irqfd */
+	return 0;
+}
+
+/* What the data path needs once the transport exists. */
+static int wire_data_path(struct virtio_net *n, struct vm *vm, char *why,
+			  size_t len)
+{
+	int err;
+
+	if (n->vhost_fd >= 0)
+		return n->vd->irqfd ? 0 :
+		       set_why(why, len, "vhost=on needs an irqfd for the device's interrupt, and this VM has none");
+	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
+	return err ? set_why(why, len, "cannot watch TAP %s: %s", n->ifname, strerror(-err)) : 0;
+}
+
+struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
+				      const struct virtio_net_options *o,
+				      char *why, size_t why_len)
 {
 	struct virtio_net *n = calloc(1, sizeof(*n));
-	int err;
+	const char *tap = o ? o->tap : NULL;
 
 	if (!n) {
 		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
-	n->tap_fd = -1;
-	if (!tap || open_tap(n, tap, why, why_len)) {
+	n->tap_fd = n->vhost_fd = -1;
+	n->ops = net_ops;
+	if (!tap || open_tap(n, tap, why, why_len) ||
+	    (o->vhost && use_vhost(n, why, why_len))) {
 		if (!tap)
 			set_why(why, why_len, "no TAP interface given");
 		net_free(n);
 		return NULL;
 	}
-	if (mac)
-		memcpy(n->config, mac, 6);
+	if (o->mac)
+		memcpy(n->config, o->mac, 6);
 	else
 		default_mac(tap, n->config);
 	n->config[NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
-	n->vd = virtio_mmio_create(vm, base, gsi, &net_ops, n, why, why_len);
+	n->vd = virtio_mmio_create(vm, base, gsi, &n->ops, n, why, why_len);
 	if (!n->vd) {
 		net_free(n);
 		return NULL;
 	}
-	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
-	if (err) {
-		set_why(why, why_len, "cannot watch TAP %s: %s", tap, strerror(-err));
+	if (wire_data_path(n, vm, why, why_len)) {
 		virtio_mmio_free(n->vd);
 		net_free(n);
 		return NULL;
 	}
-	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x",
+	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x%s",
 		(unsigned long long)base, gsi, tap, n->config[0], n->config[1],
-		n->config[2], n->config[3], n->config[4], n->config[5]);
+		n->config[2], n->config[3], n->config[4], n->config[5],
+		n->vhost_fd >= 0 ? " via vhost-net" : "");
 	return &n->vd->dev;
+}
+
+struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				 const char *tap, const uint8_t mac[6],
+				 char *why, size_t why_len)
+{
+	struct virtio_net_options o = { .tap = tap, .mac = mac };
+
+	return virtio_net_create_opts(vm, base, gsi, &o, why, why_len);
 }

@@ -191,16 +191,28 @@ void virtq_unpop(struct virtq *vq)
 	vq->last_avail--;
 }
 
-void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+void virtq_fill(struct virtq *vq, unsigned ahead, uint16_t head, uint32_t len)
 {
-	struct virtq_used_elem *u = &vq->used->ring[vq->used_idx & (vq->num - 1)];
+	uint16_t slot = (uint16_t)(vq->used_idx + ahead) & (vq->num - 1);
+	struct virtq_used_elem *u = &vq->used->ring[slot];
 
+	/* Beyond the published index: the driver does not look there yet. */
 	__atomic_store_n(&u->id, (uint32_t)head, __ATOMIC_RELAXED);
 	__atomic_store_n(&u->len, len, __ATOMIC_RELAXED);
-	vq->used_idx++;
-	/* Release: the element and the data written into the buffers are
+}
+
+void virtq_flush(struct virtq *vq, unsigned count)
+{
+	vq->used_idx = (uint16_t)(vq->used_idx + count);
+	/* Release: the elements and the data written into the buffers are
 	 * visible before the driver can see the new index. */
 	__atomic_store_n(&vq->used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+void virtq_push(struct virtq *vq, uint16_t head, uint32_t len)
+{
+	virtq_fill(vq, 0, head, len);
+	virtq_flush(vq, 1);
 }
 
 bool virtq_need_interrupt(struct virtq *vq)

@@ -151,6 +151,15 @@ void virtq_unpop(struct virtq *vq);
 void virtq_push(struct virtq *vq, uint16_t head, uint32_t len);
 
 /*
+ * The same in two steps, for several chains the driver must see together
+ * (a frame over several receive buffers) or to publish a batch at once:
+ * virtq_fill writes used element `ahead` places past the published index
+ * (ahead < num), virtq_flush publishes the next `count` of them.
+ */
+void virtq_fill(struct virtq *vq, unsigned ahead, uint16_t head, uint32_t len);
+void virtq_flush(struct virtq *vq, unsigned count);
+
+/*
  * Whether the driver wants an interrupt for what was pushed since the last
  * call (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event with EVENT_IDX).
  */
@@ -195,6 +204,11 @@ struct virtio_dev_ops {
 	/* Device thread polls the queue eventfds itself (virtio_queue_fd());
 	 * otherwise the VM's I/O thread watches them and calls queue_notify. */
 	bool own_notify;
+	/* Used-buffer interrupts are raised outside the library (vhost
+	 * signals the irqfd itself), so InterruptStatus cannot know of them:
+	 * it shows VIRTIO_INT_USED at all times while the device is live, and
+	 * the driver looks at its rings on every interrupt. */
+	bool external_used_irq;
 	/* Config space access within config_len; reads fill `data`. Called
 	 * with the transport lock held. NULL: reads as zero, writes ignored. */
 	void (*config_read)(struct virtio_dev *vd, uint32_t off, void *data,
@@ -440,6 +454,7 @@ void virtio_blk_set_io(struct device *dev, const struct virtio_blk_io *io);
 #define VIRTIO_NET_F_HOST_TSO4 11
 #define VIRTIO_NET_F_HOST_TSO6 12
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_HDR_LEN 12 /* virtio_net_hdr_v1, num_buffers included */
 
@@ -447,11 +462,39 @@ void virtio_blk_set_io(struct device *dev, const struct virtio_blk_io *io);
  * Check (and tidy) a header against the negotiated features, in place: a
  * guest's before its frame goes to the tap (only checksum/TSO offloads the
  * driver took; num_buffers zeroed), the tap's before the frame goes to the
- * guest (only GUEST_* offloads it took; num_buffers 1). 0, or -EINVAL: drop
+ * guest (only GUEST_* offloads it took; num_buffers 1, which
+ * virtio_net_rx_place changes when the frame takes more buffers). 0, or -EINVAL: drop
  * the frame.
  */
 int virtio_net_check_tx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features);
 int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features);
+
+/*
+ * Put one received frame (its checked header first, len bytes in all) into
+ * the receive queue (net_rx.c): one chain, or with `mrg` (MRG_RXBUF) as many
+ * as it takes, num_buffers set in the first and all published at once. iov
+ * (max_iov entries; with mrg half for the first chain, half for the others)
+ * is scratch space. Returns the chains used; 0 when the ring has too little
+ * space for now (nothing consumed: try again on the next notify);
+ * -EMSGSIZE when this frame cannot be placed (drop it; nothing consumed);
+ * another -errno when the driver broke the ring (virtq_pop's errors, or
+ * -EINVAL for a mergeable buffer shorter than the header): reset it.
+ */
+int virtio_net_rx_place(struct virtq *vq, bool mrg, uint8_t *frame, size_t len,
+			struct iovec *iov, unsigned max_iov);
+
+/*
+ * The vhost-net data path (net_vhost.c). vhost_net_open: open
+ * /dev/vhost-net, become its owner, read its features; the fd, or -errno
+ * with a one-line reason in why. vhost_net_start (at DRIVER_OK, every queue
+ * ready): features, memory table, rings, kick = the queue's notify eventfd,
+ * call = vd->irq_fd, the TAP as backend; 0, or -errno with *step naming the
+ * call that failed. vhost_net_stop: take the backend away (at reset).
+ */
+int vhost_net_open(uint64_t *features, char *why, size_t why_len);
+int vhost_net_start(int fd, struct virtio_dev *vd, int tap_fd,
+		    uint64_t vhost_features, const char **step);
+void vhost_net_stop(int fd, struct virtio_dev *vd);
 
 /* ---- virtio-rng (rng.c) ---- */
 

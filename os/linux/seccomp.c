@@ -22,6 +22,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/vhost.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -115,6 +116,17 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_VCPU | K_IO | K_BLK, KVM_IRQ_LINE),
 	/* virtio-net: the TAP's offloads follow the driver's features. */
 	IOCTL(K_VCPU, TUNSETOFFLOAD),
+	/* virtio-net with vhost=on: rings handed to vhost at DRIVER_OK and
+	 * its backend taken away at reset, both on the status register's
+	 * vCPU thread (SET_OWNER and GET_FEATURES run before the sandbox). */
+	IOCTL(K_VCPU, VHOST_SET_FEATURES),
+	IOCTL(K_VCPU, VHOST_SET_MEM_TABLE),
+	IOCTL(K_VCPU, VHOST_SET_VRING_NUM),
+	IOCTL(K_VCPU, VHOST_SET_VRING_BASE),
+	IOCTL(K_VCPU, VHOST_SET_VRING_ADDR),
+	IOCTL(K_VCPU, VHOST_SET_VRING_KICK),
+	IOCTL(K_VCPU, VHOST_SET_VRING_CALL),
+	IOCTL(K_VCPU, VHOST_NET_SET_BACKEND),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
 	/* Restoring the terminal (tcsetattr, isatty). */
 	IOCTL(K_MAIN, TCGETS),

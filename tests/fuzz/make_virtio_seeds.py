@@ -95,3 +95,32 @@ write(BLK, "q_flush_fails", blk_queue("direct", 4, 0, 0, 0, flags=0x90))
 # mode 0: 3 segments, 1 readable: header(16), data(512+1 writable) ...
 write(BLK, "seg_read", bytes([0x00, 2, 1, 2]) + struct.pack("<IIQ", 0, 0, 5) + bytes([64]))
 write(BLK, "seg_write", bytes([0x00, 2, 2, 66, 0]) + struct.pack("<IIQ", 1, 0, 7) + bytes(200))
+
+NRX = "tests/fuzz/corpus/net_rx"
+
+
+def rx_seed(num_log2, features, max_iov, rounds, frame_len, step, parts, size=0x3000):
+    """features: bit 0 indirect, bit 1 event_idx, bit 2 MRG_RXBUF."""
+    hdr = struct.pack("<BBBBHHHHH", num_log2, features, max_iov, rounds, 0x0, 0x100, 0x200,
+                      frame_len, step)
+    return hdr + ram(size, parts)
+
+
+# four writable 1500-byte buffers (mergeable); frames of 4000 then 1000 bytes
+write(NRX, "mrg_spread", rx_seed(3, 4, 16, 3, 4000, 0x3c18, [
+    (0x0, b"".join(desc(0x1000 + i * 0x600, 1500, WRITE) for i in range(4))),
+    (0x100, avail([0, 1, 2, 3]))], size=0x3400))
+# one big chain, no MRG_RXBUF; the second frame no longer fits
+write(NRX, "single", rx_seed(3, 0, 8, 2, 1000, 2000, [
+    (0x0, desc(0x400, 16, NEXT, 1) + desc(0x1000, 1500, WRITE)),
+    (0x100, avail([0]))]))
+# a mergeable buffer shorter than the header
+write(NRX, "mrg_short", rx_seed(2, 6, 8, 2, 300, 0, [
+    (0x0, desc(0x1000, 100, WRITE) + desc(0x1100, 8, WRITE)),
+    (0x100, avail([0, 1]))]))
+# indirect receive chains, mergeable
+write(NRX, "mrg_indirect", rx_seed(3, 5, 8, 2, 200, 50, [
+    (0x0, desc(0x300, 32, INDIRECT) + desc(0x340, 32, INDIRECT)),
+    (0x300, desc(0x1000, 64, NEXT | WRITE, 1) + desc(0x1100, 64, WRITE)),
+    (0x340, desc(0x1200, 64, NEXT | WRITE, 1) + desc(0x1300, 64, WRITE)),
+    (0x100, avail([0, 1]))]))

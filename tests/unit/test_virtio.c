@@ -1681,7 +1681,29 @@ static void test_net_config(void **state)
 	assert_true(device_features(d) & (1ULL << 5));  /* MAC */
 	assert_true(device_features(d) & (1ULL << 16)); /* STATUS */
 	assert_true(device_features(d) & (1ULL << VIRTIO_NET_F_CSUM));
-	assert_false(device_features(d) & (1ULL << 15)); /* no MRG_RXBUF */
+	assert_true(device_features(d) & (1ULL << VIRTIO_NET_F_MRG_RXBUF));
+}
+
+/* vhost=on without /dev/vhost-net is a one-line error, never a fallback. */
+static void test_net_vhost_missing(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_net_options o = { .tap = "vvtest1", .vhost = 1 };
+	char why[256] = "";
+	struct device *d;
+
+	if (access("/dev/vhost-net", F_OK) == 0 || access("/dev/net/tun", R_OK | W_OK)) {
+		skip(); /* vhost-net is here (the e2e tests use it), or no TAP */
+		return;
+	}
+	d = virtio_net_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why));
+	if (!d && strstr(why, "TAP")) {
+		skip(); /* no permission for TAPs here */
+		return;
+	}
+	assert_null(d);
+	assert_non_null(strstr(why, "vhost=on: /dev/vhost-net: "));
+	assert_null(strchr(why, '\n'));
 }
 
 static void test_net_headers(void **state)
@@ -1732,6 +1754,139 @@ static void test_net_headers(void **state)
 	assert_int_equal(h[10], 1);
 }
 
+/* ---- virtio-net receive placement (net_rx.c), on a fake ring ---- */
+
+#define RXBUF(i) (DATA_GPA + (uint64_t)(i) * 0x1000)
+
+/* Offer receive chain `i` (descriptor i): one writable buffer of len bytes. */
+static void offer_rx(struct fx *f, unsigned i, uint32_t len)
+{
+	set_desc(f, 0, i, RXBUF(i), len, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, (uint16_t)i);
+}
+
+/* A frame: header (num_buffers 1, as check_rx_hdr leaves it), then a pattern. */
+static void make_frame(uint8_t *fr, size_t len, uint8_t seed)
+{
+	memset(fr, 0, VIRTIO_NET_HDR_LEN);
+	fr[10] = 1;
+	for (size_t i = VIRTIO_NET_HDR_LEN; i < len; i++)
+		fr[i] = (uint8_t)(i * 7 + seed);
+}
+
+static void test_net_rx_mergeable(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t fr[4000], back[4000];
+	struct iovec iov[8];
+	struct virtq vq;
+	uint16_t nb;
+
+	init_vq(f, &vq, F_VERSION_1);
+	make_frame(fr, sizeof(fr), 1);
+	offer_rx(f, 0, 1500);
+	offer_rx(f, 1, 1500);
+	/* 3000 bytes of buffers for 4000: nothing consumed, the frame waits */
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), 0);
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(used_idx(f, 0), 0);
+	offer_rx(f, 2, 1500);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), 3);
+	/* all three published together, in order, the last one partly used */
+	assert_int_equal(used_idx(f, 0), 3);
+	for (unsigned i = 0; i < 3; i++) {
+		assert_int_equal(gused(f, 0)->ring[i].id, i);
+		assert_int_equal(gused(f, 0)->ring[i].len, i < 2 ? 1500 : 1000);
+		memcpy(back + i * 1500, f->ram + RXBUF(i), i < 2 ? 1500 : 1000);
+	}
+	memcpy(&nb, back + 10, 2);
+	assert_int_equal(nb, 3); /* num_buffers in the first buffer's header */
+	back[10] = 1, back[11] = 0;
+	assert_memory_equal(back, fr, sizeof(fr));
+
+	/* a small frame: one buffer, num_buffers 1 */
+	make_frame(fr, 100, 2);
+	offer_rx(f, 3, 1500);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, 100, iov, 8), 1);
+	assert_int_equal(used_idx(f, 0), 4);
+	assert_int_equal(gused(f, 0)->ring[3].len, 100);
+	assert_memory_equal(f->ram + RXBUF(3), fr, 100);
+}
+
+static void test_net_rx_single_buffer(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t fr[3000];
+	struct iovec iov[8];
+	struct virtq vq;
+
+	init_vq(f, &vq, F_VERSION_1);
+	make_frame(fr, sizeof(fr), 3);
+	offer_rx(f, 0, 1500);
+	/* without MRG_RXBUF a frame never spans chains: dropped, chain kept */
+	assert_int_equal(virtio_net_rx_place(&vq, false, fr, sizeof(fr), iov, 8), -EMSGSIZE);
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(virtio_net_rx_place(&vq, false, fr, 1500, iov, 8), 1);
+	assert_int_equal(gused(f, 0)->ring[0].len, 1500);
+	assert_int_equal(f->ram[RXBUF(0) + 10], 1);
+	assert_memory_equal(f->ram + RXBUF(0), fr, 1500);
+	assert_int_equal(virtio_net_rx_place(&vq, false, fr, 100, iov, 8), 0); /* empty */
+}
+
+static void test_net_rx_hostile_buffers(void **state)
+{
+	struct fx *f = *state;
+	static uint8_t fr[2000];
+	struct iovec iov[8], big[64];
+	struct virtq vq;
+
+	make_frame(fr, sizeof(fr), 4);
+	/* a mergeable buffer shorter than the header (5.1.6.3.1): reset */
+	init_vq(f, &vq, F_VERSION_1);
+	offer_rx(f, 0, 1500);
+	offer_rx(f, 1, 8);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), -EINVAL);
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(used_idx(f, 0), 0);
+
+	/* a read-only buffer where a receive buffer should be */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	init_vq(f, &vq, F_VERSION_1);
+	set_desc(f, 0, 0, RXBUF(0), 1500, 0, 0);
+	publish(f, 0, 0);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), -EINVAL);
+
+	/* a second buffer outside guest RAM, and a loop: the walker's errors */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	init_vq(f, &vq, F_VERSION_1);
+	offer_rx(f, 0, 1500);
+	set_desc(f, 0, 1, RAM_SIZE - 16, 1500, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, 1);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), -EFAULT);
+	assert_int_equal(vq.last_avail, 0);
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	init_vq(f, &vq, F_VERSION_1);
+	set_desc(f, 0, 0, RXBUF(0), 100, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
+	publish(f, 0, 0);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), big, 64), -ELOOP);
+
+	/* a whole ring of header-sized buffers can never take the frame:
+	 * dropped rather than waiting for ever */
+	memset(f->ram + QBASE(0), 0, 0x3000);
+	init_vq(f, &vq, F_VERSION_1);
+	for (unsigned i = 0; i < QSZ; i++)
+		offer_rx(f, i, VIRTIO_NET_HDR_LEN);
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, sizeof(fr), iov, 8), -EMSGSIZE);
+	assert_int_equal(vq.last_avail, 0);
+	/* ... but a frame that fits in them goes in (16 x 12 = 192 bytes) */
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, 192, iov, 8), QSZ);
+	assert_int_equal(used_idx(f, 0), QSZ);
+	assert_int_equal(f->ram[RXBUF(0) + 10], QSZ);
+
+	/* frames shorter than a header are refused before touching the ring */
+	assert_int_equal(virtio_net_rx_place(&vq, true, fr, 4, iov, 8), -EMSGSIZE);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1767,7 +1922,11 @@ int main(void)
 		cmocka_unit_test(test_blk_parse),
 		cmocka_unit_test_setup_teardown(test_console, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_vhost_missing, setup, teardown),
 		cmocka_unit_test(test_net_headers),
+		cmocka_unit_test_setup_teardown(test_net_rx_mergeable, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_rx_single_buffer, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_rx_hostile_buffers, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
