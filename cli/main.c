@@ -261,6 +261,18 @@ static int exit_code_for(struct vmm *v, int reason)
 	}
 }
 
+/* --stats: the exit histogram, after the vCPUs stopped (exact counts). */
+static void print_stats(struct vm *vm)
+{
+	char buf[16384];
+	int n = vm_format_stats(vm, buf, sizeof(buf));
+
+	if (n < 0)
+		return;
+	fprintf(stderr, "vibevmm: exit statistics:\n%s%s", buf,
+		(size_t)n >= sizeof(buf) ? "  (truncated)\n" : "");
+}
+
 static int run(struct vmm *v)
 {
 	sigset_t stop_signals;
@@ -298,6 +310,8 @@ static int run(struct vmm *v)
 	console_restore(&v->con);
 	close(sig_fd);
 	reason = vm_wait(v->vm);
+	if (v->cfg.stats)
+		print_stats(v->vm);
 	return exit_code_for(v, reason);
 }
 
