@@ -43,6 +43,7 @@ struct vmm_config {
 	int no_pvh;
 	int no_seccomp;     /* seccomp sandbox off (on by default) */
 	int stats;          /* print the exit histogram at the end */
+	int no_kernel_cache; /* never keep/reuse decompressed kernels */
 	int help, version;
 };
 
