@@ -13,6 +13,7 @@
 
 #include "boot/boot_internal.h"
 #include "boot/decompress.h"
+#include "boot/kcache.h"
 
 /* Setup header field offsets from the start of the image. */
 #define HDR_SETUP_SECTS 0x1f1
@@ -137,8 +138,34 @@ static int load_as_is(const uint8_t *buf, size_t len, const struct bz_hdr *h,
 	return 0;
 }
 
+/*
+ * Unpack the payload, or take it from the cache when there is one: an xz
+ * payload of a distribution kernel costs seconds, its hash and a read of
+ * the cached copy a fraction of that. A cache that cannot be read or
+ * written only costs the decompression.
+ */
+static int decompress_cached(const uint8_t *in, size_t in_len, const char *cache,
+			     uint8_t **out, size_t *out_len, int *hit)
+{
+	uint8_t key[SHA256_LEN];
+	int ret;
+
+	*hit = 0;
+	if (cache) {
+		sha256(in, in_len, key);
+		*hit = kcache_lookup(cache, key, out, out_len) == 0;
+		if (*hit)
+			return 0;
+	}
+	ret = boot_decompress(in, in_len, out, out_len);
+	if (!ret && cache)
+		kcache_store(cache, key, *out, *out_len);
+	return ret;
+}
+
 static int load_decompressed(const uint8_t *buf, size_t len,
-			     const struct bz_hdr *h, struct kernel_image *out)
+			     const struct bz_hdr *h, const char *cache,
+			     struct kernel_image *out)
 {
 	uint64_t off = le32_at(buf + HDR_PAYLOAD_OFFSET);
 	uint64_t plen = le32_at(buf + HDR_PAYLOAD_LENGTH);
@@ -150,7 +177,7 @@ static int load_decompressed(const uint8_t *buf, size_t len,
 	off += h->setup_size;
 	if (plen == 0 || !in_bounds(off, plen, len))
 		return -EINVAL;
-	ret = boot_decompress(buf + off, plen, &elf, &elf_len);
+	ret = decompress_cached(buf + off, plen, cache, &elf, &elf_len, &out->from_cache);
 	if (ret)
 		return ret;
 	out->owned = elf;
@@ -176,7 +203,7 @@ int boot_parse_bzimage(const uint8_t *buf, size_t len,
 	if (opts && opts->bzimage_as_is)
 		ret = load_as_is(buf, len, &h, out);
 	else
-		ret = load_decompressed(buf, len, &h, out);
+		ret = load_decompressed(buf, len, &h, opts ? opts->kernel_cache : NULL, out);
 	if (ret)
 		return ret;
 	fill_header_info(buf, &h, out);

@@ -2,6 +2,7 @@
 /* vibevmm: the command line built on libvibevmm. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -112,12 +113,32 @@ static const char *guest_cmdline(const struct vmm_config *cfg)
 	return cfg->console == CONSOLE_VIRTIO ? "console=hvc0" : "console=ttyS0";
 }
 
+/* $XDG_CACHE_HOME/vibevmm/kernels, else ~/.cache/vibevmm/kernels; NULL
+ * (no cache) with --no-kernel-cache or neither variable set. */
+static const char *kernel_cache_dir(const struct vmm_config *cfg, char *buf, size_t len)
+{
+	const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
+	int n;
+
+	if (cfg->no_kernel_cache)
+		return NULL;
+	if (xdg && *xdg == '/')
+		n = snprintf(buf, len, "%s/vibevmm/kernels", xdg);
+	else if (home && *home == '/')
+		n = snprintf(buf, len, "%s/.cache/vibevmm/kernels", home);
+	else
+		return NULL;
+	return n > 0 && (size_t)n < len ? buf : NULL;
+}
+
 static int load_kernel(struct vmm *v)
 {
+	char cache[PATH_MAX];
 	struct machine_linux b = {
 		.cmdline = guest_cmdline(&v->cfg),
 		.flags = (v->cfg.bzimage_as_is ? MACHINE_BOOT_BZIMAGE_AS_IS : 0) |
 			 (v->cfg.no_pvh ? MACHINE_BOOT_NO_PVH : 0),
+		.kernel_cache = kernel_cache_dir(&v->cfg, cache, sizeof(cache)),
 	};
 	uint8_t *kernel = NULL, *initrd = NULL;
 	char why[256] = "";
@@ -261,6 +282,18 @@ static int exit_code_for(struct vmm *v, int reason)
 	}
 }
 
+/* --stats: the exit histogram, after the vCPUs stopped (exact counts). */
+static void print_stats(struct vm *vm)
+{
+	char buf[16384];
+	int n = vm_format_stats(vm, buf, sizeof(buf));
+
+	if (n < 0)
+		return;
+	fprintf(stderr, "vibevmm: exit statistics:\n%s%s", buf,
+		(size_t)n >= sizeof(buf) ? "  (truncated)\n" : "");
+}
+
 static int run(struct vmm *v)
 {
 	sigset_t stop_signals;
@@ -298,6 +331,8 @@ static int run(struct vmm *v)
 	console_restore(&v->con);
 	close(sig_fd);
 	reason = vm_wait(v->vm);
+	if (v->cfg.stats)
+		print_stats(v->vm);
 	return exit_code_for(v, reason);
 }
 

@@ -45,6 +45,11 @@ static const char usage_format[] =
 	"  --bzimage-as-is      x86: boot a bzImage through its own decompressor\n"
 	"  --no-pvh             x86: enter a PVH ELF at its 64-bit Linux entry, not PVH\n"
 	"  --no-seccomp         run without the system-call sandbox (seccomp)\n"
+	"  --no-kernel-cache    x86: always decompress a bzImage; else its payload is\n"
+	"                       kept decompressed in $XDG_CACHE_HOME/vibevmm/kernels\n"
+	"                       (~/.cache/vibevmm/kernels) for the next boot\n"
+	"  --stats              at the end, the guest's exits on stderr: per reason\n"
+	"                       and per device (unclaimed addresses too), per vCPU\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
@@ -68,7 +73,8 @@ void cli_print_usage(FILE *f)
 enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
-	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP,
+	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
+	OPT_NO_KERNEL_CACHE,
 };
 
 static const struct option long_options[] = {
@@ -88,6 +94,8 @@ static const struct option long_options[] = {
 	{ "exit-port", no_argument, NULL, OPT_EXIT_PORT },
 	{ "debugcon", no_argument, NULL, OPT_DEBUGCON },
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
+	{ "stats", no_argument, NULL, OPT_STATS },
+	{ "no-kernel-cache", no_argument, NULL, OPT_NO_KERNEL_CACHE },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -302,6 +310,8 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_EXIT_PORT: cfg->exit_port = 1; return 0;
 	case OPT_DEBUGCON: cfg->debugcon = 1; return 0;
 	case OPT_NO_SECCOMP: cfg->no_seccomp = 1; return 0;
+	case OPT_STATS: cfg->stats = 1; return 0;
+	case OPT_NO_KERNEL_CACHE: cfg->no_kernel_cache = 1; return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:

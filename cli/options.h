@@ -48,6 +48,8 @@ struct vmm_config {
 	int bzimage_as_is;
 	int no_pvh;
 	int no_seccomp;     /* seccomp sandbox off (on by default) */
+	int stats;          /* print the exit histogram at the end */
+	int no_kernel_cache; /* never keep/reuse decompressed kernels */
 	int help, version;
 };
 

@@ -55,6 +55,8 @@ struct device *vm_find_device(struct vm *vm, enum device_space space,
 	return NULL;
 }
 
+static int find_index(struct vm *vm, enum device_space space, uint64_t addr);
+
 void bus_destroy_devices(struct vm *vm)
 {
 	for (int i = vm->num_devices - 1; i >= 0; i--) {
@@ -92,10 +94,21 @@ static void log_unclaimed(struct vm *vm, enum device_space space,
 /* One access of `size` bytes at `addr`: find the device and call it. A
  * read nobody answers (no device, a write-only one, or a failed read)
  * returns all ones, as an open bus does, never what the exit buffer held. */
-static void access_one(struct vm *vm, enum device_space space, uint64_t addr,
-		       uint8_t *data, size_t size, int is_write)
+static int find_index(struct vm *vm, enum device_space space, uint64_t addr)
 {
-	struct device *d = vm_find_device(vm, space, addr);
+	for (int i = 0; i < vm->num_devices; i++) {
+		struct device *d = vm->devices[i];
+		if (d->space == space && addr >= d->base && addr - d->base < d->size)
+			return i;
+	}
+	return -ENODEV;
+}
+
+static int access_one(struct vm *vm, enum device_space space, uint64_t addr,
+		      uint8_t *data, size_t size, int is_write)
+{
+	int idx = find_index(vm, space, addr);
+	struct device *d = idx >= 0 ? vm->devices[idx] : NULL;
 	int err = -ENODEV;
 
 	if (d && is_write && d->write)
@@ -113,21 +126,25 @@ static void access_one(struct vm *vm, enum device_space space, uint64_t addr,
 			 (unsigned long long)(addr - d->base), strerror(-err));
 	if (err && !is_write)
 		memset(data, 0xff, size);
+	return idx;
 }
 
-void bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit)
+int bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit)
 {
+	int idx = -ENODEV;
+
 	/* rep ins/outs: count accesses to the same port, back to back. */
 	for (uint32_t i = 0; i < exit->io.count; i++)
-		access_one(vm, DEVICE_PIO, exit->io.port,
-			   exit->io.data + (size_t)i * exit->io.size,
-			   exit->io.size, exit->io.is_write);
+		idx = access_one(vm, DEVICE_PIO, exit->io.port,
+				 exit->io.data + (size_t)i * exit->io.size,
+				 exit->io.size, exit->io.is_write);
+	return idx;
 }
 
-void bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit)
+int bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit)
 {
-	access_one(vm, DEVICE_MMIO, exit->mmio.addr, exit->mmio.data,
-		   exit->mmio.size, exit->mmio.is_write);
+	return access_one(vm, DEVICE_MMIO, exit->mmio.addr, exit->mmio.data,
+			  exit->mmio.size, exit->mmio.is_write);
 }
 
 int vm_irq_line(struct vm *vm, uint32_t gsi, int level)

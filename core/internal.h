@@ -73,6 +73,27 @@ struct vm_state {
 	void (*machine_free)(void *machine);
 };
 
+/*
+ * Exit counters of one vCPU (vcpu_stats, vm_format_stats). Only the thread
+ * inside vcpu_run writes them (enter_run makes it the only one), so a bump
+ * is a relaxed load and store, no lock and no locked instruction; readers
+ * on other threads see a recent value, exact once the vCPU stopped.
+ */
+#define STATS_MAX_DEVICES 64   /* devices counted one by one; later ones together */
+#define STATS_MAX_UNCLAIMED 16 /* unclaimed addresses counted one by one */
+#define STATS_UNCLAIMED_USED (1ULL << 62) /* in a key: the slot is taken */
+
+struct vcpu_counters {
+	atomic_uint_least64_t by_reason[VCPU_EXIT_REASONS];
+	/* Port-I/O and MMIO exits by vm->devices index; the last slot counts
+	 * devices past STATS_MAX_DEVICES. */
+	atomic_uint_least64_t by_device[STATS_MAX_DEVICES + 1];
+	/* Exits nobody claimed: key = space << 63 | USED | address; the last
+	 * count is for addresses past the table. */
+	atomic_uint_least64_t unclaimed_key[STATS_MAX_UNCLAIMED];
+	atomic_uint_least64_t unclaimed[STATS_MAX_UNCLAIMED + 1];
+};
+
 struct vcpu_state {
 	/* The thread inside vcpu_run, if any. kick_lock keeps it from leaving
 	 * vcpu_run (and maybe exiting) while another thread signals it. */
@@ -84,12 +105,18 @@ struct vcpu_state {
 	bool owned_by_vm;
 	pthread_t runner;             /* vm_start's thread for this vCPU */
 	bool runner_started;
+	struct vcpu_counters counters;
 };
 
-/* bus.c: dispatch an I/O or MMIO exit to the device that claims it. */
-void bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit);
-void bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit);
+/* bus.c: dispatch an I/O or MMIO exit to the device that claims it;
+ * its index in vm->devices, or -ENODEV when none does. */
+int bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit);
+int bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit);
 void bus_destroy_devices(struct vm *vm);
+
+/* stats.c: count one exit of the calling vCPU (dev: bus_dispatch_*'s
+ * result for I/O and MMIO exits, else unused). */
+void stats_count_exit(struct vcpu *vcpu, const struct vcpu_exit *exit, int dev);
 
 /* output.c: flush (bounded), report losses, close every output stream. */
 void output_close_all(struct vm *vm);

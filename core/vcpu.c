@@ -178,7 +178,7 @@ static int run_once(struct vcpu *vcpu)
 {
 	struct vm *vm = vcpu->vm;
 	struct vcpu_exit *exit = &vcpu->exit;
-	int err, reason;
+	int err, reason, dev = -ENODEV;
 
 	if (atomic_load(&vm->state->exit_requested))
 		return stop_reason(vcpu);
@@ -189,18 +189,17 @@ static int run_once(struct vcpu *vcpu)
 
 	switch (exit->reason) {
 	case VCPU_EXIT_IO:
-		bus_dispatch_io(vm, exit);
+		dev = bus_dispatch_io(vm, exit);
 		break;
 	case VCPU_EXIT_MMIO:
-		bus_dispatch_mmio(vm, exit);
-		break;
-	case VCPU_EXIT_INTERRUPTED:
-		if (atomic_load(&vm->state->exit_requested))
-			return stop_reason(vcpu);
+		dev = bus_dispatch_mmio(vm, exit);
 		break;
 	default:
 		break;
 	}
+	stats_count_exit(vcpu, exit, dev);
+	if (exit->reason == VCPU_EXIT_INTERRUPTED && atomic_load(&vm->state->exit_requested))
+		return stop_reason(vcpu);
 	if (atomic_load(&vm->state->exit_requested)) {
 		reason = exit_requested_by_access(vcpu);
 		exit->reason = reason ? (enum vcpu_exit_reason)reason : exit->reason;

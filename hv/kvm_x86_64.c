@@ -107,8 +107,39 @@ int kvm_arch_create_irqchip(struct vm *vm)
 	return 0;
 }
 
-/* Each vCPU sees its own APIC id in CPUID, and that it is a guest. */
-static void patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id)
+#define KVM_CPUID_SIGNATURE 0x40000000
+#define CPUID_TIMING_LEAF 0x40000010
+/* KVM's local APIC timer counts at 1 GHz (one tick per ns). */
+#define KVM_APIC_BUS_KHZ 1000000
+
+static struct kvm_cpuid_entry2 *find_leaf(struct kvm_cpuid2 *c, uint32_t function)
+{
+	for (uint32_t i = 0; i < c->nent; i++)
+		if (c->entries[i].function == function)
+			return &c->entries[i];
+	return NULL;
+}
+
+/* The timing leaf, when KVM's signature leaf is there to announce it. */
+static void add_timing_leaf(struct kvm_cpuid2 *c, uint32_t tsc_khz)
+{
+	struct kvm_cpuid_entry2 *sig = find_leaf(c, KVM_CPUID_SIGNATURE);
+	struct kvm_cpuid_entry2 *t = find_leaf(c, CPUID_TIMING_LEAF);
+
+	if (!sig || !tsc_khz)
+		return;
+	if (!t) {
+		t = &c->entries[c->nent++];
+		*t = (struct kvm_cpuid_entry2){ .function = CPUID_TIMING_LEAF };
+	}
+	t->eax = tsc_khz;
+	t->ebx = KVM_APIC_BUS_KHZ;
+	t->ecx = t->edx = 0;
+	if (sig->eax < CPUID_TIMING_LEAF)
+		sig->eax = CPUID_TIMING_LEAF;
+}
+
+void kvm_x86_patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id, uint32_t tsc_khz)
 {
 	for (uint32_t i = 0; i < c->nent; i++) {
 		struct kvm_cpuid_entry2 *e = &c->entries[i];
@@ -126,20 +157,26 @@ static void patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id)
 			break;
 		}
 	}
+	add_timing_leaf(c, tsc_khz);
 }
 
 static int set_cpuid(struct vcpu *vcpu)
 {
 	struct kvm_x86_vm *x = kvm_of(vcpu->vm)->arch;
+	int fd = kvm_vcpu_of(vcpu)->fd;
 	size_t bytes = sizeof(*x->cpuid) + x->cpuid->nent * sizeof(x->cpuid->entries[0]);
-	struct kvm_cpuid2 *c = malloc(bytes);
+	/* room for the timing leaf */
+	struct kvm_cpuid2 *c = malloc(bytes + sizeof(x->cpuid->entries[0]));
+	/* The vCPU's TSC rate (the host's unless scaled); 0 where the
+	 * ioctl is missing: then no timing leaf. */
+	int khz = kvm_ioctl(fd, KVM_GET_TSC_KHZ, NULL);
 	int err;
 
 	if (!c)
 		return -ENOMEM;
 	memcpy(c, x->cpuid, bytes);
-	patch_cpuid(c, (uint32_t)vcpu->vcpu_id);
-	err = kvm_ioctl(kvm_vcpu_of(vcpu)->fd, KVM_SET_CPUID2, c);
+	kvm_x86_patch_cpuid(c, (uint32_t)vcpu->vcpu_id, khz > 0 ? (uint32_t)khz : 0);
+	err = kvm_ioctl(fd, KVM_SET_CPUID2, c);
 	free(c);
 	return err < 0 ? err : 0;
 }

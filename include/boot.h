@@ -50,11 +50,15 @@ struct kernel_image {
 	uint32_t initrd_addr_max;   /* highest initrd byte address allowed */
 	uint32_t cmdline_size;      /* max cmdline length, without NUL */
 	int decompressed;           /* bzImage payload / Image.gz unpacked on the host */
+	int from_cache;             /* ... or found in boot_options.kernel_cache */
 	void *owned;                /* buffer to free with kernel_image_free */
 };
 
 struct boot_options {
 	int bzimage_as_is; /* boot a bzImage through its own decompressor */
+	/* A directory for decompressed bzImage payloads, keyed by the SHA-256
+	 * of the compressed payload (created as needed), or NULL: none. */
+	const char *kernel_cache;
 };
 
 /* Format of a kernel file from its first bytes. */

@@ -85,6 +85,7 @@ struct machine_linux {
 	size_t initrd_len;
 	const char *cmdline;   /* NULL: empty */
 	uint32_t flags;        /* MACHINE_BOOT_* */
+	const char *kernel_cache; /* boot_options.kernel_cache; NULL: none */
 };
 
 /*

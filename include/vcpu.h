@@ -31,6 +31,7 @@ enum vcpu_exit_reason {
 	VCPU_EXIT_UNKNOWN,        /* an exit the library does not handle */
 	VCPU_EXIT_PANIC,          /* the guest reported a kernel panic (pvpanic) */
 };
+#define VCPU_EXIT_REASONS (VCPU_EXIT_PANIC + 1)
 
 /* Details of the last exit, valid until the next vcpu_run(). */
 struct vcpu_exit {
@@ -94,6 +95,18 @@ int vcpu_run(struct vcpu *vcpu);
 
 int vcpu_get_regs(struct vcpu *vcpu, struct regs *regs);
 int vcpu_set_regs(struct vcpu *vcpu, struct regs *regs);
+
+/*
+ * How often the guest left this vCPU, by the backend's reason for each exit
+ * (an I/O exit that ended the VM through the exit port counts as io). Always
+ * counted (per vCPU, no locks); exact once the vCPU stopped, a recent value
+ * while it runs. By device: vm_device_exits(); as text: vm_format_stats().
+ */
+struct vcpu_stats {
+	uint64_t exits;                        /* all reasons */
+	uint64_t by_reason[VCPU_EXIT_REASONS]; /* index: enum vcpu_exit_reason */
+};
+int vcpu_get_stats(struct vcpu *vcpu, struct vcpu_stats *stats);
 
 /* Stable lower-case name of an exit reason ("hlt", "mmio", ...). */
 const char *vcpu_exit_reason_name(int reason);

@@ -63,6 +63,20 @@ enum irqchip_model {
 enum irqchip_model vm_irqchip_model(struct vm *vm);
 
 /*
+ * Port-I/O or MMIO exits that `dev` (registered) handled on `vcpu`, or on
+ * every vCPU with vcpu NULL. 0 for a device the VM does not have.
+ */
+uint64_t vm_device_exits(struct vm *vm, const struct device *dev,
+			 struct vcpu *vcpu);
+
+/*
+ * The exit histogram as text: per reason and per device (unclaimed port and
+ * MMIO addresses each on their own line), a column per vCPU and the total.
+ * Like snprintf: the length it needs; buf holds at most len - 1 of it.
+ */
+int vm_format_stats(struct vm *vm, char *buf, size_t len);
+
+/*
  * Run every vCPU on its own thread (and the VM's I/O thread for device
  * input) until the guest ends: all vCPUs halted, shutdown, guest exit,
  * poweroff, reset, an error, or vm_stop(). Returns at once; see vm_wait().

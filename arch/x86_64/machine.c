@@ -221,6 +221,7 @@ static int parse_kernel(struct vm *vm, const struct machine_linux *b,
 {
 	const struct boot_options opts = {
 		.bzimage_as_is = !!(b->flags & MACHINE_BOOT_BZIMAGE_AS_IS),
+		.kernel_cache = b->kernel_cache,
 	};
 	enum kernel_format f = boot_detect_format(b->kernel, b->kernel_len);
 	int err;
@@ -244,7 +245,8 @@ static int parse_kernel(struct vm *vm, const struct machine_linux *b,
 			(unsigned long long)k->pvh_entry);
 	else
 		vm_info(vm, "kernel: %s%s, 64-bit entry 0x%llx", boot_format_name(k->format),
-			k->decompressed ? " (decompressed on the host)" : "",
+			k->from_cache ? " (decompressed on the host earlier: from the kernel cache)"
+			: k->decompressed ? " (decompressed on the host)" : "",
 			(unsigned long long)k->entry);
 	return err;
 }

@@ -109,6 +109,39 @@ def test_all_vcpus_must_halt(vibevmm, guest_dir, kvm_usable):
     assert "guest halted" in res.stderr
 
 
+def stats_rows(stderr):
+    """--stats' table: {label: [total, vCPU0, vCPU1, ...]}."""
+    rows = {}
+    for line in stderr.split("vibevmm: exit statistics:\n", 1)[1].splitlines():
+        parts = line.split()
+        if parts and parts[-1].isdigit():
+            n = next(i for i, p in enumerate(parts) if p.isdigit())
+            rows[" ".join(parts[:n])] = [int(p) for p in parts[n:]]
+    return rows
+
+
+def test_stats_count_exits_by_reason_and_device(vibevmm, guest_dir, kvm_usable):
+    """hello: 20 debugcon (MMIO) bytes, 18 UART bytes and the exit port."""
+    res = run([vibevmm, "--binary", str(guest_dir / "hello.bin"), "--stats"])
+    assert res.returncode == 42
+    rows = stats_rows(res.stderr)
+    assert rows["io"] == [19, 19] and rows["mmio"] == [20, 20], res.stderr
+    assert rows["debugcon mmio 0x90000000"] == [20, 20]
+    assert rows["serial8250 port 0x3f8"] == [18, 18]
+    assert rows["exit-port port 0xf4"] == [1, 1]
+    assert "vibevmm: exit statistics" not in run(
+        [vibevmm, "--binary", str(guest_dir / "hello.bin")]).stderr
+
+
+def test_stats_per_vcpu_and_unclaimed_ports(vibevmm, guest_dir, kvm_usable):
+    """smp: each vCPU writes a port nobody claims once, then halts."""
+    res = run([vibevmm, "--binary", str(guest_dir / "smp.bin"), "--cpus", "3", "--stats"])
+    assert res.returncode == 0
+    rows = stats_rows(res.stderr)
+    assert rows["io"] == [3, 1, 1, 1] and rows["hlt"] == [3, 1, 1, 1], res.stderr
+    assert rows["unclaimed port 0x520"] == [3, 1, 1, 1]
+
+
 def test_triple_fault_dumps_registers(vibevmm, guest_dir, kvm_usable):
     res = run([vibevmm, "--binary", str(guest_dir / "triple_fault.bin")])
     assert res.returncode == 2

@@ -30,10 +30,14 @@ static void test_hello_debugcon_and_serial(void **state)
 	char text[256];
 	struct vcpu *vcpu;
 
+	struct device *dbg, *uart, *exitp;
+	struct vcpu_stats st;
+	char table[2048];
+
 	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
-	assert_int_equal(vm_register_device(vm, debugcon_create(vm, 0x90000000, out[1])), 0);
-	assert_int_equal(vm_register_device(vm, serial8250_create(vm, 0x3f8, 4, -1, out[1])), 0);
-	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	assert_int_equal(vm_register_device(vm, dbg = debugcon_create(vm, 0x90000000, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, uart = serial8250_create(vm, 0x3f8, 4, -1, out[1])), 0);
+	assert_int_equal(vm_register_device(vm, exitp = exit_port_create(0xf4)), 0);
 	load_guest(vm, "hello");
 	vcpu = new_vcpu_long_mode(vm, 0);
 
@@ -46,6 +50,20 @@ static void test_hello_debugcon_and_serial(void **state)
 	assert_int_equal(nr_io, (int)strlen("hello from serial\n"));
 	read_pipe(out[0], text, sizeof(text));
 	assert_string_equal(text, "hello from debugcon\nhello from serial\n");
+	/* The exit counters say the same, by reason and by device: the exit
+	 * port's write is an I/O exit too. */
+	assert_int_equal(vcpu_get_stats(vcpu, &st), 0);
+	assert_int_equal(st.by_reason[VCPU_EXIT_MMIO], 20);
+	assert_int_equal(st.by_reason[VCPU_EXIT_IO], 19);
+	assert_int_equal(st.exits, 39);
+	assert_int_equal(vm_device_exits(vm, dbg, NULL), 20);
+	assert_int_equal(vm_device_exits(vm, uart, vcpu), 18);
+	assert_int_equal(vm_device_exits(vm, exitp, NULL), 1);
+	assert_true(vm_format_stats(vm, table, sizeof(table)) < (int)sizeof(table));
+	assert_non_null(strstr(table, "serial8250 port 0x3f8                    18        18\n"));
+	assert_non_null(strstr(table, "  mmio                                       20        20\n"));
+	/* snprintf-like: the length it needs, whatever the room */
+	assert_int_equal(vm_format_stats(vm, NULL, 0), (int)strlen(table));
 	vm_destroy(vm);
 	close(out[0]);
 	close(out[1]);

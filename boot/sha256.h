@@ -1,0 +1,13 @@
+/* SPDX-License-Identifier: MIT */
+/* SHA-256 of a buffer (internal to boot/). */
+#ifndef VIBEVMM_BOOT_SHA256_H
+#define VIBEVMM_BOOT_SHA256_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define SHA256_LEN 32
+
+void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+
+#endif
