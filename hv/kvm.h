@@ -53,16 +53,6 @@ int kvm_arch_vcpu_init(struct vcpu *vcpu);
 int kvm_arch_get_regs(struct vcpu *vcpu, struct regs *regs);
 int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs);
 /* Decode arch-specific exits; return 0 if handled, -ENOENT if unknown. */
-#if defined(__x86_64__)
-/*
- * Patch a copy of KVM's supported CPUID for one vCPU: its APIC id, the
- * hypervisor bit and, with tsc_khz, the timing leaf 0x40000010 (EAX: TSC
- * kHz, EBX: local APIC timer kHz) that hypervisors of VMware's convention
- * offer, so a guest knows the TSC rate without calibrating. c needs room
- * for one entry more than c->nent. Pure: unit-tested.
- */
-void kvm_x86_patch_cpuid(struct kvm_cpuid2 *c, uint32_t apic_id, uint32_t tsc_khz);
-#endif
 int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit);
 /* Fill exit->internal.insn from guest memory when KVM did not. */
 void kvm_arch_fetch_insn(struct vcpu *vcpu, struct vcpu_exit *exit);

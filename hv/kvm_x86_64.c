@@ -7,6 +7,7 @@
 
 #include "arch/x86_64/layout.h"
 #include "hv/kvm.h"
+#include "hv/kvm_x86_64.h"
 #include "utils.h"
 
 #define CPUID_MAX_ENTRIES 256

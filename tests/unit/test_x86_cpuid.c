@@ -12,6 +12,7 @@
 #include <linux/kvm.h>
 
 #include "hv/kvm.h"
+#include "hv/kvm_x86_64.h"
 
 /* A table as KVM_GET_SUPPORTED_CPUID returns it, trimmed, with room for
  * the leaf the patch may add. */
