@@ -3,7 +3,8 @@
 test_boot_soak: tests/soak/soak_boot boots and powers off a Linux guest
 VIBEVMM_SOAK_CYCLES times (default 10; `make soak`: 100) in one process
 through the library, and the open fds, threads and RSS after the last
-cycle must equal those after the first (RSS within 1 MiB; the heap in use
+cycle must equal those after the first (RSS those after the middle cycle,
+within 1 MiB, as it settles over the first cycles; the heap in use
 may grow by 8 KiB at most). The cloud kernel does
 VIBEVMM_SOAK_CLOUD_CYCLES (default 2; `make soak`: 10).
 

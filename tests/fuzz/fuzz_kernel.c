@@ -5,12 +5,12 @@
  * bzImage modes. Each accepted segment is read
  * end to end so ASan flags any descriptor that points outside its buffer.
  *
- * FUZZ_SRCS: boot/format.c boot/elf.c boot/bzimage.c boot/decompress.c boot/arm64_image.c
+ * FUZZ_SRCS: boot/format.c boot/elf.c boot/bzimage.c boot/decompress.c boot/arm64_image.c boot/kcache.c boot/sha256.c
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -I. \
  *     tests/fuzz/fuzz_kernel.c boot/format.c boot/elf.c boot/bzimage.c \
- *     boot/decompress.c boot/arm64_image.c -lz -llzma -lzstd -llz4
+ *     boot/decompress.c boot/arm64_image.c boot/kcache.c boot/sha256.c -lz -llzma -lzstd -llz4
  *   ./a.out tests/fuzz/corpus/kernel
  *
  * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lowers the decompression cap
