@@ -33,10 +33,11 @@ static const char usage_format[] =
 	"                       queues (default one per vCPU); cache=none: O_DIRECT\n"
 	"                       (default host: the page cache); aio=sync: one request\n"
 	"                       at a time (default io_uring, falling back to sync)\n"
-	"  --net tap=IF[,mac=MAC][,vhost=on|off]  virtio network device on a TAP\n"
+	"  --net tap=IF[,mac=MAC][,vhost=on|off][,queues=N]  virtio network device on a TAP\n"
 	"                       interface (repeatable; default MAC derived from the\n"
 	"                       TAP name; vhost=on: frames move in the kernel,\n"
-	"                       through /dev/vhost-net)\n"
+	"                       through /dev/vhost-net; queues: queue pairs, default\n"
+	"                       one per vCPU up to 8, on a TAP made multi_queue)\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
@@ -271,6 +272,20 @@ static int check_net_unique(const struct vmm_config *cfg, const struct net_optio
 	return 0;
 }
 
+/* queues=N of --net: 1 to VIRTIO_NET_MAX_QUEUE_PAIRS. */
+static int parse_queues(const char *v, unsigned *out)
+{
+	char *end;
+	unsigned long n;
+
+	errno = 0;
+	n = strtoul(v, &end, 10);
+	if (errno || end == v || *end || *v == '-' || n < 1 || n > VIRTIO_NET_MAX_QUEUE_PAIRS)
+		return -EINVAL;
+	*out = (unsigned)n;
+	return 0;
+}
+
 static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 {
 	struct net_option n = { 0 };
@@ -285,8 +300,11 @@ static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 			n.have_mac = 1;
 		else if (!strcmp(tok, "vhost=on") || !strcmp(tok, "vhost=off"))
 			n.vhost = !strcmp(tok, "vhost=on");
+		else if (!strncmp(tok, "queues=", 7) && parse_queues(tok + 7, &n.queues) == 0)
+			;
 		else
-			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX][,vhost=on|off])", tok);
+			return fail(err, len, "--net: bad item '%s' (want tap=IF[,mac=XX:XX:XX:XX:XX:XX][,vhost=on|off][,queues=1-%d])",
+				    tok, VIRTIO_NET_MAX_QUEUE_PAIRS);
 	}
 	if (!n.tap)
 		return fail(err, len, "--net: tap=IF is required");

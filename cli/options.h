@@ -30,6 +30,7 @@ struct net_option {
 	uint8_t mac[6];
 	int have_mac; /* else derived from the TAP name */
 	int vhost;    /* vhost=on: frames through /dev/vhost-net */
+	unsigned queues; /* queue pairs; 0: one per vCPU (at most 8) */
 };
 
 struct vmm_config {

@@ -74,6 +74,14 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg)
 	return 0;
 }
 
+/* One queue pair per vCPU, as many as a device has. */
+static unsigned default_pairs(int cpus)
+{
+	if (cpus < 1)
+		return 1;
+	return cpus > VIRTIO_NET_MAX_QUEUE_PAIRS ? VIRTIO_NET_MAX_QUEUE_PAIRS : (unsigned)cpus;
+}
+
 static int add_nets(struct slots *s, const struct vmm_config *cfg)
 {
 	for (int i = 0; i < cfg->nr_nets; i++) {
@@ -83,6 +91,8 @@ static int add_nets(struct slots *s, const struct vmm_config *cfg)
 		uint32_t gsi;
 		struct virtio_net_options o = {
 			.tap = n->tap, .mac = n->have_mac ? n->mac : NULL, .vhost = n->vhost,
+			.queue_pairs = n->queues ? n->queues : default_pairs(cfg->cpus),
+			.mq_fallback = !n->queues,
 		};
 
 		snprintf(what, sizeof(what), "--net tap=%s", n->tap);

@@ -162,11 +162,18 @@ struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
 
 /* The same with options: vhost != 0 moves the frames through the kernel's
  * vhost-net (/dev/vhost-net; its absence is an error, not a fallback), the
- * VM needing an irqfd (KVM with an in-kernel irqchip). */
+ * VM needing an irqfd (KVM with an in-kernel irqchip). queue_pairs > 1
+ * (at most 8) makes a multi-queue device (VIRTIO_NET_F_MQ, a control
+ * queue) on a multi-queue TAP, one TAP queue (and vhost fd) per pair; on a
+ * single-queue TAP that is an error, unless mq_fallback (the count was
+ * only a default) makes it one pair with a log line. */
+#define VIRTIO_NET_MAX_QUEUE_PAIRS 8
 struct virtio_net_options {
 	const char *tap;
 	const uint8_t *mac;   /* 6 bytes, or NULL */
 	int vhost;
+	unsigned queue_pairs; /* 0 or 1: one pair, no MQ */
+	int mq_fallback;
 };
 struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
 				      const struct virtio_net_options *o,

@@ -562,7 +562,11 @@ static int wire_queues(struct virtio_dev *vd, char *why, size_t len)
 			return set_why(why, len, "ioeventfd: %s", strerror(-err));
 	}
 	for (unsigned i = 0; !ops->own_notify && i < ops->num_queues; i++) {
-		int err = vm_watch_fd(vd->vm, vd->queues[i].notify_fd,
+		int err;
+
+		if (i < 64 && (ops->own_notify_mask & (1ULL << i)))
+			continue;
+		err = vm_watch_fd(vd->vm, vd->queues[i].notify_fd,
 				      queue_fd_ready, &vd->queues[i]);
 
 		if (err)

@@ -21,6 +21,14 @@
  * notifications. Both work in batches (up to NET_RX_BATCH frames, or
  * NET_TX_BATCH chains, per wake-up) with one interrupt per batch, when the
  * driver wants one (EVENT_IDX's used_event or NO_INTERRUPT).
+ *
+ * Multi-queue (VIRTIO_NET_F_MQ, queue_pairs > 1): a pair of queues per
+ * TAP queue (IFF_MULTI_QUEUE, one fd each), queues 2p and 2p+1, and the
+ * control queue last (2N; 2 when the driver did not take MQ). The TAP
+ * spreads flows over its attached queues; the pairs the driver does not use
+ * (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, net_ctrl.c; 1 after every reset) are
+ * detached (TUNSETQUEUE), so no frame waits where nobody reads. Each pair's
+ * fd has its own watch; all of it runs on the I/O thread, control included.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -38,17 +46,17 @@
 #include "vm.h"
 
 #define NET_QUEUE_MAX 256
-#define NET_RXQ 0
-#define NET_TXQ 1
 #define NET_HDR_LEN VIRTIO_NET_HDR_LEN
 /* Largest frame either way: a 64 KiB GSO packet plus link headers. */
 #define NET_MAX_FRAME (65536 + 256)
 #define NET_RX_BATCH 64
 #define NET_TX_BATCH 256
+#define NET_CTRL_IOV 8
 
 #define VIRTIO_NET_S_LINK_UP 1
 #define NET_CFG_LEN 12          /* mac[6], status, max_virtqueue_pairs, mtu */
 #define NET_CFG_STATUS 6
+#define NET_CFG_MAX_PAIRS 8
 
 #define NET_FEATURES (VIRTIO_F_BIT(VIRTIO_NET_F_CSUM) | \
 		      VIRTIO_F_BIT(VIRTIO_NET_F_GUEST_CSUM) | \
@@ -61,28 +69,51 @@
 		      VIRTIO_F_BIT(VIRTIO_NET_F_STATUS) | \
 		      VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
 		      VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX))
+#define NET_MQ_FEATURES (VIRTIO_F_BIT(VIRTIO_NET_F_CTRL_VQ) | \
+			 VIRTIO_F_BIT(VIRTIO_NET_F_MQ))
 
-struct virtio_net {
-	struct virtio_dev *vd;
-	struct virtio_dev_ops ops;   /* net_ops, or adjusted for vhost */
+struct virtio_net;
+
+/* One receive/transmit queue pair and its TAP queue. */
+struct net_pair {
+	struct virtio_net *n;
+	unsigned index;
 	int tap_fd;
 	int vhost_fd;                /* -1: frames go through the I/O thread */
-	uint64_t vhost_features;
-	char ifname[IFNAMSIZ];
-	uint8_t config[NET_CFG_LEN];
+	bool attached;               /* the TAP steers frames here (TUNSETQUEUE) */
+	bool vhost_up;               /* vhost has the rings (since DRIVER_OK) */
 	bool rx_paused;              /* I/O thread only */
 	size_t rx_len;               /* frame in rx_buf waiting for buffers
 				      * (RX queue lock) */
-	uint64_t rx_dropped, tx_dropped;
-	/* Features the driver took, set at DRIVER_OK (vCPU thread) and read
-	 * by the I/O thread while the device is live. */
-	_Atomic uint64_t features;
+	uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
 	uint8_t tx_hdr[NET_HDR_LEN]; /* our checked copy of the guest's */
 	struct iovec rx_iov[2 * NET_QUEUE_MAX]; /* MRG_RXBUF: 2 chains at once */
 	struct iovec tx_chain[NET_QUEUE_MAX];
 	struct iovec tx_iov[NET_QUEUE_MAX + 1];
 	uint8_t rx_buf[NET_HDR_LEN + NET_MAX_FRAME];
 };
+
+struct virtio_net {
+	struct virtio_dev *vd;
+	struct virtio_dev_ops ops;   /* net_ops, or adjusted for MQ and vhost */
+	bool vhost;
+	uint64_t vhost_features;
+	char ifname[IFNAMSIZ];
+	uint8_t config[NET_CFG_LEN];
+	/* Features the driver took, set at DRIVER_OK (vCPU thread) and read
+	 * by the I/O thread while the device is live. */
+	_Atomic uint64_t features;
+	unsigned nr_pairs;
+	/* Pairs in use (attached): 1 until the driver asks for more. Changed
+	 * under the control queue's lock or at reset, after every queue
+	 * stopped; read by the data path. */
+	_Atomic unsigned active;
+	struct iovec ctrl_iov[NET_CTRL_IOV];
+	struct net_pair *pairs;
+};
+
+static unsigned rxq(const struct net_pair *p) { return 2 * p->index; }
+static unsigned txq(const struct net_pair *p) { return 2 * p->index + 1; }
 
 /* struct virtio_net_hdr_v1 fields (5.1.6) */
 enum {
@@ -142,11 +173,11 @@ int virtio_net_check_rx_hdr(uint8_t hdr[VIRTIO_NET_HDR_LEN], uint64_t features)
 	return 0;
 }
 
-/* Read the next frame from the tap into rx_buf (n->rx_len): 1 got one, 0
+/* Read the next frame from the tap into rx_buf (p->rx_len): 1 got one, 0
  * nothing to read, -EMSGSIZE dropped it, another -errno the tap failed. */
-static int rx_read(struct virtio_net *n)
+static int rx_read(struct net_pair *p)
 {
-	ssize_t r = read(n->tap_fd, n->rx_buf, sizeof(n->rx_buf));
+	ssize_t r = read(p->tap_fd, p->rx_buf, sizeof(p->rx_buf));
 
 	if (r < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
@@ -154,28 +185,30 @@ static int rx_read(struct virtio_net *n)
 	if (r < 0 && errno != EFAULT && errno != EINVAL && errno != EMSGSIZE)
 		return -errno;
 	if (r <= NET_HDR_LEN ||
-	    virtio_net_check_rx_hdr(n->rx_buf, atomic_load(&n->features))) {
-		n->rx_dropped++; /* empty, or an offload the guest did not take */
+	    virtio_net_check_rx_hdr(p->rx_buf, atomic_load(&p->n->features))) {
+		p->rx_dropped++; /* empty, or an offload the guest did not take */
 		return -EMSGSIZE;
 	}
-	n->rx_len = (size_t)r;
+	p->rx_len = (size_t)r;
 	return 1;
 }
 
 /* Place the waiting frame: 1 placed (or dropped: too big for the guest's
  * buffers), 0 not enough buffers yet (it waits), -errno the ring is broken. */
-static int rx_deliver(struct virtio_net *n, struct virtio_queue *q)
+static int rx_deliver(struct net_pair *p, struct virtio_queue *q)
 {
-	bool mrg = has(atomic_load(&n->features), VIRTIO_NET_F_MRG_RXBUF);
+	bool mrg = has(atomic_load(&p->n->features), VIRTIO_NET_F_MRG_RXBUF);
 
 	for (;;) {
-		int r = virtio_net_rx_place(&q->vq, mrg, n->rx_buf, n->rx_len,
-					    n->rx_iov, ARRAY_SIZE(n->rx_iov));
+		int r = virtio_net_rx_place(&q->vq, mrg, p->rx_buf, p->rx_len,
+					    p->rx_iov, ARRAY_SIZE(p->rx_iov));
 
 		if (r == -EMSGSIZE)
-			n->rx_dropped++;
+			p->rx_dropped++;
+		else if (r > 0)
+			p->rx_frames++;
 		if (r > 0 || r == -EMSGSIZE)
-			n->rx_len = 0;
+			p->rx_len = 0;
 		if (r != 0)
 			return r == -EMSGSIZE ? 1 : r;
 		/* Out of buffers: ask for a notify, unless more came meanwhile. */
@@ -186,74 +219,89 @@ static int rx_deliver(struct virtio_net *n, struct virtio_queue *q)
 }
 
 /* Up to NET_RX_BATCH frames, one interrupt for all; what the watch does next. */
-static int rx_batch(struct virtio_net *n, struct virtio_queue *q)
+static int rx_batch(struct net_pair *p, struct virtio_queue *q)
 {
 	for (int i = 0; i < NET_RX_BATCH; i++) {
-		int r = n->rx_len ? 1 : rx_read(n);
+		int r = p->rx_len ? 1 : rx_read(p);
 
 		if (r == -EMSGSIZE)
 			continue;
 		if (r == 0)
 			return VM_WATCH_KEEP; /* the tap is empty */
 		if (r < 0) {
-			vm_warn(n->vd->vm, "virtio-net: reading %s: %s; receiving stops",
-				n->ifname, strerror(-r));
+			vm_warn(p->n->vd->vm, "virtio-net: reading %s (queue pair %u): %s; receiving stops",
+				p->n->ifname, p->index, strerror(-r));
 			return VM_WATCH_DROP;
 		}
-		r = rx_deliver(n, q);
+		r = rx_deliver(p, q);
 		if (r < 0)
-			virtio_set_needs_reset(n->vd, "bad receive buffer", r);
+			virtio_set_needs_reset(p->n->vd, "bad receive buffer", r);
 		if (r <= 0) {
-			n->rx_paused = true; /* resumed on the next receiveq notify */
+			p->rx_paused = true; /* resumed on the next receiveq notify */
 			return VM_WATCH_PAUSE;
 		}
 	}
 	return VM_WATCH_KEEP; /* more later: let TX and other devices run */
 }
 
-/* I/O thread: the tap has frames for the guest (or the guest gave buffers
- * for a frame that waits). */
+/* I/O thread: the tap queue has frames for the guest (or the guest gave
+ * buffers for a frame that waits). */
 static int net_rx_ready(void *opaque)
 {
-	struct virtio_net *n = opaque;
-	struct virtio_queue *q = virtio_queue_get(n->vd, NET_RXQ);
+	struct net_pair *p = opaque;
+	struct virtio_queue *q;
 	int ret;
 
-	if (!q) {
-		n->rx_paused = true; /* the driver is not up: frames wait */
+	/* A detached TAP queue polls as an error: wait until it is used. */
+	if (p->index >= atomic_load(&p->n->active) ||
+	    !(q = virtio_queue_get(p->n->vd, rxq(p)))) {
+		p->rx_paused = true; /* the driver is not up: frames wait */
 		return VM_WATCH_PAUSE;
 	}
-	ret = rx_batch(n, q);
+	ret = rx_batch(p, q);
 	virtio_queue_interrupt(q);
 	virtio_queue_put(q);
 	return ret;
 }
 
+/* New receive buffers, or a pair back in use: first for the frame that
+ * waits (the tap may have nothing more to wake us), then for the tap's. */
+static void rx_resume(struct net_pair *p)
+{
+	if (!p->rx_paused)
+		return;
+	p->rx_paused = false;
+	if (net_rx_ready(p) == VM_WATCH_KEEP)
+		vm_resume_fd(p->n->vd->vm, p->tap_fd);
+}
+
 /* Send one chain's frame behind our checked copy of its header. */
-static void tx_one(struct virtio_net *n, const struct virtq_elem *e)
+static void tx_one(struct net_pair *p, const struct virtq_elem *e)
 {
 	size_t got;
 	unsigned cnt;
 
 	if (e->out_len <= NET_HDR_LEN || e->out_len > NET_HDR_LEN + NET_MAX_FRAME ||
-	    iov_to_buf(e->iov, e->nr_out, 0, n->tx_hdr, NET_HDR_LEN) != NET_HDR_LEN ||
-	    virtio_net_check_tx_hdr(n->tx_hdr, atomic_load(&n->features))) {
-		n->tx_dropped++;
+	    iov_to_buf(e->iov, e->nr_out, 0, p->tx_hdr, NET_HDR_LEN) != NET_HDR_LEN ||
+	    virtio_net_check_tx_hdr(p->tx_hdr, atomic_load(&p->n->features))) {
+		p->tx_dropped++;
 		return;
 	}
-	n->tx_iov[0] = (struct iovec){ n->tx_hdr, NET_HDR_LEN };
+	p->tx_iov[0] = (struct iovec){ p->tx_hdr, NET_HDR_LEN };
 	cnt = iov_slice(e->iov, e->nr_out, NET_HDR_LEN, e->out_len - NET_HDR_LEN,
-			n->tx_iov + 1, NET_QUEUE_MAX, &got);
+			p->tx_iov + 1, NET_QUEUE_MAX, &got);
 	/* EAGAIN (host queue full), a header the host stack refuses, or the
 	 * interface down: the frame is lost, as on a wire. */
-	if (writev(n->tap_fd, n->tx_iov, (int)cnt + 1) < 0)
-		n->tx_dropped++;
+	if (writev(p->tap_fd, p->tx_iov, (int)cnt + 1) < 0)
+		p->tx_dropped++;
+	else
+		p->tx_frames++;
 }
 
-static void net_tx(struct virtio_net *n)
+static void net_tx(struct net_pair *p)
 {
-	struct virtio_queue *q = virtio_queue_get(n->vd, NET_TXQ);
-	struct virtq_elem e = { .iov = n->tx_chain, .max_iov = NET_QUEUE_MAX };
+	struct virtio_queue *q = virtio_queue_get(p->n->vd, txq(p));
+	struct virtq_elem e = { .iov = p->tx_chain, .max_iov = NET_QUEUE_MAX };
 	int count = 0;
 
 	if (!q)
@@ -261,7 +309,7 @@ static void net_tx(struct virtio_net *n)
 	/* Used elements are published once per batch (count <= num: a
 	 * chain is popped at most once before it is used). */
 	while (virtio_queue_pop(q, &e)) {
-		tx_one(n, &e);
+		tx_one(p, &e);
 		virtq_fill(&q->vq, (unsigned)count, e.head, 0);
 		if (++count == NET_TX_BATCH) {
 			virtio_queue_kick(q); /* the rest later: let RX run */
@@ -273,22 +321,109 @@ static void net_tx(struct virtio_net *n)
 	virtio_queue_put(q);
 }
 
+/* ---- queue pairs in use (VIRTIO_NET_F_MQ) ---- */
+
+/* The control queue's index: 2N with MQ, else 2 (5.1.2); none with 1 pair. */
+static unsigned ctrl_index(const struct virtio_net *n, uint64_t features)
+{
+	if (n->nr_pairs < 2)
+		return UINT32_MAX;
+	return has(features, VIRTIO_NET_F_MQ) ? 2 * n->nr_pairs : 2;
+}
+
+/* Attach or detach a pair's TAP queue, vhost's backend following it (vhost
+ * refuses a detached queue, so it goes first and comes back last). */
+static int pair_attach(struct net_pair *p, bool on)
+{
+	struct ifreq ifr = { .ifr_flags = on ? IFF_ATTACH_QUEUE : IFF_DETACH_QUEUE };
+	int err = 0;
+
+	if (p->attached == on)
+		return 0;
+	if (!on && p->vhost_up)
+		vhost_net_set_backend(p->vhost_fd, -1);
+	if (ioctl(p->tap_fd, TUNSETQUEUE, &ifr) < 0)
+		err = -errno;
+	else
+		p->attached = on;
+	if (p->attached && p->vhost_up && !err)
+		err = vhost_net_set_backend(p->vhost_fd, p->tap_fd);
+	return err;
+}
+
+/* Use the first `pairs` pairs: 0 or -errno (then the old count stays in
+ * use where it can). */
+static int set_pairs(void *opaque, uint16_t pairs)
+{
+	struct virtio_net *n = opaque;
+	int err = 0;
+
+	/* Shrinking: stop the data path first, then detach. */
+	if (pairs < atomic_load(&n->active))
+		atomic_store(&n->active, pairs);
+	for (unsigned i = 1; i < n->nr_pairs && !err; i++)
+		err = pair_attach(&n->pairs[i], i < pairs);
+	if (err) {
+		if (n->vd)
+			vm_warn(n->vd->vm, "virtio-net %s: cannot use %u queue pairs: %s",
+				n->ifname, pairs, strerror(-err));
+		return err;
+	}
+	atomic_store(&n->active, pairs);
+	return 0;
+}
+
+/* I/O thread: the driver sent control commands. */
+static void net_ctrl(struct virtio_net *n, unsigned qi)
+{
+	struct virtio_queue *q = virtio_queue_get(n->vd, qi);
+	unsigned before = atomic_load(&n->active);
+	int r = 0;
+
+	if (!q)
+		return;
+	for (;;) {
+		r = virtio_net_ctrl_one(&q->vq, atomic_load(&n->features),
+					(uint16_t)n->nr_pairs, set_pairs, n,
+					n->ctrl_iov, NET_CTRL_IOV);
+		if (r < 0)
+			virtio_set_needs_reset(n->vd, "bad control command chain", r);
+		if (r < 0 || (r == 0 && !virtq_enable_notify(&q->vq)))
+			break;
+		if (r == 0)
+			virtq_disable_notify(&q->vq); /* more came meanwhile */
+	}
+	virtio_queue_interrupt(q);
+	virtio_queue_put(q);
+	if (atomic_load(&n->active) != before)
+		vm_info(n->vd->vm, "virtio-net %s: %u queue pairs in use", n->ifname,
+			atomic_load(&n->active));
+	/* Pairs back in use: their frames may have waited. */
+	for (unsigned i = before; !n->vhost && i < atomic_load(&n->active); i++)
+		rx_resume(&n->pairs[i]);
+}
+
 static void net_notify(struct virtio_dev *vd, unsigned qi)
 {
 	struct virtio_net *n = vd->priv;
+	struct net_pair *p;
 
-	if (qi == NET_TXQ) {
-		net_tx(n);
-	} else if (n->rx_paused) {
-		/* New receive buffers: first for the frame that waits (the tap
-		 * may have nothing more to wake us), then for the tap's. */
-		n->rx_paused = false;
-		if (net_rx_ready(n) == VM_WATCH_KEEP)
-			vm_resume_fd(vd->vm, n->tap_fd);
+	if (qi == ctrl_index(n, atomic_load(&n->features))) {
+		net_ctrl(n, qi);
+		return;
 	}
+	/* vhost's rings: it took the kick itself. Unused pairs: ignored. */
+	if (n->vhost || qi / 2 >= atomic_load(&n->active))
+		return;
+	p = &n->pairs[qi / 2];
+	if (qi == txq(p))
+		net_tx(p);
+	else
+		rx_resume(p);
 }
 
-/* The tap hands us what the guest takes: offloads follow its features. */
+/* The tap hands us what the guest takes: offloads follow its features
+ * (the TAP's, whichever queue fd sets them: pair 0's is always attached). */
 static int set_tap_offload(struct virtio_net *n, uint64_t features)
 {
 	unsigned off = 0;
@@ -300,20 +435,33 @@ static int set_tap_offload(struct virtio_net *n, uint64_t features)
 		if (has(features, VIRTIO_NET_F_GUEST_TSO6))
 			off |= TUN_F_TSO6;
 	}
-	return ioctl(n->tap_fd, TUNSETOFFLOAD, off) < 0 ? -errno : 0;
+	return ioctl(n->pairs[0].tap_fd, TUNSETOFFLOAD, off) < 0 ? -errno : 0;
 }
 
-/* DRIVER_OK with vhost=on: hand the rings to the kernel, or fail the device. */
+/* DRIVER_OK with vhost=on: hand the rings to the kernel, or fail the
+ * device. Every pair the driver set up gets its rings; only attached ones
+ * (pair 0 now) a backend. */
 static void start_vhost(struct virtio_net *n)
 {
-	const char *step = "";
-	int err = vhost_net_start(n->vhost_fd, n->vd, n->tap_fd, n->vhost_features, &step);
-	char why[96];
+	unsigned pairs = has(n->vd->drv_features, VIRTIO_NET_F_MQ) ? n->nr_pairs : 1;
 
-	if (!err)
+	for (unsigned i = 0; i < pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+		const char *step = "";
+		char why[96];
+		int err = vhost_net_start(p->vhost_fd, n->vd, rxq(p),
+					  p->attached ? p->tap_fd : -1,
+					  n->vhost_features, &step);
+
+		if (!err) {
+			p->vhost_up = true;
+			continue;
+		}
+		snprintf(why, sizeof(why), "vhost-net on TAP %s (queue pair %u): %s failed",
+			 n->ifname, i, step);
+		virtio_set_needs_reset(n->vd, why, err);
 		return;
-	snprintf(why, sizeof(why), "vhost-net on TAP %s: %s failed", n->ifname, step);
-	virtio_set_needs_reset(n->vd, why, err);
+	}
 }
 
 static void net_activate(struct virtio_dev *vd)
@@ -324,27 +472,35 @@ static void net_activate(struct virtio_dev *vd)
 	atomic_store(&n->features, vd->drv_features);
 	vm_info(vd->vm, "virtio-net %s: driver up, %s receive buffers%s", n->ifname,
 		has(vd->drv_features, VIRTIO_NET_F_MRG_RXBUF) ? "mergeable" : "whole-frame",
-		n->vhost_fd >= 0 ? ", vhost-net" : "");
+		n->vhost ? ", vhost-net" : "");
 	err = set_tap_offload(n, vd->drv_features);
 	if (err)
 		vm_warn(vd->vm, "virtio-net %s: cannot set TAP offloads: %s; offloaded frames will be dropped",
 			n->ifname, strerror(-err));
-	if (n->vhost_fd >= 0)
+	if (n->vhost)
 		start_vhost(n);
 }
 
 static void net_reset(struct virtio_dev *vd)
 {
 	struct virtio_net *n = vd->priv;
-	struct virtio_queue *rxq = &vd->queues[NET_RXQ];
 
-	/* A waiting frame was checked against the old features: drop it. */
-	if (n->vhost_fd >= 0)
-		vhost_net_stop(n->vhost_fd, vd);
-	pthread_mutex_lock(&rxq->lock);
-	n->rx_len = 0;
-	pthread_mutex_unlock(&rxq->lock);
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+		struct virtio_queue *rxq_ = &vd->queues[rxq(p)];
 
+		if (p->vhost_fd >= 0)
+			vhost_net_stop(p->vhost_fd);
+		p->vhost_up = false;
+		/* A waiting frame was checked against the old features: drop it. */
+		pthread_mutex_lock(&rxq_->lock);
+		p->rx_len = 0;
+		pthread_mutex_unlock(&rxq_->lock);
+	}
+	/* One pair until the next driver asks for more (5.1.6.5.5). */
+	if (n->nr_pairs > 1 && set_pairs(n, 1))
+		vm_warn(vd->vm, "virtio-net %s: a TAP queue stays attached after reset",
+			n->ifname);
 	atomic_store(&n->features, 0);
 	set_tap_offload(n, 0);
 }
@@ -359,21 +515,42 @@ static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
 
 static void net_free(struct virtio_net *n)
 {
-	if (n->vhost_fd >= 0)
-		close(n->vhost_fd); /* first: vhost holds the tap */
-	if (n->tap_fd >= 0)
-		close(n->tap_fd);
+	for (unsigned i = 0; n->pairs && i < n->nr_pairs; i++) {
+		if (n->pairs[i].vhost_fd >= 0)
+			close(n->pairs[i].vhost_fd); /* first: vhost holds the tap */
+		if (n->pairs[i].tap_fd >= 0)
+			close(n->pairs[i].tap_fd);
+	}
+	free(n->pairs);
 	free(n);
+}
+
+/* Drops always; with several pairs each one's frames, which show that the
+ * TAP and the driver spread the traffic. */
+static void log_counts(struct virtio_net *n)
+{
+	uint64_t rxd = 0, txd = 0;
+
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		rxd += p->rx_dropped;
+		txd += p->tx_dropped;
+		if (n->nr_pairs > 1 && !n->vhost)
+			vm_info(n->vd->vm, "virtio-net %s: queue pair %u: %llu frames received, %llu sent",
+				n->ifname, i, (unsigned long long)p->rx_frames,
+				(unsigned long long)p->tx_frames);
+	}
+	if (rxd || txd)
+		vm_info(n->vd->vm, "virtio-net %s: dropped %llu received, %llu sent frames",
+			n->ifname, (unsigned long long)rxd, (unsigned long long)txd);
 }
 
 static void net_destroy(struct virtio_dev *vd)
 {
 	struct virtio_net *n = vd->priv;
 
-	if (n->rx_dropped || n->tx_dropped)
-		vm_info(vd->vm, "virtio-net %s: dropped %llu received, %llu sent frames",
-			n->ifname, (unsigned long long)n->rx_dropped,
-			(unsigned long long)n->tx_dropped);
+	log_counts(n);
 	net_free(n);
 }
 
@@ -400,29 +577,90 @@ static int tap_error(const char *name, int err, char *why, size_t len)
 	}
 }
 
-static int open_tap(struct virtio_net *n, const char *name, char *why,
-		    size_t len)
+/* One fd on TAP `name`, a queue of a multi-queue TAP if mq: the fd, or
+ * -errno of /dev/net/tun (-ENODEV) or TUNSETIFF. */
+static int tap_queue(const char *name, bool mq)
 {
 	struct ifreq ifr = { 0 };
+	int fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	int err;
+
+	if (fd < 0)
+		return errno == ENOENT ? -ENODEV : -errno;
+	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | (mq ? IFF_MULTI_QUEUE : 0);
+	memcpy(ifr.ifr_name, name, strlen(name));
+	if (ioctl(fd, TUNSETIFF, &ifr) == 0)
+		return fd;
+	err = -errno;
+	close(fd);
+	return err;
+}
+
+/* vnet headers of our size; offloads off until a driver takes them. */
+static int tap_setup(int fd)
+{
 	int hdr = NET_HDR_LEN;
+
+	return ioctl(fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
+	       ioctl(fd, TUNSETOFFLOAD, 0) < 0 ? -errno : 0;
+}
+
+/* Pair 0's fd. An existing TAP is single- or multi-queue (TUNSETIFF says
+ * EINVAL to the other kind): one pair works on either; several need a
+ * multi-queue TAP, or fall back to one when they were only a default. */
+static int open_first(struct virtio_net *n, struct vm *vm,
+		      const struct virtio_net_options *o, char *why, size_t len)
+{
+	bool mq = n->nr_pairs > 1;
+	int fd = tap_queue(n->ifname, mq);
+
+	if (fd == -EINVAL && (fd = tap_queue(n->ifname, !mq)) >= 0 && mq) {
+		if (!o->mq_fallback) {
+			close(fd);
+			return set_why(why, len, "TAP %s is single-queue: queues=%u needs one made with 'ip tuntap add %s mode tap multi_queue' (or queues=1)",
+				       n->ifname, n->nr_pairs, n->ifname);
+		}
+		vm_info(vm, "virtio-net: TAP %s is single-queue (not made with multi_queue): 1 queue pair instead of %u",
+			n->ifname, n->nr_pairs);
+		n->nr_pairs = 1;
+	}
+	if (fd == -ENODEV)
+		return set_why(why, len, "/dev/net/tun: %s (no TUN/TAP support: modprobe tun)",
+			       strerror(ENOENT));
+	if (fd < 0)
+		return tap_error(n->ifname, -fd, why, len);
+	n->pairs[0].tap_fd = fd;
+	return 0;
+}
+
+static int open_tap(struct virtio_net *n, struct vm *vm,
+		    const struct virtio_net_options *o, char *why, size_t len)
+{
+	const char *name = o->tap;
 
 	if (!*name || strlen(name) >= IFNAMSIZ)
 		return set_why(why, len, "TAP name '%s' is empty or longer than %d bytes",
 			    name, IFNAMSIZ - 1);
 	snprintf(n->ifname, sizeof(n->ifname), "%s", name);
-	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
-	if (n->tap_fd < 0)
-		return set_why(why, len, "/dev/net/tun: %s%s", strerror(errno),
-			    errno == ENOENT ? " (no TUN/TAP support: modprobe tun)" : "");
-	ifr.ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR;
-	memcpy(ifr.ifr_name, name, strlen(name));
-	if (ioctl(n->tap_fd, TUNSETIFF, &ifr) < 0)
-		return tap_error(name, errno, why, len);
-	/* Offloads off until a driver takes them (net_activate). */
-	if (ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0 ||
-	    ioctl(n->tap_fd, TUNSETOFFLOAD, 0) < 0)
-		return set_why(why, len, "TAP %s: %s", name, strerror(errno));
-	return 0;
+	if (open_first(n, vm, o, why, len))
+		return -1;
+	n->pairs[0].attached = true;
+	for (unsigned i = 1; i < n->nr_pairs; i++) {
+		int fd = tap_queue(name, true);
+
+		if (fd < 0)
+			return set_why(why, len, "TAP %s, queue %u: %s", name, i, strerror(-fd));
+		n->pairs[i].tap_fd = fd;
+		n->pairs[i].attached = true;
+	}
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		int err = tap_setup(n->pairs[i].tap_fd);
+
+		if (err)
+			return set_why(why, len, "TAP %s: %s", name, strerror(-err));
+	}
+	/* Pair 0 only until a driver asks for more. */
+	return set_pairs(n, 1) ? set_why(why, len, "TAP %s: TUNSETQUEUE: cannot detach a queue", name) : 0;
 }
 
 /* A stable default: 52:54:00 (locally administered, unicast) and three
@@ -438,23 +676,32 @@ static void default_mac(const char *name, uint8_t mac[6])
 }
 
 /* Ring features vhost must support for us to offer them; the rest (offloads,
- * MAC, status) are the TAP's and the config space's business. */
+ * MAC, status, the control queue) are the TAP's and this file's business. */
 #define NET_RING_FEATURES (VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) | \
 			   VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX) | \
 			   VIRTIO_F_BIT(VIRTIO_NET_F_MRG_RXBUF))
 
+/* A vhost-net fd per pair; vhost takes the data queues' kicks, the I/O
+ * thread keeps the control queue's (2N, or 2 without MQ: that one both
+ * watch, vhost for pair 1's receive queue never minds). */
 static int use_vhost(struct virtio_net *n, char *why, size_t len)
 {
-	int fd = vhost_net_open(&n->vhost_features, why, len);
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		int fd = vhost_net_open(&n->vhost_features, why, len);
 
-	if (fd < 0)
-		return fd;
-	n->vhost_fd = fd;
+		if (fd < 0)
+			return fd;
+		n->pairs[i].vhost_fd = fd;
+	}
+	n->vhost = true;
 	if (!(n->vhost_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)))
 		return set_why(why, len, "vhost=on: this kernel's vhost-net has no VIRTIO_F_VERSION_1");
 	n->ops.features &= ~(NET_RING_FEATURES & ~n->vhost_features);
-	n->ops.own_notify = true;        /* vhost takes the kicks */
-	n->ops.external_used_irq = true; /* and signals the irqfd */
+	if (n->nr_pairs == 1)
+		n->ops.own_notify = true;
+	else
+		n->ops.own_notify_mask = ((1ULL << (2 * n->nr_pairs)) - 1) & ~(1ULL << 2);
+	n->ops.external_used_irq = true; /* vhost signals the irqfd */
 	return 0;
 }
 
@@ -462,40 +709,88 @@ static int use_vhost(struct virtio_net *n, char *why, size_t len)
 static int wire_data_path(struct virtio_net *n, struct vm *vm, char *why,
 			  size_t len)
 {
-	int err;
-
-	if (n->vhost_fd >= 0)
+	if (n->vhost)
 		return n->vd->irqfd ? 0 :
 		       set_why(why, len, "vhost=on needs an irqfd for the device's interrupt, and this VM has none");
-	err = vm_watch_fd(vm, n->tap_fd, net_rx_ready, n);
-	return err ? set_why(why, len, "cannot watch TAP %s: %s", n->ifname, strerror(-err)) : 0;
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		int err = vm_watch_fd(vm, n->pairs[i].tap_fd, net_rx_ready, &n->pairs[i]);
+
+		if (err)
+			return set_why(why, len, "cannot watch TAP %s: %s", n->ifname, strerror(-err));
+	}
+	return 0;
+}
+
+static struct virtio_net *net_alloc(const struct virtio_net_options *o)
+{
+	struct virtio_net *n = calloc(1, sizeof(*n));
+	unsigned pairs = o->queue_pairs ? o->queue_pairs : 1;
+
+	if (!n)
+		return NULL;
+	n->nr_pairs = pairs;
+	n->pairs = calloc(pairs, sizeof(*n->pairs));
+	if (!n->pairs) {
+		free(n);
+		return NULL;
+	}
+	for (unsigned i = 0; i < pairs; i++) {
+		n->pairs[i] = (struct net_pair){ .n = n, .index = i, .tap_fd = -1, .vhost_fd = -1 };
+	}
+	n->ops = net_ops;
+	atomic_store(&n->active, 1);
+	return n;
+}
+
+/* The device as the driver sees it: MQ and the control queue with pairs. */
+static void set_config(struct virtio_net *n, const struct virtio_net_options *o)
+{
+	if (o->mac)
+		memcpy(n->config, o->mac, 6);
+	else
+		default_mac(o->tap, n->config);
+	n->config[NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
+	if (n->nr_pairs < 2)
+		return;
+	n->config[NET_CFG_MAX_PAIRS] = (uint8_t)n->nr_pairs;
+	n->ops.features |= NET_MQ_FEATURES;
+	n->ops.num_queues = 2 * n->nr_pairs + 1;
+}
+
+static struct virtio_net *net_open(struct vm *vm, const struct virtio_net_options *o,
+				   char *why, size_t why_len)
+{
+	struct virtio_net *n;
+
+	if (!o || !o->tap) {
+		set_why(why, why_len, "no TAP interface given");
+		return NULL;
+	}
+	if (o->queue_pairs > VIRTIO_NET_MAX_QUEUE_PAIRS) {
+		set_why(why, why_len, "queues=%u: at most %d", o->queue_pairs, VIRTIO_NET_MAX_QUEUE_PAIRS);
+		return NULL;
+	}
+	n = net_alloc(o);
+	if (!n) {
+		set_why(why, why_len, "out of memory");
+		return NULL;
+	}
+	if (open_tap(n, vm, o, why, why_len) || (o->vhost && use_vhost(n, why, why_len))) {
+		net_free(n);
+		return NULL;
+	}
+	set_config(n, o);
+	return n;
 }
 
 struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
 				      const struct virtio_net_options *o,
 				      char *why, size_t why_len)
 {
-	struct virtio_net *n = calloc(1, sizeof(*n));
-	const char *tap = o ? o->tap : NULL;
+	struct virtio_net *n = net_open(vm, o, why, why_len);
 
-	if (!n) {
-		set_why(why, why_len, "out of memory");
+	if (!n)
 		return NULL;
-	}
-	n->tap_fd = n->vhost_fd = -1;
-	n->ops = net_ops;
-	if (!tap || open_tap(n, tap, why, why_len) ||
-	    (o->vhost && use_vhost(n, why, why_len))) {
-		if (!tap)
-			set_why(why, why_len, "no TAP interface given");
-		net_free(n);
-		return NULL;
-	}
-	if (o->mac)
-		memcpy(n->config, o->mac, 6);
-	else
-		default_mac(tap, n->config);
-	n->config[NET_CFG_STATUS] = VIRTIO_NET_S_LINK_UP;
 	n->vd = virtio_mmio_create(vm, base, gsi, &n->ops, n, why, why_len);
 	if (!n->vd) {
 		net_free(n);
@@ -507,9 +802,12 @@ struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi
 		return NULL;
 	}
 	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x%s",
-		(unsigned long long)base, gsi, tap, n->config[0], n->config[1],
+		(unsigned long long)base, gsi, o->tap, n->config[0], n->config[1],
 		n->config[2], n->config[3], n->config[4], n->config[5],
-		n->vhost_fd >= 0 ? " via vhost-net" : "");
+		n->vhost ? " via vhost-net" : "");
+	if (n->nr_pairs > 1)
+		vm_info(vm, "virtio-net %s: %u queue pairs (multi-queue TAP)", n->ifname,
+			n->nr_pairs);
 	return &n->vd->dev;
 }
 

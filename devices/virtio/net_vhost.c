@@ -9,6 +9,13 @@
  * irqfd as the call, then the TAP as the backend. Reset takes the backend
  * away again, which also waits for vhost's worker to finish what it does.
  *
+ * With several queue pairs (VIRTIO_NET_F_MQ) every pair has its own vhost
+ * fd and TAP queue fd; a pair the driver does not use has its TAP queue
+ * detached and no backend (vhost refuses a detached queue: it polls as an
+ * error), so vhost_net_start may leave the backend out and
+ * vhost_net_set_backend hands it over when the control queue enables the
+ * pair (on the I/O thread).
+ *
  * The vhost fd is opened and owned (VHOST_SET_OWNER) when the device is
  * created, on the main thread before the sandbox; the rest runs on a vCPU
  * thread (the status register), so seccomp.c allows those ioctls there.
@@ -27,6 +34,8 @@
 #include "mm.h"
 #include "utils.h"
 #include "vm.h"
+
+#define VHOST_NET_RINGS 2 /* receive, transmit: one queue pair per vhost fd */
 
 int vhost_net_open(uint64_t *features, char *why, size_t why_len)
 {
@@ -73,9 +82,11 @@ static int set_mem_table(int fd, const struct mem_map *mm)
 	return err;
 }
 
-static int set_vring(int fd, struct virtio_dev *vd, unsigned i, const char **step)
+/* vhost ring `i` (0 receive, 1 transmit) is the device's queue `first + i`. */
+static int set_vring(int fd, struct virtio_dev *vd, unsigned first, unsigned i,
+		     const char **step)
 {
-	struct virtio_queue *q = &vd->queues[i];
+	struct virtio_queue *q = &vd->queues[first + i];
 	struct vhost_vring_state num = { .index = i, .num = q->vq.num };
 	struct vhost_vring_state base = { .index = i, .num = 0 };
 	struct vhost_vring_addr addr = {
@@ -107,9 +118,9 @@ static int set_vring(int fd, struct virtio_dev *vd, unsigned i, const char **ste
 	return ioctl(fd, VHOST_SET_VRING_CALL, &call) < 0 ? -errno : 0;
 }
 
-static int set_backend(int fd, unsigned nr_queues, int tap_fd)
+int vhost_net_set_backend(int fd, int tap_fd)
 {
-	for (unsigned i = 0; i < nr_queues; i++) {
+	for (unsigned i = 0; i < VHOST_NET_RINGS; i++) {
 		struct vhost_vring_file b = { .index = i, .fd = tap_fd };
 
 		if (ioctl(fd, VHOST_NET_SET_BACKEND, &b) < 0)
@@ -118,7 +129,7 @@ static int set_backend(int fd, unsigned nr_queues, int tap_fd)
 	return 0;
 }
 
-int vhost_net_start(int fd, struct virtio_dev *vd, int tap_fd,
+int vhost_net_start(int fd, struct virtio_dev *vd, unsigned first, int tap_fd,
 		    uint64_t vhost_features, const char **step)
 {
 	uint64_t features = vd->drv_features & vhost_features;
@@ -129,19 +140,19 @@ int vhost_net_start(int fd, struct virtio_dev *vd, int tap_fd,
 		return -errno;
 	*step = "VHOST_SET_MEM_TABLE";
 	err = set_mem_table(fd, vd->vm->mem_map);
-	for (unsigned i = 0; !err && i < vd->nr_queues; i++)
-		err = set_vring(fd, vd, i, step);
-	if (err)
+	for (unsigned i = 0; !err && i < VHOST_NET_RINGS; i++)
+		err = set_vring(fd, vd, first, i, step);
+	if (err || tap_fd < 0)
 		return err;
 	*step = "VHOST_NET_SET_BACKEND";
-	err = set_backend(fd, vd->nr_queues, tap_fd);
+	err = vhost_net_set_backend(fd, tap_fd);
 	if (err)
-		set_backend(fd, vd->nr_queues, -1);
+		vhost_net_set_backend(fd, -1);
 	return err;
 }
 
-void vhost_net_stop(int fd, struct virtio_dev *vd)
+void vhost_net_stop(int fd)
 {
 	/* Fails for rings never set up (reset before DRIVER_OK): harmless. */
-	set_backend(fd, vd->nr_queues, -1);
+	vhost_net_set_backend(fd, -1);
 }

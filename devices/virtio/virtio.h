@@ -204,6 +204,10 @@ struct virtio_dev_ops {
 	/* Device thread polls the queue eventfds itself (virtio_queue_fd());
 	 * otherwise the VM's I/O thread watches them and calls queue_notify. */
 	bool own_notify;
+	/* The same for some queues only (bit i: queue i), the others going
+	 * to queue_notify on the I/O thread: vhost-net's rings, its control
+	 * queue staying here. */
+	uint64_t own_notify_mask;
 	/* Used-buffer interrupts are raised outside the library (vhost
 	 * signals the irqfd itself), so InterruptStatus cannot know of them:
 	 * it shows VIRTIO_INT_USED at all times while the device is live, and
@@ -456,6 +460,12 @@ void virtio_blk_set_io(struct device *dev, const struct virtio_blk_io *io);
 #define VIRTIO_NET_F_MAC 5
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_CTRL_VQ 17
+#define VIRTIO_NET_F_MQ 22
+#define VIRTIO_NET_CTRL_MQ 4
+#define VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET 0
+#define VIRTIO_NET_OK 0
+#define VIRTIO_NET_ERR 1
 #define VIRTIO_NET_HDR_LEN 12 /* virtio_net_hdr_v1, num_buffers included */
 
 /*
@@ -484,17 +494,33 @@ int virtio_net_rx_place(struct virtq *vq, bool mrg, uint8_t *frame, size_t len,
 			struct iovec *iov, unsigned max_iov);
 
 /*
+ * Answer one command of the control queue (net_ctrl.c): pop a chain, run
+ * it, write its ack byte, push it. A valid VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET
+ * (MQ in `features`, 1 <= pairs <= max_pairs) calls set(opaque, pairs),
+ * whose 0 or -errno makes the ack OK or ERR; anything else is ERR. iov
+ * (max_iov entries) is scratch space. 1: a command answered; 0: the queue
+ * is empty; -errno: the driver broke the ring (virtq_pop's errors).
+ */
+typedef int (*virtio_net_set_pairs_fn)(void *opaque, uint16_t pairs);
+int virtio_net_ctrl_one(struct virtq *vq, uint64_t features, uint16_t max_pairs,
+			virtio_net_set_pairs_fn set, void *opaque,
+			struct iovec *iov, unsigned max_iov);
+
+/*
  * The vhost-net data path (net_vhost.c). vhost_net_open: open
  * /dev/vhost-net, become its owner, read its features; the fd, or -errno
  * with a one-line reason in why. vhost_net_start (at DRIVER_OK, every queue
- * ready): features, memory table, rings, kick = the queue's notify eventfd,
- * call = vd->irq_fd, the TAP as backend; 0, or -errno with *step naming the
+ * ready): features, memory table, the rings of queues first and first + 1
+ * (one pair), kick = the queue's notify eventfd, call = vd->irq_fd, the TAP
+ * as backend (unless tap_fd is -1); 0, or -errno with *step naming the
  * call that failed. vhost_net_stop: take the backend away (at reset).
  */
 int vhost_net_open(uint64_t *features, char *why, size_t why_len);
-int vhost_net_start(int fd, struct virtio_dev *vd, int tap_fd,
+int vhost_net_start(int fd, struct virtio_dev *vd, unsigned first, int tap_fd,
 		    uint64_t vhost_features, const char **step);
-void vhost_net_stop(int fd, struct virtio_dev *vd);
+void vhost_net_stop(int fd);
+/* The TAP queue (tap_fd) behind both rings of a vhost fd, or none (-1). */
+int vhost_net_set_backend(int fd, int tap_fd);
 
 /* ---- virtio-rng (rng.c) ---- */
 

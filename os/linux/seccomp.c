@@ -126,7 +126,11 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_VCPU, VHOST_SET_VRING_ADDR),
 	IOCTL(K_VCPU, VHOST_SET_VRING_KICK),
 	IOCTL(K_VCPU, VHOST_SET_VRING_CALL),
-	IOCTL(K_VCPU, VHOST_NET_SET_BACKEND),
+	/* ... and with several queue pairs, the control queue (I/O thread)
+	 * attaches and detaches TAP queues and their vhost backends; reset
+	 * (vCPU) detaches them. TUNSETIFF itself runs before the sandbox. */
+	IOCTL(K_VCPU | K_IO, VHOST_NET_SET_BACKEND),
+	IOCTL(K_VCPU | K_IO, TUNSETQUEUE),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
 	/* Restoring the terminal (tcsetattr, isatty). */
 	IOCTL(K_MAIN, TCGETS),
