@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -1903,6 +1906,239 @@ static void test_net_rx_hostile_buffers(void **state)
 	assert_int_equal(virtio_net_rx_place(&vq, true, fr, 4, iov, 8), -EMSGSIZE);
 }
 
+/* ---- virtio-net control queue (net_ctrl.c), on a fake ring ---- */
+
+#define CMD_GPA(i) (DATA_GPA + (uint64_t)(i) * 0x100)
+#define F_MQ (1ULL << VIRTIO_NET_F_MQ)
+
+struct pairs_rec {
+	int calls;
+	uint16_t last;
+	int fail; /* what set_pairs returns */
+};
+
+static int rec_set_pairs(void *opaque, uint16_t pairs)
+{
+	struct pairs_rec *r = opaque;
+
+	r->calls++;
+	r->last = pairs;
+	return r->fail;
+}
+
+/* Command `i` (descriptors 2i, 2i+1): `len` readable bytes, then `ack_len`
+ * writable ones (0: none) prefilled with 0xee. */
+static void offer_cmd(struct fx *f, unsigned i, const uint8_t *cmd, uint32_t len,
+		      uint32_t ack_len)
+{
+	memcpy(f->ram + CMD_GPA(i), cmd, len);
+	memset(f->ram + CMD_GPA(i) + 0x80, 0xee, 8);
+	set_desc(f, 0, 2 * i, CMD_GPA(i), len, ack_len ? VIRTQ_DESC_F_NEXT : 0,
+		 (uint16_t)(2 * i + 1));
+	set_desc(f, 0, 2 * i + 1, CMD_GPA(i) + 0x80, ack_len, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, 0, (uint16_t)(2 * i));
+}
+
+/* Run command i: its ack byte (at the writable buffer's end), or -1 when
+ * it went back with nothing written. */
+static int run_cmd(struct fx *f, struct virtq *vq, uint64_t features, unsigned i,
+		   uint32_t ack_len, struct pairs_rec *rec)
+{
+	struct iovec iov[8];
+	uint16_t before = vq->used_idx;
+
+	assert_int_equal(virtio_net_ctrl_one(vq, features, 4, rec_set_pairs, rec, iov, 8), 1);
+	assert_int_equal(vq->used_idx, (uint16_t)(before + 1));
+	assert_int_equal(gused(f, 0)->ring[before % QSZ].id, 2 * i);
+	if (!gused(f, 0)->ring[before % QSZ].len)
+		return -1;
+	assert_int_equal(gused(f, 0)->ring[before % QSZ].len, 1);
+	if (ack_len > 1) /* the bytes before the ack are left alone */
+		assert_int_equal(f->ram[CMD_GPA(i) + 0x80], 0xee);
+	return f->ram[CMD_GPA(i) + 0x80 + ack_len - 1];
+}
+
+static void test_net_ctrl_commands(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t set2[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, 0 };
+	const uint8_t set5[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 5, 0 };
+	const uint8_t set0[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 0, 0 };
+	const uint8_t big[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 1, 1 };
+	const uint8_t rx_promisc[] = { 0, 0, 1 };
+	const uint8_t longer[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, 0, 0 };
+	struct pairs_rec rec = { 0 };
+	struct iovec iov[8];
+	struct virtq vq;
+
+	init_vq(f, &vq, F_VERSION_1);
+	assert_int_equal(virtio_net_ctrl_one(&vq, F_MQ, 4, rec_set_pairs, &rec, iov, 8), 0);
+	/* the good command: set_pairs(2), OK */
+	offer_cmd(f, 0, set2, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 0, 1, &rec), VIRTIO_NET_OK);
+	assert_int_equal(rec.calls, 1);
+	assert_int_equal(rec.last, 2);
+	/* the ack is the last writable byte */
+	offer_cmd(f, 1, set2, 4, 4);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 1, 4, &rec), VIRTIO_NET_OK);
+	/* refused without set_pairs: beyond max_virtqueue_pairs (4), 0, 257,
+	 * MQ not negotiated, another class, short and long commands */
+	rec.calls = 0;
+	offer_cmd(f, 2, set5, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 2, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 3, set0, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 3, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 4, big, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 4, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 5, set2, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, 0, 5, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 6, rx_promisc, 3, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 6, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 7, set2, 3, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 7, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 0, longer, 5, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 0, 1, &rec), VIRTIO_NET_ERR);
+	offer_cmd(f, 1, set2, 0, 1); /* nothing readable at all */
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 1, 1, &rec), VIRTIO_NET_ERR);
+	assert_int_equal(rec.calls, 0);
+	/* no ack byte: back with nothing written, nothing done */
+	offer_cmd(f, 2, set2, 4, 0);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 2, 0, &rec), -1);
+	assert_int_equal(rec.calls, 0);
+	/* the device could not do it: ERR */
+	rec.fail = -EINVAL;
+	offer_cmd(f, 3, set2, 4, 1);
+	assert_int_equal(run_cmd(f, &vq, F_MQ, 3, 1, &rec), VIRTIO_NET_ERR);
+	assert_int_equal(rec.calls, 1);
+}
+
+/* Hostile chains break the ring (the device resets), consume nothing and
+ * change nothing. */
+static void test_net_ctrl_hostile(void **state)
+{
+	struct fx *f = *state;
+	const uint8_t set2[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, 2, 0 };
+	struct pairs_rec rec = { 0 };
+	struct iovec iov[8];
+	struct virtq vq;
+
+	init_vq(f, &vq, F_VERSION_1);
+	offer_cmd(f, 0, set2, 4, 1);
+	set_desc(f, 0, 0, RAM_SIZE - 2, 4, VIRTQ_DESC_F_NEXT, 1); /* past RAM's end */
+	assert_int_equal(virtio_net_ctrl_one(&vq, F_MQ, 4, rec_set_pairs, &rec, iov, 8), -EFAULT);
+	set_desc(f, 0, 0, CMD_GPA(0), 4, VIRTQ_DESC_F_NEXT, 0); /* a loop */
+	assert_true(virtio_net_ctrl_one(&vq, F_MQ, 4, rec_set_pairs, &rec, iov, 8) < 0);
+	/* writable before readable */
+	set_desc(f, 0, 0, CMD_GPA(0), 4, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 1);
+	set_desc(f, 0, 1, CMD_GPA(0) + 0x80, 4, 0, 0);
+	assert_int_equal(virtio_net_ctrl_one(&vq, F_MQ, 4, rec_set_pairs, &rec, iov, 8), -EINVAL);
+	/* more segments than the scratch space */
+	for (unsigned i = 0; i < 12; i++)
+		set_desc(f, 0, i, CMD_GPA(0), 1, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
+	set_desc(f, 0, 12, CMD_GPA(0) + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+	assert_true(virtio_net_ctrl_one(&vq, F_MQ, 4, rec_set_pairs, &rec, iov, 8) < 0);
+	assert_int_equal(vq.last_avail, 0);
+	assert_int_equal(used_idx(f, 0), 0);
+	assert_int_equal(rec.calls, 0);
+}
+
+/* ---- virtio-net with several queue pairs (needs TAPs, as above) ---- */
+
+static const struct virtio_net_options mq_opts = { .tap = "vvtest2", .queue_pairs = 2 };
+
+/* A control command on queue q, descriptors 0 and 1: its ack. */
+static int mq_ctrl(struct fx *f, unsigned q, uint16_t pairs, uint16_t n)
+{
+	uint8_t cmd[] = { VIRTIO_NET_CTRL_MQ, VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET,
+			  (uint8_t)pairs, (uint8_t)(pairs >> 8) };
+
+	memcpy(f->ram + CMD_GPA(n), cmd, sizeof(cmd));
+	f->ram[CMD_GPA(n) + 0x80] = 0xee;
+	set_desc(f, q, 2 * n, CMD_GPA(n), 4, VIRTQ_DESC_F_NEXT, (uint16_t)(2 * n + 1));
+	set_desc(f, q, 2 * n + 1, CMD_GPA(n) + 0x80, 1, VIRTQ_DESC_F_WRITE, 0);
+	publish(f, q, (uint16_t)(2 * n));
+	wr(f->dev, R_QUEUE_NOTIFY, q);
+	assert_true(wait_used(f, q, (uint16_t)(n + 1)));
+	return f->ram[CMD_GPA(n) + 0x80];
+}
+
+static void test_net_multiqueue(void **state)
+{
+	struct fx *f = *state;
+	char why[256] = "";
+	uint64_t feat;
+	struct device *d = virtio_net_create_opts(f->vm, MMIO_BASE, GSI, &mq_opts, why, sizeof(why));
+	uint16_t max_pairs = 0;
+
+	if (!d) {
+		skip(); /* no TUN/TAP or no permission here */
+		return;
+	}
+	add_device(f, d);
+	feat = device_features(d);
+	assert_true(feat & (1ULL << VIRTIO_NET_F_MQ));
+	assert_true(feat & (1ULL << VIRTIO_NET_F_CTRL_VQ));
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(d->read(d, R_CONFIG + 8 + (uint64_t)i, (uint8_t *)&max_pairs + i, 1), 0);
+	assert_int_equal(max_pairs, 2);
+	wr(d, R_QUEUE_SEL, 4); /* 2 pairs and the control queue: 5 queues */
+	assert_true(rd(d, R_QUEUE_NUM_MAX) > 0);
+	wr(d, R_QUEUE_SEL, 5);
+	assert_int_equal(rd(d, R_QUEUE_NUM_MAX), 0);
+	start_io(f);
+	driver_up(d, 5);
+	assert_int_equal(mq_ctrl(f, 4, 2, 0), VIRTIO_NET_OK);
+	assert_int_equal(mq_ctrl(f, 4, 3, 1), VIRTIO_NET_ERR); /* beyond the 2 */
+	assert_int_equal(mq_ctrl(f, 4, 1, 2), VIRTIO_NET_OK);
+	assert_int_equal(mq_ctrl(f, 4, 2, 3), VIRTIO_NET_OK); /* pair 1 back */
+	assert_false(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
+	/* a driver without MQ: the control queue is queue 2, pairs are refused */
+	driver_up_with(d, 3, feat & ~(1ULL << VIRTIO_NET_F_MQ));
+	memset(f->ram + QBASE(2), 0, 0x3000);
+	assert_int_equal(mq_ctrl(f, 2, 2, 0), VIRTIO_NET_ERR);
+}
+
+static int tap_persist(const char *name, int on, int flags)
+{
+	struct ifreq ifr = { .ifr_flags = (short)(IFF_TAP | IFF_NO_PI | IFF_VNET_HDR | flags) };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), err = 0;
+
+	if (fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(fd, TUNSETIFF, &ifr) < 0 || ioctl(fd, TUNSETPERSIST, on) < 0)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+/* An existing single-queue TAP: queues=2 given is a one-line error; as a
+ * default it falls back to one pair (no MQ, 2 queues). */
+static void test_net_single_queue_tap(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_net_options o = { .tap = "vvtest3", .queue_pairs = 2 };
+	char why[256] = "";
+	struct device *d;
+
+	if (tap_persist("vvtest3", 1, 0)) {
+		skip(); /* no TUN/TAP or no permission here */
+		return;
+	}
+	assert_null(virtio_net_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why)));
+	assert_non_null(strstr(why, "single-queue"));
+	assert_non_null(strstr(why, "multi_queue"));
+	assert_null(strchr(why, '\n'));
+	o.mq_fallback = 1;
+	d = virtio_net_create_opts(f->vm, MMIO_BASE, GSI, &o, why, sizeof(why));
+	assert_non_null(d);
+	assert_false(device_features(d) & (1ULL << VIRTIO_NET_F_MQ));
+	wr(d, R_QUEUE_SEL, 2);
+	assert_int_equal(rd(d, R_QUEUE_NUM_MAX), 0);
+	d->destroy(d); /* closes the TAP: it can stop persisting */
+	assert_int_equal(tap_persist("vvtest3", 0, 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1943,6 +2179,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_net_rx_mergeable, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_rx_single_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_rx_hostile_buffers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_ctrl_commands, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_ctrl_hostile, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_multiqueue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_single_queue_tap, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
