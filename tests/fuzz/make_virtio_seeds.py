@@ -124,3 +124,41 @@ write(NRX, "mrg_indirect", rx_seed(3, 5, 8, 2, 200, 50, [
     (0x300, desc(0x1000, 64, NEXT | WRITE, 1) + desc(0x1100, 64, WRITE)),
     (0x340, desc(0x1200, 64, NEXT | WRITE, 1) + desc(0x1300, 64, WRITE)),
     (0x100, avail([0, 1]))]))
+
+NCTRL = "tests/fuzz/corpus/net_ctrl"
+
+
+def ctrl_seed(num_log2, features, max_iov, rounds, max_pairs, fail, parts, size=0x3000):
+    """features: bit 0 indirect, bit 1 event_idx, bit 2 MQ negotiated."""
+    hdr = struct.pack("<BBBBHHHBB", num_log2, features, max_iov, rounds, 0x0, 0x100, 0x200,
+                      max_pairs, fail)
+    return hdr + ram(size, parts)
+
+
+def pairs_set(n):
+    return bytes([4, 0]) + struct.pack("<H", n)
+
+
+# VQ_PAIRS_SET 2 of 4, then 5 of 4 (refused), each with its ack byte
+write(NCTRL, "pairs_set", ctrl_seed(3, 4, 4, 3, 4, 0, [
+    (0x0, desc(0x1000, 4, NEXT, 1) + desc(0x1080, 1, WRITE) +
+          desc(0x1100, 4, NEXT, 3) + desc(0x1180, 1, WRITE)),
+    (0x100, avail([0, 2])),
+    (0x1000, pairs_set(2)), (0x1100, pairs_set(5))]))
+# the command split over segments, the ack at the end of a longer buffer
+write(NCTRL, "split", ctrl_seed(3, 4, 8, 2, 8, 1, [
+    (0x0, desc(0x1000, 1, NEXT, 1) + desc(0x1001, 3, NEXT, 2) + desc(0x1080, 4, WRITE)),
+    (0x100, avail([0])),
+    (0x1000, pairs_set(3))]))
+# indirect, without MQ; a chain with no writable byte
+write(NCTRL, "indirect_no_mq", ctrl_seed(3, 1, 8, 3, 2, 0, [
+    (0x0, desc(0x300, 32, INDIRECT) + desc(0x1100, 4)),
+    (0x300, desc(0x1000, 4, NEXT, 1) + desc(0x1080, 1, WRITE)),
+    (0x100, avail([0, 1])),
+    (0x1000, pairs_set(1)), (0x1100, pairs_set(1))]))
+# another class (CTRL_RX promisc), and a short command
+write(NCTRL, "other_class", ctrl_seed(2, 4, 4, 2, 4, 0, [
+    (0x0, desc(0x1000, 3, NEXT, 1) + desc(0x1080, 1, WRITE) +
+          desc(0x1100, 3, NEXT, 3) + desc(0x1180, 1, WRITE)),
+    (0x100, avail([0, 2])),
+    (0x1000, bytes([0, 0, 1])), (0x1100, pairs_set(2)[:3])]))
