@@ -537,7 +537,7 @@ static void log_counts(struct virtio_net *n)
 		rxd += p->rx_dropped;
 		txd += p->tx_dropped;
 		if (n->nr_pairs > 1 && !n->vhost)
-			vm_info(n->vd->vm, "virtio-net %s: queue pair %u: %llu frames received, %llu sent",
+			vm_info(n->vd->vm, "virtio-net %s: queue pair %u: %llu frames to the guest, %llu from it",
 				n->ifname, i, (unsigned long long)p->rx_frames,
 				(unsigned long long)p->tx_frames);
 	}
