@@ -52,6 +52,8 @@ def test_help_and_version(vibevmm):
     (["--kernel", "K", "--disk", "path=a.img,num_queues=0"], "num_queues=0: want 1 to 64"),
     (["--kernel", "K", "--disk", "path=a.img,num_queues=65"], "num_queues=65: want 1 to 64"),
     (["--kernel", "K", "--net", "tap=t0", "--net", "tap=t0"], "TAP t0 is given twice"),
+    (["--kernel", "K", "--net", "tap=t0,queues=0"], "bad item 'queues=0'"),
+    (["--kernel", "K", "--net", "tap=t0,queues=9"], "queues=1-8"),
 ])
 def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):
     (tmp_path / "empty.bin").write_bytes(b"")
