@@ -346,8 +346,13 @@ static int pair_attach(struct net_pair *p, bool on)
 		err = -errno;
 	else
 		p->attached = on;
-	if (p->attached && p->vhost_up && !err)
+	if (on && !err && p->vhost_up) {
 		err = vhost_net_set_backend(p->vhost_fd, p->tap_fd);
+		/* No backend: the TAP must not steer frames there either. */
+		if (err && ioctl(p->tap_fd, TUNSETQUEUE,
+				 &(struct ifreq){ .ifr_flags = IFF_DETACH_QUEUE }) == 0)
+			p->attached = false;
+	}
 	return err;
 }
 
