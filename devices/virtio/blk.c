@@ -5,14 +5,15 @@
  * on the queues' eventfds itself, so disk I/O (fdatasync included) never
  * stalls a vCPU or the VM's I/O thread.
  *
- * Reads and writes go to io_uring (blk_uring.c) with up to BLK_MAX_INFLIGHT
- * in flight; the worker learns of completions through an eventfd registered
- * with the ring and answers a whole batch before it raises one interrupt per
- * queue (which EVENT_IDX may suppress). Everything else (FLUSH, DISCARD,
- * WRITE_ZEROES, GET_ID, bad requests), and everything when io_uring is
- * unavailable or aio=sync, runs synchronously on the worker, with the
- * queue held: a FLUSH covers every write completed before it, as the spec
- * asks (5.2.6.1), since a write completes only once the kernel returned it.
+ * Reads, writes and flushes go to io_uring (blk_uring.c) with up to
+ * BLK_MAX_INFLIGHT in flight; the worker learns of completions through an
+ * eventfd registered with the ring and answers a whole batch before it
+ * raises one interrupt per queue (which EVENT_IDX may suppress). Everything
+ * else (DISCARD, WRITE_ZEROES, GET_ID, bad requests), and everything when
+ * io_uring is unavailable or aio=sync, runs synchronously on the worker,
+ * with the queue held. Either way a FLUSH covers every write completed
+ * before it was taken, as the spec asks (5.2.6), since a write completes
+ * only once the kernel returned it and the flush's fdatasync starts later.
  *
  * Durability (see blk_req.c): a FLUSH completes after fdatasync; a failed
  * sync fails every later FLUSH and write until the driver resets the
@@ -159,6 +160,11 @@ static bool is_rw(const struct virtio_blk_req *r)
 	       (r->type == VIRTIO_BLK_T_IN || r->type == VIRTIO_BLK_T_OUT);
 }
 
+static bool is_flush(const struct virtio_blk_req *r)
+{
+	return !r->bad_header && r->type == VIRTIO_BLK_T_FLUSH;
+}
+
 /* Start one parsed request: on the ring, or carried out now. */
 static void start_request(struct virtio_blk *b, struct blk_slot *s)
 {
@@ -169,7 +175,13 @@ static void start_request(struct virtio_blk *b, struct blk_slot *s)
 	pthread_mutex_lock(&b->lock);
 	b->inflight++; /* until blk_complete: a reset waits for it */
 	failed_before = b->be.sync_error != 0;
-	if (b->uring && is_rw(&s->r) && s->r.data_len) {
+	if (b->uring && is_flush(&s->r)) {
+		if (!virtio_blk_flush_now(&b->be, &st)) {
+			pthread_mutex_unlock(&b->lock);
+			blk_uring_flush(b, s);
+			return;
+		}
+	} else if (b->uring && is_rw(&s->r) && s->r.data_len) {
 		st = virtio_blk_rw_check(&b->be, &s->r);
 		if (st == VIRTIO_BLK_S_OK && blk_uring_queue(b, s)) {
 			pthread_mutex_unlock(&b->lock);

@@ -34,6 +34,7 @@ struct blk_slot {
 	struct iovec bounce_iov;
 	uint16_t head, queue;
 	int next_free;                     /* free list, -1 ends it */
+	struct blk_slot *next_flush;       /* a list of flushes (blk_uring.c) */
 };
 
 struct virtio_blk {
@@ -65,6 +66,11 @@ struct virtio_blk {
 	uint64_t starved;          /* queues that stopped popping for lack of slots */
 	uint64_t touched;          /* queues with used entries not yet signalled */
 	struct pollfd *fds;        /* stop, ring, then each queue's notify fd */
+	/* FLUSH on the ring: the flushes the fdatasync under way (or about to
+	 * start) answers, and those taken since, which wait for the next. */
+	struct blk_slot *flush_running, *flush_waiting;
+	uint64_t gate_buf;         /* the test gate's 8 bytes */
+	struct iovec gate_iov;
 };
 
 /* blk.c, for blk_uring.c: answer a request and give its slot back. */
@@ -81,6 +87,9 @@ void blk_uring_exit(struct virtio_blk *b);
 /* Queue an IN/OUT that passed virtio_blk_rw_check: true when it is on the
  * ring, false when it must be carried out synchronously instead. */
 bool blk_uring_queue(struct virtio_blk *b, struct blk_slot *s);
+/* Queue a FLUSH that virtio_blk_flush_now left to an fdatasync (b->lock
+ * not held): on the ring, answered by blk_uring_reap. */
+void blk_uring_flush(struct virtio_blk *b, struct blk_slot *s);
 /* Hand the queued requests to the kernel. */
 void blk_uring_submit(struct virtio_blk *b);
 /* Complete what the kernel finished; with `all`, wait until nothing is in

@@ -9,7 +9,8 @@
  * guest RAM by the queue walker). Every request is checked against the
  * capacity with overflow-free arithmetic before any I/O.
  *
- * Durability: FLUSH is an fdatasync. A failed one is remembered
+ * Durability: FLUSH is an fdatasync (here, or on blk.c's ring between
+ * virtio_blk_flush_now and virtio_blk_flush_finish). A failed one is remembered
  * (b->sync_error), because the kernel tells only one caller about a
  * writeback error: from then on FLUSH and every data change fail until the
  * device is reset. Without a negotiated FLUSH the device is write-through:
@@ -203,6 +204,11 @@ static uint8_t rw_result(struct virtio_blk_backend *b, bool write, int err,
 	 * which then consumed the kernel's one report of a writeback error. */
 	if (err && write && b->write_through)
 		sync_failed(b, err);
+	/* A write that was under way when a sync failed (io_uring: a flush
+	 * on another queue) fails like those after it: every write the
+	 * driver learns of after the failure does. */
+	if (!err && write && b->sync_error)
+		err = -EIO;
 	if (!write)
 		*written = (uint32_t)done; /* <= the chain's 64 MiB bound */
 	return err ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
@@ -250,13 +256,31 @@ static uint8_t do_rw(struct virtio_blk_backend *b,
 	return rw_result(b, write, err, done, written);
 }
 
-static uint8_t do_flush(struct virtio_blk_backend *b)
+bool virtio_blk_flush_now(const struct virtio_blk_backend *b, uint8_t *st)
 {
 	if (b->readonly)
-		return VIRTIO_BLK_S_OK; /* nothing of ours to make durable */
-	if (b->sync_error)
-		return VIRTIO_BLK_S_IOERR; /* still lost: never "fixed" by a retry */
-	return sync_now(b);
+		*st = VIRTIO_BLK_S_OK; /* nothing of ours to make durable */
+	else if (b->sync_error)
+		*st = VIRTIO_BLK_S_IOERR; /* still lost: never "fixed" by a retry */
+	else
+		return false;
+	return true;
+}
+
+uint8_t virtio_blk_flush_finish(struct virtio_blk_backend *b, int res)
+{
+	if (res)
+		sync_failed(b, res);
+	return b->sync_error ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+static uint8_t do_flush(struct virtio_blk_backend *b)
+{
+	uint8_t st;
+
+	if (virtio_blk_flush_now(b, &st))
+		return st;
+	return virtio_blk_flush_finish(b, blk_sync(b));
 }
 
 static uint8_t do_get_id(const struct virtio_blk_backend *b,

@@ -1,13 +1,29 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * virtio-blk reads and writes on io_uring: many requests in flight per disk
- * while the worker goes on taking new ones. The ring is set up by the
- * thread that creates the device and then restricted (IORING_REGISTER_
- * RESTRICTIONS) to READV and WRITEV: io_uring's operations bypass
+ * virtio-blk reads, writes and flushes on io_uring: many requests in flight
+ * per disk while the worker goes on taking new ones. The ring is set up by
+ * the thread that creates the device and then restricted (IORING_REGISTER_
+ * RESTRICTIONS) to READV, WRITEV and FSYNC: io_uring's operations bypass
  * seccomp, so a compromised worker must not be able to open files or
- * sockets through its ring (read and write it may do anyway). The worker itself only needs
- * io_uring_enter. Completions signal an eventfd registered with the ring,
- * which the worker polls beside the queues' notify eventfds.
+ * sockets through its ring (read, write and fdatasync it may do anyway).
+ * The worker itself only needs io_uring_enter. Completions signal an
+ * eventfd registered with the ring, which the worker polls beside the
+ * queues' notify eventfds.
+ *
+ * FLUSH is an IORING_OP_FSYNC (DATASYNC), so a slow fdatasync no longer
+ * holds up the other queues. It must cover every write completed before
+ * the flush was taken from its queue (virtio 1.2, 5.2.6: "previously
+ * completed" writes, as Linux's REQ_PREFLUSH). A write completes only once
+ * its CQE came back (its data in the page cache, or O_DIRECT, handed to the
+ * disk), so any fdatasync started after the flush was taken covers them:
+ * no IOSQE_IO_DRAIN, which would hold back every later read and write on
+ * all queues until everything before it finished. Writes still in flight
+ * are not the flush's to cover; the driver waits for those it cares about.
+ *
+ * One fdatasync at a time per disk: Linux reports a writeback error to one
+ * fdatasync only, so of two at once one could answer "ok", even before the
+ * other's failure reaches us. Flushes taken while one runs wait and then
+ * share the next fdatasync (it starts after each of them was taken).
  *
  * cache=none: guest buffers that O_DIRECT cannot take (misaligned address
  * or segment length) go through an aligned bounce buffer up to
@@ -23,11 +39,15 @@
 #include "devices/virtio/blk.h"
 #include "utils.h"
 
+/* user_data of the flush entries; a request's is its slot's address. */
+enum { TAG_GATE = 1, TAG_FSYNC = 2 };
+
 static int restrict_ring(struct io_uring *ring)
 {
 	struct io_uring_restriction res[] = {
 		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_READV },
 		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_WRITEV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP, .sqe_op = IORING_OP_FSYNC },
 	};
 	/* The raw register calls: Debian's liburing 2.3 does not export its
 	 * wrappers for these two. */
@@ -131,6 +151,110 @@ bool blk_uring_queue(struct virtio_blk *b, struct blk_slot *s)
 	return true;
 }
 
+/* ---- FLUSH ---- */
+
+static void answer_flushes(struct virtio_blk *b, struct blk_slot *list, uint8_t st)
+{
+	while (list) {
+		struct blk_slot *next = list->next_flush;
+
+		blk_complete(b, list, st, 0);
+		list = next;
+	}
+}
+
+static struct io_uring_sqe *flush_sqe(struct virtio_blk *b)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&b->ring);
+
+	if (!sqe) { /* cannot happen (an entry per slot): make room anyway */
+		blk_uring_submit(b);
+		sqe = io_uring_get_sqe(&b->ring);
+	}
+	return sqe;
+}
+
+static void start_batch(struct virtio_blk *b);
+
+/* The fdatasync of flush_running returned res: answer those flushes, then
+ * start the next fdatasync for the ones that waited. */
+static void flush_done(struct virtio_blk *b, int res)
+{
+	struct blk_slot *done = b->flush_running;
+	struct virtio_blk_io io;
+	bool failed_before;
+	uint8_t st;
+
+	pthread_mutex_lock(&b->lock);
+	io = b->be.io;
+	pthread_mutex_unlock(&b->lock);
+	if (io.flush_done)
+		res = io.flush_done(io.opaque, res);
+	pthread_mutex_lock(&b->lock);
+	failed_before = b->be.sync_error != 0;
+	st = virtio_blk_flush_finish(&b->be, res);
+	blk_warn_sync_failure(b, failed_before);
+	pthread_mutex_unlock(&b->lock);
+	b->flush_running = NULL;
+	answer_flushes(b, done, st);
+	if (b->flush_waiting)
+		start_batch(b);
+}
+
+static void start_fsync(struct virtio_blk *b)
+{
+	struct io_uring_sqe *sqe = flush_sqe(b);
+
+	if (!sqe) { /* still no room: the same, synchronously */
+		flush_done(b, fdatasync(b->be.fd) ? -errno : 0);
+		return;
+	}
+	io_uring_prep_fsync(sqe, b->be.fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, TAG_FSYNC);
+}
+
+/* The waiting flushes get an fdatasync of their own: after the test gate,
+ * if there is one; none at all when a sync failed meanwhile. */
+static void start_batch(struct virtio_blk *b)
+{
+	struct io_uring_sqe *sqe;
+	struct virtio_blk_io io;
+	int gate = -1;
+	uint8_t st;
+	bool now;
+
+	pthread_mutex_lock(&b->lock);
+	now = virtio_blk_flush_now(&b->be, &st);
+	io = b->be.io;
+	pthread_mutex_unlock(&b->lock);
+	b->flush_running = b->flush_waiting;
+	b->flush_waiting = NULL;
+	if (now) {
+		struct blk_slot *list = b->flush_running;
+
+		b->flush_running = NULL;
+		answer_flushes(b, list, st);
+		return;
+	}
+	if (io.flush_gate)
+		gate = io.flush_gate(io.opaque);
+	if (gate >= 0 && (sqe = flush_sqe(b))) {
+		b->gate_iov = (struct iovec){ &b->gate_buf, sizeof(b->gate_buf) };
+		io_uring_prep_readv(sqe, gate, &b->gate_iov, 1, 0);
+		io_uring_sqe_set_data64(sqe, TAG_GATE);
+		return;
+	}
+	start_fsync(b);
+}
+
+void blk_uring_flush(struct virtio_blk *b, struct blk_slot *s)
+{
+	s->next_flush = b->flush_waiting;
+	b->flush_waiting = s;
+	if (!b->flush_running)
+		start_batch(b);
+}
+
 void blk_uring_submit(struct virtio_blk *b)
 {
 	/* Other errors (-EAGAIN, -ENOMEM) leave the entries queued for the
@@ -162,6 +286,21 @@ static void finish(struct virtio_blk *b, struct blk_slot *s, int res)
 	blk_complete(b, s, st, written);
 }
 
+static void complete_one(struct virtio_blk *b, uint64_t tag, int res)
+{
+	if (tag != TAG_GATE && tag != TAG_FSYNC) {
+		finish(b, (struct blk_slot *)(uintptr_t)tag, res);
+		return;
+	}
+	if (tag == TAG_GATE)
+		start_fsync(b);
+	else
+		flush_done(b, res);
+	/* Now, not at the next notify: when the worker drains the ring
+	 * before it exits, nobody else would. */
+	blk_uring_submit(b);
+}
+
 void blk_uring_reap(struct virtio_blk *b, bool all)
 {
 	for (;;) {
@@ -180,7 +319,7 @@ void blk_uring_reap(struct virtio_blk *b, bool all)
 			continue;
 		if (err)
 			return; /* -EAGAIN: nothing more for now */
-		finish(b, io_uring_cqe_get_data(cqe), cqe->res);
+		complete_one(b, io_uring_cqe_get_data64(cqe), cqe->res);
 		io_uring_cqe_seen(&b->ring, cqe);
 	}
 }

@@ -380,6 +380,15 @@ struct virtio_blk_io {
 	 * written, or -1 with errno set */
 	ssize_t (*pwritev2)(void *opaque, int fd, const struct iovec *iov,
 			    int cnt, off_t off, int flags);
+	/* io_uring path, where the ring does a FLUSH's fdatasync: called on
+	 * the worker with the ring's result (0 or -errno) before the flush
+	 * completes; returns the result to use. */
+	int (*flush_done)(void *opaque, int res);
+	/* io_uring path: an fd (an eventfd) the ring reads 8 bytes from
+	 * before each fdatasync it starts, so that a test holds a flush back
+	 * while other requests go on; -1: none. Called on the worker. Release
+	 * it before a reset or destroy: both wait for the flush. */
+	int (*flush_gate)(void *opaque);
 	void *opaque;
 };
 
@@ -437,13 +446,25 @@ bool virtio_blk_direct_ok(const struct virtio_blk_backend *b,
  * rw_finish: the status once the kernel answered `res` (bytes, or -errno)
  * for the transfer of `iov` (n entries, changed) at byte `off`; a short
  * transfer is finished synchronously, a failed write-through write sets
- * sync_error; *written: bytes read into the guest's buffers.
+ * sync_error, a write still in flight when a sync failed fails too;
+ * *written: bytes read into the guest's buffers.
  */
 uint8_t virtio_blk_rw_check(const struct virtio_blk_backend *b,
 			    const struct virtio_blk_req *r);
 uint8_t virtio_blk_rw_finish(struct virtio_blk_backend *b, bool write,
 			     struct iovec *iov, unsigned n, uint64_t off,
 			     int64_t res, uint32_t *written);
+
+/*
+ * FLUSH in two halves (blk.c's io_uring path; virtio_blk_execute uses them
+ * too). flush_now: true when the flush is answered at once with *st (OK on a
+ * read-only disk, IOERR after a failed sync); false: an fdatasync is due.
+ * flush_finish: the status once that fdatasync returned `res` (0 or
+ * -errno); a failure sets sync_error, and a success does not hide one that
+ * was set meanwhile (another sync may have taken the kernel's one report).
+ */
+bool virtio_blk_flush_now(const struct virtio_blk_backend *b, uint8_t *st);
+uint8_t virtio_blk_flush_finish(struct virtio_blk_backend *b, int res);
 
 /* Replace the host I/O calls of a virtio-blk device (tests: fault
  * injection, call order). Call before the driver is up. */

@@ -102,8 +102,8 @@ static const struct seccomp_allow base_rules[] = {
 	ALLOW(fdatasync, K_BLK),
 	ALLOW(fallocate, K_BLK),
 	/* ... and on io_uring (devices/virtio/blk_uring.c): the ring is set
-	 * up, given its files and restricted to READV/WRITEV on them by the
-	 * creating thread; the worker only submits and waits. */
+	 * up, given its files and restricted to READV/WRITEV/FSYNC on them by
+	 * the creating thread; the worker only submits and waits. */
 	ALLOW(io_uring_enter, K_BLK),
 
 	/* ioctls, each by its request number. */

@@ -11,7 +11,10 @@
  * takes IN/OUT the io_uring path's way (virtio_blk_rw_check, the "kernel"
  * moving the first half, virtio_blk_rw_finish completing the rest) against
  * a cache=none backend (O_DIRECT alignment 4096/512: fd_for picks the fd),
- * bit 6 makes that kernel half fail with EIO; in mode 1 one backend
+ * bit 6 makes that kernel half fail with EIO; with bits 5 and 4 a flush on
+ * another queue fails while the kernel half runs; bit 5 takes FLUSH the
+ * ring's way too (virtio_blk_flush_now, the "kernel's" fdatasync,
+ * virtio_blk_flush_finish); in mode 1 one backend
  * serves all chains, so a sync failure carries over. ASan checks that no byte
  * outside the segments is touched; the oracle checks that the data never
  * leaves the chain, that requests beyond the image fail, and that after a
@@ -101,7 +104,22 @@ static uint8_t run_async(struct virtio_blk_backend *b, struct virtio_blk_req *r,
 		if (res < 0)
 			res = -errno;
 	}
-	return virtio_blk_rw_finish(b, write, r->data, r->nr_data, off, res, written);
+	if (*flags & 0x10 && !b->sync_error)
+		b->sync_error = EIO; /* another queue's flush failed meanwhile */
+	st = virtio_blk_rw_finish(b, write, r->data, r->nr_data, off, res, written);
+	if (write && b->sync_error && st == VIRTIO_BLK_S_OK)
+		abort(); /* a write answered after a failed sync must fail */
+	return st;
+}
+
+/* A FLUSH as the ring does it, with fake_sync as the kernel's fdatasync. */
+static uint8_t run_async_flush(struct virtio_blk_backend *b)
+{
+	uint8_t st;
+
+	if (virtio_blk_flush_now(b, &st))
+		return st;
+	return virtio_blk_flush_finish(b, fake_sync(b->io.opaque, b->fd) ? -errno : 0);
 }
 
 static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
@@ -118,6 +136,8 @@ static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
 	if (b->dio_off_align && !r.bad_header &&
 	    (r.type == VIRTIO_BLK_T_IN || r.type == VIRTIO_BLK_T_OUT))
 		st = run_async(b, &r, &written);
+	else if (b->dio_off_align && !r.bad_header && r.type == VIRTIO_BLK_T_FLUSH)
+		st = run_async_flush(b), written = 0;
 	else
 		st = virtio_blk_execute(b, &r, &written);
 	if (st > VIRTIO_BLK_S_UNSUPP || written > r.data_len)
@@ -128,6 +148,9 @@ static void check_and_run(struct virtio_blk_backend *b, const struct iovec *iov,
 		abort(); /* beyond the end must fail */
 	if (st == VIRTIO_BLK_S_OK && !r.bad_header && b->readonly && changes_data(r.type))
 		abort(); /* a read-only image is never changed */
+	if (st == VIRTIO_BLK_S_OK && !r.bad_header && r.type == VIRTIO_BLK_T_FLUSH &&
+	    b->sync_error && !b->readonly)
+		abort(); /* no flush succeeds once a sync failed */
 	if (sync_error && (b->sync_error != sync_error ||
 			   (st == VIRTIO_BLK_S_OK && !r.bad_header && !b->readonly &&
 			    (changes_data(r.type) || r.type == VIRTIO_BLK_T_FLUSH))))

@@ -80,6 +80,11 @@ write(BLK, "q_async_read", blk_queue("direct", 0, 8, 4096, WRITE, flags=0xa0))
 write(BLK, "q_async_write_unaligned", blk_queue("direct", 1, 3, 1024, 0, flags=0xa0))
 write(BLK, "q_async_write_eio", blk_queue("direct", 1, 8, 4096, 0, flags=0xe0))
 write(BLK, "q_async_write_through_eio", blk_queue("direct", 1, 8, 2048, 0, flags=0xe4))
+# FLUSH on the ring (0x20): succeeding, failing (0x10), and a write in the
+# kernel while another queue's flush fails (0x30)
+write(BLK, "q_async_flush", blk_queue("direct", 4, 0, 0, 0, flags=0xa0))
+write(BLK, "q_async_flush_fails", blk_queue("direct", 4, 0, 0, 0, flags=0xb0))
+write(BLK, "q_async_write_flush_fails", blk_queue("direct", 1, 8, 4096, 0, flags=0xb0))
 # DISCARD (11) with two segments, WRITE_ZEROES (13) with unmap: le64 sector,
 # le32 count, le32 flags each
 dwz = struct.pack("<QII", 4, 8, 0) + struct.pack("<QII", 40, 16, 0)

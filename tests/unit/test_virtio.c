@@ -19,7 +19,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <signal.h>
+#include <linux/io_uring.h>
+#include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/syscall.h>
 #include <sys/socket.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
@@ -104,6 +107,8 @@ struct fx {
 	struct device *dev;
 	bool io_started;
 	char path[64];
+	unsigned aio;             /* the fault tests' disks: VIRTIO_BLK_AIO_* */
+	int gate;                 /* > 0: a flush gate, opened wide at teardown */
 };
 
 static int setup(void **state)
@@ -128,7 +133,17 @@ static int teardown(void **state)
 
 	if (f->io_started)
 		io_thread_stop(f->vm);
+	if (f->gate > 0) {
+		/* A failed test may leave a flush at the gate: the disk's
+		 * destruction waits for it. */
+		uint64_t many = 1000;
+
+		if (write(f->gate, &many, sizeof(many)) != sizeof(many))
+			print_message("cannot open the flush gate\n");
+	}
 	vm_destroy(f->vm);
+	if (f->gate > 0)
+		close(f->gate);
 	free(f->ram);
 	if (f->path[0])
 		unlink(f->path);
@@ -952,9 +967,12 @@ static void test_blk_readonly_refuses_discard(void **state)
 /*
  * Fault injection for virtio-blk: the device's host I/O (virtio_blk_set_io)
  * goes through hooks that keep a trace of the calls ('w' a plain write, 'd'
- * a write with RWF_DSYNC, 's' a sync), fail the next ones on demand with
- * EIO, and check, while a slow disk holds the call, that the request was
- * not completed yet (status byte still 0xee, used ring unchanged).
+ * a write with RWF_DSYNC, 's' a sync: fdatasync on the worker, or the end
+ * of the ring's), fail the next ones on demand with EIO, and check, while a
+ * slow disk holds the call, that the request was not completed yet (status
+ * byte still 0xee, used ring unchanged). On the io_uring path a gate (an
+ * eventfd, -1: none) holds each flush's fdatasync back until the test
+ * writes to it.
  */
 struct blk_faults {
 	struct fx *f;
@@ -963,6 +981,9 @@ struct blk_faults {
 	int fail_syncs, fail_writes;   /* fail this many next calls */
 	uint16_t used_before;          /* used index before the request */
 	bool completed_early;
+	int gate;
+	atomic_int gate_calls;
+	uint8_t gate_saw[4];           /* sector 5's first byte at each gate */
 };
 
 static void fault_call(struct blk_faults *p, char kind)
@@ -987,6 +1008,37 @@ static int fault_sync(void *opaque, int fd)
 	return fdatasync(fd);
 }
 
+/* The ring's fdatasync of a flush returned res. */
+static int fault_flush_done(void *opaque, int res)
+{
+	struct blk_faults *p = opaque;
+
+	fault_call(p, 's');
+	if (p->fail_syncs > 0) {
+		p->fail_syncs--;
+		return -EIO;
+	}
+	return res;
+}
+
+/* A flush's fdatasync is about to start: what the image holds then is
+ * what it covers. */
+static int fault_gate(void *opaque)
+{
+	struct blk_faults *p = opaque;
+	int n = atomic_load(&p->gate_calls);
+	int fd = open(p->f->path, O_RDONLY);
+
+	/* No cmocka asserts on the worker: a failed read leaves 0. */
+	if (fd >= 0 && n < (int)sizeof(p->gate_saw) &&
+	    pread(fd, &p->gate_saw[n], 1, 5 * 512) != 1)
+		p->gate_saw[n] = 0;
+	if (fd >= 0)
+		close(fd);
+	atomic_fetch_add(&p->gate_calls, 1);
+	return p->gate;
+}
+
 static ssize_t fault_pwritev2(void *opaque, int fd, const struct iovec *iov,
 			      int cnt, off_t off, int flags)
 {
@@ -1004,7 +1056,8 @@ static ssize_t fault_pwritev2(void *opaque, int fd, const struct iovec *iov,
 static void set_faults(struct fx *f, struct blk_faults *p)
 {
 	const struct virtio_blk_io io = {
-		.sync = fault_sync, .pwritev2 = fault_pwritev2, .opaque = p,
+		.sync = fault_sync, .pwritev2 = fault_pwritev2,
+		.flush_done = fault_flush_done, .flush_gate = fault_gate, .opaque = p,
 	};
 
 	virtio_blk_set_io(f->dev, &io);
@@ -1033,14 +1086,25 @@ static char last_call(const struct blk_faults *p)
 	return p->calls ? p->trace[p->calls - 1] : 0;
 }
 
-/* A blk device on f->path with the fault hooks, its driver up with
- * `features` (the device's offer without the bits in drop). */
+/* A blk device on a new f->path with nq queues and the fault hooks (gate:
+ * an eventfd or -1), on f->aio's path; its driver not up yet. */
+static void blk_faulty_device(struct fx *f, struct blk_faults *p, unsigned nq, int gate)
+{
+	struct virtio_blk_options o = { .num_queues = nq, .aio = f->aio };
+
+	*p = (struct blk_faults){ .f = f, .gate = gate };
+	make_image(f, 0);
+	o.path = f->path;
+	add_device(f, virtio_blk_create_opts(f->vm, MMIO_BASE, GSI, &o, NULL, 0));
+	set_faults(f, p);
+	memset(f->ram + QBASE(0), 0, (size_t)nq * 0x10000);
+}
+
+/* ... with one queue, its driver up with `features` (the device's offer
+ * without the bits in drop). */
 static void add_blk_faulty(struct fx *f, struct blk_faults *p, uint64_t drop)
 {
-	*p = (struct blk_faults){ .f = f };
-	make_image(f, 0);
-	add_device(f, virtio_blk_create(f->vm, MMIO_BASE, GSI, f->path, 0, NULL, 0));
-	set_faults(f, p);
+	blk_faulty_device(f, p, 1, -1);
 	driver_up_with(f->dev, 1, device_features(f->dev) & ~drop);
 }
 
@@ -1190,9 +1254,22 @@ static void test_blk_write_through_without_flush(void **state)
 	assert_string_equal(p.trace, "w");
 }
 
+/* The durability tests again with aio=sync (above: io_uring, where the ring
+ * does a flush's fdatasync). */
+#define ON_SYNC_PATH(test)						\
+	static void test##_sync(void **state)				\
+	{								\
+		((struct fx *)*state)->aio = VIRTIO_BLK_AIO_SYNC;	\
+		test(state);						\
+	}
+ON_SYNC_PATH(test_blk_flush_before_completion)
+ON_SYNC_PATH(test_blk_failed_flush_sticks_until_reset)
+ON_SYNC_PATH(test_blk_write_through_without_flush)
+
 /* ---- the disk worker under the seccomp sandbox ---- */
 
-/* A flush hook that also opens a socket, on the worker thread. */
+/* Flush hooks that also open a socket, on the worker thread (the sync
+ * path's fdatasync, the end of the ring's). */
 static int sync_with_socket(void *opaque, int fd)
 {
 	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
@@ -1201,6 +1278,16 @@ static int sync_with_socket(void *opaque, int fd)
 		return -1;
 	close(s);
 	return fdatasync(fd);
+}
+
+static int flush_done_with_socket(void *opaque, int res)
+{
+	int s = socket(AF_UNIX, SOCK_DGRAM, 0);
+
+	if (s < 0)
+		return -errno;
+	close(s);
+	return res;
 }
 
 /* In a child (the filter is for good): write, read back, write zeroes,
@@ -1215,7 +1302,8 @@ static int blk_sandboxed(struct fx *f, bool seccomp, bool socket_in_flush)
 		return 10;
 	add_blk(f, 0);
 	if (socket_in_flush)
-		virtio_blk_set_io(f->dev, &(const struct virtio_blk_io){ .sync = sync_with_socket });
+		virtio_blk_set_io(f->dev, &(const struct virtio_blk_io){
+			.sync = sync_with_socket, .flush_done = flush_done_with_socket });
 	memset(data, 0xa5, 1024);
 	if (blk_request(f, VIRTIO_BLK_T_OUT, 10, DATA_GPA + 0x1000, 1024, false, &len) != VIRTIO_BLK_S_OK)
 		return 11;
@@ -1560,6 +1648,141 @@ static void test_blk_uring_short_read(void **state)
 			 VIRTIO_BLK_S_OK);
 	assert_int_equal(len, 1025);
 	assert_int_equal(f->ram[DATA_GPA + 0x1000], 30);
+}
+
+static void post_one(struct fx *f, unsigned q, uint32_t type, uint64_t sector, uint32_t len)
+{
+	blk_post(f, q, &(const struct breq){ type, sector, len, 0 }, 1);
+	wr(f->dev, R_QUEUE_NOTIFY, q);
+}
+
+static bool wait_gate(struct blk_faults *p, int want)
+{
+	for (int i = 0; i < 5000; i++) {
+		if (atomic_load(&p->gate_calls) >= want)
+			return true;
+		usleep(1000);
+	}
+	return false;
+}
+
+static void open_gate(int gate)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(gate, &one, sizeof(one)), sizeof(one));
+}
+
+/* Whether this kernel (and its seccomp policy) gives us io_uring. */
+static bool have_io_uring(void)
+{
+	struct io_uring_params prm = { 0 };
+	int fd = (int)syscall(__NR_io_uring_setup, 4, &prm);
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
+/* A 3-queue io_uring disk whose first flush (queue 0) waits at the gate;
+ * skipped where io_uring is unavailable (the disk would be synchronous). */
+static int gated_flush(struct fx *f, struct blk_faults *p)
+{
+	int gate;
+
+	if (!have_io_uring())
+		skip();
+	gate = eventfd(0, EFD_SEMAPHORE | EFD_CLOEXEC);
+	assert_true(gate > 0);
+	f->gate = gate;
+	blk_faulty_device(f, p, 3, gate);
+	driver_up(f->dev, 3);
+	post_one(f, 0, VIRTIO_BLK_T_FLUSH, 0, 0);
+	assert_true(wait_gate(p, 1));
+	return gate;
+}
+
+/* io_uring: while a flush's fdatasync is under way, the other queues go on;
+ * a flush taken meanwhile, after a write completed, gets an fdatasync of
+ * its own that starts with the write in the image (so it covers it). */
+static void test_blk_ring_flush_leaves_other_queues(void **state)
+{
+	struct fx *f = *state;
+	struct blk_faults p;
+	int gate = gated_flush(f, &p);
+	const struct breq rw[2] = { { VIRTIO_BLK_T_OUT, 5, 512, 0 }, { VIRTIO_BLK_T_IN, 3, 512, 0 } };
+
+	memset(blk_buf(f, 1, 0, 0), 0x77, 512);
+	memset(blk_buf(f, 1, 1, 0), 0, 512);
+	blk_post(f, 1, rw, 2);
+	wr(f->dev, R_QUEUE_NOTIFY, 1);
+	assert_true(wait_used(f, 1, 2));
+	assert_int_equal(blk_status(f, 1, 0), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_status(f, 1, 1), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_buf(f, 1, 1, 0)[511], 3);
+	assert_int_equal(used_idx(f, 0), 0); /* the flush still waits */
+	trace_start(&p);
+	post_one(f, 2, VIRTIO_BLK_T_FLUSH, 0, 0);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 2), 0);
+	open_gate(gate); /* the first fdatasync runs and answers queue 0 only */
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(blk_status(f, 0, 0), VIRTIO_BLK_S_OK);
+	assert_true(wait_gate(&p, 2));
+	usleep(50000);
+	assert_int_equal(used_idx(f, 2), 0);
+	assert_int_equal(p.gate_saw[0], 5);    /* taken before the write */
+	assert_int_equal(p.gate_saw[1], 0x77); /* taken after it */
+	open_gate(gate);
+	assert_true(wait_used(f, 2, 1));
+	assert_int_equal(blk_status(f, 2, 0), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "ss");
+}
+
+/* A failed ring fdatasync fails the flushes waiting for the next one
+ * without a sync, and every data change after it, until a reset. */
+static void fail_gated_flushes(struct fx *f, struct blk_faults *p)
+{
+	int gate = gated_flush(f, p);
+
+	post_one(f, 1, VIRTIO_BLK_T_FLUSH, 0, 0);
+	usleep(50000);
+	assert_int_equal(used_idx(f, 1), 0);
+	trace_start(p);
+	p->fail_syncs = 1;
+	open_gate(gate);
+	assert_true(wait_used(f, 0, 1));
+	assert_true(wait_used(f, 1, 1));
+	assert_int_equal(blk_status(f, 0, 0), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_status(f, 1, 0), VIRTIO_BLK_S_IOERR);
+	assert_string_equal(p->trace, "s");
+	assert_int_equal(atomic_load(&p->gate_calls), 1);
+	memset(blk_buf(f, 2, 0, 0), 0xbb, 512);
+	post_one(f, 2, VIRTIO_BLK_T_OUT, 12, 512);
+	assert_true(wait_used(f, 2, 1));
+	assert_int_equal(blk_status(f, 2, 0), VIRTIO_BLK_S_IOERR);
+	assert_sectors(f, 12, 1, false);
+	p->gate = -1; /* no more waiting */
+}
+
+static void test_blk_ring_failed_flush_fails_waiting(void **state)
+{
+	struct fx *f = *state;
+	struct blk_faults p;
+	char *log = stderr_of(f, fail_gated_flushes, &p);
+
+	assert_int_equal(count_of(log, "cannot make writes durable"), 1);
+	assert_non_null(strstr(log, strerror(EIO)));
+	free(log);
+	/* After a reset, flushes are ring fdatasyncs again. */
+	memset(f->ram + QBASE(0), 0, 3 * 0x10000);
+	driver_up(f->dev, 3);
+	trace_start(&p);
+	post_one(f, 0, VIRTIO_BLK_T_FLUSH, 0, 0);
+	assert_true(wait_used(f, 0, 1));
+	assert_int_equal(blk_status(f, 0, 0), VIRTIO_BLK_S_OK);
+	assert_string_equal(p.trace, "s");
 }
 
 /* Options the library refuses. */
@@ -2164,6 +2387,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_failed_flush_sticks_until_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_write_through_without_flush, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_flush_before_completion_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_failed_flush_sticks_until_reset_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_write_through_without_flush_sync, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_ring_flush_leaves_other_queues, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_ring_failed_flush_fails_waiting, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_worker_under_seccomp, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_bad_requests, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_create_errors, setup, teardown),
