@@ -758,6 +758,7 @@ def parse_kv(line):
 # aio=io_uring with an iothread / vhost=on), alternating the order by round.
 IO_GUEST = "cloud"     # fio needs SysV IPC, which the minimal kernel lacks
 IO_MEM_MB = 512        # the tools' ~80 MB of libraries unpack into RAM
+IO_VMMS = ("vibevmm", "qemu", "vibevmm-best", "qemu-best")
 
 
 def io_order(rep):
@@ -891,8 +892,6 @@ def bench_disk(env, res, opts, tmp):
         res.row("disk", case, metric.format(secs=secs), unit, "higher", s["vibevmm"], s["qemu"],
                 a2=s["vibevmm-best"], b2=s["qemu-best"])
 
-
-IO_VMMS = ("vibevmm", "qemu", "vibevmm-best", "qemu-best")
 
 
 def net_args(vmm, tap):
@@ -1376,6 +1375,13 @@ def cell(xs):
     return f"{fmt(median(xs))} [{fmt(min(xs))}-{fmt(max(xs))}]"
 
 
+def count_cell(xs):
+    """cell() for counts: whole numbers (a median of two may end in .5)."""
+    m = median(xs)
+    m = f"{m:.0f}" if m == int(m) else f"{m:.1f}"
+    return m if len(xs) == 1 else f"{m} [{min(xs)}-{max(xs)}]"
+
+
 def ratio(a, b):
     ma, mb = median(a), median(b)
     if ma is None or mb is None or mb == 0:
@@ -1484,7 +1490,7 @@ def render(runs):
             out.append("")
             out.append("   vibevmm's exits per boot (--stats: by reason, then io/mmio by device), "
                        "median [min-max] of the boot runs")
-            out.append(table([[r["case"], r["metric"], cell(r["a"]), str(len(r["a"]))]
+            out.append(table([[r["case"], r["metric"], count_cell(r["a"]), str(len(r["a"]))]
                               for r in per_boot], ["case", "reason", "exits", "n"]))
         floor = [r for r in run["rows"] if r["table"] == "floor" and (r["a"] or r["b"])]
         if floor:
