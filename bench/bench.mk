@@ -3,8 +3,9 @@
 # exitbench      exit cost through libvibevmm and through a bare KVM_RUN loop
 # exits64.bin    the benchmark guest, flat 64-bit (vibevmm --binary, exitbench)
 # exits-pvh.elf  the same guest as a PVH ELF (QEMU -kernel)
-# iotool         static guest-side load generator (random reads)
-# initrd-none-bench.cpio.gz  build/e2e/initrd-none.cpio.gz + /bin/iotool
+# initrd-bench.cpio  (target `initrd`, BENCH_TOOLS=the archive that
+#                tests/fixtures/make-bench-tools.sh prints): the cloud guest's
+#                initramfs + fio, iperf3 and their libraries, for disk and net
 # arm64 (`make -f bench/bench.mk arm64`, after `make ARCH=arm64
 # CROSS_COMPILE=aarch64-linux-gnu-`): for the arm64 test host, in
 # build/bench/arm64/: exitbench-arm64 (against build/arm64/lib/libvibevmm.a)
@@ -18,8 +19,8 @@ CFLAGS ?= -O2 -g
 LDLIBS := -pthread $(shell pkg-config --libs liblz4 libzstd liblzma zlib libseccomp 2>/dev/null || echo -llz4 -lzstd -llzma -lz -lseccomp)
 
 .PHONY: all initrd arm64
-all: $(B)/exitbench $(B)/exits64.bin $(B)/exits-pvh.elf $(B)/iotool
-initrd: $(B)/initrd-none-bench.cpio.gz
+all: $(B)/exitbench $(B)/exits64.bin $(B)/exits-pvh.elf
+initrd: $(B)/initrd-bench.cpio
 
 $(B)/exitbench: bench/exitbench.c lib/libvibevmm.a $(wildcard include/*.h)
 	@mkdir -p $(B)
@@ -35,17 +36,14 @@ $(B)/exits-pvh.elf: bench/guests/pvh32.S bench/guests/params.inc bench/guests/pv
 	as --64 -Ibench/guests -o $(B)/pvh32.o $<
 	ld -m elf_x86_64 -nostdlib --build-id=none -z noexecstack -T bench/guests/pvh.ld -o $@ $(B)/pvh32.o
 
-$(B)/iotool: bench/iotool.c
+# Two archives back to back (the kernel unpacks concatenated archives in
+# order, each with its own compression): the gzip'd test initramfs, then the
+# zstd tools archive.
+BENCH_TOOLS ?=
+$(B)/initrd-bench.cpio: $(E2E)/initrd-cloud.cpio.gz $(BENCH_TOOLS)
+	@test -n "$(BENCH_TOOLS)" || { echo "bench.mk: set BENCH_TOOLS (tests/fixtures/make-bench-tools.sh prints it)" >&2; exit 1; }
 	@mkdir -p $(B)
-	$(CC) -std=gnu11 $(WARN) -O2 -D_GNU_SOURCE -static -o $@ $<
-
-# A second cpio archive appended to the guest initramfs (the kernel unpacks
-# concatenated archives in order): /bin/iotool.
-$(B)/initrd-none-bench.cpio.gz: $(E2E)/initrd-none.cpio.gz $(B)/iotool
-	rm -rf $(B)/extra && mkdir -p $(B)/extra/bin
-	cp $(B)/iotool $(B)/extra/bin/iotool
-	(cd $(B)/extra && find bin/iotool | cpio -o -H newc -R 0:0 --quiet | gzip -9n) > $(B)/extra.cpio.gz
-	cat $(E2E)/initrd-none.cpio.gz $(B)/extra.cpio.gz > $@.tmp && mv -f $@.tmp $@
+	cat $^ > $@.tmp && mv -f $@.tmp $@
 
 # ---- arm64, cross-built (bench/run.sh --only arm64)
 A64 := $(B)/arm64

@@ -99,8 +99,11 @@ elif ! tests/e2e/prepare-assets.sh; then
     log "cannot prepare the guest kernels/initramfs: Linux benchmarks skipped"
     LINUX=0
 fi
-if [ "$LINUX" = 1 ]; then
-    make -s -f bench/bench.mk initrd >&2 || die "building the benchmark initramfs failed"
+# disk and net: the cloud guest's initramfs + fio, iperf3 and their libraries
+if [ "$LINUX" = 1 ] && { want disk || want net; }; then
+    tools=$(tests/fixtures/make-bench-tools.sh) || die "cannot build the fio/iperf3 archive"
+    make -s -f bench/bench.mk initrd BENCH_TOOLS="$tools" >&2 ||
+        die "building the benchmark initramfs failed"
 fi
 
 # ---- where

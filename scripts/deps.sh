@@ -41,6 +41,9 @@ PROG=deps
 #   blockdev; mount: losetup; dmsetup: the durability tests' fault injection;
 #   libfdt-dev: the arm64 device tree (unit/test_arm64_fdt; the x86 library
 #   does not link it); device-tree-compiler: dtc checks that tree (unit).
+#   fio, iperf3: the bench guests' load generators (tests/fixtures/
+#   make-bench-tools.sh copies them and their libraries into the bench
+#   initramfs); iperf3 -s is also the host side of the network benchmark.
 #   CROSS_ARM64: the arm64 libraries the library links, as :arm64 packages.
 #   libfdt-dev:arm64 is not co-installable with the amd64 one (it is not
 #   Multi-Arch: same), so the cross build uses the amd64 libfdt-dev headers
@@ -72,7 +75,7 @@ CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev
 TESTHOST_ARM64=(qemu-system-arm procps)
 KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential
         cpio kmod xz-utils)
-BENCH=(python3 e2fsprogs iproute2)
+BENCH=(python3 e2fsprogs iproute2 fio iperf3)
 TEST=(clang llvm libclang-rt-dev libcmocka-dev python3-pytest acpica-tools util-linux
       mount dmsetup libfdt-dev device-tree-compiler)
 
