@@ -14,6 +14,7 @@ import re
 import subprocess
 import threading
 import time
+import warnings
 
 import pytest
 
@@ -35,6 +36,21 @@ def pytest_configure(config):
         "markers", "two_cpu_host: a guest with several vCPUs: run in a test host with "
         "two CPUs (tests/e2e/run.sh runs these in a second session; tests/README.md)")
 
+
+# The TCG-emulated AMD-V test host (tests/host/testhost.sh marks its command
+# line) now and then triple-faults a healthy nested guest, a vCPU reset to
+# 0xfff0 in the middle of booting (seen about once in 50 boots of 2-vCPU
+# guests, on both VMMs). There, and only there, a boot that ends with that
+# reason line is run once more and a warning says so (pytest's summary).
+def _in_tcg_test_host():
+    try:
+        return "vibevmm.testhost=tcg" in pathlib.Path("/proc/cmdline").read_text()
+    except OSError:
+        return False
+
+
+IN_TCG_TEST_HOST = _in_tcg_test_host()
+TRIPLE_FAULT = "guest crashed: shutdown"
 
 # panic=-1: a guest panic reboots at once, so the VMM ends instead of hanging.
 BASE_CMDLINE = "console=ttyS0 panic=-1 vibevmm.verbose=0"
@@ -87,14 +103,24 @@ def boot():
     """boot(kernel, tests=(...), cmdline_extra="", cpus=1, mem="256M", args=[],
     stdin_text=None, timeout=180, prefix=[]) -> Boot. `prefix` wraps the
     command (e.g. ["ip", "netns", "exec", "ns"])."""
-    def run(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
-            stdin_text=None, timeout=180, prefix=(), log=3, cmdline=None):
-        cmd = [*prefix, *vibevmm_cmd(kernel, tests, cmdline_extra, cpus, mem, args, log, cmdline)]
+    def once(cmd, stdin_text, timeout):
         t0 = time.monotonic()
         res = subprocess.run(cmd, input=stdin_text, capture_output=True, text=True,
                              errors="replace", timeout=timeout,
                              stdin=None if stdin_text is not None else subprocess.DEVNULL)
         return Boot(res.returncode, res.stdout, res.stderr, time.monotonic() - t0)
+
+    def run(kernel, tests=(), cmdline_extra="", cpus=1, mem="256M", args=(),
+            stdin_text=None, timeout=180, prefix=(), log=3, cmdline=None,
+            triple_fault_expected=False):
+        cmd = [*prefix, *vibevmm_cmd(kernel, tests, cmdline_extra, cpus, mem, args, log, cmdline)]
+        b = once(cmd, stdin_text, timeout)
+        if IN_TCG_TEST_HOST and not triple_fault_expected and TRIPLE_FAULT in b.err:
+            warnings.warn(f"{kernel} ({cpus} vCPUs) triple-faulted inside the TCG test host "
+                          f"(a known fault of its nested SVM, tests/README.md): booted once more; "
+                          f"first run's reason: {b.err[b.err.find(TRIPLE_FAULT):][:200]!r}")
+            b = once(cmd, stdin_text, timeout)
+        return b
     return run
 
 

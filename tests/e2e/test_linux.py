@@ -130,7 +130,8 @@ def test_reboot_ends_vmm_with_zero(boot, kernel, method, via):
 
 def test_triple_fault_is_a_crash_with_registers(boot):
     """reboot=t makes Linux triple-fault on purpose."""
-    b = boot("microvm-vmlinux", tests=("reboot",), cmdline_extra="reboot=t")
+    b = boot("microvm-vmlinux", tests=("reboot",), cmdline_extra="reboot=t",
+             triple_fault_expected=True)
     assert b.rc == 2, b.out[-3000:]
     assert "guest crashed: shutdown" in b.err
     assert " rip " in b.err and " cr3 " in b.err

@@ -152,7 +152,9 @@ LOG=$CACHE/logs/testhost-$RUNID.log
 find "$CACHE/logs" -name 'testhost-*.log' -mtime +7 -delete 2>/dev/null || true
 # softlockup_panic: a test host wedged in nested SVM (a TCG bug, seen a few
 # times) panics and ends within ~30 s instead of running into --timeout.
-APPEND="console=$CONSOLE_DEV quiet loglevel=4 panic=-1 softlockup_panic=1 mitigations=off"
+# vibevmm.testhost=tcg tells the tests they run nested under TCG
+# (tests/e2e/conftest.py: the one triple fault it retries).
+APPEND="console=$CONSOLE_DEV quiet loglevel=4 panic=-1 softlockup_panic=1 mitigations=off vibevmm.testhost=tcg"
 if [ "$MODE" != shell ]; then
     {
         printf '# written by testhost.sh\n'
