@@ -40,8 +40,8 @@ def pytest_configure(config):
 # The TCG-emulated AMD-V test host (tests/host/testhost.sh marks its command
 # line) now and then triple-faults a healthy nested guest, a vCPU reset to
 # 0xfff0 in the middle of booting (seen in one of a make check's 52 e2e
-# tests and once in a bench run; never on hardware KVM). There, and only there, a boot that ends with that
-# reason line is run once more and a warning says so (pytest's summary).
+# tests and once in a bench run). There, and only there, a boot that ends
+# with that reason line is run once more and a warning says so.
 def _in_tcg_test_host():
     try:
         return "vibevmm.testhost=tcg" in pathlib.Path("/proc/cmdline").read_text()
