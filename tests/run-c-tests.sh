@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Run the C test programs (cmocka) and the CLI tests (pytest) of one build
 # configuration. Usage: tests/run-c-tests.sh TESTBIN BINDIR
-# Appends "passed failed skipped" per runner to $RESULTS (if set).
+# Appends "passed failed skipped" per runner to $RESULTS (if set), and the
+# failing programs' names to $CHECK_FAILURES (if set).
 set -u
 testbin=$1 bindir=$2
 top=$(cd "$(dirname "$0")/.." && pwd)
@@ -10,6 +11,10 @@ status=0
 record() { # passed failed skipped
 	[ -n "${RESULTS:-}" ] && echo "$1 $2 $3" >> "$RESULTS"
 	return 0
+}
+failure() { # what failed: for the summary at the end of make check
+	status=1
+	[ -z "${CHECK_FAILURES:-}" ] || echo "$1" >> "$CHECK_FAILURES"
 }
 
 run_cmocka() {
@@ -23,7 +28,7 @@ run_cmocka() {
 	# A program that died before its summary counts as one failure.
 	if [ $rc -ne 0 ] && [ -z "$f" ]; then f=1; fi
 	record "${p:-0}" "${f:-0}" "${s:-0}"
-	[ $rc -eq 0 ] || status=1
+	[ $rc -eq 0 ] || failure "$prog (exit status $rc)"
 }
 
 for t in "$testbin"/unit/test_* "$testbin"/guests/test_*; do
@@ -45,5 +50,5 @@ s=$(printf '%s' "$sum" | grep -o '[0-9]* skipped' | cut -d' ' -f1)
 f=$(( ${f:-0} + ${e:-0} ))
 if [ $rc -ne 0 ] && [ $f -eq 0 ]; then f=1; fi
 record "${p:-0}" "$f" "${s:-0}"
-[ $rc -eq 0 ] || status=1
+[ $rc -eq 0 ] || failure "pytest tests/cli with $bindir: $(printf '%s\n' "$out" | grep -E '^(FAILED|ERROR) ' | cut -d' ' -f2 | tr '\n' ' ')"
 exit $status

@@ -19,7 +19,8 @@ set -u
 top=$(cd "$(dirname "$0")/.." && pwd)
 cd "$top" || exit 1
 RESULTS=$(mktemp)
-export RESULTS
+CHECK_FAILURES=$(mktemp) # the stages name what failed here; printed last
+export RESULTS CHECK_FAILURES
 failed_stages=()
 
 stage() { echo; echo "######## $*"; }
@@ -101,6 +102,8 @@ fi
 read -r passed failed skipped < <(awk '{p+=$1; f+=$2; s+=$3} END {print p+0, f+0, s+0}' "$RESULTS")
 rm -f "$RESULTS"
 echo
+if [ -s "$CHECK_FAILURES" ]; then echo "failed:"; sed 's/^/  /' "$CHECK_FAILURES"; fi
+rm -f "$CHECK_FAILURES"
 [ ${#failed_stages[@]} -eq 0 ] || echo "failed stages: ${failed_stages[*]}"
 echo "check: $passed passed, $failed failed, $skipped skipped"
 [ ${#failed_stages[@]} -eq 0 ] && [ "$failed" -eq 0 ]

@@ -33,5 +33,7 @@ p=$(count PASSED) f=$(( $(count FAILED) + $(count ERROR) )) s=$(count SKIPPED)
 [ "$rc" -ne 0 ] && [ "$rc" -ne 5 ] && [ "$f" -eq 0 ] && f=1
 echo "e2e-arm64: $p passed, $f failed, $s skipped in $((SECONDS - start)) s"
 record "$p" "$f" "$s"
+[ -z "${CHECK_FAILURES:-}" ] || [ "$f" -eq 0 ] ||
+	sed -nE 's/^(tests\/e2e-arm64\/[^ ]+::[^ ]+) (FAILED|ERROR).*/e2e-arm64: \1/p' "$log" >> "$CHECK_FAILURES"
 [ "$rc" -eq 5 ] && exit 0
 exit "$rc"

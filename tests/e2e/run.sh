@@ -11,10 +11,14 @@
 # which it turns into a panic; a silent freeze, ended after 300 s without a
 # line from pytest) costs a fresh session for the tests that had not
 # finished, at most E2E_ATTEMPTS sessions per group (default 3), and that is
-# said. A failed test is never re-run.
+# said. Tests that failed in a session whose test host then died run again
+# in the fresh one (the dying host may have caused the failure), and that is
+# said too; a test's last outcome counts. A failure in a session that ended
+# normally is never re-run. Failed tests are named in $CHECK_FAILURES when
+# set (make check prints them last).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 record() { [ -n "${RESULTS:-}" ] && echo "$1 $2 $3" >> "$RESULTS"; return 0; }
 
 if ! tests/e2e/prepare-assets.sh; then
@@ -54,18 +58,27 @@ run_group() {
 		# 5: pytest collected nothing (all deselected by the caller's -k)
 		[ "$rc" -ne 5 ] || return 0
 		[ "$rc" -eq 124 ] || [ "$rc" -eq 125 ] || return "$rc"
-		# The test host died: keep what finished, run the rest again.
+		# The test host died: keep what passed or skipped, run the rest again.
 		while read -r id; do
 			deselect+=(--deselect "$id")
-		done < <(outcomes 'PASSED|FAILED|SKIPPED|ERROR' "$log")
+		done < <(outcomes 'PASSED|SKIPPED' "$log")
+		while read -r id; do
+			echo "e2e: $id failed in the session whose test host died; it runs again in a fresh one"
+		done < <(outcomes 'FAILED|ERROR' "$log")
 		[ "$attempt" -lt "$attempts" ] &&
 			echo "e2e: the test host died (status $rc, log above); session $((attempt + 1)) of $attempts runs the tests that had not finished"
 	done
 	return "$rc"
 }
 
-# count OUTCOME: how many "path::test OUTCOME" lines pytest -v printed
-count() { outcomes "$1" "$all" | wc -l; }
+# final: "OUTCOME id" per test, its last outcome over all sessions
+final() {
+	sed -nE 's/^(tests\/e2e\/[^ ]+::.*) (PASSED|FAILED|SKIPPED|ERROR)( +\[ *[0-9]+%\])?\r?$/\2 \1/p' "$all" |
+		awk '{o = $1; $1 = ""; if (!(substr($0, 2) in last)) order[n++] = substr($0, 2); last[substr($0, 2)] = o}
+			END {for (i = 0; i < n; i++) print last[order[i]], order[i]}'
+}
+# count REGEX: how many tests' last outcome matches REGEX
+count() { final | grep -cE "^($1) "; }
 
 run_group 1 "not two_cpu_host" "$@"
 rc1=$?
@@ -77,11 +90,19 @@ fi
 run_group 2 "two_cpu_host" "$@"
 rc2=$?
 p=$(count PASSED)
-f=$(( $(count FAILED) + $(count ERROR) ))
+named=$(count 'FAILED|ERROR')
+f=$named
 s=$(count SKIPPED)
 rc=$rc1
 [ "$rc" -ne 0 ] || rc=$rc2
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
+# A failure from a session that died, not run again, still fails the stage.
+[ "$f" -ne 0 ] && [ "$rc" -eq 0 ] && rc=1
+if [ -n "${CHECK_FAILURES:-}" ]; then
+	final | sed -nE 's/^(FAILED|ERROR) /e2e: /p' >> "$CHECK_FAILURES"
+	[ "$rc" -ne 0 ] && [ "$named" -eq 0 ] &&
+		echo "e2e: the test host (status $rc, see the log)" >> "$CHECK_FAILURES"
+fi
 echo "e2e: $p passed, $f failed, $s skipped in $sessions test-host sessions"
 record "$p" "$f" "$s"
 exit "$rc"

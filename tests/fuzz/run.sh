@@ -6,7 +6,7 @@
 set -u
 secs=${1:-20}
 top=$(cd "$(dirname "$0")/../.." && pwd)
-cd "$top"
+cd "$top" || exit 1
 out=build/fuzz
 mkdir -p "$out"
 if ! command -v clang >/dev/null; then
@@ -27,6 +27,7 @@ for src in tests/fuzz/fuzz_*.c; do
 		-o "$out/$name" "$src" $srcs $libs; then
 		echo "fuzz: $name does not build"
 		status=1
+		[ -z "${CHECK_FAILURES:-}" ] || echo "fuzz: $name does not build" >> "$CHECK_FAILURES"
 		[ -n "${RESULTS:-}" ] && echo "0 1 0" >> "$RESULTS"
 		continue
 	fi
@@ -42,6 +43,7 @@ for src in tests/fuzz/fuzz_*.c; do
 		tail -40 "$out/$name.log"
 		echo "fuzz: $name found a crash (artifact in $out/)"
 		status=1
+		[ -z "${CHECK_FAILURES:-}" ] || echo "fuzz: $name found a crash" >> "$CHECK_FAILURES"
 		[ -n "${RESULTS:-}" ] && echo "0 1 0" >> "$RESULTS"
 	fi
 done

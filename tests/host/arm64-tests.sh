@@ -54,6 +54,7 @@ judge() {
     record "${p:-0}" "${f:-0}" "${s:-0}"
     if [ "${f:-0}" != 0 ] || [ "$rc" != 0 ]; then
         log "FAIL: $name (exit status $rc)"
+        [ -z "${CHECK_FAILURES:-}" ] || echo "arm64: $name (exit status $rc)" >> "$CHECK_FAILURES"
         status=1
     fi
 }
@@ -150,7 +151,10 @@ expect_error unaligned "--entry 0x10002: not 4-byte aligned"
 expect_error outside "--entry 0x8000000: outside guest RAM"
 echo "== CLI (judged here): ${#cli_fail[@]} failure(s)"
 if [ ${#cli_fail[@]} -gt 0 ]; then
-    for f in "${cli_fail[@]}"; do log "FAIL: CLI: $f"; done
+    for f in "${cli_fail[@]}"; do
+        log "FAIL: CLI: $f"
+        [ -z "${CHECK_FAILURES:-}" ] || echo "arm64: CLI: $f" >> "$CHECK_FAILURES"
+    done
     record 0 1 0
     status=1
 else
