@@ -169,6 +169,7 @@ int virtq_pop(struct virtq *vq, struct virtq_elem *e)
 	uint16_t head;
 	int err;
 
+	vq->avail_seen = avail_idx;
 	if (!pending)
 		return 0;
 	if (pending > vq->num)
@@ -244,14 +245,16 @@ void virtq_disable_notify(struct virtq *vq)
 
 bool virtq_enable_notify(struct virtq *vq)
 {
+	/* Not last_avail: behind avail_seen (chains put back), the driver
+	 * would see the event index already passed and never notify. */
 	if (vq->event_idx)
-		store16(avail_event(vq), vq->last_avail);
+		store16(avail_event(vq), vq->avail_seen);
 	else
 		store16(&vq->used->flags, 0);
 	/* Publish the request before looking again: a buffer the driver
 	 * added just before seeing it would otherwise go unnoticed. */
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->last_avail;
+	return __atomic_load_n(&vq->avail->idx, __ATOMIC_ACQUIRE) != vq->avail_seen;
 }
 
 /* Copy between a flat buffer and the iovec's bytes from `skip` on. */

@@ -112,6 +112,8 @@ struct virtq {
 	struct virtq_avail *avail;
 	struct virtq_used *used;
 	uint16_t last_avail;      /* next avail entry to take */
+	uint16_t avail_seen;      /* avail->idx at the last pop (may be ahead of
+				   * last_avail when a device put chains back) */
 	uint16_t used_idx;        /* our copy of used->idx */
 	uint16_t signalled_used;  /* used_idx when we last decided on an interrupt */
 	bool signalled_valid;
@@ -169,8 +171,11 @@ bool virtq_need_interrupt(struct virtq *vq);
 void virtq_disable_notify(struct virtq *vq);
 
 /*
- * Ask for a notification on the next buffer; returns true when buffers
- * arrived meanwhile (then process them: no notification will come for them).
+ * Ask for a notification on the next buffer beyond those the last pop saw;
+ * returns true when buffers arrived meanwhile (then process them: no
+ * notification will come for them). Chains a device took and put back
+ * (virtio-net waiting for enough buffers for one frame) do not count as
+ * new: the driver, which published them already, would not notify again.
  */
 bool virtq_enable_notify(struct virtq *vq);
 
