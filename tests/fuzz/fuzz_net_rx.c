@@ -21,11 +21,8 @@
 #include <string.h>
 
 #include "devices/virtio/virtio.h"
-#include "mm.h"
-#include "vm.h"
+#include "tests/fuzz/fake_ram.h"
 
-#define RAM0 0x10000u
-#define RAM1 0x1000u
 #define MAX_ROUNDS 32
 #define MAX_FRAME 0x4000u
 
@@ -74,29 +71,20 @@ static void run_rx(struct vm *vm, const struct hdr *h, uint8_t *frame)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mem_map mm = { .nr_slots = 2 };
-	struct vm vm = { .mem_map = &mm };
-	uint8_t *ram0, *ram1, *frame;
+	struct fake_ram ram;
+	uint8_t *frame;
 	struct hdr h;
 
 	if (size < sizeof(h))
 		return 0;
 	memcpy(&h, data, sizeof(h));
-	data += sizeof(h), size -= sizeof(h);
-	ram0 = calloc(1, RAM0);
-	ram1 = calloc(1, RAM1);
 	frame = malloc(MAX_FRAME);
-	if (!ram0 || !ram1 || !frame)
+	if (!frame)
 		abort();
 	memset(frame, 0x5a, MAX_FRAME);
-	memcpy(ram0, data, size < RAM0 ? size : RAM0);
-	if (size > RAM0)
-		memcpy(ram1, data + RAM0, size - RAM0 < RAM1 ? size - RAM0 : RAM1);
-	mm.slots[0] = (struct mem_slot){ .gpa = 0, .size = RAM0, .hva = ram0 };
-	mm.slots[1] = (struct mem_slot){ .gpa = RAM0, .size = RAM1, .hva = ram1 };
-	run_rx(&vm, &h, frame);
-	free(ram0);
-	free(ram1);
+	fake_ram_init(&ram, data + sizeof(h), size - sizeof(h));
+	run_rx(&ram.vm, &h, frame);
+	fake_ram_free(&ram);
 	free(frame);
 	return 0;
 }

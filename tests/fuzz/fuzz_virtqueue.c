@@ -21,11 +21,8 @@
 #include <string.h>
 
 #include "devices/virtio/virtio.h"
-#include "mm.h"
-#include "vm.h"
+#include "tests/fuzz/fake_ram.h"
 
-#define RAM0 0x10000u
-#define RAM1 0x1000u
 #define MAX_ROUNDS 64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -112,26 +109,14 @@ static void run_queue(struct vm *vm, const struct hdr *h)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct mem_map mm = { .nr_slots = 2 };
-	struct vm vm = { .mem_map = &mm };
+	struct fake_ram ram;
 	struct hdr h;
-	uint8_t *ram0, *ram1;
 
 	if (size < sizeof(h))
 		return 0;
 	memcpy(&h, data, sizeof(h));
-	data += sizeof(h), size -= sizeof(h);
-	ram0 = calloc(1, RAM0);
-	ram1 = calloc(1, RAM1);
-	if (!ram0 || !ram1)
-		abort();
-	memcpy(ram0, data, size < RAM0 ? size : RAM0);
-	if (size > RAM0)
-		memcpy(ram1, data + RAM0, size - RAM0 < RAM1 ? size - RAM0 : RAM1);
-	mm.slots[0] = (struct mem_slot){ .gpa = 0, .size = RAM0, .hva = ram0 };
-	mm.slots[1] = (struct mem_slot){ .gpa = RAM0, .size = RAM1, .hva = ram1 };
-	run_queue(&vm, &h);
-	free(ram0);
-	free(ram1);
+	fake_ram_init(&ram, data + sizeof(h), size - sizeof(h));
+	run_queue(&ram.vm, &h);
+	fake_ram_free(&ram);
 	return 0;
 }
