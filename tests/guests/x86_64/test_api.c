@@ -23,6 +23,53 @@ static void read_pipe(int fd, char *buf, size_t len)
 	buf[n > 0 ? n : 0] = '\0';
 }
 
+/* The smaps line of the mapping that holds `addr`, e.g. "THPeligible:" */
+static long smaps_field(const void *addr, const char *field)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[256];
+	bool in = false;
+	long v = -1;
+
+	assert_non_null(f);
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2 && strchr(line, '-') < strchr(line, ' '))
+			in = (uintptr_t)addr >= lo && (uintptr_t)addr < hi;
+		else if (in && !strncmp(line, field, strlen(field)))
+			v = strtol(line + strlen(field), NULL, 10);
+	}
+	fclose(f);
+	return v;
+}
+
+/* vm_alloc_memory: 2 MiB aligned, marked for transparent huge pages. */
+static void test_guest_ram_offered_to_huge_pages(void **state)
+{
+	struct vm *vm = new_vm();
+	uint8_t *ram = vm_gpa_to_hva(vm, 0, GUEST_MEM);
+	char mode[64] = "";
+	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
+
+	(void)state;
+	assert_non_null(ram);
+	assert_int_equal((uintptr_t)ram % (2u << 20), 0);
+	if (f) {
+		if (!fgets(mode, sizeof(mode), f))
+			mode[0] = '\0';
+		fclose(f);
+	}
+	if (!strstr(mode, "[madvise]") && !strstr(mode, "[always]")) {
+		vm_destroy(vm);
+		skip(); /* THP off here: nothing to see in smaps */
+	}
+	/* VM_HUGEPAGE set on the whole of it: THPeligible 1 */
+	assert_int_equal(smaps_field(ram, "THPeligible:"), 1);
+	assert_int_equal(smaps_field(ram + GUEST_MEM - 1, "THPeligible:"), 1);
+	vm_destroy(vm);
+}
+
 static void test_hello_debugcon_and_serial(void **state)
 {
 	struct vm *vm = new_vm();
@@ -634,6 +681,7 @@ static void test_watch_and_unwatch(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_guest_ram_offered_to_huge_pages),
 		cmocka_unit_test(test_hello_debugcon_and_serial),
 		cmocka_unit_test(test_uart_over_mmio),
 		cmocka_unit_test(test_mmio_all_widths),
