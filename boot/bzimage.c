@@ -151,8 +151,9 @@ static int decompress_cached(const uint8_t *in, size_t in_len, const char *cache
 	int ret;
 
 	*hit = 0;
+	if (cache && sha256(in, in_len, key))
+		cache = NULL; /* no key, no cache */
 	if (cache) {
-		sha256(in, in_len, key);
 		*hit = kcache_lookup(cache, key, out, out_len) == 0;
 		if (*hit)
 			return 0;

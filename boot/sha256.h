@@ -8,6 +8,7 @@
 
 #define SHA256_LEN 32
 
-void sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
+/* 0, or -EIO when libcrypto fails (out of memory): then there is no key. */
+int sha256(const void *data, size_t len, uint8_t out[SHA256_LEN]);
 
 #endif
