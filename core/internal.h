@@ -127,6 +127,14 @@ int bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit);
 int bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit);
 void bus_destroy_devices(struct vm *vm);
 
+/* stats.c: text output, snprintf-style: keeps counting past the end of
+ * buf (used: the length it needs), so the caller can size a buffer. */
+struct text {
+	char *buf;
+	size_t len, used;
+};
+void text_put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* stats.c: count one exit of the calling vCPU (dev: bus_dispatch_*'s
  * result for I/O and MMIO exits, else unused). */
 void stats_count_exit(struct vcpu *vcpu, const struct vcpu_exit *exit, int dev);

@@ -77,6 +77,22 @@ uint64_t vm_device_exits(struct vm *vm, const struct device *dev,
 int vm_format_stats(struct vm *vm, char *buf, size_t len);
 
 /*
+ * The VM's counters as one line of JSON (no newline), Firecracker-style
+ * (its metrics file has one such line per flush):
+ *   {"utc_timestamp_ms":N,
+ *    "vcpu":{"exits":N,"exit_io":N,"exit_mmio":N,"exit_hlt":N,...},
+ *    "block":{...},"block_<id>":{...},"net":{...},"net_<id>":{...}}
+ * "vcpu": every vCPU's exits summed, one "exit_<reason>" per enum
+ * vcpu_exit_reason (vcpu_exit_reason_name, '-' as '_'). Then, for each
+ * device group (struct device_metrics), the sum over its devices and each
+ * device by id. Counts are totals since the VM was created (Firecracker
+ * writes differences since its last flush: a writer that wants those
+ * subtracts the previous line). Like snprintf: the length it needs; buf
+ * holds at most len - 1 of it. -EINVAL for a NULL vm or buf with len.
+ */
+int vm_format_metrics(struct vm *vm, char *buf, size_t len);
+
+/*
  * Run every vCPU on its own thread (and the VM's I/O thread for device
  * input) until the guest ends: all vCPUs halted, shutdown, guest exit,
  * poweroff, reset, an error, or vm_stop(). Returns at once; see vm_wait().

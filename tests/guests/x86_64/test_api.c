@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Tiny assembly guests run through the public API on the local /dev/kvm. */
 #include <fcntl.h>
+#include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
@@ -68,6 +69,38 @@ static void test_hello_debugcon_and_serial(void **state)
 	vm_destroy(vm);
 	close(out[0]);
 	close(out[1]);
+}
+
+/* The metrics line counts the same exits: hello's 20 debug-console bytes
+ * (MMIO), 18 serial bytes and the exit-port write (I/O). */
+static void test_metrics_count_guest_exits(void **state)
+{
+	struct vm *vm = new_vm();
+	char line[2048];
+	json_error_t jerr;
+	json_t *root, *vcpu;
+	int n;
+
+	assert_int_equal(vm_register_device(vm, debugcon_create(vm, 0x90000000, -1)), 0);
+	assert_int_equal(vm_register_device(vm, serial8250_create(vm, 0x3f8, 4, -1, -1)), 0);
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "hello");
+	new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_start(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_GUEST_EXIT);
+
+	n = vm_format_metrics(vm, line, sizeof(line));
+	assert_true(n > 0 && n < (int)sizeof(line));
+	root = json_loads(line, 0, &jerr);
+	if (!root)
+		fail_msg("not JSON (%s): %s", jerr.text, line);
+	vcpu = json_object_get(root, "vcpu");
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_mmio")), 20);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_io")), 19);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exits")), 39);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_hlt")), 0);
+	json_decref(root);
+	vm_destroy(vm);
 }
 
 /* The 16550 and the exit register memory-mapped (as arm64 machines have
@@ -854,6 +887,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_hello_debugcon_and_serial),
+		cmocka_unit_test(test_metrics_count_guest_exits),
 		cmocka_unit_test(test_uart_over_mmio),
 		cmocka_unit_test(test_mmio_all_widths),
 		cmocka_unit_test(test_pio_all_widths),
