@@ -137,11 +137,13 @@ GUEST_ASFLAGS_x86_64 := --64
 
 # Unit tests also see the CLI's pure parts (option parsing).
 CLI_LIB_OBJS := $(filter-out $(OBJ)/cli/main.o,$(CLI_OBJS))
+# Tests parse vm_format_metrics' JSON line with jansson.
+JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 
 $(TESTBIN)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_A) $(CLI_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(JANSSON_LIBS) $(LDLIBS)
 
 # The arm64 platform code is pure C: its unit test builds it from source,
 # with libfdt, on any host (the x86 library does not contain it).
@@ -154,7 +156,7 @@ $(TESTBIN)/unit/test_arm64_fdt: tests/unit/test_arm64_fdt.c $(ARM64_PURE_SRCS) $
 $(TESTBIN)/guests/%: $(GUEST_SRC)/%.c $(GUEST_SRC)/harness.h tests/guests/common.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(JANSSON_LIBS) $(LDLIBS)
 
 # Tiny guests: assembled with GNU as at test time, flat binaries.
 $(TESTBIN)/guests/%.bin: $(GUEST_SRC)/%.S $(GUEST_SRC)/guest.inc

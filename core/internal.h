@@ -37,7 +37,7 @@ struct vm_state {
 	struct vcpu *exit_vcpu;
 
 	bool started, joined;
-	atomic_int running_vcpus;
+	atomic_int running_vcpus;     /* vCPU threads not yet ended */
 	atomic_int halted_vcpus;
 	int done_fd;                  /* eventfd, readable once all vCPUs ended */
 
@@ -67,6 +67,19 @@ struct vm_state {
 	bool finalized;               /* vm_finalize ran (under lock) */
 
 	struct os_sandbox *sandbox;   /* vm_enable_seccomp; core/sandbox.c */
+
+	/* vm_pause/vm_resume (core/pause.c). pause_requested tells the vCPU
+	 * threads to park before their next guest entry and the I/O thread
+	 * to hold back device input; each says it did under pause_lock and
+	 * waits on pause_cond until resumed or the VM ends. control_lock
+	 * makes pause and resume one at a time. */
+	pthread_mutex_t control_lock;
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_requested;
+	atomic_bool paused;           /* vm_pause succeeded (written under control_lock) */
+	int parked_vcpus;             /* (pause_lock) */
+	bool io_paused;               /* the I/O thread holds input back (pause_lock) */
 
 	/* The arch's machine (machine_create), freed by vm_destroy. */
 	void *machine;
@@ -114,6 +127,14 @@ int bus_dispatch_io(struct vm *vm, struct vcpu_exit *exit);
 int bus_dispatch_mmio(struct vm *vm, struct vcpu_exit *exit);
 void bus_destroy_devices(struct vm *vm);
 
+/* stats.c: text output, snprintf-style: keeps counting past the end of
+ * buf (used: the length it needs), so the caller can size a buffer. */
+struct text {
+	char *buf;
+	size_t len, used;
+};
+void text_put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* stats.c: count one exit of the calling vCPU (dev: bus_dispatch_*'s
  * result for I/O and MMIO exits, else unused). */
 void stats_count_exit(struct vcpu *vcpu, const struct vcpu_exit *exit, int dev);
@@ -130,6 +151,20 @@ void mm_release(struct mem_map *mm);
 
 /* vm.c: end the VM with a negative errno (e.g. a thread that cannot run). */
 void vm_fail(struct vm *vm, int err);
+/* vm.c: the vCPU whose thread is calling, if any. */
+struct vcpu *vm_calling_vcpu(struct vm *vm);
+
+/* pause.c */
+void pause_state_init(struct vm_state *st);
+void pause_state_destroy(struct vm_state *st);
+/* vCPU thread, outside vcpu_run: wait here while the VM is paused. */
+void pause_park_vcpu(struct vm *vm);
+/* I/O thread, once per loop: whether device input is held back now
+ * (acknowledging a pause or resume when that changed). */
+bool pause_io_point(struct vm *vm, bool was_paused);
+/* Wake everything parked: the VM ends (a vCPU thread ended or exit was
+ * requested), so pausers and parked threads look again. */
+void pause_wake_all(struct vm *vm);
 
 /* iothread.c */
 /*
@@ -144,6 +179,8 @@ int io_watch_add(struct vm *vm, int fd, uint32_t events,
 void io_watch_arm(struct vm *vm, int idx);
 int io_thread_start(struct vm *vm);
 void io_thread_stop(struct vm *vm);
+/* Make the I/O thread look at its state (pause, resume) now. */
+void io_thread_wake(struct vm *vm);
 void io_state_init(struct vm_state *st);
 void io_state_destroy(struct vm_state *st);
 

@@ -13,6 +13,11 @@
  *
  * Fds epoll cannot watch (a regular file or /dev/null as stdin) are "polled":
  * always ready, so their handler runs on every loop while they are armed.
+ *
+ * While the VM is paused (core/pause.c) the thread keeps serving output
+ * (EPOLLOUT watches: console bytes drain to the host) but no input: an
+ * EPOLLIN watch that fires is noted and its handler runs at resume (its
+ * one-shot watch stays disarmed meanwhile), polled watches wait too.
  */
 #include <errno.h>
 #include <signal.h>
@@ -220,35 +225,73 @@ static bool run_polled(struct vm *vm)
 	return again;
 }
 
+/* Input that fired while the VM was paused, handled at resume. */
+struct io_deferred {
+	bool idx[IO_MAX_WATCHES];
+	int nr;
+};
+
+static void run_deferred(struct vm *vm, struct io_deferred *d)
+{
+	for (int i = 0; d->nr && i < IO_MAX_WATCHES; i++) {
+		if (d->idx[i]) {
+			d->idx[i] = false;
+			d->nr--;
+			handle_ready(vm, i);
+		}
+	}
+}
+
+static void dispatch(struct vm *vm, const struct epoll_event *ev, bool paused,
+		     struct io_deferred *d)
+{
+	struct vm_state *st = vm->state;
+	int idx = (int)ev->data.u64;
+	uint64_t count;
+
+	if (ev->data.u64 == WAKE_KEY) {
+		if (read(st->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+			vm_err(vm, "I/O thread: wake-up: %s", strerror(errno));
+		return;
+	}
+	if (paused && st->watches[idx].events == EPOLLIN) {
+		d->nr += !d->idx[idx];
+		d->idx[idx] = true;
+		return;
+	}
+	handle_ready(vm, idx);
+}
+
 static void *io_thread(void *arg)
 {
 	struct vm *vm = arg;
 	struct vm_state *st = vm->state;
 	struct epoll_event evs[16];
-	bool polled_ready = true;
+	struct io_deferred deferred = { 0 };
+	bool polled_ready = true, paused = false;
 
 	if (thread_enter(vm, OS_THREAD_IO, "vmm-io"))
 		return NULL;
 
 	while (!atomic_load(&st->io_quit)) {
-		int n = epoll_wait(st->epoll_fd, evs, (int)ARRAY_SIZE(evs),
-				   polled_ready ? 0 : -1);
+		bool was_paused = paused;
+		int n;
 
+		paused = pause_io_point(vm, was_paused);
+		if (was_paused && !paused) {
+			run_deferred(vm, &deferred);
+			polled_ready = true;
+		}
+		n = epoll_wait(st->epoll_fd, evs, (int)ARRAY_SIZE(evs),
+			       polled_ready && !paused ? 0 : -1);
 		if (n < 0 && errno != EINTR) {
 			vm_err(vm, "I/O thread: epoll_wait: %s", strerror(errno));
 			return NULL;
 		}
-		for (int i = 0; i < n; i++) {
-			uint64_t count;
-
-			if (evs[i].data.u64 == WAKE_KEY) {
-				if (read(st->wake_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-					vm_err(vm, "I/O thread: wake-up: %s", strerror(errno));
-				continue;
-			}
-			handle_ready(vm, (int)evs[i].data.u64);
-		}
-		polled_ready = run_polled(vm);
+		for (int i = 0; i < n; i++)
+			dispatch(vm, &evs[i], paused, &deferred);
+		if (!paused)
+			polled_ready = run_polled(vm);
 	}
 	return NULL;
 }
@@ -271,6 +314,12 @@ int io_thread_start(struct vm *vm)
 	pthread_sigmask(SIG_SETMASK, &saved, NULL);
 	st->io_running = err == 0;
 	return err;
+}
+
+void io_thread_wake(struct vm *vm)
+{
+	if (vm->state->wake_fd >= 0)
+		io_wake(vm->state);
 }
 
 void io_thread_stop(struct vm *vm)

@@ -105,15 +105,7 @@ uint64_t vm_device_exits(struct vm *vm, const struct device *dev, struct vcpu *v
 	return n;
 }
 
-/* Text output, snprintf-style: keeps counting past the end of buf. */
-struct text {
-	char *buf;
-	size_t len, used;
-};
-
-static void put(struct text *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-
-static void put(struct text *t, const char *fmt, ...)
+void text_put(struct text *t, const char *fmt, ...)
 {
 	size_t room = t->used < t->len ? t->len - t->used : 0;
 	va_list ap;
@@ -139,11 +131,11 @@ static void put_row(struct text *t, struct vm *vm, const char *label,
 			total += cell(vm->vcpus[i], what);
 	if (!total)
 		return;
-	put(t, "  %-34s %10llu", label, (unsigned long long)total);
+	text_put(t, "  %-34s %10llu", label, (unsigned long long)total);
 	for (int i = 0; i < VM_MAX_VCPUS; i++)
 		if (vm->vcpus[i])
-			put(t, " %9llu", (unsigned long long)cell(vm->vcpus[i], what));
-	put(t, "\n");
+			text_put(t, " %9llu", (unsigned long long)cell(vm->vcpus[i], what));
+	text_put(t, "\n");
 }
 
 static uint64_t cell_reason(const struct vcpu *v, const void *what)
@@ -174,14 +166,14 @@ static void put_header(struct text *t, struct vm *vm)
 {
 	char name[16];
 
-	put(t, "  %-34s %10s", "exits", "total");
+	text_put(t, "  %-34s %10s", "exits", "total");
 	for (int i = 0; i < VM_MAX_VCPUS; i++) {
 		if (!vm->vcpus[i])
 			continue;
 		snprintf(name, sizeof(name), "vCPU%d", i);
-		put(t, " %9s", name);
+		text_put(t, " %9s", name);
 	}
-	put(t, "\n");
+	text_put(t, "\n");
 }
 
 static void put_devices(struct text *t, struct vm *vm)
@@ -238,7 +230,7 @@ int vm_format_stats(struct vm *vm, char *buf, size_t len)
 	put_header(&t, vm);
 	for (int r = 0; r < VCPU_EXIT_REASONS; r++)
 		put_row(&t, vm, vcpu_exit_reason_name(r), cell_reason, &r);
-	put(&t, "  io and mmio exits by device:\n");
+	text_put(&t, "  io and mmio exits by device:\n");
 	put_devices(&t, vm);
 	put_unclaimed(&t, vm);
 	return (int)MIN(t.used, (size_t)INT32_MAX);

@@ -21,6 +21,7 @@ static void vm_free(struct vm *vm)
 		pthread_mutex_destroy(&vm->state->lock);
 		pthread_mutex_destroy(&vm->state->unclaimed_lock);
 		pthread_mutex_destroy(&vm->state->output_lock);
+		pause_state_destroy(vm->state);
 		sandbox_free(vm);
 	}
 	free(vm->state);
@@ -56,6 +57,7 @@ struct vm *vm_create_on(const struct hypervisor_ops *ops)
 	pthread_mutex_init(&vm->state->lock, NULL);
 	pthread_mutex_init(&vm->state->unclaimed_lock, NULL);
 	pthread_mutex_init(&vm->state->output_lock, NULL);
+	pause_state_init(vm->state);
 	io_state_init(vm->state);
 	/* The log goes through a stderr stream (best effort: without one,
 	 * lines are written directly). */
@@ -123,8 +125,7 @@ static void kick_all(struct vm *vm)
 			vcpu_kick(vm->vcpus[i]);
 }
 
-/* The vCPU whose thread is calling, if any. */
-static struct vcpu *calling_vcpu(struct vm *vm)
+struct vcpu *vm_calling_vcpu(struct vm *vm)
 {
 	for (int i = 0; i < VM_MAX_VCPUS; i++) {
 		struct vcpu *v = vm->vcpus[i];
@@ -152,18 +153,20 @@ static void record_exit(struct vm *vm, int reason, int status, int error,
 		atomic_store(&st->exit_requested, true);
 	}
 	pthread_mutex_unlock(&st->lock);
-	if (first)
+	if (first) {
 		kick_all(vm);
+		pause_wake_all(vm); /* parked vCPUs, a pauser: the VM ends */
+	}
 }
 
 void vm_request_exit(struct vm *vm, enum vcpu_exit_reason reason, int status)
 {
-	record_exit(vm, reason, status, 0, calling_vcpu(vm));
+	record_exit(vm, reason, status, 0, vm_calling_vcpu(vm));
 }
 
 void vm_fail(struct vm *vm, int err)
 {
-	record_exit(vm, 0, 0, err, calling_vcpu(vm));
+	record_exit(vm, 0, 0, err, vm_calling_vcpu(vm));
 }
 
 int vm_exit_reason(struct vm *vm)
@@ -194,6 +197,7 @@ static void vcpu_thread_done(struct vm *vm)
 		if (write(vm->state->done_fd, &one, sizeof(one)) < 0)
 			vm_err(vm, "cannot signal VM end: %s", strerror(errno));
 	}
+	pause_wake_all(vm); /* a pauser waits for one vCPU fewer */
 }
 
 static int exit_ends_vcpu(int reason)
@@ -211,6 +215,9 @@ static void *vcpu_thread(void *arg)
 	vcpu_unblock_kick();
 	thread_enter(vm, OS_THREAD_VCPU, "vcpu%d", vcpu->vcpu_id); /* failed: the VM stops */
 	do {
+		/* Parked here, outside the guest, while the VM is paused. */
+		if (atomic_load(&vm->state->pause_requested))
+			pause_park_vcpu(vm);
 		r = vcpu_run_for_vm(vcpu);
 	} while (r > 0 && !exit_ends_vcpu(r));
 

@@ -338,6 +338,9 @@ const struct hypervisor_ops kvm_ops = {
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
+	.vcpu_pause_notify = kvm_arch_vcpu_pause_notify,
+	.clock_save = kvm_arch_clock_save,
+	.clock_restore = kvm_arch_clock_restore,
 	.vcpu_get_regs = kvm_get_regs,
 	.vcpu_set_regs = kvm_set_regs,
 };

@@ -282,6 +282,24 @@ int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs)
 /* ---- exits ---- */
 
 /* MMIO, PSCI system events and the rest are decoded by hv/kvm.c. */
+/* arm64: no kvmclock. The guest's virtual counter runs on while paused
+ * (adjusting it needs the counter offset, KVM_ARM_SET_COUNTER_OFFSET in
+ * Linux 6.4+, or writing each vCPU's CNTVCT): not done yet. */
+int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu)
+{
+	return 0;
+}
+
+int kvm_arch_clock_save(struct vm *vm)
+{
+	return 0;
+}
+
+int kvm_arch_clock_restore(struct vm *vm)
+{
+	return 0;
+}
+
 int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit)
 {
 	return -ENOENT;

@@ -15,6 +15,9 @@
 struct kvm_x86_vm {
 	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
 	bool irqchip;             /* in-kernel LAPIC/IOAPIC/PIC created */
+	/* kvmclock when the VM was paused, set back at resume. */
+	uint64_t paused_clock;
+	bool clock_saved;
 };
 
 /* Local APIC register offsets and LVT delivery modes. */
@@ -356,6 +359,45 @@ int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *r)
 	if (err < 0)
 		return err;
 	err = kvm_ioctl(fd, KVM_SET_REGS, &kr);
+	return err < 0 ? err : 0;
+}
+
+/* The guest's pvclock page gets PVCLOCK_GUEST_STOPPED at its next entry:
+ * Linux's soft-lockup and RCU stall detectors then take the gap for a
+ * pause, not a hang. */
+int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu)
+{
+	int err = kvm_ioctl(kvm_vcpu_of(vcpu)->fd, KVM_KVMCLOCK_CTRL, NULL);
+
+	/* EINVAL: the guest never enabled kvmclock; nobody to tell. */
+	return err == -EINVAL ? 0 : err < 0 ? err : 0;
+}
+
+int kvm_arch_clock_save(struct vm *vm)
+{
+	struct kvm_x86_vm *x = kvm_of(vm)->arch;
+	struct kvm_clock_data data = { 0 };
+	int err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_GET_CLOCK, &data);
+
+	if (err < 0)
+		return err;
+	x->paused_clock = data.clock;
+	x->clock_saved = true;
+	return 0;
+}
+
+/* The clock as it was at the pause: the guest's time goes on from there
+ * (flags 0: no KVM_CLOCK_REALTIME, which would add the paused time). */
+int kvm_arch_clock_restore(struct vm *vm)
+{
+	struct kvm_x86_vm *x = kvm_of(vm)->arch;
+	struct kvm_clock_data data = { .clock = x->paused_clock };
+	int err;
+
+	if (!x->clock_saved)
+		return 0;
+	x->clock_saved = false;
+	err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_SET_CLOCK, &data);
 	return err < 0 ? err : 0;
 }
 

@@ -18,6 +18,22 @@ enum device_space {
 
 struct vm;
 
+/*
+ * A device's counters for vm_format_metrics(): `group` names its kind
+ * ("block", "net"); each counter is a name (a string literal of letters,
+ * digits and '_') and its value since the device was created.
+ */
+#define DEVICE_METRICS_MAX 16
+#define DEVICE_ID_MAX 32
+struct device_metrics {
+	const char *group;
+	int nr;
+	struct {
+		const char *name;
+		uint64_t value;
+	} counter[DEVICE_METRICS_MAX];
+};
+
 struct device {
 	const char *name;
 	uint64_t base;   /* first GPA (or port) claimed */
@@ -34,7 +50,22 @@ struct device {
 
 	enum device_space space;
 	struct vm *vm; /* set by vm_register_device */
+
+	/* Optional: fill in the device's counters (any thread, any time
+	 * while the device is registered; a recent value, never blocking the
+	 * device's own threads). */
+	void (*metrics)(struct device *dev, struct device_metrics *m);
+	/* Its name in metrics ("block_<id>"), set with device_set_id; empty:
+	 * its position among the VM's devices of its group ("block_0"). */
+	char id[DEVICE_ID_MAX];
 };
+
+/*
+ * Name a device for metrics, e.g. with a control plane's drive or
+ * interface id: 1-31 characters out of [A-Za-z0-9_-] (so it needs no
+ * escaping in JSON). 0 or -EINVAL.
+ */
+int device_set_id(struct device *dev, const char *id);
 
 /*
  * Register a device. The VM takes ownership (destroy is called by vm_destroy).

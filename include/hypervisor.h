@@ -56,6 +56,20 @@ struct hypervisor_ops {
 	int (*vcpu_run)(struct vcpu *vcpu, struct vcpu_exit *exit);
 	/* Make a running or about-to-run vcpu_run return promptly. */
 	void (*vcpu_kick)(struct vcpu *vcpu);
+	/*
+	 * Optional, the guest clock across vm_pause/vm_resume (NULL: nothing
+	 * to do). All are called with every vCPU parked outside vcpu_run. At
+	 * pause, vcpu_pause_notify on each vCPU (tell the guest it was
+	 * stopped, so its watchdogs make allowance; x86 KVM:
+	 * KVM_KVMCLOCK_CTRL, -EINVAL when the guest has no kvmclock, which
+	 * is fine), then clock_save (remember the guest clock; KVM:
+	 * KVM_GET_CLOCK). At resume, clock_restore before any vCPU runs (put
+	 * it back, so the guest does not see the paused time pass; KVM:
+	 * KVM_SET_CLOCK). arm64 KVM leaves them NULL.
+	 */
+	int (*vcpu_pause_notify)(struct vcpu *vcpu);
+	int (*clock_save)(struct vm *vm);
+	int (*clock_restore)(struct vm *vm);
 	int (*vcpu_get_regs)(struct vcpu *vcpu, struct regs *regs);
 	int (*vcpu_set_regs)(struct vcpu *vcpu, const struct regs *regs);
 };

@@ -82,6 +82,22 @@ uint64_t vm_device_exits(struct vm *vm, const struct device *dev,
 int vm_format_stats(struct vm *vm, char *buf, size_t len);
 
 /*
+ * The VM's counters as one line of JSON (no newline), Firecracker-style
+ * (its metrics file has one such line per flush):
+ *   {"utc_timestamp_ms":N,
+ *    "vcpu":{"exits":N,"exit_io":N,"exit_mmio":N,"exit_hlt":N,...},
+ *    "block":{...},"block_<id>":{...},"net":{...},"net_<id>":{...}}
+ * "vcpu": every vCPU's exits summed, one "exit_<reason>" per enum
+ * vcpu_exit_reason (vcpu_exit_reason_name, '-' as '_'). Then, for each
+ * device group (struct device_metrics), the sum over its devices and each
+ * device by id. Counts are totals since the VM was created (Firecracker
+ * writes differences since its last flush: a writer that wants those
+ * subtracts the previous line). Like snprintf: the length it needs; buf
+ * holds at most len - 1 of it. -EINVAL for a NULL vm or buf with len.
+ */
+int vm_format_metrics(struct vm *vm, char *buf, size_t len);
+
+/*
  * Run every vCPU on its own thread (and the VM's I/O thread for device
  * input) until the guest ends: all vCPUs halted, shutdown, guest exit,
  * poweroff, reset, an error, or vm_stop(). Returns at once; see vm_wait().
@@ -93,6 +109,49 @@ int vm_start(struct vm *vm);
 /* Stop all vCPUs (interrupting any blocked in the guest) and wait for them.
  * Not from a vCPU thread: devices use vm_request_exit(). */
 int vm_stop(struct vm *vm);
+
+/*
+ * Pause a VM that vm_start started: every vCPU thread leaves the guest (the
+ * same kick vm_stop uses) and waits outside it; the I/O thread stops
+ * handing device input to the guest (console input, TAP frames, virtio
+ * queue notifications stay pending; console output still drains, and
+ * requests already under way, such as a disk's io_uring reads, may
+ * complete). Returns once all of them are parked, so from then on the
+ * guest runs no instruction and sees nothing new. The guest clock (x86
+ * KVM): each vCPU's kvmclock is told the guest was stopped
+ * (KVM_KVMCLOCK_CTRL: Linux's soft-lockup watchdog does not fire) and the
+ * clock is read (KVM_GET_CLOCK); vm_resume sets it back (KVM_SET_CLOCK),
+ * so guest time does not jump by the paused interval, as QEMU does. arm64
+ * KVM has no such step yet: the guest's counter runs on while paused.
+ * A paused VM can be stopped (vm_stop) and destroyed as a running one.
+ * Not from a device callback or an I/O watch (those run on the threads
+ * that must park): -EDEADLK.
+ * 0, or: -EINVAL (NULL, or never started), -ESRCH (the VM has ended, or
+ * ended while pausing), -EALREADY (already paused: callers that want
+ * pausing to be idempotent take it as success), -EDEADLK, or the
+ * backend's error saving the clock (the VM is paused all the same).
+ */
+int vm_pause(struct vm *vm);
+
+/*
+ * Resume a paused VM: the guest clock is put back first, then the vCPUs
+ * re-enter the guest and the I/O thread delivers what waited. 0, -EINVAL
+ * (NULL, never started), -ESRCH (ended), -EALREADY (not paused), -EDEADLK,
+ * or the backend's error restoring the clock (the VM runs all the same).
+ */
+int vm_resume(struct vm *vm);
+
+/* Where the VM is in its life, for a control plane's status query. */
+enum vm_run_state {
+	VM_RUN_CREATED = 0, /* vm_start not called yet */
+	VM_RUN_RUNNING,
+	VM_RUN_PAUSED,
+	VM_RUN_STOPPED,     /* ended or ending: the guest exited, vm_stop, an error */
+};
+enum vm_run_state vm_run_state(struct vm *vm);
+
+/* Stable lower-case name of a run state ("running", ...). */
+const char *vm_run_state_name(enum vm_run_state state);
 
 /* Wait until the VM ends by itself or is stopped; returns the exit reason
  * that ended it (positive) or a negative errno from a vCPU. */

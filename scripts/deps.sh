@@ -55,7 +55,9 @@ PROG=deps
 #   /usr/lib/aarch64-linux-gnu, the arm64 test host mounts that directory and
 #   runs dynamically linked cross-built programs as they are.
 #   libcmocka-dev:arm64 (Multi-Arch: same, beside the amd64 one): the arm64
-#   unit and guest tests (make ARCH=arm64 ... tests) link it.
+#   unit and guest tests (make ARCH=arm64 ... tests) link it, and
+#   libjansson-dev(:arm64) too (they parse vm_format_metrics' JSON line;
+#   the library writes it with snprintf and does not link jansson).
 #   qemu-user: qemu-aarch64 runs the arm64 unit tests (binfmt_misc may be
 #   missing: call it explicitly, qemu-aarch64 -L /usr/aarch64-linux-gnu).
 #   TESTHOST_ARM64: qemu-system-arm holds qemu-system-aarch64; the arm64
@@ -71,13 +73,13 @@ TESTHOST=(qemu-system-x86 procps)
 CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev
              zlib1g-dev:arm64 liblzma-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64
              libseccomp-dev:arm64 liburing-dev:arm64 libssl-dev:arm64 libfdt1:arm64 libc6:arm64
-             libcmocka-dev:arm64)
+             libcmocka-dev:arm64 libjansson-dev:arm64)
 TESTHOST_ARM64=(qemu-system-arm procps)
 KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential
         cpio kmod xz-utils)
 BENCH=(python3 e2fsprogs iproute2 fio iperf3)
 TEST=(clang llvm libclang-rt-dev libcmocka-dev python3-pytest acpica-tools util-linux
-      mount dmsetup libfdt-dev device-tree-compiler)
+      mount dmsetup libfdt-dev device-tree-compiler libjansson-dev)
 
 usage() { sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; }
 die() { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }

@@ -114,6 +114,53 @@ void blk_warn_sync_failure(struct virtio_blk *b, bool failed_before)
 			b->path, strerror(b->be.sync_error));
 }
 
+/* Count an answered request by type; failures (any status but OK) apart. */
+static void count_request(struct virtio_blk *b, const struct virtio_blk_req *r,
+			  uint8_t status)
+{
+	if (status != VIRTIO_BLK_S_OK || r->bad_header) {
+		virtio_count(&b->counters.fail_count, 1);
+		return;
+	}
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN:
+		virtio_count(&b->counters.read_count, 1);
+		virtio_count(&b->counters.read_bytes, r->data_len);
+		break;
+	case VIRTIO_BLK_T_OUT:
+		virtio_count(&b->counters.write_count, 1);
+		virtio_count(&b->counters.write_bytes, r->data_len);
+		break;
+	case VIRTIO_BLK_T_FLUSH:
+		virtio_count(&b->counters.flush_count, 1);
+		break;
+	case VIRTIO_BLK_T_DISCARD:
+		virtio_count(&b->counters.discard_count, 1);
+		break;
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		virtio_count(&b->counters.write_zeroes_count, 1);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Any thread: Firecracker's names where it has the counter. */
+static void blk_metrics(struct virtio_dev *vd, struct device_metrics *m)
+{
+	struct virtio_blk *b = vd->priv;
+
+	m->group = "block";
+	virtio_metric(m, "read_count", &b->counters.read_count);
+	virtio_metric(m, "read_bytes", &b->counters.read_bytes);
+	virtio_metric(m, "write_count", &b->counters.write_count);
+	virtio_metric(m, "write_bytes", &b->counters.write_bytes);
+	virtio_metric(m, "flush_count", &b->counters.flush_count);
+	virtio_metric(m, "discard_count", &b->counters.discard_count);
+	virtio_metric(m, "write_zeroes_count", &b->counters.write_zeroes_count);
+	virtio_metric(m, "fail_count", &b->counters.fail_count);
+}
+
 /* Put a finished request in its queue's used ring; the interrupt follows
  * for the whole batch (signal_touched). Worker thread. */
 void blk_complete(struct virtio_blk *b, struct blk_slot *s, uint8_t status,
@@ -121,6 +168,7 @@ void blk_complete(struct virtio_blk *b, struct blk_slot *s, uint8_t status,
 {
 	struct virtio_queue *q;
 
+	count_request(b, &s->r, status);
 	/* The status byte and the used entry only while the queue still
 	 * belongs to this driver (a reset waits for us, so it does). */
 	q = virtio_queue_hold(b->vd, s->queue);
@@ -472,7 +520,7 @@ static void fill_config(struct virtio_blk *b)
 		.num_queues = b->opt.num_queues, .queue_max = BLK_QUEUE_MAX, .config_len = CFG_LEN,
 		.own_notify = true, .config_read = blk_config_read,
 		.queue_notify = blk_notify, .activate = blk_activate,
-		.reset = blk_reset, .destroy = blk_destroy,
+		.reset = blk_reset, .destroy = blk_destroy, .metrics = blk_metrics,
 	};
 }
 

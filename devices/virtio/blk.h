@@ -56,6 +56,13 @@ struct virtio_blk {
 	pthread_cond_t idle;
 	unsigned inflight;
 
+	/* Answered requests (metrics): written by the worker alone. */
+	struct {
+		atomic_uint_least64_t read_count, read_bytes, write_count,
+			write_bytes, flush_count, discard_count,
+			write_zeroes_count, fail_count;
+	} counters;
+
 	/* Worker-private from here on. */
 	bool uring;                /* the ring is up; else all synchronous */
 	struct io_uring ring;

@@ -478,6 +478,13 @@ void virtio_mmio_free(struct virtio_dev *vd)
 	free(vd);
 }
 
+static void mmio_metrics(struct device *dev, struct device_metrics *m)
+{
+	struct virtio_dev *vd = dev->private;
+
+	vd->ops->metrics(vd, m);
+}
+
 static void mmio_destroy(struct device *dev)
 {
 	struct virtio_dev *vd = dev->private;
@@ -522,6 +529,7 @@ static struct virtio_dev *alloc_transport(struct vm *vm, uint64_t base,
 		.name = ops->name, .base = base, .size = MMIO_WINDOW,
 		.private = vd, .read = mmio_read, .write = mmio_write,
 		.destroy = mmio_destroy, .space = DEVICE_MMIO,
+		.metrics = ops->metrics ? mmio_metrics : NULL,
 	};
 	return vd;
 }

@@ -85,7 +85,10 @@ struct net_pair {
 	bool rx_paused;              /* I/O thread only */
 	size_t rx_len;               /* frame in rx_buf waiting for buffers
 				      * (RX queue lock) */
-	uint64_t rx_frames, tx_frames, rx_dropped, tx_dropped;
+	/* Frames (and their bytes, without the virtio-net header) through
+	 * the I/O thread, the only writer (vhost's are not seen here). */
+	atomic_uint_least64_t rx_frames, tx_frames, rx_bytes, tx_bytes,
+		rx_dropped, tx_dropped;
 	uint8_t tx_hdr[NET_HDR_LEN]; /* our checked copy of the guest's */
 	struct iovec rx_iov[2 * NET_QUEUE_MAX]; /* MRG_RXBUF: 2 chains at once */
 	struct iovec tx_chain[NET_QUEUE_MAX];
@@ -186,7 +189,7 @@ static int rx_read(struct net_pair *p)
 		return -errno;
 	if (r <= NET_HDR_LEN ||
 	    virtio_net_check_rx_hdr(p->rx_buf, atomic_load(&p->n->features))) {
-		p->rx_dropped++; /* empty, or an offload the guest did not take */
+		virtio_count(&p->rx_dropped, 1); /* empty, or an offload the guest did not take */
 		return -EMSGSIZE;
 	}
 	p->rx_len = (size_t)r;
@@ -204,9 +207,11 @@ static int rx_deliver(struct net_pair *p, struct virtio_queue *q)
 					    p->rx_iov, ARRAY_SIZE(p->rx_iov));
 
 		if (r == -EMSGSIZE)
-			p->rx_dropped++;
-		else if (r > 0)
-			p->rx_frames++;
+			virtio_count(&p->rx_dropped, 1);
+		else if (r > 0) {
+			virtio_count(&p->rx_frames, 1);
+			virtio_count(&p->rx_bytes, p->rx_len - NET_HDR_LEN);
+		}
 		if (r > 0 || r == -EMSGSIZE)
 			p->rx_len = 0;
 		if (r != 0)
@@ -284,7 +289,7 @@ static void tx_one(struct net_pair *p, const struct virtq_elem *e)
 	if (e->out_len <= NET_HDR_LEN || e->out_len > NET_HDR_LEN + NET_MAX_FRAME ||
 	    iov_to_buf(e->iov, e->nr_out, 0, p->tx_hdr, NET_HDR_LEN) != NET_HDR_LEN ||
 	    virtio_net_check_tx_hdr(p->tx_hdr, atomic_load(&p->n->features))) {
-		p->tx_dropped++;
+		virtio_count(&p->tx_dropped, 1);
 		return;
 	}
 	p->tx_iov[0] = (struct iovec){ p->tx_hdr, NET_HDR_LEN };
@@ -293,9 +298,11 @@ static void tx_one(struct net_pair *p, const struct virtq_elem *e)
 	/* EAGAIN (host queue full), a header the host stack refuses, or the
 	 * interface down: the frame is lost, as on a wire. */
 	if (writev(p->tap_fd, p->tx_iov, (int)cnt + 1) < 0)
-		p->tx_dropped++;
-	else
-		p->tx_frames++;
+		virtio_count(&p->tx_dropped, 1);
+	else {
+		virtio_count(&p->tx_frames, 1);
+		virtio_count(&p->tx_bytes, e->out_len - NET_HDR_LEN);
+	}
 }
 
 static void net_tx(struct net_pair *p)
@@ -539,16 +546,42 @@ static void log_counts(struct virtio_net *n)
 	for (unsigned i = 0; i < n->nr_pairs; i++) {
 		struct net_pair *p = &n->pairs[i];
 
-		rxd += p->rx_dropped;
-		txd += p->tx_dropped;
+		rxd += atomic_load(&p->rx_dropped);
+		txd += atomic_load(&p->tx_dropped);
 		if (n->nr_pairs > 1 && !n->vhost)
 			vm_info(n->vd->vm, "virtio-net %s: queue pair %u: %llu frames to the guest, %llu from it",
-				n->ifname, i, (unsigned long long)p->rx_frames,
-				(unsigned long long)p->tx_frames);
+				n->ifname, i, (unsigned long long)atomic_load(&p->rx_frames),
+				(unsigned long long)atomic_load(&p->tx_frames));
 	}
 	if (rxd || txd)
 		vm_info(n->vd->vm, "virtio-net %s: dropped %llu received, %llu sent frames",
 			n->ifname, (unsigned long long)rxd, (unsigned long long)txd);
+}
+
+/* Any thread: the pairs summed, under Firecracker's names where it has
+ * the counter (rx: to the guest, tx: from it). */
+static void net_metrics(struct virtio_dev *vd, struct device_metrics *m)
+{
+	struct virtio_net *n = vd->priv;
+	static const char *const names[] = {
+		"rx_packets_count", "rx_bytes_count", "rx_dropped",
+		"tx_packets_count", "tx_bytes_count", "tx_dropped",
+	};
+
+	m->group = "net";
+	m->nr = (int)ARRAY_SIZE(names);
+	for (int i = 0; i < m->nr; i++)
+		m->counter[i].name = names[i];
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		m->counter[0].value += atomic_load_explicit(&p->rx_frames, memory_order_relaxed);
+		m->counter[1].value += atomic_load_explicit(&p->rx_bytes, memory_order_relaxed);
+		m->counter[2].value += atomic_load_explicit(&p->rx_dropped, memory_order_relaxed);
+		m->counter[3].value += atomic_load_explicit(&p->tx_frames, memory_order_relaxed);
+		m->counter[4].value += atomic_load_explicit(&p->tx_bytes, memory_order_relaxed);
+		m->counter[5].value += atomic_load_explicit(&p->tx_dropped, memory_order_relaxed);
+	}
 }
 
 static void net_destroy(struct virtio_dev *vd)
@@ -565,6 +598,7 @@ static const struct virtio_dev_ops net_ops = {
 	.num_queues = 2, .queue_max = NET_QUEUE_MAX, .config_len = NET_CFG_LEN,
 	.config_read = net_config_read, .queue_notify = net_notify,
 	.activate = net_activate, .reset = net_reset, .destroy = net_destroy,
+	.metrics = net_metrics,
 };
 
 static int tap_error(const char *name, int err, char *why, size_t len)

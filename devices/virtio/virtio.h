@@ -234,7 +234,28 @@ struct virtio_dev_ops {
 	/* Free the device state: join its threads, close its fds. The
 	 * transport frees itself afterwards. */
 	void (*destroy)(struct virtio_dev *vd);
+	/* Optional: the device's counters (struct device's metrics). */
+	void (*metrics)(struct virtio_dev *vd, struct device_metrics *m);
 };
+
+/* A counter with one writing thread (a device's worker or the I/O
+ * thread) and readers anywhere: a relaxed load and store, no locked
+ * instruction on the data path. */
+static inline void virtio_count(atomic_uint_least64_t *c, uint64_t n)
+{
+	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
+			      memory_order_relaxed);
+}
+
+static inline void virtio_metric(struct device_metrics *m, const char *name,
+				 atomic_uint_least64_t *c)
+{
+	if (m->nr < DEVICE_METRICS_MAX) {
+		m->counter[m->nr].name = name;
+		m->counter[m->nr].value = atomic_load_explicit(c, memory_order_relaxed);
+		m->nr++;
+	}
+}
 
 struct virtio_queue {
 	pthread_mutex_t lock;  /* processing; held across a request */

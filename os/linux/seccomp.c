@@ -132,6 +132,10 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_VCPU | K_IO, VHOST_NET_SET_BACKEND),
 	IOCTL(K_VCPU | K_IO, TUNSETQUEUE),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
+	/* vm_pause/vm_resume: the guest clock (x86 kvmclock). */
+	IOCTL(K_MAIN, KVM_KVMCLOCK_CTRL),
+	IOCTL(K_MAIN, KVM_GET_CLOCK),
+	IOCTL(K_MAIN, KVM_SET_CLOCK),
 	/* Restoring the terminal (tcsetattr, isatty). */
 	IOCTL(K_MAIN, TCGETS),
 	IOCTL(K_MAIN, TCSETS),

@@ -11,12 +11,18 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <time.h>
+
 #include "cli/console.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
 #include "machine.h"
 #include "mm.h"
 #include "utils.h"
+#include "vm.h"
 
 static void test_gpa_to_hva_bounds(void **state)
 {
@@ -321,10 +327,261 @@ static void test_console_escape(void **state)
 	assert_true(con.escape);
 }
 
+/* ---- vm_pause/vm_resume and vm_format_metrics on a fake backend ---- */
+
+/* Its vCPUs "run" a few microseconds per entry; it records the clock
+ * calls in order: n = vcpu_pause_notify, s = clock_save, r = restore. */
+struct fake_clock_hv {
+	pthread_mutex_t lock;
+	char calls[64];
+	int nr_calls;
+	atomic_bool clock_saved;
+	atomic_bool ran_while_saved;  /* a guest entry between save and restore */
+	atomic_int entries;
+	int io_exits, mmio_exits;     /* exits each vCPU makes before HLT; 0: spin */
+	uint8_t data[8];
+};
+
+struct fake_vcpu {
+	int entries;
+};
+
+static struct fake_clock_hv *fake_of(struct vm *vm)
+{
+	return vm->private;
+}
+
+static void record_call(struct fake_clock_hv *h, char c)
+{
+	pthread_mutex_lock(&h->lock);
+	if (h->nr_calls < (int)sizeof(h->calls) - 1)
+		h->calls[h->nr_calls++] = c;
+	pthread_mutex_unlock(&h->lock);
+}
+
+static int fake_vm_create(struct vm *vm) { return 0; }
+static void fake_vm_destroy(struct vm *vm) { }
+static int fake_vcpu_create(struct vcpu *vcpu)
+{
+	vcpu->private = calloc(1, sizeof(struct fake_vcpu));
+	return vcpu->private ? 0 : -ENOMEM;
+}
+static void fake_vcpu_destroy(struct vcpu *vcpu) { free(vcpu->private); }
+static void fake_vcpu_kick(struct vcpu *vcpu) { }
+
+static int fake_vcpu_run(struct vcpu *vcpu, struct vcpu_exit *exit)
+{
+	struct fake_clock_hv *h = fake_of(vcpu->vm);
+	struct fake_vcpu *f = vcpu->private;
+	struct timespec ts = { 0, 20 * 1000 };
+	int n = f->entries++;
+
+	if (atomic_load(&h->clock_saved))
+		atomic_store(&h->ran_while_saved, true);
+	atomic_fetch_add(&h->entries, 1);
+	if (!h->io_exits && !h->mmio_exits) {
+		nanosleep(&ts, NULL);
+		exit->reason = VCPU_EXIT_INTERRUPTED;
+	} else if (n < h->io_exits) {
+		/* an unclaimed port: written nowhere */
+		exit->reason = VCPU_EXIT_IO;
+		exit->io.port = 0x99;
+		exit->io.size = 1;
+		exit->io.is_write = 1;
+		exit->io.count = 1;
+		exit->io.data = h->data;
+	} else if (n < h->io_exits + h->mmio_exits) {
+		exit->reason = VCPU_EXIT_MMIO;
+		exit->mmio.addr = 0xd0000000;
+		exit->mmio.size = 4;
+		exit->mmio.is_write = 1;
+		exit->mmio.data = h->data;
+	} else {
+		exit->reason = VCPU_EXIT_HLT;
+	}
+	return 0;
+}
+
+static int fake_get_regs(struct vcpu *vcpu, struct regs *regs) { return 0; }
+static int fake_set_regs(struct vcpu *vcpu, const struct regs *regs) { return 0; }
+
+static int fake_pause_notify(struct vcpu *vcpu)
+{
+	record_call(fake_of(vcpu->vm), 'n');
+	return 0;
+}
+
+static int fake_clock_save(struct vm *vm)
+{
+	record_call(fake_of(vm), 's');
+	atomic_store(&fake_of(vm)->clock_saved, true);
+	return 0;
+}
+
+static int fake_clock_restore(struct vm *vm)
+{
+	record_call(fake_of(vm), 'r');
+	atomic_store(&fake_of(vm)->clock_saved, false);
+	return 0;
+}
+
+static const struct hypervisor_ops fake_clock_ops = {
+	.name = "fake", .vm_create = fake_vm_create, .vm_destroy = fake_vm_destroy,
+	.vcpu_create = fake_vcpu_create, .vcpu_destroy = fake_vcpu_destroy,
+	.vcpu_run = fake_vcpu_run, .vcpu_kick = fake_vcpu_kick,
+	.vcpu_get_regs = fake_get_regs, .vcpu_set_regs = fake_set_regs,
+	.vcpu_pause_notify = fake_pause_notify, .clock_save = fake_clock_save,
+	.clock_restore = fake_clock_restore,
+};
+
+static struct vm *fake_vm(struct fake_clock_hv *h, int nr_vcpus)
+{
+	struct vm *vm = vm_create_on(&fake_clock_ops);
+
+	assert_non_null(vm);
+	pthread_mutex_init(&h->lock, NULL);
+	vm->private = h;
+	vm->log_level = LOG_NONE;
+	for (int i = 0; i < nr_vcpus; i++)
+		assert_non_null(vm_create_vcpu(vm, i));
+	return vm;
+}
+
+static void fake_vm_destroy_all(struct vm *vm, struct fake_clock_hv *h)
+{
+	vm_destroy(vm);
+	pthread_mutex_destroy(&h->lock);
+}
+
+static void wait_entries_past(struct fake_clock_hv *h, int than)
+{
+	struct timespec ts = { 0, 1000 * 1000 };
+
+	for (int t = 0; t < 5000 && atomic_load(&h->entries) <= than; t++)
+		nanosleep(&ts, NULL);
+	assert_true(atomic_load(&h->entries) > than);
+}
+
+static void test_pause_clock_ops_in_order(void **state)
+{
+	struct fake_clock_hv h = { 0 };
+	struct vm *vm = fake_vm(&h, 2);
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	int frozen;
+
+	assert_int_equal(vm_start(vm), 0);
+	wait_entries_past(&h, 10);
+	assert_int_equal(vm_pause(vm), 0);
+	/* Each vCPU told, then the clock saved; nothing runs meanwhile. */
+	assert_string_equal(h.calls, "nns");
+	frozen = atomic_load(&h.entries);
+	nanosleep(&ts, NULL);
+	assert_int_equal(atomic_load(&h.entries), frozen);
+	assert_int_equal(vm_resume(vm), 0);
+	assert_string_equal(h.calls, "nnsr");
+	wait_entries_past(&h, frozen);
+	assert_int_equal(vm_pause(vm), 0);
+	assert_int_equal(vm_resume(vm), 0);
+	assert_string_equal(h.calls, "nnsrnnsr");
+	/* Restored before any vCPU entered the guest again. */
+	assert_false(atomic_load(&h.ran_while_saved));
+	/* Stopped while paused: no restore is owed to anyone. */
+	assert_int_equal(vm_pause(vm), 0);
+	assert_int_equal(vm_stop(vm), 0);
+	assert_string_equal(h.calls, "nnsrnnsrnns");
+	fake_vm_destroy_all(vm, &h);
+}
+
+/* A device with counters of its own, as virtio-blk has. */
+static void fake_disk_metrics(struct device *dev, struct device_metrics *m)
+{
+	uint64_t base = (uint64_t)(uintptr_t)dev->private;
+
+	m->group = "block";
+	m->counter[0].name = "read_count";
+	m->counter[0].value = base;
+	m->counter[1].name = "write_bytes";
+	m->counter[1].value = base * 512;
+	m->nr = 2;
+}
+
+static int no_write(struct device *dev, uint64_t off, void *data, size_t size) { return 0; }
+
+static struct device *fake_disk(uint64_t base_addr, uint64_t count)
+{
+	struct device *d = calloc(1, sizeof(*d));
+
+	assert_non_null(d);
+	*d = (struct device){ .name = "disk", .base = base_addr, .size = 16,
+		.write = no_write, .destroy = (void (*)(struct device *))free,
+		.metrics = fake_disk_metrics, .private = (void *)(uintptr_t)count };
+	return d;
+}
+
+static uint64_t json_u64(json_t *root, const char *obj, const char *key)
+{
+	json_t *o = json_object_get(root, obj);
+	json_t *v = o ? json_object_get(o, key) : NULL;
+
+	if (!json_is_integer(v))
+		fail_msg("metrics: no integer %s.%s", obj, key);
+	return (uint64_t)json_integer_value(v);
+}
+
+static void test_metrics_line_is_json_with_exit_counts(void **state)
+{
+	struct fake_clock_hv h = { .io_exits = 7, .mmio_exits = 3 };
+	struct vm *vm = fake_vm(&h, 2);
+	struct device *d0 = fake_disk(0x1000, 5), *d1 = fake_disk(0x2000, 11);
+	char line[4096];
+	json_error_t jerr;
+	json_t *root;
+	int n;
+
+	assert_int_equal(device_set_id(d1, "root-fs_2"), 0);
+	assert_int_equal(device_set_id(d0, "bad id"), -EINVAL);
+	assert_int_equal(device_set_id(d0, "a\"b"), -EINVAL);
+	assert_int_equal(device_set_id(d0, ""), -EINVAL);
+	assert_int_equal(device_set_id(d0, "0123456789012345678901234567890123"), -EINVAL);
+	assert_int_equal(vm_register_device(vm, d0), 0);
+	assert_int_equal(vm_register_device(vm, d1), 0);
+	assert_int_equal(vm_start(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_HLT);
+
+	n = vm_format_metrics(vm, line, sizeof(line));
+	assert_true(n > 0 && n < (int)sizeof(line));
+	assert_int_equal(vm_format_metrics(vm, NULL, 0), n);
+	assert_null(strchr(line, '\n'));
+	root = json_loads(line, 0, &jerr);
+	if (!root)
+		fail_msg("not JSON (%s): %s", jerr.text, line);
+	assert_true(json_integer_value(json_object_get(root, "utc_timestamp_ms")) > 1600000000000LL);
+	/* Two vCPUs, each 7 port writes, 3 MMIO writes and a HLT. */
+	assert_int_equal(json_u64(root, "vcpu", "exit_io"), 14);
+	assert_int_equal(json_u64(root, "vcpu", "exit_mmio"), 6);
+	assert_int_equal(json_u64(root, "vcpu", "exit_hlt"), 2);
+	assert_int_equal(json_u64(root, "vcpu", "exit_guest_exit"), 0);
+	assert_int_equal(json_u64(root, "vcpu", "exits"), 22);
+	/* The group summed, then each device: by ordinal, or by its id. */
+	assert_int_equal(json_u64(root, "block", "read_count"), 16);
+	assert_int_equal(json_u64(root, "block", "write_bytes"), 16 * 512);
+	assert_int_equal(json_u64(root, "block_0", "read_count"), 5);
+	assert_int_equal(json_u64(root, "block_root-fs_2", "read_count"), 11);
+	assert_int_equal(json_object_size(root), 5);
+	json_decref(root);
+	/* Cut short like snprintf: terminated, the full length returned. */
+	assert_int_equal(vm_format_metrics(vm, line, 10), n);
+	assert_int_equal(strlen(line), 9);
+	assert_int_equal(vm_format_metrics(NULL, line, sizeof(line)), -EINVAL);
+	fake_vm_destroy_all(vm, &h);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_gpa_to_hva_bounds),
+		cmocka_unit_test(test_pause_clock_ops_in_order),
+		cmocka_unit_test(test_metrics_line_is_json_with_exit_counts),
 		cmocka_unit_test(test_parse_size),
 		cmocka_unit_test(test_options_valid),
 		cmocka_unit_test(test_options_invalid),

@@ -779,6 +779,19 @@ static void add_blk(struct fx *f, int readonly)
 	driver_up(f->dev, 1);
 }
 
+/* A device's counter by name (struct device_metrics), -1 when absent. */
+static int64_t metric(struct device *dev, const char *name)
+{
+	struct device_metrics m = { 0 };
+
+	assert_non_null(dev->metrics);
+	dev->metrics(dev, &m);
+	for (int i = 0; i < m.nr; i++)
+		if (!strcmp(m.counter[i].name, name))
+			return (int64_t)m.counter[i].value;
+	return -1;
+}
+
 static void test_blk_read_write_id(void **state)
 {
 	struct fx *f = *state;
@@ -824,6 +837,15 @@ static void test_blk_read_write_id(void **state)
 	/* unknown request type */
 	assert_int_equal(blk_request(f, 0x77, 0, 0, 0, false, &len), VIRTIO_BLK_S_UNSUPP);
 	assert_int_equal(len, 1);
+
+	/* The metrics counted each answer: one read and one write of 1 KiB,
+	 * the refused request as a failure, GET_ID nowhere. */
+	assert_int_equal(metric(f->dev, "read_count"), 1);
+	assert_int_equal(metric(f->dev, "read_bytes"), 1024);
+	assert_int_equal(metric(f->dev, "write_count"), 1);
+	assert_int_equal(metric(f->dev, "write_bytes"), 1024);
+	assert_int_equal(metric(f->dev, "flush_count"), 0);
+	assert_int_equal(metric(f->dev, "fail_count"), 1);
 }
 
 static void test_blk_out_of_range(void **state)

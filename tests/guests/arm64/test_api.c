@@ -327,6 +327,43 @@ static void test_vm_stop_interrupts_running_guest(void **state)
 	vm_destroy(vm);
 }
 
+/* Paused, the spinning vCPU's x1 stands still (read on the parked vCPU);
+ * resumed, it moves on; stopped while paused, the VM ends. */
+static void test_pause_freezes_and_resume_continues(void **state)
+{
+	struct vm *vm = new_vm();
+	struct timespec pause = { 0, 100 * 1000 * 1000 };
+	struct regs a, b;
+
+	load_guest(vm, "spin");
+	new_vcpu(vm, 0);
+	assert_int_equal(vm_pause(vm), -EINVAL); /* not started */
+	assert_int_equal(vm_start(vm), 0);
+	nanosleep(&pause, NULL);
+	for (int round = 0; round < 3; round++) {
+		assert_int_equal(vm_pause(vm), 0);
+		assert_int_equal(vm_run_state(vm), VM_RUN_PAUSED);
+		assert_int_equal(vm_pause(vm), -EALREADY);
+		assert_int_equal(vcpu_get_regs(vm->vcpus[0], &a), 0);
+		nanosleep(&pause, NULL);
+		assert_int_equal(vcpu_get_regs(vm->vcpus[0], &b), 0);
+		assert_true(a.x[1] > 0);
+		assert_int_equal(b.x[1], a.x[1]);
+		assert_int_equal(vm_resume(vm), 0);
+		nanosleep(&pause, NULL);
+		assert_int_equal(vm_pause(vm), 0);
+		assert_int_equal(vcpu_get_regs(vm->vcpus[0], &b), 0);
+		assert_true(b.x[1] > a.x[1]);
+		assert_int_equal(vm_resume(vm), 0);
+	}
+	assert_int_equal(vm_pause(vm), 0);
+	assert_int_equal(vm_stop(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_STOPPED);
+	assert_int_equal(vm_run_state(vm), VM_RUN_STOPPED);
+	assert_int_equal(vm_resume(vm), -ESRCH);
+	vm_destroy(vm);
+}
+
 /* A load pair from MMIO has no instruction syndrome KVM can emulate: the
  * run fails with an error and a register dump, the process goes on. */
 static void test_unemulated_mmio_is_an_error(void **state)
@@ -368,6 +405,7 @@ int main(void)
 		cmocka_unit_test(test_psci_system_reset),
 		cmocka_unit_test(test_psci_cpu_on_secondaries),
 		cmocka_unit_test(test_vm_stop_interrupts_running_guest),
+		cmocka_unit_test(test_pause_freezes_and_resume_continues),
 		cmocka_unit_test(test_unemulated_mmio_is_an_error),
 	};
 

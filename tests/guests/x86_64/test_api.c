@@ -1,6 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* Tiny assembly guests run through the public API on the local /dev/kvm. */
 #include <fcntl.h>
+#include <jansson.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <time.h>
 #include <unistd.h>
@@ -114,6 +116,38 @@ static void test_hello_debugcon_and_serial(void **state)
 	vm_destroy(vm);
 	close(out[0]);
 	close(out[1]);
+}
+
+/* The metrics line counts the same exits: hello's 20 debug-console bytes
+ * (MMIO), 18 serial bytes and the exit-port write (I/O). */
+static void test_metrics_count_guest_exits(void **state)
+{
+	struct vm *vm = new_vm();
+	char line[2048];
+	json_error_t jerr;
+	json_t *root, *vcpu;
+	int n;
+
+	assert_int_equal(vm_register_device(vm, debugcon_create(vm, 0x90000000, -1)), 0);
+	assert_int_equal(vm_register_device(vm, serial8250_create(vm, 0x3f8, 4, -1, -1)), 0);
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "hello");
+	new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_start(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_GUEST_EXIT);
+
+	n = vm_format_metrics(vm, line, sizeof(line));
+	assert_true(n > 0 && n < (int)sizeof(line));
+	root = json_loads(line, 0, &jerr);
+	if (!root)
+		fail_msg("not JSON (%s): %s", jerr.text, line);
+	vcpu = json_object_get(root, "vcpu");
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_mmio")), 20);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_io")), 19);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exits")), 39);
+	assert_int_equal(json_integer_value(json_object_get(vcpu, "exit_hlt")), 0);
+	json_decref(root);
+	vm_destroy(vm);
 }
 
 /* The 16550 and the exit register memory-mapped (as arm64 machines have
@@ -426,6 +460,224 @@ static void test_vm_stop_interrupts_running_guest(void **state)
 	vm_destroy(vm);
 }
 
+/* ---- vm_pause / vm_resume ---- */
+
+#define COUNTERS_GPA 0x200000ULL /* count.S */
+
+static volatile uint64_t *guest_counters(struct vm *vm)
+{
+	volatile uint64_t *c = mm_gpa_to_hva(vm->mem_map, COUNTERS_GPA, 8 * 4);
+
+	assert_non_null(c);
+	return c;
+}
+
+static void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
+
+/* Wait (up to 10 s) until vCPU i's counter passes `than`. */
+static bool counter_moves_past(volatile uint64_t *c, int i, uint64_t than)
+{
+	for (int t = 0; t < 1000; t++) {
+		if (c[i] > than)
+			return true;
+		sleep_ms(10);
+	}
+	return false;
+}
+
+static struct vm *start_counting(int nr_vcpus)
+{
+	struct vm *vm = new_vm();
+	volatile uint64_t *c;
+
+	load_guest(vm, "count");
+	for (int i = 0; i < nr_vcpus; i++)
+		new_vcpu_long_mode(vm, i);
+	assert_int_equal(vm_run_state(vm), VM_RUN_CREATED);
+	assert_int_equal(vm_start(vm), 0);
+	c = guest_counters(vm);
+	for (int i = 0; i < nr_vcpus; i++)
+		assert_true(counter_moves_past(c, i, 0));
+	return vm;
+}
+
+static void test_pause_freezes_guest_resume_continues(void **state)
+{
+	struct vm *vm = start_counting(2);
+	volatile uint64_t *c = guest_counters(vm);
+	uint64_t a[2];
+
+	assert_int_equal(vm_run_state(vm), VM_RUN_RUNNING);
+	assert_string_equal(vm_run_state_name(vm_run_state(vm)), "running");
+	assert_int_equal(vm_pause(vm), 0);
+	assert_int_equal(vm_run_state(vm), VM_RUN_PAUSED);
+	a[0] = c[0];
+	a[1] = c[1];
+	sleep_ms(100);
+	/* Not one more instruction on either vCPU. */
+	assert_int_equal(c[0], a[0]);
+	assert_int_equal(c[1], a[1]);
+	assert_int_equal(vm_pause(vm), -EALREADY);
+	assert_int_equal(c[0], a[0]);
+
+	assert_int_equal(vm_resume(vm), 0);
+	assert_int_equal(vm_run_state(vm), VM_RUN_RUNNING);
+	assert_true(counter_moves_past(c, 0, a[0]));
+	assert_true(counter_moves_past(c, 1, a[1]));
+	assert_int_equal(vm_resume(vm), -EALREADY);
+	assert_int_equal(vm_stop(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_STOPPED);
+	assert_int_equal(vm_run_state(vm), VM_RUN_STOPPED);
+	vm_destroy(vm);
+}
+
+static void test_pause_resume_many_times(void **state)
+{
+	struct vm *vm = start_counting(2);
+	volatile uint64_t *c = guest_counters(vm);
+
+	for (int round = 0; round < 50; round++) {
+		uint64_t a0, a1;
+
+		assert_int_equal(vm_pause(vm), 0);
+		a0 = c[0];
+		a1 = c[1];
+		sleep_ms(2);
+		assert_int_equal(c[0], a0);
+		assert_int_equal(c[1], a1);
+		assert_int_equal(vm_resume(vm), 0);
+		if (round % 10 == 9) /* now and then: really running again */
+			assert_true(counter_moves_past(c, round % 2, round % 2 ? a1 : a0));
+	}
+	assert_int_equal(vm_run_state(vm), VM_RUN_RUNNING);
+	assert_int_equal(vm_stop(vm), 0);
+	vm_destroy(vm);
+}
+
+static void test_stop_and_destroy_while_paused(void **state)
+{
+	struct vm *vm = start_counting(2);
+	double t0;
+
+	assert_int_equal(vm_pause(vm), 0);
+	t0 = now_seconds();
+	assert_int_equal(vm_stop(vm), 0);
+	assert_true(now_seconds() - t0 < 5.0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_STOPPED);
+	assert_int_equal(vm_run_state(vm), VM_RUN_STOPPED);
+	assert_int_equal(vm_pause(vm), -ESRCH);
+	assert_int_equal(vm_resume(vm), -ESRCH);
+	vm_destroy(vm);
+
+	/* vm_destroy alone stops a paused VM too. */
+	vm = start_counting(1);
+	assert_int_equal(vm_pause(vm), 0);
+	vm_destroy(vm);
+}
+
+static void test_pause_wrong_states(void **state)
+{
+	struct vm *vm = new_vm();
+
+	assert_int_equal(vm_pause(NULL), -EINVAL);
+	assert_int_equal(vm_resume(NULL), -EINVAL);
+	load_guest(vm, "hello");
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	new_vcpu_long_mode(vm, 0);
+	/* Not started: nothing to pause. */
+	assert_int_equal(vm_pause(vm), -EINVAL);
+	assert_int_equal(vm_resume(vm), -EINVAL);
+	assert_int_equal(vm_run_state(vm), VM_RUN_CREATED);
+	assert_int_equal(vm_start(vm), 0);
+	/* The guest ends by itself (exit port, status 42). */
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_GUEST_EXIT);
+	assert_int_equal(vm_run_state(vm), VM_RUN_STOPPED);
+	assert_int_equal(vm_pause(vm), -ESRCH);
+	assert_int_equal(vm_resume(vm), -ESRCH);
+	vm_destroy(vm);
+}
+
+/* A device callback runs on the vCPU thread that would have to park. */
+struct pausing_dev {
+	struct device dev;
+	int result;
+};
+
+static int pausing_write(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct pausing_dev *p = dev->private;
+
+	if (!offset)
+		p->result = vm_pause(dev->vm);
+	return 0;
+}
+
+static void test_pause_from_device_callback_refused(void **state)
+{
+	struct vm *vm = new_vm();
+	struct pausing_dev p = { .dev = { .name = "pausing", .base = TESTDEV_PORT,
+		.size = 16, .write = pausing_write, .space = DEVICE_PIO }, .result = 1 };
+
+	p.dev.private = &p;
+	assert_int_equal(vm_register_device(vm, &p.dev), 0);
+	load_guest(vm, "pio"); /* writes the port, then halts */
+	new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_start(vm), 0);
+	assert_int_equal(vm_wait(vm), VCPU_EXIT_HLT);
+	assert_int_equal(p.result, -EDEADLK);
+	vm_destroy(vm);
+}
+
+/* Device input waits while paused: a watched pipe's handler does not run
+ * until resume, then gets what was written meanwhile. */
+struct input_count {
+	int fd;
+	atomic_int bytes;
+};
+
+static int count_input(void *opaque)
+{
+	struct input_count *in = opaque;
+	char buf[64];
+	ssize_t n = read(in->fd, buf, sizeof(buf));
+
+	if (n > 0)
+		atomic_fetch_add(&in->bytes, (int)n);
+	return VM_WATCH_KEEP;
+}
+
+static void test_pause_holds_device_input(void **state)
+{
+	struct vm *vm = start_counting(1);
+	struct input_count in = { 0 };
+	int p[2];
+
+	assert_int_equal(pipe2(p, O_NONBLOCK), 0);
+	in.fd = p[0];
+	assert_int_equal(vm_watch_fd(vm, p[0], count_input, &in), 0);
+	assert_int_equal(write(p[1], "ab", 2), 2);
+	for (int t = 0; t < 500 && atomic_load(&in.bytes) < 2; t++)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&in.bytes), 2);
+
+	assert_int_equal(vm_pause(vm), 0);
+	assert_int_equal(write(p[1], "cde", 3), 3);
+	sleep_ms(100);
+	assert_int_equal(atomic_load(&in.bytes), 2); /* held back */
+	assert_int_equal(vm_resume(vm), 0);
+	for (int t = 0; t < 500 && atomic_load(&in.bytes) < 5; t++)
+		sleep_ms(10);
+	assert_int_equal(atomic_load(&in.bytes), 5);
+	vm_destroy(vm);
+	close(p[0]);
+	close(p[1]);
+}
+
 /* ---- one thread per vCPU: vcpu_run answers -EBUSY to a second one ---- */
 
 /* Without the -EBUSY a second KVM_RUN would wait for the first, and the
@@ -683,6 +935,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_guest_ram_offered_to_huge_pages),
 		cmocka_unit_test(test_hello_debugcon_and_serial),
+		cmocka_unit_test(test_metrics_count_guest_exits),
 		cmocka_unit_test(test_uart_over_mmio),
 		cmocka_unit_test(test_mmio_all_widths),
 		cmocka_unit_test(test_pio_all_widths),
@@ -692,6 +945,12 @@ int main(void)
 		cmocka_unit_test(test_protected_mode),
 		cmocka_unit_test(test_two_vcpus_run_concurrently),
 		cmocka_unit_test(test_vm_stop_interrupts_running_guest),
+		cmocka_unit_test(test_pause_freezes_guest_resume_continues),
+		cmocka_unit_test(test_pause_resume_many_times),
+		cmocka_unit_test(test_stop_and_destroy_while_paused),
+		cmocka_unit_test(test_pause_wrong_states),
+		cmocka_unit_test(test_pause_from_device_callback_refused),
+		cmocka_unit_test(test_pause_holds_device_input),
 		cmocka_unit_test(test_vcpu_run_after_vm_start_is_busy),
 		cmocka_unit_test(test_vcpu_run_from_two_threads_is_busy),
 		cmocka_unit_test(test_triple_fault_is_shutdown),

@@ -332,6 +332,36 @@ static int child_threads_named_and_filtered(void *arg)
 	return CHILD_OK;
 }
 
+/* vm_pause/vm_resume from a confined caller: the parking, the I/O
+ * thread's hold and the guest clock's ioctls are all on its list. */
+static int child_pause_confined(void *arg)
+{
+	struct vm *vm = new_vm();
+
+	if (vm_enable_seccomp(vm))
+		return CHILD_FAILED;
+	load_guest(vm, "spin");
+	new_vcpu_long_mode(vm, 0);
+	new_vcpu_long_mode(vm, 1);
+	if (vm_start(vm))
+		return CHILD_FAILED;
+	pause_ms(50);
+	if (vm_seccomp_confine_caller(vm))
+		return CHILD_FAILED;
+	for (int i = 0; i < 3; i++)
+		if (vm_pause(vm) || vm_resume(vm))
+			return CHILD_FAILED;
+	if (vm_pause(vm) || vm_stop(vm) || vm_wait(vm) != VCPU_EXIT_STOPPED)
+		return CHILD_FAILED;
+	vm_destroy(vm);
+	return CHILD_OK;
+}
+
+static void test_pause_resume_confined(void **state)
+{
+	assert_child_ok(in_child(child_pause_confined, NULL));
+}
+
 static void test_threads_named_and_filtered(void **state)
 {
 	assert_child_ok(in_child(child_threads_named_and_filtered, NULL));
@@ -386,6 +416,7 @@ int main(void)
 		cmocka_unit_test(test_forbidden_syscall_on_io_thread_kills),
 		cmocka_unit_test(test_allowed_path_keeps_working),
 		cmocka_unit_test(test_threads_named_and_filtered),
+		cmocka_unit_test(test_pause_resume_confined),
 		cmocka_unit_test(test_threads_named_without_seccomp),
 		cmocka_unit_test(test_enable_and_confine_rules),
 	};
