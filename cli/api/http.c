@@ -178,8 +178,14 @@ long http_parse_request(const char *buf, size_t len, struct http_request *req)
 	long err;
 
 	*req = (struct http_request){ .method = HTTP_OTHER };
-	if (!end)
+	if (!end) {
+		/* A bare LF ends no line here: say so now, not at the timeout. */
+		const char *lf = memchr(buf, '\n', window);
+
+		if (lf && (lf == buf || lf[-1] != '\r'))
+			return -400;
 		return len >= HTTP_MAX_REQUEST ? -413 : 0;
+	}
 	head_len = (size_t)(end - buf) + 4;
 	rest = (struct span){ buf, head_len - 2 }; /* every line with its CRLF */
 	if (!next_line(&rest, &line))
