@@ -84,8 +84,11 @@ endif
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
             $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
-CLI_SRCS := $(wildcard cli/*.c)
+CLI_SRCS := $(wildcard cli/*.c) $(wildcard cli/api/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)
+# The CLI's JSON (the API socket, --config-file): jansson, packaged, small
+# and strict (scripts/deps.sh says why); the library does not link it.
+JSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
 
 LIB_A := $(LIBDIR)/libvibevmm.a
 LIB_SO := $(LIBDIR)/libvibevmm.so
@@ -118,7 +121,7 @@ $(LIB_SO): $(LIB_OBJS)
 $(CLI): $(CLI_OBJS) $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  LD      $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -o $@ $(CLI_OBJS) $(LIB_A) $(LDLIBS) $(JSON_LIBS)
 
 # ---- tests ----
 # Unit tests of pure code; test_x86_* only where the library is x86's.
@@ -137,13 +140,12 @@ GUEST_ASFLAGS_x86_64 := --64
 
 # Unit tests also see the CLI's pure parts (option parsing).
 CLI_LIB_OBJS := $(filter-out $(OBJ)/cli/main.o,$(CLI_OBJS))
-# Tests parse vm_format_metrics' JSON line with jansson.
-JANSSON_LIBS := $(shell $(PKG_CONFIG) --libs jansson 2>/dev/null || echo -ljansson)
+# Tests parse vm_format_metrics' JSON line with jansson (JSON_LIBS).
 
 $(TESTBIN)/unit/%: tests/unit/%.c $(wildcard tests/unit/*.h) $(LIB_A) $(CLI_LIB_OBJS)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(JANSSON_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(CLI_LIB_OBJS) $(LIB_A) -lcmocka $(LDLIBS) $(JSON_LIBS)
 
 # The arm64 platform code is pure C: its unit test builds it from source,
 # with libfdt, on any host (the x86 library does not contain it).
@@ -156,7 +158,7 @@ $(TESTBIN)/unit/test_arm64_fdt: tests/unit/test_arm64_fdt.c $(ARM64_PURE_SRCS) $
 $(TESTBIN)/guests/%: $(GUEST_SRC)/%.c $(GUEST_SRC)/harness.h tests/guests/common.h $(LIB_A)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  TEST    $@")
-	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(JANSSON_LIBS) $(LDLIBS)
+	$(Q)$(CC) $(ALL_CFLAGS) -Itests -o $@ $< $(LIB_A) -lcmocka $(LDLIBS) $(JSON_LIBS)
 
 # Tiny guests: assembled with GNU as at test time, flat binaries.
 $(TESTBIN)/guests/%.bin: $(GUEST_SRC)/%.S $(GUEST_SRC)/guest.inc

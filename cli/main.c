@@ -12,6 +12,7 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include "cli/api/api.h"
 #include "cli/console.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
@@ -27,29 +28,38 @@ struct vmm {
 	struct vm *vm;
 	struct console con;
 	int stop_signal; /* the signal that stopped the VM, if one did */
+	int sig_fd;      /* SIGINT/SIGTERM/SIGHUP, blocked in every thread */
+	char why[512];   /* the last start-up error */
+	/* Firecracker-style front ends (--api-sock, --config-file) */
+	struct fc_config fc;
+	struct api_server *api;
+	int log_fd;      /* the logger's log_path, or -1 */
 };
 
-static int die(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+struct vmm;
+static int die(struct vmm *v, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* One line on stderr, then the start-up error status. */
-static int die(const char *fmt, ...)
+/* One line on stderr, kept for an API client's fault message too; then
+ * the start-up error status. */
+static int die(struct vmm *v, const char *fmt, ...)
 {
-	char line[512];
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof(line), fmt, ap);
+	vsnprintf(v->why, sizeof(v->why), fmt, ap);
 	va_end(ap);
-	fprintf(stderr, "vibevmm: %s\n", line);
+	fprintf(stderr, "vibevmm: %s\n", v->why);
 	return -1;
 }
 
 /* Virtio devices are described to the guest with the platform description
  * (ACPI, a device tree), which only Linux boots get. */
-static int refuse_unsupported(const struct vmm_config *cfg)
+static int refuse_unsupported(struct vmm *v)
 {
+	const struct vmm_config *cfg = &v->cfg;
+
 	if (cfg->binary && (cfg->nr_disks || cfg->nr_nets || cfg->console == CONSOLE_VIRTIO))
-		return die("--disk, --net and --console virtio need --kernel (raw binaries get no virtio)");
+		return die(v, "--disk, --net and --console virtio need --kernel (raw binaries get no virtio)");
 	return 0;
 }
 
@@ -69,7 +79,7 @@ static int create_machine(struct vmm *v)
 	int err = machine_create(v->vm, &mc, why, sizeof(why));
 
 	if (err)
-		return die("%s", *why ? why : strerror(-err));
+		return die(v, "%s", *why ? why : strerror(-err));
 	/* Input (a terminal, pipe or file) only when the serial port is the
 	 * console, else virtio-console reads it; output works either way. */
 	if (v->cfg.console == CONSOLE_SERIAL &&
@@ -92,15 +102,15 @@ static int load_binary(struct vmm *v)
 	int err = read_file(v->cfg.binary, &buf, &len);
 
 	if (err)
-		return die("cannot read --binary %s: %s", v->cfg.binary, read_error(err));
+		return die(v, "cannot read --binary %s: %s", v->cfg.binary, read_error(err));
 	if (!len) {
 		free(buf);
-		return die("--binary %s: file is empty", v->cfg.binary);
+		return die(v, "--binary %s: file is empty", v->cfg.binary);
 	}
 	err = machine_boot_raw(v->vm, buf, len, v->cfg.entry, why, sizeof(why));
 	free(buf);
 	if (err)
-		return die("--binary %s: %s", v->cfg.binary, *why ? why : strerror(-err));
+		return die(v, "--binary %s: %s", v->cfg.binary, *why ? why : strerror(-err));
 	return 0;
 }
 
@@ -146,17 +156,17 @@ static int load_kernel(struct vmm *v)
 
 	b.kernel = kernel;
 	if (err)
-		err = die("cannot read --kernel %s: %s", v->cfg.kernel, read_error(err));
+		err = die(v, "cannot read --kernel %s: %s", v->cfg.kernel, read_error(err));
 	if (!err && v->cfg.initrd) {
 		err = read_file(v->cfg.initrd, &initrd, &b.initrd_len);
 		if (err)
-			err = die("cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
+			err = die(v, "cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
 		b.initrd = initrd;
 	}
 	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, why, sizeof(why)))
-		err = die("%s", why);
+		err = die(v, "%s", why);
 	if (!err && (err = machine_boot_linux(v->vm, &b, why, sizeof(why))))
-		err = die("--kernel %s: %s", v->cfg.kernel, *why ? why : strerror(-err));
+		err = die(v, "--kernel %s: %s", v->cfg.kernel, *why ? why : strerror(-err));
 	free(kernel);
 	free(initrd);
 	return err ? -1 : 0;
@@ -176,10 +186,25 @@ static int enable_sandbox(struct vmm *v)
 		return 0;
 	err = vm_enable_seccomp(v->vm);
 	if (err == -ENOTSUP)
-		return die("cannot sandbox the VMM: no seccomp filters on this kernel (--no-seccomp runs without)");
+		return die(v, "cannot sandbox the VMM: no seccomp filters on this kernel (--no-seccomp runs without)");
 	if (err)
-		return die("cannot sandbox the VMM: installing a seccomp filter failed: %s (--no-seccomp runs without)",
+		return die(v, "cannot sandbox the VMM: installing a seccomp filter failed: %s (--no-seccomp runs without)",
 			   strerror(-err));
+	return 0;
+}
+
+/* The logger's log_path (--config-file, PUT /logger): the VM's log goes
+ * there instead of stderr. Opened without blocking, so a FIFO nobody
+ * reads yet does not hold the start. */
+static int open_log(struct vmm *v)
+{
+	if (!v->fc.log_path)
+		return 0;
+	v->log_fd = open(v->fc.log_path, O_WRONLY | O_APPEND | O_NONBLOCK | O_CLOEXEC);
+	if (v->log_fd < 0)
+		return die(v, "logger: log_path %s: %s", v->fc.log_path, strerror(errno));
+	if (vm_set_log_fd(v->vm, v->log_fd))
+		return die(v, "logger: log_path %s: cannot log there", v->fc.log_path);
 	return 0;
 }
 
@@ -188,38 +213,48 @@ static int create_vm(struct vmm *v)
 	int err = hypervisor_init();
 
 	if (err)
-		return die("%s", hypervisor_strerror(err));
+		return die(v, "%s", hypervisor_strerror(err));
 	v->vm = vm_create();
 	if (!v->vm)
-		return die("cannot create VM: %s", strerror(errno));
+		return die(v, "cannot create VM: %s", strerror(errno));
 	v->vm->log_level = v->cfg.log_level;
 	v->con.vm = v->vm;
-	if (enable_sandbox(v))
+	if (open_log(v) || enable_sandbox(v))
 		return -1;
 	return create_machine(v);
 }
 
-/* Wait for the VM to end, or for SIGINT/SIGTERM/SIGHUP to stop it. */
-static void wait_for_vm(struct vmm *v, int sig_fd)
+/* The VM from v->cfg, ready to start: what every front end shares. */
+static int build_vm(struct vmm *v)
 {
-	struct pollfd fds[2] = {
+	return refuse_unsupported(v) || create_vm(v) || load_guest(v) ? -1 : 0;
+}
+
+/* Wait for the VM to end, or for SIGINT/SIGTERM/SIGHUP to stop it; API
+ * actions (pause, resume, Ctrl+Alt+Del) run here meanwhile. */
+static void wait_for_vm(struct vmm *v)
+{
+	struct pollfd fds[3] = {
 		{ .fd = vm_done_fd(v->vm), .events = POLLIN },
-		{ .fd = sig_fd, .events = POLLIN },
+		{ .fd = v->sig_fd, .events = POLLIN },
+		{ .fd = api_server_fd(v->api), .events = POLLIN },
 	};
 
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+		if (poll(fds, 3, -1) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents)
 			break;
-		if (fds[1].revents && read(sig_fd, &si, sizeof(si)) == sizeof(si)) {
+		if (fds[1].revents && read(v->sig_fd, &si, sizeof(si)) == sizeof(si)) {
 			vm_info(v->vm, "stopping on signal %u", si.ssi_signo);
 			v->stop_signal = (int)si.ssi_signo;
 			vm_request_exit(v->vm, VCPU_EXIT_STOPPED, 0);
 			break;
 		}
+		if (fds[2].revents)
+			api_run_pending(v->api);
 	}
 	vm_wait(v->vm);
 }
@@ -294,56 +329,202 @@ static void print_stats(struct vm *vm)
 		(size_t)n >= sizeof(buf) ? "  (truncated)\n" : "");
 }
 
-static int run(struct vmm *v)
+/* Block the stop signals before any thread exists, so all of them
+ * inherit the mask and the signals are only ever read, through the
+ * signalfd, by the main thread. */
+static int catch_stop_signals(struct vmm *v)
 {
 	sigset_t stop_signals;
-	int sig_fd, err, reason;
 
 	sigemptyset(&stop_signals);
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGHUP);
-	/* Blocked before any thread exists, so all of them inherit it and
-	 * the signals are only ever read here, through the signalfd. */
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
-	sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
-	if (sig_fd < 0) {
-		die("signalfd: %s", strerror(errno));
-		return EXIT_SETUP_ERROR;
-	}
+	v->sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
+	if (v->sig_fd < 0)
+		return die(v, "signalfd: %s", strerror(errno));
+	return 0;
+}
+
+/* Start the built VM; then the main thread keeps to its allow-list. */
+static int start_vm(struct vmm *v)
+{
+	int err;
+
 	console_open(&v->con, STDIN_FILENO);
 	err = vm_start(v->vm);
 	if (err) {
 		console_restore(&v->con);
-		close(sig_fd);
-		die("cannot start VM: %s", strerror(-err));
-		return EXIT_SETUP_ERROR;
+		return die(v, "cannot start VM: %s", strerror(-err));
 	}
-	/* From here on: wait, restore the terminal, report, tear down. */
 	if (!v->cfg.no_seccomp && (err = vm_seccomp_confine_caller(v->vm))) {
 		vm_stop(v->vm);
 		console_restore(&v->con);
-		close(sig_fd);
-		die("cannot sandbox the main thread: %s", strerror(-err));
-		return EXIT_SETUP_ERROR;
+		return die(v, "cannot sandbox the main thread: %s", strerror(-err));
 	}
-	wait_for_vm(v, sig_fd);
+	return 0;
+}
+
+/* Wait for the started VM to end: the exit status. */
+static int finish(struct vmm *v)
+{
+	int reason;
+
+	wait_for_vm(v);
 	console_restore(&v->con);
-	close(sig_fd);
 	reason = vm_wait(v->vm);
 	if (v->cfg.stats)
 		print_stats(v->vm);
 	return exit_code_for(v, reason);
 }
 
+/* ---- Firecracker-style: --config-file, --api-sock ---- */
+
+static int load_config_file(struct vmm *v)
+{
+	char err[512];
+	uint8_t *buf;
+	size_t len;
+	int r = read_file(v->cfg.config_file, &buf, &len);
+
+	if (r)
+		return die(v, "cannot read --config-file %s: %s", v->cfg.config_file, read_error(r));
+	r = fc_apply_file(&v->fc, (const char *)buf, len, err, sizeof(err));
+	free(buf);
+	if (r)
+		return die(v, "--config-file %s: %s", v->cfg.config_file, err);
+	return 0;
+}
+
+/* The logger's level names onto --log's levels. */
+static void apply_log_level(struct vmm *v)
+{
+	static const char *const names[] = { "Off", "Error", "Warning", "Info", "Debug", "Trace" };
+
+	for (int i = 0; v->fc.log_level && i < (int)ARRAY_SIZE(names); i++)
+		if (!strcmp(v->fc.log_level, names[i]))
+			v->cfg.log_level = MIN(i, LOG_DEBUG);
+}
+
+/* Build and start the VM the configuration describes, as the command line
+ * does; a failed attempt leaves nothing behind, so a client can fix its
+ * configuration and try again. */
+static int start_from_fc(struct vmm *v)
+{
+	char err[256];
+
+	if (fc_to_vmm_config(&v->fc, &v->cfg, err, sizeof(err)))
+		return die(v, "%s", err);
+	apply_log_level(v);
+	if (!build_vm(v) && !start_vm(v))
+		return 0;
+	vm_destroy(v->vm);
+	v->vm = NULL;
+	if (v->log_fd >= 0)
+		close(v->log_fd);
+	v->log_fd = -1;
+	return -1;
+}
+
+/* PATCH /vm: pausing a paused VM (or resuming a running one) is no error. */
+static int pause_or_resume(struct vmm *v, bool pause, char *err, size_t len)
+{
+	int r = pause ? vm_pause(v->vm) : vm_resume(v->vm);
+
+	if (r && r != -EALREADY) {
+		snprintf(err, len, "vm: state: cannot %s: %s", pause ? "pause" : "resume", strerror(-r));
+		return r;
+	}
+	api_set_state(v->api, pause ? API_PAUSED : API_RUNNING);
+	return 0;
+}
+
+/* The API's actions, on the main thread (struct api_ops.action). */
+static int api_action(void *opaque, enum api_action a, char *err, size_t len)
+{
+	struct vmm *v = opaque;
+
+	switch (a) {
+	case API_INSTANCE_START:
+		if (start_from_fc(v))
+			return snprintf(err, len, "InstanceStart: %s", v->why), -EINVAL;
+		api_set_state(v->api, API_RUNNING);
+		return 0;
+	case API_CTRL_ALT_DEL:
+		if (machine_send_ctrl_alt_del(v->vm))
+			return snprintf(err, len, "SendCtrlAltDel: this machine has no i8042 keyboard"),
+			       -ENOTSUP;
+		return 0;
+	case API_FLUSH_METRICS:
+		return 0; /* the hook for the metrics writer: nothing buffered yet */
+	case API_PAUSE:
+	case API_RESUME:
+		return pause_or_resume(v, a == API_PAUSE, err, len);
+	}
+	return -EINVAL;
+}
+
+/* The API thread, once the VM runs (struct api_ops.confine). */
+static int api_confine(void *opaque)
+{
+	struct vmm *v = opaque;
+
+	return v->cfg.no_seccomp ? 0 : vm_seccomp_confine_api(v->vm);
+}
+
+/* Before InstanceStart: serve the API until the VM starts (-1) or a
+ * signal ends vibevmm (its exit status). */
+static int wait_for_start(struct vmm *v)
+{
+	struct pollfd fds[2] = {
+		{ .fd = v->sig_fd, .events = POLLIN },
+		{ .fd = api_server_fd(v->api), .events = POLLIN },
+	};
+
+	while (!v->vm) {
+		struct signalfd_siginfo si;
+
+		if (poll(fds, 2, -1) < 0 && errno != EINTR)
+			return die(v, "poll: %s", strerror(errno)), EXIT_SETUP_ERROR;
+		if (fds[0].revents && read(v->sig_fd, &si, sizeof(si)) == sizeof(si))
+			return 128 + (int)si.ssi_signo;
+		if (fds[1].revents)
+			api_run_pending(v->api);
+	}
+	return -1;
+}
+
+static int run_firecracker_style(struct vmm *v)
+{
+	const struct api_ops ops = { .action = api_action, .confine = api_confine, .opaque = v };
+	char why[512];
+	int status;
+
+	if (v->cfg.config_file && load_config_file(v))
+		return EXIT_SETUP_ERROR;
+	if (v->cfg.api_sock && api_server_start(&v->api, v->cfg.api_sock, &v->fc, &ops, why,
+						sizeof(why)))
+		return die(v, "%s", why), EXIT_SETUP_ERROR;
+	if (v->cfg.config_file) {
+		if (start_from_fc(v))
+			return EXIT_SETUP_ERROR;
+		api_set_state(v->api, API_RUNNING);
+	} else if ((status = wait_for_start(v)) >= 0) {
+		return status;
+	}
+	return finish(v);
+}
+
 int main(int argc, char **argv)
 {
-	struct vmm v = { 0 };
+	struct vmm v = { .sig_fd = -1, .log_fd = -1 };
 	char err[256];
 	int status = EXIT_SETUP_ERROR;
 
 	/* A reader that went away shows as EPIPE where output is written. */
 	signal(SIGPIPE, SIG_IGN);
+	fc_config_init(&v.fc);
 	if (cli_parse(argc, argv, &v.cfg, err, sizeof(err))) {
 		fprintf(stderr, "vibevmm: %s\n", err);
 		return EXIT_SETUP_ERROR;
@@ -356,10 +537,18 @@ int main(int argc, char **argv)
 		printf("vibevmm %s\n", VIBEVMM_VERSION);
 		return 0;
 	}
-	if (refuse_unsupported(&v.cfg) || create_vm(&v) || load_guest(&v))
-		goto out;
-	status = run(&v);
-out:
+	if (catch_stop_signals(&v))
+		return EXIT_SETUP_ERROR;
+	if (v.cfg.api_sock || v.cfg.config_file)
+		status = run_firecracker_style(&v);
+	else if (!build_vm(&v) && !start_vm(&v))
+		status = finish(&v);
+	/* The API thread first: it may still be answering a request. */
+	api_server_stop(v.api);
 	vm_destroy(v.vm);
+	fc_config_free(&v.fc);
+	if (v.log_fd >= 0)
+		close(v.log_fd);
+	close(v.sig_fd);
 	return status;
 }

@@ -52,6 +52,11 @@ static const char usage_format[] =
 	"  --stats              at the end, the guest's exits on stderr: per reason\n"
 	"                       and per device (unclaimed addresses too), per vCPU\n"
 	"  --log LEVEL          0 silent, 1 errors, 2 warnings (default), 3 info, 4 debug\n"
+	"Driving it like Firecracker (instead of --kernel/--binary):\n"
+	"  --api-sock PATH      serve Firecracker's HTTP API on a Unix socket (0600); the\n"
+	"                       VM starts on PUT /actions InstanceStart\n"
+	"  --config-file FILE   start at once from a Firecracker JSON config file\n"
+	"  --no-api             no API socket (with --config-file)\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
 	"\n"
@@ -75,7 +80,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
-	OPT_NO_KERNEL_CACHE,
+	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API,
 };
 
 static const struct option long_options[] = {
@@ -97,6 +102,9 @@ static const struct option long_options[] = {
 	{ "no-seccomp", no_argument, NULL, OPT_NO_SECCOMP },
 	{ "stats", no_argument, NULL, OPT_STATS },
 	{ "no-kernel-cache", no_argument, NULL, OPT_NO_KERNEL_CACHE },
+	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
+	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
+	{ "no-api", no_argument, NULL, OPT_NO_API },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -330,6 +338,9 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_NO_SECCOMP: cfg->no_seccomp = 1; return 0;
 	case OPT_STATS: cfg->stats = 1; return 0;
 	case OPT_NO_KERNEL_CACHE: cfg->no_kernel_cache = 1; return 0;
+	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
+	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
+	case OPT_NO_API: cfg->no_api = 1; return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:
@@ -370,6 +381,17 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 static int validate(const struct vmm_config *cfg, char *err, size_t len)
 {
 	if (cfg->help || cfg->version)
+		return 0;
+	if (cfg->api_sock && cfg->no_api)
+		return fail(err, len, "--api-sock and --no-api exclude each other");
+	if (cfg->no_api && !cfg->config_file)
+		return fail(err, len, "--no-api needs --config-file (else nothing says what to run)");
+	if ((cfg->api_sock || cfg->config_file) &&
+	    (cfg->kernel || cfg->binary || cfg->initrd || cfg->cmdline || cfg->nr_disks || cfg->nr_nets))
+		return fail(err, len, "--%s gives the guest: --kernel, --binary, --initrd, --cmdline, --disk and --net go in %s",
+			    cfg->config_file ? "config-file" : "api-sock",
+			    cfg->config_file ? "the file" : "API requests");
+	if (cfg->api_sock || cfg->config_file)
 		return 0;
 	if (!cfg->kernel && !cfg->binary)
 		return fail(err, len, "nothing to run: give --kernel FILE or --binary FILE (see --help)");

@@ -52,6 +52,10 @@ struct vmm_config {
 	int stats;          /* print the exit histogram at the end */
 	int no_kernel_cache; /* never keep/reuse decompressed kernels */
 	int help, version;
+	/* Firecracker-style front ends (cli/api/): the guest comes from the
+	 * socket's requests or the file, not from --kernel/--binary. */
+	const char *api_sock, *config_file;
+	int no_api;
 };
 
 /*

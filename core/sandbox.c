@@ -55,6 +55,13 @@ int vm_seccomp_confine_caller(struct vm *vm)
 	return os_sandbox_confine(vm->state->sandbox, OS_THREAD_MAIN);
 }
 
+int vm_seccomp_confine_api(struct vm *vm)
+{
+	if (!vm || !vm->state->sandbox || !vm->state->started)
+		return -EINVAL;
+	return os_sandbox_confine(vm->state->sandbox, OS_THREAD_API);
+}
+
 int thread_enter(struct vm *vm, enum os_thread_kind kind, const char *name_fmt, ...)
 {
 	char name[16];

@@ -12,11 +12,14 @@
  *   - there is no AUX (mouse) port: the loop-back 0xD3 answers as keyboard
  *     data and the AUX test 0xA9 reports a stuck clock line, which is how
  *     Linux recognises a controller without one.
- * Bytes for the keyboard itself are dropped (none attached) and no IRQ is
- * ever raised, so the keyboard driver's own probe times out in the
- * background. Ports 0x61-0x63 are inside the range only because the range
+ * A keyboard answers just enough for Linux's atkbd to bind (every command
+ * byte is acknowledged with 0xFA; GET ID and RESET get their replies), so
+ * that i8042_send_ctrl_alt_del() can press Ctrl+Alt+Del for the API's
+ * SendCtrlAltDel: keyboard bytes queue up and each raises IRQ 1 while the
+ * guest has keyboard interrupts on. Ports 0x61-0x63 are inside the range only because the range
  * is contiguous; they read 0 (KVM's in-kernel PIT answers port 0x61 itself).
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -61,6 +64,13 @@ enum i8042_cmd {
 	CMD_PULSE_BASE = 0xf0, /* 0xf0-0xff: pulse output lines low */
 };
 
+#define I8042_IRQ 1
+#define KBD_QUEUE 16
+#define KBD_ACK 0xfa
+#define KBD_CMD_GET_ID 0xf2
+#define KBD_CMD_RESET 0xff
+#define KBD_BAT_OK 0xaa
+
 #define SELF_TEST_OK 0x55
 #define PORT_TEST_OK 0x00
 #define PORT_TEST_CLOCK_LOW 0x01
@@ -73,7 +83,50 @@ struct i8042 {
 	uint8_t pending;      /* command waiting for its data byte, 0 if none */
 	uint8_t out;          /* output buffer */
 	bool out_full;
+	uint8_t kbd[KBD_QUEUE]; /* keyboard bytes behind the output buffer */
+	unsigned kbd_head, kbd_len;
 };
+
+/* Move the next keyboard byte into an empty output buffer; true when the
+ * guest wants an interrupt for it. */
+static bool kbd_feed(struct i8042 *k)
+{
+	if (k->out_full || !k->kbd_len)
+		return false;
+	k->out = k->kbd[k->kbd_head];
+	k->out_full = true;
+	k->kbd_head = (k->kbd_head + 1) % KBD_QUEUE;
+	k->kbd_len--;
+	return (k->ctr & CTR_KBDINT) && !(k->ctr & CTR_KBDDIS);
+}
+
+static void kbd_push(struct i8042 *k, const uint8_t *bytes, unsigned n)
+{
+	for (unsigned i = 0; i < n && k->kbd_len < KBD_QUEUE; i++)
+		k->kbd[(k->kbd_head + k->kbd_len++) % KBD_QUEUE] = bytes[i];
+}
+
+/* An edge on IRQ 1 (outside the lock). */
+static void kbd_irq(struct device *dev)
+{
+	vm_irq_line(dev->vm, I8042_IRQ, 1);
+	vm_irq_line(dev->vm, I8042_IRQ, 0);
+}
+
+/* A byte for the keyboard: acknowledged, and answered where Linux waits
+ * for more. */
+static void kbd_command(struct i8042 *k, uint8_t v)
+{
+	static const uint8_t id[] = { KBD_ACK, 0xab, 0x83 }, reset[] = { KBD_ACK, KBD_BAT_OK };
+	static const uint8_t ack = KBD_ACK;
+
+	if (v == KBD_CMD_GET_ID)
+		kbd_push(k, id, sizeof(id));
+	else if (v == KBD_CMD_RESET)
+		kbd_push(k, reset, sizeof(reset));
+	else
+		kbd_push(k, &ack, 1);
+}
 
 static void i8042_output(struct i8042 *k, uint8_t v)
 {
@@ -157,7 +210,10 @@ static bool i8042_data(struct i8042 *k, uint8_t v)
 	case CMD_WRITE_AUX_OUT: /* no AUX port: echo it as keyboard data */
 		i8042_output(k, v);
 		break;
-	default: /* CMD_WRITE_AUX or keyboard bytes: nobody is listening */
+	case CMD_WRITE_AUX: /* no AUX device: nobody is listening */
+		break;
+	default:
+		kbd_command(k, v);
 		break;
 	}
 	return false;
@@ -167,11 +223,15 @@ static int i8042_read(struct device *dev, uint64_t offset, void *data,
 		      size_t size)
 {
 	struct i8042 *k = dev->private;
+	bool irq;
 	uint8_t v;
 
 	pthread_mutex_lock(&k->lock);
 	v = i8042_read_port(k, offset);
+	irq = kbd_feed(k);
 	pthread_mutex_unlock(&k->lock);
+	if (irq)
+		kbd_irq(dev);
 	memset(data, 0, size);
 	if (size)
 		memcpy(data, &v, 1);
@@ -182,7 +242,7 @@ static int i8042_write(struct device *dev, uint64_t offset, void *data,
 		       size_t size)
 {
 	struct i8042 *k = dev->private;
-	bool reset = false;
+	bool reset = false, irq;
 	uint8_t v;
 
 	if (size == 0)
@@ -193,12 +253,41 @@ static int i8042_write(struct device *dev, uint64_t offset, void *data,
 		reset = i8042_command(k, v);
 	else if (offset == I8042_DATA)
 		reset = i8042_data(k, v);
+	irq = kbd_feed(k);
 	pthread_mutex_unlock(&k->lock);
+	if (irq)
+		kbd_irq(dev);
 	/* Outside the lock: the exit request may wake other threads. */
 	if (reset) {
 		vm_info(dev->vm, "i8042: the guest pulsed the reset line");
 		vm_request_exit(dev->vm, VCPU_EXIT_RESET, 0);
 	}
+	return 0;
+}
+
+int i8042_send_ctrl_alt_del(struct device *dev)
+{
+	/* Press Ctrl, Alt, Delete; release them. Set 1 when the controller
+	 * translates (the command byte's XLATE bit, Linux's default), else
+	 * the keyboard's own set 2. */
+	static const uint8_t set1[] = { 0x1d, 0x38, 0xe0, 0x53, 0xe0, 0xd3, 0xb8, 0x9d };
+	static const uint8_t set2[] = { 0x14, 0x11, 0xe0, 0x71, 0xe0, 0xf0, 0x71,
+					0xf0, 0x11, 0xf0, 0x14 };
+	struct i8042 *k;
+	bool irq;
+
+	if (!dev || dev->read != i8042_read)
+		return -EINVAL;
+	k = dev->private;
+	pthread_mutex_lock(&k->lock);
+	if (k->ctr & CTR_XLATE)
+		kbd_push(k, set1, sizeof(set1));
+	else
+		kbd_push(k, set2, sizeof(set2));
+	irq = kbd_feed(k);
+	pthread_mutex_unlock(&k->lock);
+	if (irq)
+		kbd_irq(dev);
 	return 0;
 }
 

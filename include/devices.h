@@ -140,6 +140,9 @@ struct device *pvpanic_create(uint16_t port);
 #define I8042_BASE_PORT 0x60
 #define I8042_NR_PORTS 5
 struct device *i8042_create(void);
+/* Press and release Ctrl+Alt+Del on the keyboard (IRQ 1): 0 or -EINVAL
+ * when dev is not an i8042. */
+int i8042_send_ctrl_alt_del(struct device *dev);
 
 /* ---- Virtio 1.x devices over virtio-mmio version 2 ----
  * Each claims a VIRTIO_MMIO_SIZE window at `base` and raises edge-triggered

@@ -60,6 +60,10 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 /* The serial console device (for serial8250_attach_input), or NULL. */
 struct device *machine_serial(struct vm *vm);
 
+/* Press Ctrl+Alt+Del on the guest's keyboard (x86: the i8042 of a Linux
+ * guest; a stock kernel then reboots). 0, or -ENOTSUP without one. */
+int machine_send_ctrl_alt_del(struct vm *vm);
+
 /*
  * The MMIO window and interrupt line of the next virtio-mmio device.
  * -ENOSPC when the machine has no slot left (why says how many there are).

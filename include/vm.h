@@ -254,6 +254,14 @@ int vm_enable_seccomp(struct vm *vm);
  */
 int vm_seccomp_confine_caller(struct vm *vm);
 
+/*
+ * The same for the embedding program's control-socket server thread (such
+ * as vibevmm's API socket): poll, accept4 on the sockets it has, read,
+ * write, close, unlink (its socket file as it ends), clock_gettime. 0,
+ * -EINVAL (not enabled or not started), or -errno from the kernel.
+ */
+int vm_seccomp_confine_api(struct vm *vm);
+
 /* Destroy the VM: stop it, destroy vCPUs and devices, free owned memory. */
 void vm_destroy(struct vm *vm);
 

@@ -20,10 +20,11 @@ enum os_thread_kind {
 	OS_THREAD_IO,     /* the VM's I/O thread: console, TAP, virtio queues */
 	OS_THREAD_BLK,    /* a virtio-blk worker: disk image I/O */
 	OS_THREAD_MAIN,   /* the embedding program's thread after vm_start */
+	OS_THREAD_API,    /* the embedding program's control socket server */
 	OS_THREAD_KINDS
 };
 
-/* Short name of a kind, for logs ("vcpu", "io", "blk", "main"). */
+/* Short name of a kind, for logs ("vcpu", "io", "blk", "main", "api"). */
 const char *os_thread_kind_name(enum os_thread_kind kind);
 
 struct os_sandbox;

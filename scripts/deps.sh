@@ -44,6 +44,9 @@ PROG=deps
 #   fio, iperf3: the bench guests' load generators (tests/fixtures/
 #   make-bench-tools.sh copies them and their libraries into the bench
 #   initramfs); iperf3 -s is also the host side of the network benchmark.
+#   libjansson-dev: the API socket's and --config-file's JSON (cli/api/):
+#   packaged, small, a strict parser (rejects trailing garbage, duplicate
+#   keys on request, bad UTF-8), no hand-written JSON to fuzz and maintain.
 #   CROSS_ARM64: the arm64 libraries the library links, as :arm64 packages.
 #   libfdt-dev:arm64 is not co-installable with the amd64 one (it is not
 #   Multi-Arch: same), so the cross build uses the amd64 libfdt-dev headers
@@ -65,7 +68,7 @@ PROG=deps
 #   :arm64 packages needs the arm64 lists: fetch-kernels.sh --arch arm64 calls
 #   `deps.sh cross-arm64` for that).
 BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
-       libseccomp-dev liburing-dev libssl-dev)
+       libseccomp-dev liburing-dev libssl-dev libjansson-dev)
 # a native arm64 build links libfdt (the arm64 machine's device tree)
 [ "$(uname -m)" != aarch64 ] || BUILD+=(libfdt-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)

@@ -165,6 +165,13 @@ struct device *machine_serial(struct vm *vm)
 	return vm && machine_of(vm) ? machine_of(vm)->serial : NULL;
 }
 
+/* No keyboard: a guest is asked to end through PSCI or the API's
+ * InstanceHalt-style paths, not Ctrl+Alt+Del. */
+int machine_send_ctrl_alt_del(struct vm *vm)
+{
+	return -ENOTSUP;
+}
+
 int machine_virtio_slot(struct vm *vm, uint64_t *base, uint32_t *irq,
 			char *why, size_t why_len)
 {

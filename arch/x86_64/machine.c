@@ -20,6 +20,7 @@
 
 struct x86_machine {
 	struct device *serial;
+	struct device *i8042;     /* Linux guests only */
 	struct x86_platform plat; /* CPUs, RAM, virtio windows, devices */
 };
 
@@ -91,8 +92,12 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 	 * pvpanic tells a guest panic from a reboot. */
 	if (!err && linux_guest)
 		err = machine_add_device(vm, acpi_pm_create(X86_ACPI_PM_PORT), "ACPI PM port", why, why_len);
-	if (!err && linux_guest)
-		err = machine_add_device(vm, i8042_create(), "i8042", why, why_len);
+	if (!err && linux_guest) {
+		m->i8042 = i8042_create();
+		err = machine_add_device(vm, m->i8042, "i8042", why, why_len);
+		if (err)
+			m->i8042 = NULL;
+	}
 	if (!err && linux_guest)
 		err = machine_add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", why, why_len);
 	return err;
@@ -130,6 +135,13 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 struct device *machine_serial(struct vm *vm)
 {
 	return vm && machine_of(vm) ? machine_of(vm)->serial : NULL;
+}
+
+int machine_send_ctrl_alt_del(struct vm *vm)
+{
+	struct x86_machine *m = vm ? machine_of(vm) : NULL;
+
+	return m && m->i8042 ? i8042_send_ctrl_alt_del(m->i8042) : -ENOTSUP;
 }
 
 /* Virtio slots: window i and IOAPIC pin X86_VIRTIO_GSI_BASE + i. */

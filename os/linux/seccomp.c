@@ -78,7 +78,7 @@ static const struct seccomp_allow base_rules[] = {
 	 * blocking, never SIGPIPE; no socket can be made to aim it at. */
 	ALLOW_IF(sendmsg, K_ALL, ARG_EQ(2, MSG_DONTWAIT | MSG_NOSIGNAL)),
 	/* Input, TAP frames, eventfds; the main thread reads signals. */
-	ALLOW(read, K_IO | K_BLK | K_MAIN),
+	ALLOW(read, K_IO | K_BLK | K_MAIN | K_API),
 	ALLOW(readv, K_IO),
 
 	/* The I/O thread's loop; a vCPU resumes a paused watch or arms
@@ -87,8 +87,16 @@ static const struct seccomp_allow base_rules[] = {
 	ALLOW(epoll_pwait, K_IO),
 	ALLOW_IF(epoll_ctl, K_VCPU | K_IO, ARG_EQ(1, EPOLL_CTL_MOD)),
 	ALLOW_IF(epoll_ctl, K_IO | K_MAIN, ARG_EQ(1, EPOLL_CTL_DEL)),
-	ALLOW(poll, K_BLK | K_MAIN),
-	ALLOW(ppoll, K_BLK | K_MAIN),
+	ALLOW(poll, K_BLK | K_MAIN | K_API),
+	ALLOW(ppoll, K_BLK | K_MAIN | K_API),
+
+	/* The API socket's server (cli/api/server.c) takes connections on
+	 * its listening socket, times them out, closes them, and removes its
+	 * socket file as it ends: no new sockets, no other files. */
+	ALLOW(accept4, K_API),
+	ALLOW(close, K_API),
+	ALLOW(clock_gettime, K_API),
+	ALLOW(unlink, K_API),
 
 	/* virtio-rng. */
 	ALLOW(getrandom, K_IO),
@@ -113,7 +121,8 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_VCPU | K_MAIN, KVM_GET_REGS),
 	IOCTL(K_VCPU, KVM_TRANSLATE),
 	/* Interrupts where there is no irqfd (UART, virtio fallback). */
-	IOCTL(K_VCPU | K_IO | K_BLK, KVM_IRQ_LINE),
+	/* ... and the keys SendCtrlAltDel presses (API, main thread). */
+	IOCTL(K_VCPU | K_IO | K_BLK | K_MAIN, KVM_IRQ_LINE),
 	/* virtio-net: the TAP's offloads follow the driver's features. */
 	IOCTL(K_VCPU, TUNSETOFFLOAD),
 	/* virtio-net with vhost=on: rings handed to vhost at DRIVER_OK and
@@ -163,6 +172,7 @@ const char *os_thread_kind_name(enum os_thread_kind kind)
 	static const char *const names[OS_THREAD_KINDS] = {
 		[OS_THREAD_VCPU] = "vcpu", [OS_THREAD_IO] = "io",
 		[OS_THREAD_BLK] = "blk", [OS_THREAD_MAIN] = "main",
+		[OS_THREAD_API] = "api",
 	};
 
 	return kind < OS_THREAD_KINDS ? names[kind] : "?";

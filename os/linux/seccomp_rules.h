@@ -24,7 +24,8 @@ struct seccomp_allow {
 #define K_IO (1u << OS_THREAD_IO)
 #define K_BLK (1u << OS_THREAD_BLK)
 #define K_MAIN (1u << OS_THREAD_MAIN)
-#define K_ALL (K_VCPU | K_IO | K_BLK | K_MAIN)
+#define K_API (1u << OS_THREAD_API)
+#define K_ALL (K_VCPU | K_IO | K_BLK | K_MAIN | K_API)
 
 /* Stands for the process id in an argument condition (filled in when the
  * filters are built: signals only to our own threads). */
