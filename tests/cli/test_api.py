@@ -5,6 +5,7 @@ the API are tests/e2e/test_api.py's."""
 import http.client
 import json
 import os
+import select
 import signal
 import socket
 import stat
@@ -215,16 +216,44 @@ def test_running_vm_rejects_changes(vmm_api, guest_dir, kvm_usable):
                                                 "smt": False, "track_dirty_pages": False})
     # the guest ignores the keys, but they reach the i8042 (a Linux machine)
     assert api.put("/actions", {"action_type": "SendCtrlAltDel"}) == (204, None)
-    status, body = api.call("PATCH", "/vm", {"state": "Paused"})
-    if status == 400:  # built without the library's pause support
-        assert "pausing is not supported" in body["fault_message"]
-    else:
-        assert status == 204 and api.get("/")[1]["state"] == "Paused"
-        assert api.call("PATCH", "/vm", {"state": "Resumed"})[0] == 204
+    assert api.call("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    assert api.get("/")[1]["state"] == "Paused"
+    assert api.call("PATCH", "/vm", {"state": "Paused"}) == (204, None)  # again: no error
+    assert api.call("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert api.get("/")[1]["state"] == "Running"
     proc.send_signal(signal.SIGTERM)
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 143, err
     assert not sock.exists()
+
+
+def read_for(stream, seconds):
+    """What the process wrote to `stream` (non-blocking) within `seconds`."""
+    got, end = b"", time.monotonic() + seconds
+    while (left := end - time.monotonic()) > 0:
+        if select.select([stream], [], [], left)[0]:
+            chunk = os.read(stream.fileno(), 65536)
+            if not chunk:
+                break
+            got += chunk
+    return got
+
+
+def test_pause_stops_console_output_and_resume_continues(vmm_api, guest_dir, kvm_usable):
+    """lifecycle.elf with "t" prints dots forever: none while paused."""
+    proc, api, sock = vmm_api()
+    assert api.put("/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
+                                    "boot_args": "t"})[0] == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    assert b"." in read_for(proc.stdout, 5)
+    assert api.call("PATCH", "/vm", {"state": "Paused"}) == (204, None)
+    read_for(proc.stdout, 0.5)  # what was on its way out before the pause
+    assert read_for(proc.stdout, 1.0) == b""
+    assert api.call("PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    assert b"." in read_for(proc.stdout, 5)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 143
 
 
 def raw_request(sock_path, data, wait=10):

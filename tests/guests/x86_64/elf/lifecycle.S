@@ -6,10 +6,13 @@
  *      16- and 32-bit mode, so running it from here tests what it does.
  *   p  report a panic through pvpanic (port 0x505), after checking that
  *      the port offers the "panicked" event as Linux's driver does.
+ *   t  tick: a '.' on COM1, a short busy wait, forever (console output
+ *      that a paused VM must stop making).
  * Anything else, or a failed check: spin (the test then times out).
  */
 	.set RESET_VECTOR, 0xffff0
 	.set PVPANIC_PORT, 0x505
+	.set COM1, 0x3f8
 
 	.include "pvh_note.inc"
 
@@ -23,6 +26,8 @@ _start:
 	je reset
 	cmp $'p', %al
 	je panic
+	cmp $'t', %al
+	je tick
 spin:
 	jmp spin
 reset:
@@ -36,3 +41,11 @@ panic:
 	mov $1, %al
 	outb %al, %dx
 	jmp spin
+tick:
+	mov $COM1, %dx
+	mov $'.', %al
+	outb %al, %dx
+	mov $200000, %ecx
+1:	dec %ecx
+	jnz 1b
+	jmp tick
