@@ -10,10 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "cli/api/api.h"
 #include "cli/console.h"
+#include "cli/metrics_out.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
 #include "machine.h"
@@ -34,6 +36,7 @@ struct vmm {
 	struct fc_config fc;
 	struct api_server *api;
 	int log_fd;      /* the logger's log_path, or -1 */
+	struct metrics_out metrics; /* PUT /metrics' metrics_path (fd -1: none) */
 };
 
 struct vmm;
@@ -208,6 +211,48 @@ static int open_log(struct vmm *v)
 	return 0;
 }
 
+/* The metrics' metrics_path, opened before the sandbox forbids it. */
+static int open_metrics(struct vmm *v)
+{
+	int err;
+
+	if (!v->fc.metrics_path || v->metrics.fd >= 0)
+		return 0;
+	err = metrics_out_open(&v->metrics, v->fc.metrics_path);
+	if (err == -ENXIO)
+		return die(v, "metrics: metrics_path %s: a FIFO without a reader", v->fc.metrics_path);
+	if (err)
+		return die(v, "metrics: metrics_path %s: %s", v->fc.metrics_path, strerror(-err));
+	return 0;
+}
+
+static void flush_metrics(struct vmm *v)
+{
+	int err = metrics_out_flush(&v->metrics, v->vm);
+
+	if (err && err != -EBADF)
+		vm_warn(v->vm, "metrics: %s: %s%s", v->fc.metrics_path, strerror(-err),
+			err == -EAGAIN ? " (the reader is behind: line dropped)" : "");
+}
+
+/* PUT /actions FlushMetrics (before InstanceStart too: the file opens
+ * then, as Firecracker's does at PUT /metrics) */
+static int flush_metrics_now(struct vmm *v, char *err, size_t len)
+{
+	int e;
+
+	if (open_metrics(v)) {
+		snprintf(err, len, "%s", v->why);
+		return -EIO;
+	}
+	if (!v->vm)
+		return 0; /* nothing counted yet */
+	e = metrics_out_flush(&v->metrics, v->vm);
+	if (e)
+		snprintf(err, len, "actions: FlushMetrics: %s: %s", v->fc.metrics_path, strerror(-e));
+	return e;
+}
+
 static int create_vm(struct vmm *v)
 {
 	int err = hypervisor_init();
@@ -219,7 +264,7 @@ static int create_vm(struct vmm *v)
 		return die(v, "cannot create VM: %s", strerror(errno));
 	v->vm->log_level = v->cfg.log_level;
 	v->con.vm = v->vm;
-	if (open_log(v) || enable_sandbox(v))
+	if (open_log(v) || open_metrics(v) || enable_sandbox(v))
 		return -1;
 	return create_machine(v);
 }
@@ -232,8 +277,34 @@ static int build_vm(struct vmm *v)
 
 /* Wait for the VM to end, or for SIGINT/SIGTERM/SIGHUP to stop it; API
  * actions (pause, resume, Ctrl+Alt+Del) run here meanwhile. */
+static int64_t now_ms(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+}
+
+/* Firecracker's periodic metrics line: written when due; poll's timeout
+ * until the next one (-1: no metrics). */
+static int flush_metrics_when_due(struct vmm *v, int64_t *next)
+{
+	int64_t now = now_ms();
+
+	if (v->metrics.fd < 0)
+		return -1;
+	if (!*next) {
+		*next = now + METRICS_PERIOD_MS;
+	} else if (now >= *next) {
+		flush_metrics(v);
+		*next = now + METRICS_PERIOD_MS;
+	}
+	return (int)(*next - now);
+}
+
 static void wait_for_vm(struct vmm *v)
 {
+	int64_t next_flush = 0;
 	struct pollfd fds[3] = {
 		{ .fd = vm_done_fd(v->vm), .events = POLLIN },
 		{ .fd = v->sig_fd, .events = POLLIN },
@@ -243,7 +314,7 @@ static void wait_for_vm(struct vmm *v)
 	for (;;) {
 		struct signalfd_siginfo si;
 
-		if (poll(fds, 3, -1) < 0 && errno != EINTR)
+		if (poll(fds, 3, flush_metrics_when_due(v, &next_flush)) < 0 && errno != EINTR)
 			break;
 		if (fds[0].revents)
 			break;
@@ -376,6 +447,7 @@ static int finish(struct vmm *v)
 	reason = vm_wait(v->vm);
 	if (v->cfg.stats)
 		print_stats(v->vm);
+	flush_metrics(v); /* the last line: the whole run */
 	return exit_code_for(v, reason);
 }
 
@@ -457,7 +529,7 @@ static int api_action(void *opaque, enum api_action a, char *err, size_t len)
 			       -ENOTSUP;
 		return 0;
 	case API_FLUSH_METRICS:
-		return 0; /* the hook for the metrics writer: nothing buffered yet */
+		return flush_metrics_now(v, err, len);
 	case API_PAUSE:
 	case API_RESUME:
 		return pause_or_resume(v, a == API_PAUSE, err, len);
@@ -518,7 +590,7 @@ static int run_firecracker_style(struct vmm *v)
 
 int main(int argc, char **argv)
 {
-	struct vmm v = { .sig_fd = -1, .log_fd = -1 };
+	struct vmm v = { .sig_fd = -1, .log_fd = -1, .metrics.fd = -1 };
 	char err[256];
 	int status = EXIT_SETUP_ERROR;
 
@@ -549,6 +621,7 @@ int main(int argc, char **argv)
 	fc_config_free(&v.fc);
 	if (v.log_fd >= 0)
 		close(v.log_fd);
+	metrics_out_close(&v.metrics);
 	close(v.sig_fd);
 	return status;
 }

@@ -256,6 +256,33 @@ def test_pause_stops_console_output_and_resume_continues(vmm_api, guest_dir, kvm
     assert proc.returncode == 143
 
 
+def test_metrics_lines_count_the_guests_exits(vmm_api, guest_dir, kvm_usable, tmp_path):
+    """FlushMetrics writes one JSON line; its exit counts follow the guest
+    (lifecycle.elf "t": one port-I/O exit per dot), and stop while paused."""
+    metrics = tmp_path / "metrics.json"
+    proc, api, sock = vmm_api()
+    assert api.put("/metrics", {"metrics_path": str(metrics)})[0] == 204
+    assert api.put("/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
+                                    "boot_args": "t"})[0] == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    dots = read_for(proc.stdout, 2).count(b".")
+    assert dots > 0
+    assert api.put("/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    assert api.call("PATCH", "/vm", {"state": "Paused"})[0] == 204
+    read_for(proc.stdout, 0.5)
+    for _ in range(2):
+        assert api.put("/actions", {"action_type": "FlushMetrics"}) == (204, None)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    lines = [json.loads(l) for l in metrics.read_text().splitlines()]
+    assert len(lines) == 4  # three flushes and the last line at exit
+    io = [l["vcpu"]["exit_io"] for l in lines]
+    assert io[0] >= dots                # every dot was a port write
+    assert io[1] == io[2] >= io[0]      # paused: no exits in between
+    assert all(l["vcpu"]["exits"] >= l["vcpu"]["exit_io"] for l in lines)
+    assert lines[0]["utc_timestamp_ms"] <= lines[1]["utc_timestamp_ms"]
+
+
 def raw_request(sock_path, data, wait=10):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(wait)
