@@ -308,7 +308,8 @@ static bool rst_queue(struct vsock *v, const struct vsock_hdr *to)
 	r = &v->rst[(v->rst_head + v->rst_len++) % RST_RING];
 	*r = (struct vsock_hdr){ .src_cid = VSOCK_HOST_CID, .dst_cid = v->cid,
 				 .src_port = to->dst_port, .dst_port = to->src_port,
-				 .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RST };
+				 .type = VSOCK_TYPE_STREAM, .op = VSOCK_OP_RST,
+				 .buf_alloc = VSOCK_CONN_BUF };
 	v->stats.rst_sent++;
 	return true;
 }
@@ -589,21 +590,25 @@ static bool next_packet(struct vsock *v, const struct virtq_elem *e, uint32_t *l
 	}
 	for (unsigned k = 0; k < VSOCK_MAX_CONNS; k++) {
 		struct conn *c = &v->conns[(v->rr + k) % VSOCK_MAX_CONNS];
-		uint32_t flags, n;
+		uint32_t flags, n = 0;
 		uint16_t op = conn_control(c, &flags);
 
-		if (op) {
-			fill_hdr(v, c, &h, op);
-			h.flags = flags;
-			c->fwd_cnt_told = c->fwd_cnt;
-			control_sent(v, c, op);
-		} else if (can_send_data(c) && (n = read_data(v, c, e))) {
+		/* Data first when nothing else is due; a read that found the
+		 * end (or an error) leaves a control packet due instead. */
+		if (!op && can_send_data(c) && !(n = read_data(v, c, e)))
+			op = conn_control(c, &flags);
+		if (n) {
 			fill_hdr(v, c, &h, VSOCK_OP_RW);
 			h.len = n;
 			c->tx_cnt += n;
 			c->fwd_cnt_told = c->fwd_cnt;
 			c->need_credit = false;
 			v->stats.rx_bytes += n;
+		} else if (op) {
+			fill_hdr(v, c, &h, op);
+			h.flags = flags;
+			c->fwd_cnt_told = c->fwd_cnt;
+			control_sent(v, c, op);
 		} else {
 			continue;
 		}
