@@ -38,6 +38,10 @@ static const char usage_format[] =
 	"                       TAP name; vhost=on: frames move in the kernel,\n"
 	"                       through /dev/vhost-net; queues: queue pairs, default\n"
 	"                       one per vCPU up to 8, on a TAP made multi_queue)\n"
+	"  --vsock cid=N,uds=PATH  virtio-vsock, guest CID N (3 or more), bridged to\n"
+	"                       Unix sockets as Firecracker's: host clients connect\n"
+	"                       to PATH and write 'CONNECT <port>\\n'; guest connections\n"
+	"                       to CID 2 port P go to PATH_P\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
@@ -80,7 +84,7 @@ enum {
 	OPT_KERNEL = 256, OPT_INITRD, OPT_CMDLINE, OPT_MEM, OPT_CPUS, OPT_DISK,
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
-	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API,
+	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
 };
 
 static const struct option long_options[] = {
@@ -91,6 +95,7 @@ static const struct option long_options[] = {
 	{ "cpus", required_argument, NULL, OPT_CPUS },
 	{ "disk", required_argument, NULL, OPT_DISK },
 	{ "net", required_argument, NULL, OPT_NET },
+	{ "vsock", required_argument, NULL, OPT_VSOCK },
 	{ "console", required_argument, NULL, OPT_CONSOLE },
 	{ "binary", required_argument, NULL, OPT_BINARY },
 	{ "entry", required_argument, NULL, OPT_ENTRY },
@@ -322,6 +327,29 @@ static int parse_net(char *arg, struct vmm_config *cfg, char *err, size_t len)
 	return 0;
 }
 
+#define VSOCK_SYNTAX "want cid=N,uds=PATH, N from 3 to 4294967295"
+
+/* --vsock cid=N,uds=PATH: one device. */
+static int parse_vsock(char *arg, struct vmm_config *cfg, char *err, size_t len)
+{
+	struct vsock_option o = { 0 };
+
+	if (cfg->vsock.uds)
+		return fail(err, len, "--vsock: only one vsock device");
+	for (char *save = NULL, *tok = strtok_r(arg, ",", &save); tok;
+	     tok = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(tok, "uds=", 4) && tok[4])
+			o.uds = tok + 4;
+		else if (strncmp(tok, "cid=", 4) || tok[4] == '-' || parse_u64(tok + 4, &o.cid) ||
+			 o.cid < 3 || o.cid > UINT32_MAX)
+			return fail(err, len, "--vsock: bad item '%s' (%s)", tok, VSOCK_SYNTAX);
+	}
+	if (!o.cid || !o.uds)
+		return fail(err, len, "--vsock: cid= and uds= are both required (%s)", VSOCK_SYNTAX);
+	cfg->vsock = o;
+	return 0;
+}
+
 static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size_t len)
 {
 	uint64_t v;
@@ -373,6 +401,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 		return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err, len);
 	case OPT_NET: return parse_net(arg, cfg, err, len);
+	case OPT_VSOCK: return parse_vsock(arg, cfg, err, len);
 	default: return fail(err, len, "internal: option %d", opt);
 	}
 }

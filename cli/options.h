@@ -33,6 +33,12 @@ struct net_option {
 	unsigned queues; /* queue pairs; 0: one per vCPU (at most 8) */
 };
 
+/* --vsock cid=N,uds=PATH (one device; uds NULL: none). */
+struct vsock_option {
+	uint64_t cid;
+	const char *uds;
+};
+
 struct vmm_config {
 	const char *kernel, *initrd, *cmdline, *binary;
 	uint64_t mem;
@@ -42,6 +48,7 @@ struct vmm_config {
 	int nr_disks;
 	struct net_option nets[CLI_MAX_NETS];
 	int nr_nets;
+	struct vsock_option vsock;
 	/* Asked for with --exit-port / --debugcon; --binary always has both. */
 	int exit_port, debugcon;
 	enum console_kind console;

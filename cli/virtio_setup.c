@@ -124,6 +124,21 @@ static int add_console(struct slots *s, const struct vmm_config *cfg,
 	return 0;
 }
 
+static int add_vsock(struct slots *s, const struct vmm_config *cfg)
+{
+	char reason[256] = "";
+	uint64_t base;
+	uint32_t gsi;
+
+	if (!cfg->vsock.uds)
+		return 0;
+	if (next_slot(s, &base, &gsi))
+		return -1;
+	return add(s, virtio_vsock_create(s->vm, base, gsi, cfg->vsock.cid, cfg->vsock.uds,
+					  reason, sizeof(reason)),
+		   gsi, "--vsock", reason);
+}
+
 static int add_rng(struct slots *s)
 {
 	uint64_t base;
@@ -140,7 +155,7 @@ int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,
 	struct slots s = { .vm = vm, .why = why, .why_len = why_len };
 
 	if (add_disks(&s, cfg) || add_nets(&s, cfg) || add_console(&s, cfg, con) ||
-	    add_rng(&s))
+	    add_vsock(&s, cfg) || add_rng(&s))
 		return -1;
 	return 0;
 }

@@ -222,6 +222,19 @@ int virtio_console_attach_input(struct device *dev,
 				int (*filter)(void *opaque, uint8_t *buf, int len),
 				void *opaque);
 
+/*
+ * virtio-vsock with Firecracker's hybrid host side: stream sockets of guest
+ * CID `guest_cid` (>= 3) bridged to Unix sockets. The VMM listens at
+ * `uds_path` (a stale socket there is replaced, another file refused; it is
+ * removed at destroy): a client that writes "CONNECT <port>\n" is connected
+ * to the guest's listener on that port and first reads "OK <port>\n". A
+ * guest connection to CID 2, port P goes to the Unix socket
+ * "<uds_path>_P". See README.md (--vsock).
+ */
+struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				   uint64_t guest_cid, const char *uds_path,
+				   char *why, size_t why_len);
+
 /* Entropy source fed by getrandom(). */
 struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi);
 

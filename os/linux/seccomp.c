@@ -101,6 +101,24 @@ static const struct seccomp_allow base_rules[] = {
 	/* virtio-rng. */
 	ALLOW(getrandom, K_IO),
 
+	/* virtio-vsock's host side (devices/virtio/vsock_conn.c), on the I/O
+	 * thread: clients accepted at the listening socket, the guest's
+	 * connections to <uds>_<port> (Unix sockets only), the CONNECT line
+	 * peeked at, a write side shut when the guest stops sending, every
+	 * socket in the device's own epoll set; a timerfd ends handshakes
+	 * that take too long. A device reset closes the connections on the
+	 * vCPU thread; vm_destroy removes the listener's path. */
+	ALLOW(accept4, K_IO),
+	ALLOW_IF(socket, K_IO, ARG_EQ(0, AF_UNIX)),
+	ALLOW(connect, K_IO),
+	ALLOW_IF(recvfrom, K_IO, ARG_EQ(3, MSG_PEEK | MSG_DONTWAIT)),
+	ALLOW(shutdown, K_IO),
+	ALLOW_IF(epoll_ctl, K_IO, ARG_EQ(1, EPOLL_CTL_ADD)),
+	ALLOW(timerfd_settime, K_IO),
+	ALLOW(clock_gettime, K_IO),
+	ALLOW(close, K_VCPU | K_IO),
+	ALLOW(unlink, K_MAIN),
+
 	/* virtio-blk: data, flush, discard and write-zeroes. */
 	ALLOW(pread64, K_BLK),
 	ALLOW(pwrite64, K_BLK),

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * virtio-vsock (device id 19) over virtio-mmio: queues 0 (rx), 1 (tx) and 2
+ * (event, never used: there is no live migration here), config space the
+ * guest's CID (le64). The connections and the host side are vsock_conn.c's;
+ * this file runs them on the VM's I/O thread, whenever the driver notifies
+ * a queue or a host socket needs attention (one watch on vsock_conn's epoll
+ * fd), under one lock that a device reset (vCPU thread) takes too.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/virtio/vsock.h"
+#include "utils.h"
+#include "vm.h"
+
+#define VSOCK_QUEUE_MAX 256
+#define Q_RX 0
+#define Q_TX 1
+/* TX waiting for room in RX and RX making room: a few rounds per wake-up. */
+#define ROUNDS 4
+
+struct virtio_vsock {
+	struct virtio_dev *vd;
+	struct vsock *core;
+	pthread_mutex_t lock;
+	uint8_t config[8];
+};
+
+/* Move packets both ways; a broken ring resets the device. */
+static void run_queues(struct virtio_vsock *s, struct virtio_queue *rx,
+		       struct virtio_queue *tx)
+{
+	int t = 0, r = 0;
+
+	for (int i = 0; i < ROUNDS; i++) {
+		t = vsock_tx(s->core, &tx->vq);
+		r = t < 0 ? 0 : vsock_rx(s->core, &rx->vq);
+		if (t < 0 || r < 0) {
+			virtio_set_needs_reset(s->vd, t < 0 ? "bad transmit chain" :
+					       "bad receive buffer", t < 0 ? t : r);
+			return;
+		}
+		if (t != 2 || r == 0)
+			break;
+	}
+	if (t == 1)
+		virtio_queue_kick(tx); /* more later: let other devices run */
+}
+
+static void vsock_run(struct virtio_vsock *s)
+{
+	struct virtio_queue *rx, *tx;
+
+	pthread_mutex_lock(&s->lock);
+	vsock_host_events(s->core);
+	rx = virtio_queue_get(s->vd, Q_RX);
+	tx = rx ? virtio_queue_get(s->vd, Q_TX) : NULL;
+	if (tx) {
+		run_queues(s, rx, tx);
+		virtio_queue_interrupt(tx);
+		virtio_queue_put(tx);
+	}
+	if (rx) {
+		virtio_queue_interrupt(rx);
+		virtio_queue_put(rx);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void vsock_notify(struct virtio_dev *vd, unsigned q)
+{
+	if (q == Q_RX || q == Q_TX)
+		vsock_run(vd->priv);
+}
+
+/* I/O thread: a host socket, the listener or the handshake timer. */
+static int host_ready(void *opaque)
+{
+	vsock_run(opaque);
+	return VM_WATCH_KEEP;
+}
+
+static void vsock_reset_dev(struct virtio_dev *vd)
+{
+	struct virtio_vsock *s = vd->priv;
+
+	pthread_mutex_lock(&s->lock);
+	vsock_reset(s->core);
+	pthread_mutex_unlock(&s->lock);
+}
+
+static void vsock_config_read(struct virtio_dev *vd, uint32_t off, void *data,
+			      uint32_t size)
+{
+	struct virtio_vsock *s = vd->priv;
+
+	memcpy(data, s->config + off, size); /* bounds checked by mmio.c */
+}
+
+static void vsock_dev_free(struct virtio_vsock *s)
+{
+	vsock_free(s->core);
+	pthread_mutex_destroy(&s->lock);
+	free(s);
+}
+
+static void vsock_destroy(struct virtio_dev *vd)
+{
+	struct virtio_vsock *s = vd->priv;
+	struct vsock_stats st;
+
+	vsock_get_stats(s->core, &st);
+	vm_info(vd->vm, "virtio-vsock: %llu connections (%llu refused), %llu packets / %llu bytes from the guest, %llu / %llu to it, %llu bad packets, %llu RST",
+		(unsigned long long)st.conns_opened, (unsigned long long)st.conns_refused,
+		(unsigned long long)st.tx_packets, (unsigned long long)st.tx_bytes,
+		(unsigned long long)st.rx_packets, (unsigned long long)st.rx_bytes,
+		(unsigned long long)st.bad_packets, (unsigned long long)st.rst_sent);
+	vsock_dev_free(s);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.name = "virtio-vsock", .device_id = VIRTIO_ID_VSOCK,
+	.features = VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
+		    VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX),
+	.num_queues = 3, .queue_max = VSOCK_QUEUE_MAX, .config_len = 8,
+	.config_read = vsock_config_read, .queue_notify = vsock_notify,
+	.reset = vsock_reset_dev, .destroy = vsock_destroy,
+};
+
+struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				   uint64_t guest_cid, const char *uds_path,
+				   char *why, size_t why_len)
+{
+	struct virtio_vsock *s = calloc(1, sizeof(*s));
+	int err;
+
+	if (!s) {
+		set_why(why, why_len, "out of memory");
+		return NULL;
+	}
+	pthread_mutex_init(&s->lock, NULL);
+	for (int i = 0; i < 8; i++)
+		s->config[i] = (uint8_t)(guest_cid >> (8 * i));
+	s->core = vsock_new(guest_cid, uds_path, why, why_len);
+	if (!s->core) {
+		pthread_mutex_destroy(&s->lock);
+		free(s);
+		return NULL;
+	}
+	s->vd = virtio_mmio_create(vm, base, gsi, &vsock_ops, s, why, why_len);
+	if (!s->vd) {
+		vsock_dev_free(s);
+		return NULL;
+	}
+	err = vm_watch_fd(vm, vsock_epoll_fd(s->core), host_ready, s);
+	if (err) {
+		set_why(why, why_len, "cannot watch the vsock sockets: %s", strerror(-err));
+		virtio_mmio_free(s->vd);
+		vsock_dev_free(s);
+		return NULL;
+	}
+	vm_info(vm, "virtio-vsock at 0x%llx (GSI %u): guest CID %llu, host socket %s",
+		(unsigned long long)base, gsi, (unsigned long long)guest_cid, uds_path);
+	return &s->vd->dev;
+}
