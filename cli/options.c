@@ -416,8 +416,9 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 	if (cfg->no_api && !cfg->config_file)
 		return fail(err, len, "--no-api needs --config-file (else nothing says what to run)");
 	if ((cfg->api_sock || cfg->config_file) &&
-	    (cfg->kernel || cfg->binary || cfg->initrd || cfg->cmdline || cfg->nr_disks || cfg->nr_nets))
-		return fail(err, len, "--%s gives the guest: --kernel, --binary, --initrd, --cmdline, --disk and --net go in %s",
+	    (cfg->kernel || cfg->binary || cfg->initrd || cfg->cmdline || cfg->nr_disks || cfg->nr_nets ||
+	     cfg->vsock.uds))
+		return fail(err, len, "--%s gives the guest: --kernel, --binary, --initrd, --cmdline, --disk, --net and --vsock go in %s",
 			    cfg->config_file ? "config-file" : "api-sock",
 			    cfg->config_file ? "the file" : "API requests");
 	if (cfg->api_sock || cfg->config_file)

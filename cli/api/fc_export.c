@@ -97,6 +97,9 @@ int fc_to_vmm_config(struct fc_config *fc, struct vmm_config *cfg, char *err, si
 		*o = (struct net_option){ .tap = n->tap, .have_mac = n->have_mac };
 		memcpy(o->mac, n->mac, 6);
 	}
+	cfg->vsock = fc->have_vsock ?
+		(struct vsock_option){ .cid = fc->vsock_cid, .uds = fc->vsock_uds } :
+		(struct vsock_option){ 0 };
 	return 0;
 }
 

@@ -283,6 +283,26 @@ def test_metrics_lines_count_the_guests_exits(vmm_api, guest_dir, kvm_usable, tm
     assert lines[0]["utc_timestamp_ms"] <= lines[1]["utc_timestamp_ms"]
 
 
+def test_vsock_from_the_api_listens_on_its_socket(vmm_api, guest_dir, kvm_usable, tmp_path):
+    """PUT /vsock makes the device: its hybrid socket listens, and goes at exit."""
+    uds = tmp_path / "v.sock"
+    proc, api, sock = vmm_api()
+    assert "guest_cid: want 3" in fault(api.put("/vsock", {"guest_cid": 2, "uds_path": str(uds)}))
+    assert api.put("/vsock", {"guest_cid": 3, "uds_path": str(uds)}) == (204, None)
+    assert api.get("/vm/config")[1]["vsock"] == {"guest_cid": 3, "uds_path": str(uds)}
+    assert api.put("/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
+                                    "boot_args": "x"})[0] == 204
+    assert api.put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    assert stat.S_ISSOCK(uds.stat().st_mode)
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.connect(str(uds))  # the listener takes it (no guest driver: no OK)
+    c.close()
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=10)
+    assert proc.returncode == 143
+    assert not uds.exists()
+
+
 def raw_request(sock_path, data, wait=10):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(wait)
