@@ -109,7 +109,8 @@ static const struct seccomp_allow base_rules[] = {
 	 * that take too long. A device reset closes the connections on the
 	 * vCPU thread; vm_destroy removes the listener's path. */
 	ALLOW(accept4, K_IO),
-	ALLOW_IF(socket, K_IO, ARG_EQ(0, AF_UNIX)),
+	ALLOW_IF2(socket, K_IO, ARG_EQ(0, AF_UNIX),
+		  ARG_EQ(1, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC)),
 	ALLOW(connect, K_IO),
 	ALLOW_IF(recvfrom, K_IO, ARG_EQ(3, MSG_PEEK | MSG_DONTWAIT)),
 	ALLOW(shutdown, K_IO),

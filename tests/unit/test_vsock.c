@@ -236,6 +236,21 @@ static void read_exact(int fd, void *buf, size_t len)
 
 /* ---- tests ---- */
 
+/* Field by field: the struct has padding, which nobody sets. */
+static void assert_hdr_equal(const struct vsock_hdr *a, const struct vsock_hdr *b)
+{
+	assert_int_equal(a->src_cid, b->src_cid);
+	assert_int_equal(a->dst_cid, b->dst_cid);
+	assert_int_equal(a->src_port, b->src_port);
+	assert_int_equal(a->dst_port, b->dst_port);
+	assert_int_equal(a->len, b->len);
+	assert_int_equal(a->type, b->type);
+	assert_int_equal(a->op, b->op);
+	assert_int_equal(a->flags, b->flags);
+	assert_int_equal(a->buf_alloc, b->buf_alloc);
+	assert_int_equal(a->fwd_cnt, b->fwd_cnt);
+}
+
 static void test_pkt_parse(void **state)
 {
 	uint8_t b[VSOCK_HDR_LEN + 8];
@@ -245,7 +260,7 @@ static void test_pkt_parse(void **state)
 	h.len = 8;
 	vsock_pkt_encode(&h, b);
 	assert_int_equal(vsock_pkt_parse(&iov, 1, sizeof(b), CID, &got), VSOCK_PKT_OK);
-	assert_memory_equal(&got, &h, sizeof(h));
+	assert_hdr_equal(&got, &h);
 	assert_int_equal(vsock_pkt_parse(&iov, 1, 43, CID, &got), VSOCK_PKT_SHORT);
 	assert_int_equal(vsock_pkt_parse(&iov, 1, sizeof(b), CID + 1, &got), VSOCK_PKT_SRC_CID);
 	h.len = 9; /* more than the chain holds */
