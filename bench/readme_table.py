@@ -1,0 +1,74 @@
+#!/usr/bin/python3
+"""Print README.md's Performance tables from one bench results file.
+
+Usage: bench/readme_table.py [bench/results/latest.json]
+
+One Markdown table per place the run measured in (test host, PVM, arm64
+test host): each main row with the two medians, [min-max], the ratio, and
+the -best pair where the row has one; then the run's goal table. The README
+pastes this output as it is, so that its figures are one run's."""
+import json
+import sys
+
+
+def fmt(v):
+    if v is None:
+        return "n/a"
+    if abs(v) >= 100:
+        return f"{v:.0f}"
+    if abs(v) >= 10:
+        return f"{v:.1f}"
+    return f"{v:.2f}"
+
+
+def cell(s, who):
+    med = s.get(f"{who}_median")
+    if med is None:
+        return "n/a"
+    return f"{fmt(med)} [{fmt(s.get(f'{who}_min'))}-{fmt(s.get(f'{who}_max'))}]"
+
+
+def main_rows(run):
+    for r in run["rows"]:
+        if r["table"] != "main" or not (r["a"] or r["b"]):
+            continue
+        s = r["summary"]
+        ratio = s.get("ratio")
+        line = (f"| {r['bench']} | {r['case']} | {r['metric']} ({r['unit']}) | {cell(s, 'a')} | "
+                f"{cell(s, 'b')} | {fmt(ratio) if ratio is not None else 'n/a'} |")
+        if "ratio_best" in s:
+            line += (f" {fmt(s.get('a2_median'))} / {fmt(s.get('b2_median'))}: "
+                     f"{fmt(s['ratio_best'])} |")
+        else:
+            line += " |"
+        yield line
+
+
+def print_run(run):
+    print(f"**{run['where']}** ({run['started']}, {run['seconds']:.0f} s, "
+          f"{run['reps']} runs per case unless n says otherwise; machine load "
+          f"{run.get('machine_load', '?')}):\n")
+    print("| bench | case | metric | vibevmm | QEMU | ratio | -best: vibevmm / QEMU: ratio |")
+    print("|---|---|---|---|---|---|---|")
+    for line in main_rows(run):
+        print(line)
+    if run.get("goals"):
+        print("\n| goal | target | measured | met |")
+        print("|---|---|---|---|")
+        for g in run["goals"]:
+            print(f"| {g['goal']} | {g['target']} | {g['measured']} | {g['met']} |")
+    for e in run.get("errors") or []:
+        print(f"\nError in this run: {e['bench']}: {e['error'].splitlines()[0]}")
+    print()
+
+
+def main():
+    path = sys.argv[1] if len(sys.argv) > 1 else "bench/results/latest.json"
+    with open(path) as f:
+        data = json.load(f)
+    for run in data["runs"]:
+        print_run(run)
+
+
+if __name__ == "__main__":
+    main()
