@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /* Guest memory slots and the checked GPA->HVA translation. */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -109,14 +110,13 @@ int vm_add_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size)
 
 /*
  * Anonymous guest RAM, lazily touched (NORESERVE: a 4 GiB guest that uses
- * 100 MiB costs about 100 MiB), 2 MiB aligned and offered to transparent
- * huge pages: KVM then maps the guest with 2 MiB pages in the second-stage
- * tables too, so the guest's TLB misses walk shorter tables (QEMU and Cloud
- * Hypervisor do the same). Where the host's THP is off, nothing changes.
+ * 100 MiB costs about 100 MiB); with `huge`, 2 MiB aligned and offered to
+ * transparent huge pages (see vm_alloc_memory_huge). NULL when out of
+ * address space.
  */
-static void *map_guest_ram(uint64_t size)
+static void *map_guest_ram(uint64_t size, bool huge)
 {
-	uint64_t span = size + THP_SIZE;
+	uint64_t span = size + (huge ? THP_SIZE : 0);
 	uint8_t *raw = mmap(NULL, span, PROT_READ | PROT_WRITE,
 			    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	uint8_t *hva;
@@ -124,30 +124,42 @@ static void *map_guest_ram(uint64_t size)
 
 	if (raw == MAP_FAILED)
 		return NULL;
+	if (!huge)
+		return raw;
 	hva = (uint8_t *)(((uintptr_t)raw + THP_SIZE - 1) & ~(uintptr_t)(THP_SIZE - 1));
 	head = (uint64_t)(hva - raw);
 	if (head)
 		munmap(raw, head);
 	munmap(hva + size, THP_SIZE - head);
 	madvise(hva, size, MADV_HUGEPAGE);
-	madvise(hva, size, MADV_MERGEABLE);
 	return hva;
 }
 
-int vm_alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size)
+static int alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size, bool huge)
 {
 	void *hva;
 	int err;
 
 	if (!vm || !size)
 		return -EINVAL;
-	hva = map_guest_ram(size);
+	hva = map_guest_ram(size, huge);
 	if (!hva)
 		return -ENOMEM;
+	madvise(hva, size, MADV_MERGEABLE);
 	err = add_slot(vm, gpa, hva, size, 1);
 	if (err)
 		munmap(hva, size);
 	return err;
+}
+
+int vm_alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+	return alloc_memory(vm, gpa, size, false);
+}
+
+int vm_alloc_memory_huge(struct vm *vm, uint64_t gpa, uint64_t size)
+{
+	return alloc_memory(vm, gpa, size, true);
 }
 
 void mm_release(struct mem_map *mm)

@@ -116,15 +116,18 @@ static int save_clock(struct vm *vm)
 	}
 	if (!err && ops->clock_save)
 		err = ops->clock_save(vm);
-	if (err)
+	if (err && err != -EOPNOTSUPP)
 		vm_warn(vm, "pause: guest clock not saved: %s", strerror(-err));
 	return err;
 }
+
+static int unpark_all(struct vm *vm);
 
 static int park_all(struct vm *vm)
 {
 	struct vm_state *st = vm->state;
 	bool ended;
+	int err;
 
 	atomic_store(&st->pause_requested, true);
 	kick_vcpus(vm);
@@ -140,7 +143,10 @@ static int park_all(struct vm *vm)
 		return -ESRCH;
 	}
 	atomic_store(&st->paused, true);
-	return save_clock(vm);
+	err = save_clock(vm);
+	if (err == -EOPNOTSUPP) /* the backend cannot pause (arm64): go on */
+		unpark_all(vm);
+	return err;
 }
 
 int vm_pause(struct vm *vm)

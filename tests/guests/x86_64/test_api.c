@@ -46,15 +46,19 @@ static long smaps_field(const void *addr, const char *field)
 	return v;
 }
 
-/* vm_alloc_memory: 2 MiB aligned, marked for transparent huge pages. */
+/* vm_alloc_memory_huge (the x86 machine's RAM): 2 MiB aligned, marked for
+ * transparent huge pages. */
 static void test_guest_ram_offered_to_huge_pages(void **state)
 {
-	struct vm *vm = new_vm();
-	uint8_t *ram = vm_gpa_to_hva(vm, 0, GUEST_MEM);
+	struct vm *vm = vm_create();
+	uint8_t *ram;
 	char mode[64] = "";
 	FILE *f = fopen("/sys/kernel/mm/transparent_hugepage/enabled", "r");
 
 	(void)state;
+	assert_non_null(vm);
+	assert_int_equal(vm_alloc_memory_huge(vm, 0, GUEST_MEM), 0);
+	ram = vm_gpa_to_hva(vm, 0, GUEST_MEM);
 	assert_non_null(ram);
 	assert_int_equal((uintptr_t)ram % (2u << 20), 0);
 	if (f) {
