@@ -149,25 +149,6 @@ static int park_all(struct vm *vm)
 	return err;
 }
 
-int vm_pause(struct vm *vm)
-{
-	int err = check_caller(vm);
-	struct vm_state *st;
-
-	if (err)
-		return err;
-	st = vm->state;
-	pthread_mutex_lock(&st->control_lock);
-	if (vm_ended(st))
-		err = -ESRCH;
-	else if (atomic_load(&st->paused))
-		err = -EALREADY;
-	else
-		err = park_all(vm);
-	pthread_mutex_unlock(&st->control_lock);
-	return err;
-}
-
 static int unpark_all(struct vm *vm)
 {
 	struct vm_state *st = vm->state;
@@ -184,7 +165,9 @@ static int unpark_all(struct vm *vm)
 	return err;
 }
 
-int vm_resume(struct vm *vm)
+/* Pause or resume (to_paused), under control_lock: -ESRCH once the VM
+ * ended, -EALREADY when it is in that state already. */
+static int change_state(struct vm *vm, bool to_paused)
 {
 	int err = check_caller(vm);
 	struct vm_state *st;
@@ -195,12 +178,22 @@ int vm_resume(struct vm *vm)
 	pthread_mutex_lock(&st->control_lock);
 	if (vm_ended(st))
 		err = -ESRCH;
-	else if (!atomic_load(&st->paused))
+	else if (atomic_load(&st->paused) == to_paused)
 		err = -EALREADY;
 	else
-		err = unpark_all(vm);
+		err = to_paused ? park_all(vm) : unpark_all(vm);
 	pthread_mutex_unlock(&st->control_lock);
 	return err;
+}
+
+int vm_pause(struct vm *vm)
+{
+	return change_state(vm, true);
+}
+
+int vm_resume(struct vm *vm)
+{
+	return change_state(vm, false);
 }
 
 enum vm_run_state vm_run_state(struct vm *vm)
