@@ -8,17 +8,11 @@ test host): each main row with the two medians, [min-max], the ratio, and
 the -best pair where the row has one; then the run's goal table. The README
 pastes this output as it is, so that its figures are one run's."""
 import json
+import os
 import sys
 
-
-def fmt(v):
-    if v is None:
-        return "n/a"
-    if abs(v) >= 100:
-        return f"{v:.0f}"
-    if abs(v) >= 10:
-        return f"{v:.1f}"
-    return f"{v:.2f}"
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench import fmt  # noqa: E402 (the tables' number format)
 
 
 def cell(s, who):
