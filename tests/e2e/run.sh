@@ -8,14 +8,16 @@
 # a guest with 2+ vCPUs can freeze it. So the tests run in two sessions:
 # those marked two_cpu_host (guests with several vCPUs) on two CPUs, all
 # others on one. A test host that still dies (a panic; a lock-up,
-# which it turns into a panic; a silent freeze, ended after 300 s without a
-# line from pytest) costs a fresh session for the tests that had not
-# finished, at most E2E_ATTEMPTS sessions per group (default 3), and that is
-# said. Tests that failed in a session whose test host then died run again
-# in the fresh one (the dying host may have caused the failure), and that is
-# said too; a test's last outcome counts. A failure in a session that ended
-# normally is never re-run. Failed tests are named in $CHECK_FAILURES when
-# set (make check prints them last).
+# which it turns into a panic; a silent freeze, ended after 480 s without a
+# line from pytest, longer than any test's own time limit of 400 s, so a
+# test that hangs fails by its own limit first) costs a fresh session for the
+# tests that had not finished, at most E2E_ATTEMPTS sessions per group
+# (default 3), and that is said, naming the test that was running. Tests
+# that failed in a session whose test host then died run again in the fresh
+# one (the dying host may have caused the failure), and that is said too; a test's last outcome counts. A failure in a session that ended
+# normally is never re-run. Failed tests, and tests that never finished
+# because the test host died while they ran, are named in $CHECK_FAILURES
+# when set (make check prints them last).
 set -u
 top=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$top" || exit 1
@@ -29,7 +31,8 @@ fi
 
 all=$(mktemp)
 log=$(mktemp)
-trap 'rm -f "$all" "$log"' EXIT
+died_in=$(mktemp)
+trap 'rm -f "$all" "$log" "$died_in"' EXIT
 attempts=${E2E_ATTEMPTS:-3}
 sessions=0
 
@@ -39,6 +42,12 @@ sessions=0
 outcomes() {
 	sed -nE "s/^(tests\/e2e\/[^ ]+::.*) ($1)( +\[ *[0-9]+%\])?\r?\$/\1/p" "$2"
 }
+
+# unfinished FILE: the tests pytest -v started in FILE ("path::name[params] "
+# is printed when a test starts) but gave no outcome: the test host died
+# while they ran
+started() { sed -nE 's/^(tests\/e2e\/[^ ]+::[^ []+(\[[^]]*\])?).*/\1/p' "$1" | sort -u; }
+unfinished() { comm -23 <(started "$1") <(outcomes '[A-Z]+' "$1" | sort -u); }
 
 # run_group SMP MARKEXPR [PYTEST ARGS]: one group's sessions; returns the
 # status of its last session
@@ -50,7 +59,7 @@ run_group() {
 		sessions=$((sessions + 1))
 		# Inside the test host the repository is /payload; pytest runs there.
 		tests/host/run-direct-or-host.sh --smp "$smp" --timeout "${E2E_TIMEOUT:-2400}" \
-			--idle-timeout 300 --payload "$top" -- \
+			--idle-timeout 480 --payload "$top" -- \
 			/usr/bin/python3 -m pytest -p no:cacheprovider -v -rs -m "$mark" \
 			tests/e2e "${deselect[@]}" "$@" 2>&1 | tee "$log"
 		rc=${PIPESTATUS[0]}
@@ -65,6 +74,10 @@ run_group() {
 		while read -r id; do
 			echo "e2e: $id failed in the session whose test host died; it runs again in a fresh one"
 		done < <(outcomes 'FAILED|ERROR' "$log")
+		while read -r id; do
+			echo "e2e: $id was running when the test host died"
+			echo "$id" >> "$died_in"
+		done < <(unfinished "$log")
 		[ "$attempt" -lt "$attempts" ] &&
 			echo "e2e: the test host died (status $rc, log above); session $((attempt + 1)) of $attempts runs the tests that had not finished"
 	done
@@ -100,6 +113,9 @@ rc=$rc1
 [ "$f" -ne 0 ] && [ "$rc" -eq 0 ] && rc=1
 if [ -n "${CHECK_FAILURES:-}" ]; then
 	final | sed -nE 's/^(FAILED|ERROR) /e2e: /p' >> "$CHECK_FAILURES"
+	# tests that were running when a test host died and never ended later
+	never=$(comm -23 <(sort -u "$died_in") <(final | cut -d' ' -f2- | sort -u))
+	[ -z "$never" ] || echo "$never" | sed 's/^/e2e: never finished (the test host died while it ran): /' >> "$CHECK_FAILURES"
 	[ "$rc" -ne 0 ] && [ "$named" -eq 0 ] &&
 		echo "e2e: the test host (status $rc, see the log)" >> "$CHECK_FAILURES"
 fi
