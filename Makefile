@@ -67,9 +67,9 @@ OS_SRCS := os/linux/seccomp.c os/linux/thread.c \
 LDLIBS += $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
 # virtio-blk's requests in flight (devices/virtio/blk_uring.c).
 LDLIBS += $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
-# libcrypto: SHA-256 of bzImage payloads (the kernel cache's key) with the
+# Nettle: SHA-256 of bzImage payloads (the kernel cache's key) with the
 # CPU's SHA extensions, ~10x a plain C loop on every boot
-LDLIBS += $(shell $(PKG_CONFIG) --libs libcrypto 2>/dev/null || echo -lcrypto)
+LDLIBS += $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
 else ifeq ($(HOST_OS),Darwin)
 HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c

@@ -1,26 +1,22 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * SHA-256 for the kernel cache's keys, from OpenSSL's libcrypto: it uses the
- * CPU's SHA extensions (or vector code) where there are some. The key is
- * computed on every boot of a bzImage, over its whole compressed payload
- * (14 MiB for Debian's cloud kernel): about 13 ms with libcrypto against
- * 150 ms with a plain C implementation on the same machine.
+ * SHA-256 for the kernel cache's keys, from Nettle: it uses the CPU's SHA
+ * extensions where there are some. The key is computed on every boot of a
+ * bzImage, over its whole compressed payload (14 MiB for Debian's cloud
+ * kernel): about 14 ms with Nettle against 150 ms with a plain C loop on
+ * the same machine. Nettle rather than OpenSSL's libcrypto: as fast here, and
+ * its whole library is 0.3 MiB resident in the VMM where libcrypto left 2.8 MiB.
  */
-#include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
+#include <nettle/sha2.h>
 
 #include "boot/sha256.h"
 
 int sha256(const void *data, size_t len, uint8_t out[SHA256_LEN])
 {
-	unsigned int n = 0;
+	struct sha256_ctx ctx;
 
-	/* No openssl.cnf: nothing of the host's configuration (engines,
-	 * providers) gets loaded into the VMM for a hash. */
-	if (!OPENSSL_init_crypto(OPENSSL_INIT_NO_LOAD_CONFIG, NULL))
-		return -EIO;
-	if (!EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) || n != SHA256_LEN)
-		return -EIO;
+	sha256_init(&ctx);
+	sha256_update(&ctx, len, data);
+	sha256_digest(&ctx, SHA256_LEN, out);
 	return 0;
 }

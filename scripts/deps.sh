@@ -68,14 +68,14 @@ PROG=deps
 #   :arm64 packages needs the arm64 lists: fetch-kernels.sh --arch arm64 calls
 #   `deps.sh cross-arm64` for that).
 BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
-       libseccomp-dev liburing-dev libssl-dev libjansson-dev)
+       libseccomp-dev liburing-dev nettle-dev libjansson-dev)
 # a native arm64 build links libfdt (the arm64 machine's device tree)
 [ "$(uname -m)" != aarch64 ] || BUILD+=(libfdt-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)
 TESTHOST=(qemu-system-x86 procps)
 CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev
              zlib1g-dev:arm64 liblzma-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64
-             libseccomp-dev:arm64 liburing-dev:arm64 libssl-dev:arm64 libfdt1:arm64 libc6:arm64
+             libseccomp-dev:arm64 liburing-dev:arm64 nettle-dev:arm64 libfdt1:arm64 libc6:arm64
              libcmocka-dev:arm64 libjansson-dev:arm64)
 TESTHOST_ARM64=(qemu-system-arm procps)
 KERNEL=(linux-source-6.1 bc bison flex libelf-dev libssl-dev build-essential

@@ -10,7 +10,8 @@
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined \
  *     -DFUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION -Iinclude -I. \
  *     tests/fuzz/fuzz_kernel.c boot/format.c boot/elf.c boot/bzimage.c \
- *     boot/decompress.c boot/arm64_image.c boot/kcache.c boot/sha256.c -lz -llzma -lzstd -llz4
+ *     boot/decompress.c boot/arm64_image.c boot/kcache.c boot/sha256.c -lz -llzma -lzstd -llz4 \
+ *     -lnettle
  *   ./a.out tests/fuzz/corpus/kernel
  *
  * FUZZING_BUILD_MODE_UNSAFE_FOR_PRODUCTION lowers the decompression cap

@@ -14,7 +14,7 @@ if ! command -v clang >/dev/null; then
 	[ -n "${RESULTS:-}" ] && echo "0 0 1" >> "$RESULTS"
 	exit 0
 fi
-libs="$(pkg-config --libs liblz4 libzstd liblzma zlib libcrypto 2>/dev/null || echo -llz4 -lzstd -llzma -lz -lcrypto) $(pkg-config --libs jansson 2>/dev/null || echo -ljansson)"
+libs="$(pkg-config --libs liblz4 libzstd liblzma zlib nettle 2>/dev/null || echo -llz4 -lzstd -llzma -lz -lnettle) $(pkg-config --libs jansson 2>/dev/null || echo -ljansson)"
 status=0
 for src in tests/fuzz/fuzz_*.c; do
 	name=$(basename "$src" .c)
