@@ -18,6 +18,7 @@
 #include "cli/metrics_out.h"
 #include "cli/options.h"
 #include "cli/virtio_setup.h"
+#include "devices.h"
 #include "machine.h"
 #include "utils.h"
 #include "vm.h"
@@ -37,6 +38,7 @@ struct vmm {
 	struct api_server *api;
 	int log_fd;      /* the logger's log_path, or -1 */
 	struct metrics_out metrics; /* PUT /metrics' metrics_path (fd -1: none) */
+	struct device *disks[CLI_MAX_DISKS]; /* cfg.disks' devices, owned by vm */
 };
 
 struct vmm;
@@ -166,7 +168,7 @@ static int load_kernel(struct vmm *v)
 			err = die(v, "cannot read --initrd %s: %s", v->cfg.initrd, read_error(err));
 		b.initrd = initrd;
 	}
-	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, why, sizeof(why)))
+	if (!err && cli_add_virtio_devices(v->vm, &v->cfg, &v->con, v->disks, why, sizeof(why)))
 		err = die(v, "%s", why);
 	if (!err && (err = machine_boot_linux(v->vm, &b, why, sizeof(why))))
 		err = die(v, "--kernel %s: %s", v->cfg.kernel, *why ? why : strerror(-err));
@@ -512,8 +514,29 @@ static int pause_or_resume(struct vmm *v, bool pause, char *err, size_t len)
 	return 0;
 }
 
+/* PATCH /drives: the drive's disk takes the new image; GET /vm/config
+ * says so after. */
+static int patch_drive(struct vmm *v, const struct api_args *args, char *err, size_t len)
+{
+	int k = fc_drive_disk(&v->fc, args->drive);
+	char why[256] = "", *path = strdup(args->path);
+	int r;
+
+	if (!path)
+		return snprintf(err, len, "drives: out of memory"), -ENOMEM;
+	r = virtio_blk_replace_image(v->disks[k], path, why, sizeof(why));
+	if (r) {
+		free(path);
+		return snprintf(err, len, "drives: path_on_host: %s", why), r;
+	}
+	fc_take_drive_path(&v->fc, args->drive, path);
+	v->cfg.disks[k].path = path;
+	return 0;
+}
+
 /* The API's actions, on the main thread (struct api_ops.action). */
-static int api_action(void *opaque, enum api_action a, char *err, size_t len)
+static int api_action(void *opaque, enum api_action a, const struct api_args *args, char *err,
+		      size_t len)
 {
 	struct vmm *v = opaque;
 
@@ -533,6 +556,8 @@ static int api_action(void *opaque, enum api_action a, char *err, size_t len)
 	case API_PAUSE:
 	case API_RESUME:
 		return pause_or_resume(v, a == API_PAUSE, err, len);
+	case API_PATCH_DRIVE:
+		return patch_drive(v, args, err, len);
 	}
 	return -EINVAL;
 }

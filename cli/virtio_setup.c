@@ -51,7 +51,8 @@ static int add(struct slots *s, struct device *dev, uint32_t irq, const char *wh
 	return 0;
 }
 
-static int add_disks(struct slots *s, const struct vmm_config *cfg)
+static int add_disks(struct slots *s, const struct vmm_config *cfg,
+		     struct device *disks[CLI_MAX_DISKS])
 {
 	for (int d = 0; d < cfg->nr_disks; d++) {
 		char what[64], reason[256] = "";
@@ -66,9 +67,10 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg)
 		};
 
 		snprintf(what, sizeof(what), "--disk (vd%c)", 'a' + d);
-		if (next_slot(s, &base, &gsi) ||
-		    add(s, virtio_blk_create_opts(s->vm, base, gsi, &bo, reason, sizeof(reason)),
-			gsi, what, reason))
+		if (next_slot(s, &base, &gsi))
+			return -1;
+		disks[d] = virtio_blk_create_opts(s->vm, base, gsi, &bo, reason, sizeof(reason));
+		if (add(s, disks[d], gsi, what, reason))
 			return -1;
 	}
 	return 0;
@@ -150,11 +152,12 @@ static int add_rng(struct slots *s)
 }
 
 int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,
-			   struct console *con, char *why, size_t why_len)
+			   struct console *con, struct device *disks[CLI_MAX_DISKS],
+			   char *why, size_t why_len)
 {
 	struct slots s = { .vm = vm, .why = why, .why_len = why_len };
 
-	if (add_disks(&s, cfg) || add_nets(&s, cfg) || add_console(&s, cfg, con) ||
+	if (add_disks(&s, cfg, disks) || add_nets(&s, cfg) || add_console(&s, cfg, con) ||
 	    add_vsock(&s, cfg) || add_rng(&s))
 		return -1;
 	return 0;

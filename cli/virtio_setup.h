@@ -15,10 +15,12 @@
  * cfg->console is CONSOLE_VIRTIO: hvc0, input through `con`'s Ctrl-A
  * filter), and the entropy device (always), each in the machine's next
  * virtio slot (machine_virtio_slot), registered and described to the guest
- * (machine_add_virtio). Call before machine_boot_linux(). 0, or -1 with a
- * one-line reason in why.
+ * (machine_add_virtio). Call before machine_boot_linux(). disks[d] gets
+ * disk d's device (the VM owns it; for virtio_blk_replace_image). 0, or -1
+ * with a one-line reason in why.
  */
 int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,
-			   struct console *con, char *why, size_t why_len);
+			   struct console *con, struct device *disks[CLI_MAX_DISKS],
+			   char *why, size_t why_len);
 
 #endif

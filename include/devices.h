@@ -188,6 +188,17 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 				      const struct virtio_blk_options *o,
 				      char *why, size_t why_len);
 
+/* Give a disk another image while the VM runs (a new medium, as
+ * Firecracker's PATCH /drives): `path` is opened as the first one was (the
+ * same read-only mode and cache, locked), requests in flight finish on the
+ * old image, those after on the new one, and the guest is told the new
+ * capacity (a configuration-change interrupt; Linux logs "new size").
+ * dev: from virtio_blk_create*. Any thread but the disk's own; blocks until
+ * the disk's thread took the image. 0, or -errno with a reason in why (the
+ * old image stays). */
+int virtio_blk_replace_image(struct device *dev, const char *path, char *why,
+			     size_t why_len);
+
 /* Network device on TAP interface `tap` (created when missing and allowed).
  * mac NULL: a stable locally administered address derived from the name. */
 struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,

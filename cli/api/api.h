@@ -3,7 +3,7 @@
  * The Firecracker-compatible API socket: a Unix socket served on its own
  * thread, one request at a time. Configuration requests change the server's
  * struct fc_config; actions (InstanceStart, SendCtrlAltDel, FlushMetrics,
- * pause and resume) are handed to the thread that owns the VM (cli/main.c),
+ * pause and resume, a drive's new image) are handed to the thread that owns the VM (cli/main.c),
  * which runs them between its other work (api_run_pending) and answers.
  */
 #ifndef VIBEVMM_CLI_API_API_H
@@ -17,12 +17,22 @@ enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
 
 enum api_action {
 	API_INSTANCE_START, API_CTRL_ALT_DEL, API_FLUSH_METRICS, API_PAUSE, API_RESUME,
+	API_PATCH_DRIVE,
+};
+
+/* What an action is about: PATCH /drives' drive (its index in
+ * fc->drives) and its new image. Valid while the action runs. */
+struct api_args {
+	int drive;
+	const char *path;
 };
 
 /* What the VM's owner does for the API, on its own thread. */
 struct api_ops {
-	/* 0, or -errno with the fault message in err. */
-	int (*action)(void *opaque, enum api_action a, char *err, size_t errlen);
+	/* 0, or -errno with the fault message in err. The API thread waits
+	 * meanwhile: the action may change the server's struct fc_config. */
+	int (*action)(void *opaque, enum api_action a, const struct api_args *args, char *err,
+		      size_t errlen);
 	/* After a successful InstanceStart, on the API thread: confine it
 	 * (the VM's sandbox). 0 or -errno: then the server ends. */
 	int (*confine)(void *opaque);

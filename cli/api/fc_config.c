@@ -502,6 +502,84 @@ static int apply_array(struct fc_config *fc, enum fc_section s, const json_t *a,
 	return 0;
 }
 
+static int find_drive(const struct fc_config *fc, const char *id)
+{
+	for (int i = 0; i < fc->nr_drives; i++)
+		if (!strcmp(fc->drives[i].id, id))
+			return i;
+	return -1;
+}
+
+static int check_drive_patch(const struct fc_config *fc, const json_t *o, const char *id,
+			     int *drive, char *err, size_t len)
+{
+	static const struct field f[] = {
+		{ "drive_id", F_STR, true }, { "path_on_host", F_STR, false },
+		{ "rate_limiter", F_UNSUPPORTED, false },
+	};
+	int r = check_fields(o, "drives", f, ARRAY_SIZE(f), err, len);
+
+	if (!r)
+		r = check_str(o, "drives", "path_on_host", err, len);
+	if (!r)
+		r = check_id("drives", "drive_id", id, get_str(o, "drive_id"), err, len);
+	if (r)
+		return r;
+	*drive = find_drive(fc, get_str(o, "drive_id"));
+	if (*drive < 0)
+		return fail(err, len, "drives: no drive %s", get_str(o, "drive_id"));
+	return 0;
+}
+
+int fc_patch_drive(const struct fc_config *fc, const char *id, const char *json, size_t len,
+		   int *drive, char **path, char *err, size_t errlen)
+{
+	json_t *root = load(json, len, "drives", err, errlen);
+	const char *p;
+	int r;
+
+	*path = NULL;
+	if (!root)
+		return -EINVAL;
+	r = check_drive_patch(fc, root, id, drive, err, errlen);
+	p = r ? NULL : get_str(root, "path_on_host");
+	if (p && !(*path = strdup(p)))
+		r = fail(err, errlen, "drives: out of memory");
+	json_decref(root);
+	return r;
+}
+
+void fc_take_drive_path(struct fc_config *fc, int drive, char *path)
+{
+	free(fc->drives[drive].path);
+	fc->drives[drive].path = path;
+}
+
+int fc_patch_net(const struct fc_config *fc, const char *id, const char *json, size_t len,
+		 char *err, size_t errlen)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, true }, { "rx_rate_limiter", F_UNSUPPORTED, false },
+		{ "tx_rate_limiter", F_UNSUPPORTED, false },
+	};
+	json_t *root = load(json, len, "network-interfaces", err, errlen);
+	const char *iid;
+	int r, i = 0;
+
+	if (!root)
+		return -EINVAL;
+	r = check_fields(root, "network-interfaces", f, ARRAY_SIZE(f), err, errlen);
+	iid = r ? NULL : get_str(root, "iface_id");
+	if (!r)
+		r = check_id("network-interfaces", "iface_id", id, iid, err, errlen);
+	while (!r && i < fc->nr_nets && strcmp(fc->nets[i].id, iid))
+		i++;
+	if (!r && i == fc->nr_nets)
+		r = fail(err, errlen, "network-interfaces: no interface %s", iid);
+	json_decref(root);
+	return r;
+}
+
 int fc_apply_file(struct fc_config *fc, const char *json, size_t len, char *err, size_t errlen)
 {
 	/* Firecracker's order: a logger first, so later errors are logged. */

@@ -66,6 +66,27 @@ enum fc_section {
 int fc_apply(struct fc_config *fc, enum fc_section s, const char *id,
 	     const char *json, size_t len, char *err, size_t errlen);
 
+/*
+ * PATCH /drives/{id} (a running VM's drive gets a new image): the body
+ * checked against fc; *drive: the drive's index in fc->drives, *path: the
+ * new image (malloc'ed), or NULL when the body changes nothing. 0, or
+ * -EINVAL with the fault message in err.
+ */
+int fc_patch_drive(const struct fc_config *fc, const char *id, const char *json, size_t len,
+		   int *drive, char **path, char *err, size_t errlen);
+
+/* The drive's image is `path` now (taken over: malloc'ed). */
+void fc_take_drive_path(struct fc_config *fc, int drive, char *path);
+
+/* PATCH /network-interfaces/{id}: checked; vibevmm has no rate limiters,
+ * so a body that asks for one fails and one that does not changes nothing. */
+int fc_patch_net(const struct fc_config *fc, const char *id, const char *json, size_t len,
+		 char *err, size_t errlen);
+
+/* The disk (an index into vmm_config.disks) fc_to_vmm_config made of
+ * fc->drives[drive]: the root device is the first. */
+int fc_drive_disk(const struct fc_config *fc, int drive);
+
 /* A whole --config-file (the sections keyed "boot-source", "drives", ...). */
 int fc_apply_file(struct fc_config *fc, const char *json, size_t len, char *err,
 		  size_t errlen);

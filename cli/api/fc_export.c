@@ -103,6 +103,17 @@ int fc_to_vmm_config(struct fc_config *fc, struct vmm_config *cfg, char *err, si
 	return 0;
 }
 
+int fc_drive_disk(const struct fc_config *fc, int drive)
+{
+	int k = 0;
+
+	if (fc->drives[drive].root)
+		return 0;
+	for (int i = 0; i < fc->nr_drives; i++)
+		k += fc->drives[i].root || i < drive;
+	return k;
+}
+
 /* ---- GET bodies ---- */
 
 static json_t *machine_config(const struct fc_config *fc)

@@ -17,6 +17,7 @@ struct api_mailbox {
 	pthread_cond_t answered;
 	bool pending, done, closing;
 	enum api_action action;
+	struct api_args args;
 	int result;
 	char fault[API_FAULT_MAX];
 	enum api_state state;
@@ -43,7 +44,8 @@ struct api_response {
 void api_route(struct api_server *s, const struct http_request *req, struct api_response *resp);
 
 /* Hand an action to the owner and wait for its answer (server.c). */
-int api_call(struct api_server *s, enum api_action a, char *fault, size_t len);
+int api_call(struct api_server *s, enum api_action a, const struct api_args *args, char *fault,
+	     size_t len);
 enum api_state api_get_state(struct api_server *s);
 
 #endif

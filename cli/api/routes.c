@@ -119,11 +119,12 @@ static int single_string(const struct http_request *req, const char *key, const 
 	return 0;
 }
 
-static void run_action(struct api_server *s, enum api_action a, struct api_response *r)
+static void run_action(struct api_server *s, enum api_action a, const struct api_args *args,
+		       struct api_response *r)
 {
 	char err[API_FAULT_MAX] = "";
 
-	if (api_call(s, a, err, sizeof(err)))
+	if (api_call(s, a, args, err, sizeof(err)))
 		return fault(r, 400, "%s", *err ? err : "failed");
 	r->status = 204;
 }
@@ -153,7 +154,7 @@ static void put_actions(struct api_server *s, const struct http_request *req,
 		return fault(r, 400, "actions: SendCtrlAltDel: the VM is not running");
 	if (a == API_FLUSH_METRICS && !s->fc->metrics_path)
 		return fault(r, 400, "actions: FlushMetrics: no metrics configured (PUT /metrics first)");
-	run_action(s, a, r);
+	run_action(s, a, NULL, r);
 }
 
 static void patch_vm(struct api_server *s, const struct http_request *req,
@@ -176,7 +177,43 @@ static void patch_vm(struct api_server *s, const struct http_request *req,
 	json_decref(root);
 	if (api_get_state(s) == API_NOT_STARTED)
 		return fault(r, 400, "vm: state: the VM is not running (PUT /actions InstanceStart first)");
-	run_action(s, a, r);
+	run_action(s, a, NULL, r);
+}
+
+/* A running VM's drive gets a new image (before the start, PUT it). */
+static void patch_drive(struct api_server *s, const struct http_request *req, const char *id,
+			struct api_response *r)
+{
+	char err[API_FAULT_MAX];
+	struct api_args args = { 0 };
+	char *path;
+
+	if (api_get_state(s) == API_NOT_STARTED)
+		return fault(r, 400, "drives: PATCH changes a running VM's drive; before InstanceStart, PUT /drives/%.64s",
+			     id);
+	if (fc_patch_drive(s->fc, id, req->body, req->body_len, &args.drive, &path, err,
+			   sizeof(err)))
+		return fault(r, 400, "%s", err);
+	if (!path) {
+		r->status = 204; /* nothing to change */
+		return;
+	}
+	args.path = path;
+	run_action(s, API_PATCH_DRIVE, &args, r);
+	free(path);
+}
+
+static void patch_net(struct api_server *s, const struct http_request *req, const char *id,
+		      struct api_response *r)
+{
+	char err[API_FAULT_MAX];
+
+	if (api_get_state(s) == API_NOT_STARTED)
+		return fault(r, 400, "network-interfaces: PATCH changes a running VM's interface; before InstanceStart, PUT /network-interfaces/%.64s",
+			     id);
+	if (fc_patch_net(s->fc, id, req->body, req->body_len, err, sizeof(err)))
+		return fault(r, 400, "%s", err);
+	r->status = 204;
 }
 
 /* "/drives/ID" -> ID (not empty, no further '/'), else NULL. */
@@ -198,7 +235,8 @@ struct route {
 static const struct route routes[] = {
 	{ "/", M(HTTP_GET) }, { "/version", M(HTTP_GET) }, { "/vm/config", M(HTTP_GET) },
 	{ "/machine-config", M(HTTP_GET) | M(HTTP_PUT) }, { "/boot-source", M(HTTP_PUT) },
-	{ "/drives/", M(HTTP_PUT) }, { "/network-interfaces/", M(HTTP_PUT) },
+	{ "/drives/", M(HTTP_PUT) | M(HTTP_PATCH) },
+	{ "/network-interfaces/", M(HTTP_PUT) | M(HTTP_PATCH) },
 	{ "/logger", M(HTTP_PUT) }, { "/metrics", M(HTTP_PUT) }, { "/entropy", M(HTTP_PUT) },
 	{ "/vsock", M(HTTP_PUT) }, { "/actions", M(HTTP_PUT) }, { "/vm", M(HTTP_PATCH) },
 };
@@ -233,9 +271,11 @@ static void dispatch(struct api_server *s, const struct http_request *req,
 	if (!strcmp(p, "/vm"))
 		return patch_vm(s, req, r);
 	if ((id = id_in(p, "/drives/")))
-		return put_section(s, req, FC_DRIVE, id, r);
+		return req->method == HTTP_PATCH ? patch_drive(s, req, id, r) :
+		       put_section(s, req, FC_DRIVE, id, r);
 	if ((id = id_in(p, "/network-interfaces/")))
-		return put_section(s, req, FC_NET, id, r);
+		return req->method == HTTP_PATCH ? patch_net(s, req, id, r) :
+		       put_section(s, req, FC_NET, id, r);
 	put_section(s, req, !strcmp(p, "/machine-config") ? FC_MACHINE_CONFIG :
 		    !strcmp(p, "/boot-source") ? FC_BOOT_SOURCE : !strcmp(p, "/logger") ? FC_LOGGER :
 		    !strcmp(p, "/metrics") ? FC_METRICS : !strcmp(p, "/entropy") ? FC_ENTROPY :

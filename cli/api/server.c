@@ -46,7 +46,8 @@ static long long now_ms(void)
 
 /* ---- the mailbox ---- */
 
-int api_call(struct api_server *s, enum api_action a, char *fault, size_t len)
+int api_call(struct api_server *s, enum api_action a, const struct api_args *args, char *fault,
+	     size_t len)
 {
 	struct api_mailbox *b = &s->box;
 	uint64_t one = 1;
@@ -59,6 +60,7 @@ int api_call(struct api_server *s, enum api_action a, char *fault, size_t len)
 		return -ESHUTDOWN;
 	}
 	b->action = a;
+	b->args = args ? *args : (struct api_args){ 0 };
 	b->pending = true;
 	b->done = false;
 	if (write(s->wake_fd, &one, sizeof(one)) < 0) {
@@ -78,6 +80,7 @@ void api_run_pending(struct api_server *s)
 	struct api_mailbox *b = &s->box;
 	char fault[API_FAULT_MAX] = "";
 	enum api_action a;
+	struct api_args args;
 	uint64_t n;
 	int r;
 
@@ -90,8 +93,9 @@ void api_run_pending(struct api_server *s)
 		return;
 	}
 	a = b->action;
+	args = b->args;
 	pthread_mutex_unlock(&b->lock);
-	r = s->ops.action(s->ops.opaque, a, fault, sizeof(fault));
+	r = s->ops.action(s->ops.opaque, a, &args, fault, sizeof(fault));
 	pthread_mutex_lock(&b->lock);
 	b->result = r;
 	snprintf(b->fault, sizeof(b->fault), "%s", fault);

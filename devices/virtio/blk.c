@@ -310,6 +310,39 @@ static void serve_queues(struct virtio_blk *b)
 	signal_touched(b);
 }
 
+/* virtio_blk_replace_image's image becomes the disk's. Requests in flight
+ * end on the image they started on; those taken later see the new one. */
+static void take_next_image(struct virtio_blk *b)
+{
+	char *old_path = b->path;
+
+	if (b->uring)
+		blk_uring_reap(b, true);
+	pthread_mutex_lock(&b->lock);
+	blk_image_take(&b->be, b->next_image);
+	b->path = b->next_path;
+	b->next_path = old_path;
+	b->be.sync_error = 0; /* a failed sync was the old image's */
+	b->next_image = NULL;
+	pthread_cond_broadcast(&b->swapped);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* The stop eventfd: the end (blk_destroy), or an image to take. */
+static bool stop_or_swap(struct virtio_blk *b)
+{
+	bool stop, swap;
+
+	drain_fd(b->stop_fd);
+	pthread_mutex_lock(&b->lock);
+	stop = b->stopping;
+	swap = b->next_image != NULL;
+	pthread_mutex_unlock(&b->lock);
+	if (!stop && swap)
+		take_next_image(b);
+	return stop;
+}
+
 static void *blk_worker(void *arg)
 {
 	struct virtio_blk *b = arg;
@@ -320,7 +353,7 @@ static void *blk_worker(void *arg)
 	for (;;) {
 		if (poll(b->fds, n, -1) < 0)
 			continue; /* EINTR */
-		if (b->fds[0].revents)
+		if (b->fds[0].revents && stop_or_swap(b))
 			break;
 		if (b->uring && b->fds[1].revents && drain_fd(b->fds[1].fd))
 			blk_uring_reap(b, false);
@@ -355,9 +388,9 @@ static void blk_activate(struct virtio_dev *vd)
 
 	pthread_mutex_lock(&b->lock);
 	b->be.write_through = !flush;
-	pthread_mutex_unlock(&b->lock);
-	if (!flush)
+	if (!flush) /* (b->path changes with the lock held) */
 		vm_info(vd->vm, "virtio-blk %s: driver without FLUSH: write-through", b->path);
+	pthread_mutex_unlock(&b->lock);
 }
 
 /* A reset is the driver's acknowledgement of a failed sync: it starts
@@ -385,10 +418,8 @@ static void blk_free(struct virtio_blk *b)
 		blk_uring_exit(b);
 	if (b->stop_fd >= 0)
 		close(b->stop_fd);
-	if (b->be.buf_fd >= 0 && b->be.buf_fd != b->be.fd)
-		close(b->be.buf_fd);
-	if (b->be.fd >= 0)
-		close(b->be.fd); /* drops the flock too */
+	blk_image_close(&b->be);
+	pthread_cond_destroy(&b->swapped);
 	pthread_cond_destroy(&b->idle);
 	pthread_mutex_destroy(&b->lock);
 	free(b->fds);
@@ -403,93 +434,14 @@ static void blk_destroy(struct virtio_dev *vd)
 	uint64_t one = 1;
 
 	if (b->worker_started) {
+		pthread_mutex_lock(&b->lock);
+		b->stopping = true;
+		pthread_mutex_unlock(&b->lock);
 		if (write(b->stop_fd, &one, sizeof(one)) < 0)
 			vm_err(vd->vm, "virtio-blk: cannot stop the worker: %s", strerror(errno));
 		pthread_join(b->worker, NULL);
 	}
 	blk_free(b);
-}
-
-/* cache=none: O_DIRECT's alignment for this file (statx STATX_DIOALIGN,
- * Linux 6.1; a block device's logical block size; else a safe 4 KiB). */
-static void dio_alignment(struct virtio_blk *b, const struct stat *st)
-{
-	struct statx sx;
-	int lbs = 0;
-
-	b->be.dio_mem_align = b->be.dio_off_align = 4096;
-	if (statx(b->be.fd, "", AT_EMPTY_PATH, STATX_DIOALIGN, &sx) == 0 &&
-	    (sx.stx_mask & STATX_DIOALIGN) && sx.stx_dio_offset_align) {
-		b->be.dio_mem_align = MAX(sx.stx_dio_mem_align, 1u);
-		b->be.dio_off_align = sx.stx_dio_offset_align;
-	} else if (S_ISBLK(st->st_mode) && ioctl(b->be.fd, BLKSSZGET, &lbs) == 0 && lbs > 0) {
-		b->be.dio_mem_align = b->be.dio_off_align = (uint32_t)lbs;
-	}
-}
-
-/* cache=none: reopen the image O_DIRECT; the first fd stays for what
- * O_DIRECT cannot take. */
-static int open_direct(struct virtio_blk *b, const char *path, int readonly,
-		       const struct stat *st, char *why, size_t len)
-{
-	int fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
-
-	if (fd < 0)
-		return set_why(why, len, "%s: cache=none: %s%s", path, strerror(errno),
-			       errno == EINVAL ? " (the file system has no O_DIRECT)" : "");
-	b->be.buf_fd = b->be.fd;
-	b->be.fd = fd;
-	dio_alignment(b, st);
-	return 0;
-}
-
-static int open_image(struct virtio_blk *b, struct vm *vm, const char *path,
-		      int readonly, char *why, size_t len)
-{
-	struct stat st;
-	off_t size;
-
-	b->be.fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->be.fd < 0)
-		return set_why(why, len, "%s: %s%s", path, strerror(errno),
-			    !readonly && (errno == EACCES || errno == EROFS) ?
-			    " (add ,ro for a read-only disk)" : "");
-	if (fstat(b->be.fd, &st) < 0)
-		return set_why(why, len, "%s: %s", path, strerror(errno));
-	if (S_ISDIR(st.st_mode))
-		return set_why(why, len, "%s: is a directory, not a disk image", path);
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
-		return set_why(why, len, "%s: not a regular file or block device", path);
-	/* Shared for read-only, exclusive for read-write: two VMs never
-	 * write one image, nor read one that another VM writes. */
-	if (flock(b->be.fd, (readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0)
-		return set_why(why, len, "%s: %s", path, errno == EWOULDBLOCK ?
-			    "image is in use (locked by another process)" : strerror(errno));
-	size = lseek(b->be.fd, 0, SEEK_END);
-	if (size < 0)
-		return set_why(why, len, "%s: cannot get its size: %s", path, strerror(errno));
-	if (size % VIRTIO_BLK_SECTOR)
-		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
-			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
-	b->be.capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
-	b->be.readonly = readonly;
-	b->be.punch_holes = true; /* regular files and block devices take fallocate */
-	b->be.write_through = true; /* until a driver negotiates FLUSH */
-	if (b->opt.cache == VIRTIO_BLK_CACHE_NONE)
-		return open_direct(b, path, readonly, &st, why, len);
-	b->be.buf_fd = b->be.fd;
-	return 0;
-}
-
-/* GET_ID: the image's file name, at most 20 bytes (the guest shows it in
- * /sys/block/vdX/serial). */
-static void make_serial(struct virtio_blk *b, const char *path)
-{
-	const char *base = strrchr(path, '/');
-
-	base = base && base[1] ? base + 1 : path;
-	/* Not a C string: NUL-padded, unterminated when 20 bytes long. */
-	memcpy(b->be.serial, base, MIN(strlen(base), sizeof(b->be.serial)));
 }
 
 static void fill_config(struct virtio_blk *b)
@@ -610,7 +562,8 @@ static struct virtio_blk *blk_alloc(const struct virtio_blk_options *o)
 	b->path = strdup(o->path);
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_cond_init(&b->idle, NULL);
-	b->opt.path = b->path;
+	pthread_cond_init(&b->swapped, NULL);
+	b->opt.path = NULL; /* b->path: it changes with the image */
 	return b;
 }
 
@@ -631,7 +584,7 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 		return NULL;
 	}
 	if (b->stop_fd < 0 || !b->path ||
-	    open_image(b, vm, o.path, o.readonly, why, why_len)) {
+	    blk_image_open(&b->be, vm, o.path, o.readonly, o.cache, why, why_len)) {
 		if (b->stop_fd < 0)
 			set_why(why, why_len, "eventfd: %s", strerror(errno));
 		else if (!b->path)
@@ -639,7 +592,6 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 		blk_free(b);
 		return NULL;
 	}
-	make_serial(b, o.path);
 	fill_config(b);
 	b->vd = virtio_mmio_create(vm, base, gsi, &b->ops, b, why, why_len);
 	if (!b->vd) {
@@ -663,6 +615,77 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 		o.cache == VIRTIO_BLK_CACHE_NONE ? ", cache=none" : "",
 		o.readonly ? ", read-only" : "");
 	return &b->vd->dev;
+}
+
+static void set_capacity(struct virtio_dev *vd, void *arg)
+{
+	struct virtio_blk *b = vd->priv;
+
+	put_le64(b->config + CFG_CAPACITY, *(const uint64_t *)arg);
+}
+
+/* Hand img (and path) to the worker and wait until it took them; img then
+ * holds the old image, path the old path. */
+static int hand_to_worker(struct virtio_blk *b, struct virtio_blk_backend *img, char **path)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&b->lock);
+	if (b->next_image || b->stopping) {
+		pthread_mutex_unlock(&b->lock);
+		return -EBUSY;
+	}
+	b->next_image = img;
+	b->next_path = *path;
+	pthread_mutex_unlock(&b->lock);
+	if (write(b->stop_fd, &one, sizeof(one)) < 0) {
+		int err = -errno;
+
+		pthread_mutex_lock(&b->lock);
+		b->next_image = NULL;
+		b->next_path = NULL;
+		pthread_mutex_unlock(&b->lock);
+		return err;
+	}
+	pthread_mutex_lock(&b->lock);
+	while (b->next_image)
+		pthread_cond_wait(&b->swapped, &b->lock);
+	*path = b->next_path;
+	b->next_path = NULL;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+int virtio_blk_replace_image(struct device *dev, const char *path, char *why, size_t why_len)
+{
+	struct virtio_dev *vd = dev->private;
+	struct virtio_blk *b = vd->priv;
+	struct virtio_blk_backend img = { 0 };
+	char *copy;
+	uint64_t sectors;
+	int err;
+
+	if (vd->ops->config_read != blk_config_read)
+		return set_why(why, why_len, "not a virtio-blk device"), -EINVAL;
+	copy = strdup(path);
+	if (!copy)
+		return set_why(why, why_len, "out of memory"), -ENOMEM;
+	err = blk_image_open(&img, vd->vm, path, b->be.readonly, b->opt.cache, why, why_len);
+	if (!err)
+		err = hand_to_worker(b, &img, &copy);
+	if (err == -EBUSY)
+		set_why(why, why_len, "%s: the disk is changing image already", path);
+	blk_image_close(&img); /* the old image, or the new one on failure */
+	free(copy);
+	if (err)
+		return err;
+	pthread_mutex_lock(&b->lock);
+	sectors = b->be.capacity;
+	pthread_mutex_unlock(&b->lock);
+	virtio_config_changed(vd, set_capacity, &sectors);
+	vm_info(vd->vm, "virtio-blk at 0x%llx: now %s, %llu sectors",
+		(unsigned long long)vd->dev.base, path, (unsigned long long)sectors);
+	return 0;
 }
 
 struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,

@@ -56,6 +56,16 @@ struct virtio_blk {
 	pthread_cond_t idle;
 	unsigned inflight;
 
+	/* virtio_blk_replace_image: the image the worker takes next, and its
+	 * path (set with `lock` held; the worker takes them, leaves the old
+	 * ones there and NULLs next_image, then signals `swapped`). `path`
+	 * changes then, so it is read with `lock` held or on the worker.
+	 * stopping: the stop eventfd means the end, not an image to take. */
+	struct virtio_blk_backend *next_image;
+	char *next_path;
+	bool stopping;
+	pthread_cond_t swapped;
+
 	/* Answered requests (metrics): written by the worker alone. */
 	struct {
 		atomic_uint_least64_t read_count, read_bytes, write_count,
@@ -86,6 +96,15 @@ void blk_complete(struct virtio_blk *b, struct blk_slot *s, uint8_t status,
 
 /* blk.c: log the moment a sync first failed (b->lock held). */
 void blk_warn_sync_failure(struct virtio_blk *b, bool failed_before);
+
+/* blk_image.c */
+/* Open the image at path into be (fds, lock, size, serial, cache=none's
+ * O_DIRECT fd): 0, or -errno with a reason in why (be's fds then still to
+ * be closed with blk_image_close). */
+int blk_image_open(struct virtio_blk_backend *be, struct vm *vm, const char *path,
+		   bool readonly, enum virtio_blk_cache cache, char *why, size_t len);
+void blk_image_close(struct virtio_blk_backend *be);
+void blk_image_take(struct virtio_blk_backend *be, struct virtio_blk_backend *img);
 
 /* blk_uring.c */
 /* Set the ring up: 0, or -errno (then run synchronously; the caller logs). */

@@ -156,6 +156,18 @@ void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err)
 	virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
 }
 
+void virtio_config_changed(struct virtio_dev *vd,
+			   void (*update)(struct virtio_dev *vd, void *arg), void *arg)
+{
+	pthread_mutex_lock(&vd->lock);
+	update(vd, arg);
+	vd->config_generation++;
+	pthread_mutex_unlock(&vd->lock);
+	/* A driver not up yet reads the configuration when it is. */
+	if (atomic_load(&vd->live))
+		virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
+}
+
 /* ---- registers ---- */
 
 static uint32_t int_status(struct virtio_dev *vd)

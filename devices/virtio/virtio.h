@@ -349,6 +349,12 @@ void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err);
 /* Raise an interrupt with `bits` (VIRTIO_INT_*) in InterruptStatus. */
 void virtio_raise_irq(struct virtio_dev *vd, unsigned bits);
 
+/* The device's configuration space changes: update() runs with the
+ * registers' lock held (no driver read sees half of it), the generation
+ * moves on, and a live driver gets a configuration-change interrupt. */
+void virtio_config_changed(struct virtio_dev *vd,
+			   void (*update)(struct virtio_dev *vd, void *arg), void *arg);
+
 /* ---- virtio-blk requests (blk_req.c): pure, fuzzable ---- */
 
 #define VIRTIO_BLK_T_IN 0

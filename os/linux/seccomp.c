@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/filter.h>
+#include <linux/fs.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
@@ -169,6 +170,19 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_MAIN, TCSETS),
 	IOCTL(K_MAIN, TCSETSW),
 	IOCTL(K_MAIN, TCSETSF),
+
+	/* virtio_blk_replace_image (the API's PATCH /drives) opens the new
+	 * image on the main thread: open it (plain read or read-write, no
+	 * creating or truncating), see what it is, lock it, find its size
+	 * and cache=none's alignment. */
+	ALLOW_IF(openat, K_MAIN, ARG_MASKED_EQ(2, ~(unsigned long long)(O_ACCMODE | O_CLOEXEC |
+							    O_DIRECT | O_LARGEFILE), 0)),
+	ALLOW(fstat, K_MAIN),
+	ALLOW(newfstatat, K_MAIN),
+	ALLOW(statx, K_MAIN),
+	ALLOW(flock, K_MAIN),
+	ALLOW(lseek, K_MAIN),
+	IOCTL(K_MAIN, BLKSSZGET),
 
 	/* vm_destroy: console output gets a last second to drain (a poll
 	 * deadline; SIGPIPEs held and discarded), the flags of a borrowed

@@ -227,6 +227,63 @@ def test_running_vm_rejects_changes(vmm_api, guest_dir, kvm_usable):
     assert not sock.exists()
 
 
+def locked(path):
+    """Whether another process holds a lock on the file."""
+    import fcntl
+    with open(path, "rb") as f:
+        try:
+            fcntl.flock(f, fcntl.LOCK_SH | fcntl.LOCK_NB)
+            return False
+        except BlockingIOError:
+            return True
+
+
+def test_patch_drive_gives_a_running_vm_a_new_image(vmm_api, guest_dir, kvm_usable, tmp_path):
+    """PATCH /drives/{id} on a running VM (under its seccomp sandbox): the
+    disk takes the new image (locked now, the old one let go), GET
+    /vm/config says so; bad bodies and images fail with the reason and
+    change nothing. Linux seeing the new disk is tests/e2e/test_api.py's."""
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    a.write_bytes(b"a" * 65536)
+    b.write_bytes(b"b" * 131072)
+    proc, api, sock = vmm_api("--log", "3")
+    assert api.put("/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
+                                    "boot_args": "x"})[0] == 204
+    assert api.put("/drives/data", {"drive_id": "data", "path_on_host": str(a),
+                                    "is_root_device": False})[0] == 204
+    assert "before InstanceStart, PUT /drives/data" in fault(
+        api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}))
+    assert api.put("/actions", {"action_type": "InstanceStart"})[0] == 204
+    assert locked(a) and not locked(b)
+
+    assert api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}) == (204, None)
+    assert locked(b) and not locked(a)
+    assert api.get("/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
+    # nothing to change
+    assert api.call("PATCH", "/drives/data", {"drive_id": "data"}) == (204, None)
+    # refused, the image stays b
+    assert "No such file or directory" in fault(api.call(
+        "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(tmp_path / "none")}))
+    assert "is a directory" in fault(api.call(
+        "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(tmp_path)})).lower()
+    assert "no drive other" in fault(api.call(
+        "PATCH", "/drives/other", {"drive_id": "other", "path_on_host": str(a)}))
+    assert "differs from the body's" in fault(api.call(
+        "PATCH", "/drives/data", {"drive_id": "x", "path_on_host": str(a)}))
+    assert "rate_limiter" in fault(api.call(
+        "PATCH", "/drives/data", {"drive_id": "data", "rate_limiter": {"bandwidth": {}}}))
+    assert "unknown field 'is_read_only'" in fault(api.call(
+        "PATCH", "/drives/data", {"drive_id": "data", "is_read_only": True}))
+    assert "no interface eth0" in fault(api.call(
+        "PATCH", "/network-interfaces/eth0", {"iface_id": "eth0"}))
+    assert api.get("/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
+    assert locked(b) and not locked(a)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 143, err
+    assert f"now {b}, 256 sectors" in err.decode()
+
+
 def read_for(stream, seconds):
     """What the process wrote to `stream` (non-blocking) within `seconds`."""
     got, end = b"", time.monotonic() + seconds

@@ -9,7 +9,10 @@
   once instead of signalling the initramfs' shell); vibevmm ends with
   "guest rebooted" and 0;
 - PATCH /vm pauses a Linux guest that prints a line a second (no line while
-  paused) and resumes it (lines again, no soft-lockup report).
+  paused) and resumes it (lines again, no soft-lockup report);
+- PATCH /drives gives a running Linux guest's disk a new, bigger image: the
+  guest sees the new size and the new bytes, and its write lands in the new
+  image on the host.
 """
 import base64
 import http.client
@@ -162,3 +165,41 @@ def test_pause_freezes_a_linux_guest_and_resume_goes_on(tmp_path):
         assert call(sock, "GET", "/")[1]["state"] == "Running"
     finally:
         s.close()
+
+
+def test_patch_drive_gives_a_linux_guest_the_new_image(tmp_path):
+    sock = tmp_path / "fc.sock"
+    a, b = tmp_path / "a.img", tmp_path / "b.img"
+    a.write_bytes(b"IMAGE-A" + b"\0" * ((1 << 20) - 7))
+    b.write_bytes(b"IMAGE-B" + b"\0" * ((2 << 20) - 7))
+    script = ("echo \"FIRST $(head -c 7 /dev/vda) $(cat /sys/block/vda/size)\"\n"
+              "i=0; while [ \"$(cat /sys/block/vda/size)\" = 2048 ] && [ $i -lt 600 ]; do "
+              "sleep 0.1; i=$((i+1)); done\n"
+              # what the page cache kept of the old image goes
+              "blockdev --flushbufs /dev/vda; echo 3 > /proc/sys/vm/drop_caches\n"
+              "echo \"SECOND $(head -c 7 /dev/vda) $(cat /sys/block/vda/size)\"\n"
+              "echo GUEST-WROTE | dd of=/dev/vda bs=512 seek=8 conv=fsync 2>/dev/null && echo WRITE-DONE\n"
+              "sleep 600\n")
+    kernel, initrd = kernel_files("cloud")
+    s = api_session(sock)
+    try:
+        for method, url, body in [
+            ("PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": 256, "smt": False}),
+            ("PUT", "/boot-source", {"kernel_image_path": str(kernel), "initrd_path": str(initrd),
+                                     "boot_args": f"{BASE_CMDLINE} {cmd_arg(script)}"}),
+            ("PUT", "/drives/data", {"drive_id": "data", "path_on_host": str(a),
+                                     "is_root_device": False}),
+            ("PUT", "/actions", {"action_type": "InstanceStart"}),
+        ]:
+            assert call(sock, method, url, body) == (204, None), url
+        s.expect("FIRST IMAGE-A 2048", timeout=240)
+        assert call(sock, "PATCH", "/drives/data",
+                    {"drive_id": "data", "path_on_host": str(b)}) == (204, None)
+        s.expect("SECOND IMAGE-B 4096", timeout=120)
+        s.expect("WRITE-DONE", timeout=60)
+        assert b.read_bytes()[4096:4096 + 11] == b"GUEST-WROTE"
+        assert a.read_bytes()[4096:4096 + 11] == b"\0" * 11
+        assert call(sock, "GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
+    finally:
+        s.close()
+    assert f"now {b}, 4096 sectors" in s.err.decode(errors="replace")

@@ -29,7 +29,34 @@ static void check(const char *buf, size_t len, long n, const struct http_request
 		abort();
 }
 
-/* The body through every section, then the whole-file form. */
+/* The body as PATCH /drives/rootfs and /network-interfaces/eth0 of a VM
+ * with a root drive, drive "rootfs" and interface "eth0". */
+static void patch_body(const char *body, size_t len)
+{
+	static const char root[] = "{\"drive_id\":\"root\",\"path_on_host\":\"/r\","
+				   "\"is_root_device\":true}";
+	static const char data[] = "{\"drive_id\":\"rootfs\",\"path_on_host\":\"/d\","
+				   "\"is_root_device\":false}";
+	static const char net[] = "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\"}";
+	struct fc_config fc;
+	char err[512], *path = NULL;
+	int drive = -1;
+
+	fc_config_init(&fc);
+	if (fc_apply(&fc, FC_DRIVE, "root", root, sizeof(root) - 1, err, sizeof(err)) ||
+	    fc_apply(&fc, FC_DRIVE, "rootfs", data, sizeof(data) - 1, err, sizeof(err)) ||
+	    fc_apply(&fc, FC_NET, "eth0", net, sizeof(net) - 1, err, sizeof(err)))
+		abort();
+	if (!fc_patch_drive(&fc, "rootfs", body, len, &drive, &path, err, sizeof(err)) && path) {
+		if (drive != 1 || fc_drive_disk(&fc, drive) != 1)
+			abort();
+		fc_take_drive_path(&fc, drive, path);
+	}
+	fc_patch_net(&fc, "eth0", body, len, err, sizeof(err));
+	fc_config_free(&fc);
+}
+
+/* The body through every section, then the whole-file form and PATCH. */
 static void map_body(const char *body, size_t len)
 {
 	struct fc_config fc;
@@ -45,6 +72,7 @@ static void map_body(const char *body, size_t len)
 	free(fc_vm_config_json(&fc));
 	free(fc_machine_config_json(&fc));
 	fc_config_free(&fc);
+	patch_body(body, len);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

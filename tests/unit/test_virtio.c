@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 #include <linux/if_tun.h>
 #include <net/if.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -66,6 +67,7 @@
 #define R_QUEUE_DRIVER_HI 0x094
 #define R_QUEUE_DEVICE_LO 0x0a0
 #define R_QUEUE_DEVICE_HI 0x0a4
+#define R_CONFIG_GENERATION 0x0fc
 #define R_CONFIG 0x100
 
 #define F_VERSION_1 (1ULL << 32)
@@ -1808,6 +1810,106 @@ static void test_blk_ring_failed_flush_fails_waiting(void **state)
 }
 
 /* Options the library refuses. */
+/* A second image of `sectors` sectors, each byte `fill`, at path. */
+static void make_other_image(char path[64], unsigned sectors, uint8_t fill)
+{
+	uint8_t sector[512];
+	int fd;
+
+	snprintf(path, 64, "/tmp/vibevmm-blk2-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	memset(sector, fill, sizeof(sector));
+	for (unsigned s = 0; s < sectors; s++)
+		assert_int_equal(write(fd, sector, sizeof(sector)), sizeof(sector));
+	close(fd);
+}
+
+static bool can_lock(const char *path)
+{
+	int fd = open(path, O_RDONLY);
+	bool ok = flock(fd, LOCK_EX | LOCK_NB) == 0;
+
+	close(fd);
+	return ok;
+}
+
+/* virtio_blk_replace_image: requests after it see the new image (reads,
+ * writes, GET_ID), the guest gets the new capacity with a new config
+ * generation and a config interrupt, the old image is unlocked; a path
+ * that cannot be opened fails and leaves the old image in place. */
+static void blk_replace_image(struct fx *f, enum virtio_blk_aio aio)
+{
+	struct virtio_blk_options o = { .num_queues = 1, .aio = aio };
+	uint8_t *data = f->ram + DATA_GPA + 0x1000, back[512];
+	char other[64], why[256] = "";
+	uint32_t len, gen;
+	uint64_t cap = 0;
+	int fd;
+
+	make_image(f, 0);
+	make_other_image(other, 2 * IMG_SECTORS, 0x5a);
+	o.path = f->path;
+	add_blk_opts(f, 0, &o, 1);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 3, DATA_GPA + 0x1000, 512, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(data[0], 3);
+	assert_false(can_lock(f->path));
+	gen = rd(f->dev, R_CONFIG_GENERATION);
+	wr(f->dev, R_INT_ACK, rd(f->dev, R_INT_STATUS));
+
+	assert_int_equal(virtio_blk_replace_image(f->dev, other, why, sizeof(why)), 0);
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG, &cap, 8), 0);
+	assert_int_equal(cap, 2 * IMG_SECTORS);
+	assert_int_not_equal(rd(f->dev, R_CONFIG_GENERATION), gen);
+	assert_true(rd(f->dev, R_INT_STATUS) & 0x2); /* configuration change */
+	assert_true(can_lock(f->path)); /* the old image was let go */
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 3, DATA_GPA + 0x1000, 512, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(data[0], 0x5a);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, IMG_SECTORS + 1, DATA_GPA + 0x1000, 512,
+				     true, &len), VIRTIO_BLK_S_OK); /* beyond the old size */
+	memset(data, 0xc3, 512);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_OUT, 1, DATA_GPA + 0x1000, 512, false, &len),
+			 VIRTIO_BLK_S_OK);
+	fd = open(other, O_RDONLY);
+	assert_int_equal(pread(fd, back, 512, 512), 512);
+	close(fd);
+	assert_int_equal(back[0], 0xc3);
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(pread(fd, back, 512, 512), 512);
+	close(fd);
+	assert_int_equal(back[0], 1); /* the old image untouched */
+	memset(data, 0, 32);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_GET_ID, 0, DATA_GPA + 0x1000, 20, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_memory_equal(data, strrchr(other, '/') + 1, strlen(strrchr(other, '/') + 1));
+
+	/* A missing file, and an image locked by somebody else: refused. */
+	assert_int_equal(virtio_blk_replace_image(f->dev, "/nonexistent/disk.img", why,
+						  sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "/nonexistent/disk.img"));
+	fd = open(f->path, O_RDONLY);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(virtio_blk_replace_image(f->dev, f->path, why, sizeof(why)), -EWOULDBLOCK);
+	assert_non_null(strstr(why, "in use"));
+	close(fd);
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 1, DATA_GPA + 0x1000, 512, true, &len),
+			 VIRTIO_BLK_S_OK);
+	assert_int_equal(data[0], 0xc3); /* still the second image */
+	unlink(other);
+}
+
+static void test_blk_replace_image(void **state)
+{
+	blk_replace_image(*state, VIRTIO_BLK_AIO_IO_URING);
+}
+
+static void test_blk_replace_image_sync(void **state)
+{
+	blk_replace_image(*state, VIRTIO_BLK_AIO_SYNC);
+}
+
 static void test_blk_options(void **state)
 {
 	struct fx *f = *state;
@@ -2432,6 +2534,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mmio_rng_and_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mmio_bad_chain_needs_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_read_write_id, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_replace_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_blk_replace_image_sync, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_out_of_range, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_blk_discard_write_zeroes, setup, teardown),

@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "devices.h"
 #include "harness.h"
 
 #define CHILD_OK 0
@@ -387,6 +388,75 @@ static void test_threads_named_without_seccomp(void **state)
 	close(p[1]);
 }
 
+/* ---- the main thread: a disk's new image ---- */
+
+/* A temporary image of 64 KiB at path (a char[64]). */
+static bool make_disk(char *path)
+{
+	char zero[65536] = { 0 };
+	int fd;
+
+	strcpy(path, "/tmp/vibevmm-seccomp-XXXXXX");
+	fd = mkstemp(path);
+	if (fd < 0 || write(fd, zero, sizeof(zero)) != (ssize_t)sizeof(zero))
+		return false;
+	return close(fd) == 0;
+}
+
+/* A running VM with a disk, the caller confined to the main list: the
+ * disk takes another image (opened, checked, locked on this thread);
+ * `then_create`: the thread then tries to create a file, which kills. */
+static int child_replace_image(void *arg)
+{
+	bool then_create = *(bool *)arg;
+	struct vm *vm = new_vm();
+	char a[64], b[64], why[256] = "";
+	struct device *disk;
+	bool created;
+	int fd, r;
+
+	if (!make_disk(a) || !make_disk(b) || vm_enable_seccomp(vm))
+		return CHILD_FAILED;
+	disk = virtio_blk_create(vm, TESTDEV_MMIO + 0x10000, 10, a, 0, why, sizeof(why));
+	if (!disk || vm_register_device(vm, disk))
+		return CHILD_FAILED;
+	load_guest(vm, "spin");
+	new_vcpu_long_mode(vm, 0);
+	if (vm_start(vm) || vm_seccomp_confine_caller(vm))
+		return CHILD_FAILED;
+	r = virtio_blk_replace_image(disk, b, why, sizeof(why));
+	unlink(a);
+	unlink(b);
+	if (r) {
+		fprintf(stderr, "virtio_blk_replace_image: %s\n", why);
+		return CHILD_FAILED;
+	}
+	if (then_create) {
+		fd = open("/tmp/vibevmm-seccomp-new", O_RDWR | O_CREAT, 0600);
+		created = fd >= 0;
+		unlink("/tmp/vibevmm-seccomp-new");
+		return created ? CHILD_OK : CHILD_FAILED; /* either way: not killed */
+	}
+	if (vm_stop(vm) || vm_wait(vm) != VCPU_EXIT_STOPPED)
+		return CHILD_FAILED;
+	vm_destroy(vm);
+	return CHILD_OK;
+}
+
+static void test_main_thread_opens_a_new_image_but_creates_nothing(void **state)
+{
+	bool create = false;
+	int status;
+
+	assert_child_ok(in_child(child_replace_image, &create));
+	create = true;
+	status = in_child(child_replace_image, &create);
+	if (!WIFSIGNALED(status) || WTERMSIG(status) != SIGSYS)
+		fail_msg("O_CREAT on the confined main thread: not killed by SIGSYS (status 0x%x)",
+			 status);
+	unlink("/tmp/vibevmm-seccomp-new");
+}
+
 /* ---- API rules ---- */
 
 static void test_enable_and_confine_rules(void **state)
@@ -417,6 +487,7 @@ int main(void)
 		cmocka_unit_test(test_allowed_path_keeps_working),
 		cmocka_unit_test(test_threads_named_and_filtered),
 		cmocka_unit_test(test_pause_resume_confined),
+		cmocka_unit_test(test_main_thread_opens_a_new_image_but_creates_nothing),
 		cmocka_unit_test(test_threads_named_without_seccomp),
 		cmocka_unit_test(test_enable_and_confine_rules),
 	};
