@@ -613,6 +613,15 @@ static int run_firecracker_style(struct vmm *v)
 	return finish(v);
 }
 
+/* --metrics-path and --id: as if the API had said them first. */
+static int seed_fc_from_flags(struct vmm *v)
+{
+	if ((v->cfg.metrics_path && !(v->fc.metrics_path = strdup(v->cfg.metrics_path))) ||
+	    (v->cfg.id && !(v->fc.instance_id = strdup(v->cfg.id))))
+		return die(v, "out of memory");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct vmm v = { .sig_fd = -1, .log_fd = -1, .metrics.fd = -1 };
@@ -634,7 +643,7 @@ int main(int argc, char **argv)
 		printf("vibevmm %s\n", VIBEVMM_VERSION);
 		return 0;
 	}
-	if (catch_stop_signals(&v))
+	if (seed_fc_from_flags(&v) || catch_stop_signals(&v))
 		return EXIT_SETUP_ERROR;
 	if (v.cfg.api_sock || v.cfg.config_file)
 		status = run_firecracker_style(&v);

@@ -61,6 +61,10 @@ static const char usage_format[] =
 	"                       VM starts on PUT /actions InstanceStart\n"
 	"  --config-file FILE   start at once from a Firecracker JSON config file\n"
 	"  --no-api             no API socket (with --config-file)\n"
+	"  --metrics-path FILE  Firecracker's metrics (also with --kernel): a JSON line\n"
+	"                       every 60 s, on FlushMetrics and at the end\n"
+	"  --id ID              the instance id GET / reports (1-64 of A-Z a-z 0-9 -;\n"
+	"                       default anonymous-instance)\n"
 	"  -h, --help           this text\n"
 	"  -V, --version        version\n"
 	"\n"
@@ -85,6 +89,7 @@ enum {
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
+	OPT_METRICS_PATH, OPT_ID,
 };
 
 static const struct option long_options[] = {
@@ -110,6 +115,8 @@ static const struct option long_options[] = {
 	{ "api-sock", required_argument, NULL, OPT_API_SOCK },
 	{ "config-file", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "no-api", no_argument, NULL, OPT_NO_API },
+	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
+	{ "id", required_argument, NULL, OPT_ID },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -369,6 +376,13 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_NO_API: cfg->no_api = 1; return 0;
+	case OPT_METRICS_PATH: cfg->metrics_path = arg; return 0;
+	case OPT_ID:
+		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
+			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(arg))
+			return fail(err, len, "--id %s: want 1 to 64 letters, digits or '-'", arg);
+		cfg->id = arg;
+		return 0;
 	case 'h': cfg->help = 1; return 0;
 	case 'V': cfg->version = 1; return 0;
 	case OPT_MEM:

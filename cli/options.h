@@ -63,6 +63,8 @@ struct vmm_config {
 	 * socket's requests or the file, not from --kernel/--binary. */
 	const char *api_sock, *config_file;
 	int no_api;
+	/* Firecracker's --metrics-path and --id (with --kernel too). */
+	const char *metrics_path, *id;
 };
 
 /*

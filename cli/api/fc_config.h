@@ -47,6 +47,7 @@ struct fc_config {
 	uint32_t vsock_cid;
 	char *vsock_uds;
 	char *cmdline; /* built by fc_to_vmm_config: boot_args + root= */
+	char *instance_id; /* --id; NULL: "anonymous-instance" */
 };
 
 /* Defaults as Firecracker's: 1 vCPU, 128 MiB. */

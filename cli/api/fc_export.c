@@ -30,6 +30,7 @@ void fc_config_free(struct fc_config *fc)
 	free(fc->metrics_path);
 	free(fc->vsock_uds);
 	free(fc->cmdline);
+	free(fc->instance_id);
 	fc_config_init(fc);
 }
 

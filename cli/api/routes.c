@@ -52,7 +52,8 @@ static const char *state_name(enum api_state s)
 
 static void get_instance(struct api_server *s, struct api_response *r)
 {
-	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id", API_ID, "state",
+	json_t *o = json_pack("{s:s, s:s, s:s, s:s}", "id",
+			      s->fc->instance_id ? s->fc->instance_id : API_ID, "state",
 			      state_name(api_get_state(s)), "vmm_version", VIBEVMM_VERSION,
 			      "app_name", "vibevmm");
 

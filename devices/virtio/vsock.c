@@ -121,13 +121,44 @@ static void vsock_destroy(struct virtio_dev *vd)
 	vsock_dev_free(s);
 }
 
+static void put_metric(struct device_metrics *m, const char *name, uint64_t value)
+{
+	if (m->nr < DEVICE_METRICS_MAX) {
+		m->counter[m->nr].name = name;
+		m->counter[m->nr].value = value;
+		m->nr++;
+	}
+}
+
+/* Firecracker's names where it has the counter; rx is towards the guest.
+ * The lock is held only while packets move (host sockets never block). */
+static void vsock_metrics(struct virtio_dev *vd, struct device_metrics *m)
+{
+	struct virtio_vsock *s = vd->priv;
+	struct vsock_stats st;
+
+	pthread_mutex_lock(&s->lock);
+	vsock_get_stats(s->core, &st);
+	pthread_mutex_unlock(&s->lock);
+	m->group = "vsock";
+	m->nr = 0;
+	put_metric(m, "rx_packets_count", st.rx_packets);
+	put_metric(m, "rx_bytes_count", st.rx_bytes);
+	put_metric(m, "tx_packets_count", st.tx_packets);
+	put_metric(m, "tx_bytes_count", st.tx_bytes);
+	put_metric(m, "conns_added", st.conns_opened);
+	put_metric(m, "conns_refused", st.conns_refused);
+	put_metric(m, "rst_count", st.rst_sent);
+	put_metric(m, "bad_packets", st.bad_packets);
+}
+
 static const struct virtio_dev_ops vsock_ops = {
 	.name = "virtio-vsock", .device_id = VIRTIO_ID_VSOCK,
 	.features = VIRTIO_F_BIT(VIRTIO_RING_F_INDIRECT_DESC) |
 		    VIRTIO_F_BIT(VIRTIO_RING_F_EVENT_IDX),
 	.num_queues = 3, .queue_max = VSOCK_QUEUE_MAX, .config_len = 8,
 	.config_read = vsock_config_read, .queue_notify = vsock_notify,
-	.reset = vsock_reset_dev, .destroy = vsock_destroy,
+	.reset = vsock_reset_dev, .destroy = vsock_destroy, .metrics = vsock_metrics,
 };
 
 struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,

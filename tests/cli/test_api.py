@@ -340,6 +340,21 @@ def test_metrics_lines_count_the_guests_exits(vmm_api, guest_dir, kvm_usable, tm
     assert lines[0]["utc_timestamp_ms"] <= lines[1]["utc_timestamp_ms"]
 
 
+def test_metrics_path_and_id_flags(vibevmm, vmm_api, guest_dir, kvm_usable, tmp_path):
+    """Firecracker's --metrics-path works with --kernel/--binary too (a line
+    at the end counting the guest's exits), and --id is what GET / says."""
+    metrics = tmp_path / "m.json"
+    res = run([vibevmm, "--binary", str(guest_dir / "hello.bin"), "--metrics-path", str(metrics)])
+    assert res.returncode == 42, res.stderr  # hello's exit-port value
+    last = json.loads(metrics.read_text().splitlines()[-1])
+    assert last["vcpu"]["exits"] > 0 and last["vcpu"]["exit_mmio"] > 0  # the debug console
+    _, api, _ = vmm_api("--id", "vm-42")
+    assert api.get("/")[1]["id"] == "vm-42"
+    res = run([vibevmm, "--id", "bad id", "--binary", str(guest_dir / "hello.bin")])
+    assert res.returncode == 1
+    assert res.stderr.strip() == "vibevmm: --id bad id: want 1 to 64 letters, digits or '-'"
+
+
 def test_vsock_from_the_api_listens_on_its_socket(vmm_api, guest_dir, kvm_usable, tmp_path):
     """PUT /vsock makes the device: its hybrid socket listens, and goes at exit."""
     uds = tmp_path / "v.sock"

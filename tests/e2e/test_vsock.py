@@ -2,6 +2,7 @@
 hybrid Unix-socket bridge (Firecracker's protocol), data both ways with
 checksums. The guest side is tests/fixtures/guest-tests/vsock.sh with the
 static vsock-tool (tests/fixtures/guest-vsock/vsock-tool.c)."""
+import json
 import os
 import socket
 import threading
@@ -87,8 +88,10 @@ def host_client(path, payload, result, deadline):
 def test_vsock_both_ways(boot, tmp_path):
     """Guest -> host (port 6000 to PATH_6000) and host -> guest (CONNECT
     5000), 1 MiB each way under credit flow control, checksums compared;
-    the listening socket is removed at exit."""
+    the listening socket is removed at exit; --metrics-path's last line
+    counts the connections and bytes."""
     uds = str(tmp_path / "v.sock")
+    metrics = tmp_path / "metrics.json"
     payload = os.urandom(KB * 1024)
     got, sent = {}, {}
     service = host_service(uds + "_6000", got)
@@ -98,7 +101,7 @@ def test_vsock_both_ways(boot, tmp_path):
         host_client(uds, payload, sent, time.monotonic() + 300).join()), daemon=True)
     starter.start()
     b = boot("cloud", tests=("devices", "vsock"), timeout=400,
-             args=["--vsock", f"cid={GUEST_CID},uds={uds}"],
+             args=["--vsock", f"cid={GUEST_CID},uds={uds}", "--metrics-path", str(metrics)],
              cmdline_extra=f"vibevmm.vsock_kb={KB}")
     service.join(timeout=30)
     starter.join(timeout=30)
@@ -120,6 +123,12 @@ def test_vsock_both_ways(boot, tmp_path):
     assert b.value("VSOCK-LISTEN-BYTES") == str(len(payload))
     assert b.value("VSOCK-LISTEN-FNV") == f"{fnv1a64(payload):016x}"
     assert not os.path.exists(uds)
+    # the metrics' last line counted the connections (the host client's
+    # tries before the guest listened among them) and every byte
+    vs = json.loads(metrics.read_text().splitlines()[-1])["vsock"]
+    assert vs["conns_added"] >= 2, vs
+    assert vs["tx_bytes_count"] >= KB * 1024 and vs["rx_bytes_count"] >= KB * 1024, vs
+    assert vs["bad_packets"] == 0, vs
 
 
 def test_vsock_bad_options(boot, tmp_path):
