@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The metrics file (Firecracker's PUT /metrics, --config-file "metrics"):
- * one JSON line of vm_format_metrics per flush, on FlushMetrics, every
- * METRICS_PERIOD_MS while the VM runs, and once at the end.
+ * The metrics file (Firecracker's PUT /metrics, --config-file "metrics",
+ * --metrics-path): one JSON line per flush, on FlushMetrics, every
+ * METRICS_PERIOD_MS while the VM runs, and once at the end. As Firecracker's,
+ * each line counts what happened since the line before: vm_format_metrics'
+ * totals less those of the last line written.
  */
 #ifndef VIBEVMM_CLI_METRICS_OUT_H
 #define VIBEVMM_CLI_METRICS_OUT_H
@@ -13,9 +15,12 @@
 
 #define METRICS_PERIOD_MS 60000
 
+struct json_t;
+
 struct metrics_out {
 	int fd;          /* -1: no metrics configured */
 	unsigned lost;   /* lines the reader was too slow for */
+	struct json_t *written; /* the totals the last line written counted up to */
 };
 
 /* Open path for appending (a regular file, created 0600, or a FIFO with a

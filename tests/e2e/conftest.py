@@ -8,6 +8,7 @@ $VIBEVMM_E2E_ASSETS (default build/e2e).
 """
 import contextlib
 import dataclasses
+import json
 import os
 import pathlib
 import re
@@ -76,6 +77,19 @@ class Boot:
         """The value of a KEY=VALUE line a guest test printed."""
         m = re.search(rf"^{re.escape(key)}=(.*?)\r?$", self.console, re.M)
         return m.group(1) if m else None
+
+
+def metrics_totals(path):
+    """The counters of a metrics file summed over its lines (each line,
+    as Firecracker's, counts what happened since the one before)."""
+    totals = {}
+    for line in pathlib.Path(path).read_text().splitlines():
+        for group, counters in json.loads(line).items():
+            if isinstance(counters, dict):
+                t = totals.setdefault(group, {})
+                for k, v in counters.items():
+                    t[k] = t.get(k, 0) + v
+    return totals
 
 
 def kernel_args(kernel):
