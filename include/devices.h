@@ -193,9 +193,12 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
  * same read-only mode and cache, locked), requests in flight finish on the
  * old image, those after on the new one, and the guest is told the new
  * capacity (a configuration-change interrupt; Linux logs "new size").
- * dev: from virtio_blk_create*. Any thread but the disk's own; blocks until
- * the disk's thread took the image. 0, or -errno with a reason in why (the
- * old image stays). */
+ * The same path again (or another name of the same file) keeps the open
+ * image and its lock and tells the guest its size now: Firecracker's way
+ * to announce that the file was resized.
+ * dev: from virtio_blk_create*. Any thread but the disk's own, one call at
+ * a time; blocks until the disk's thread took the image. 0, or -errno with
+ * a reason in why (the old image stays). */
 int virtio_blk_replace_image(struct device *dev, const char *path, char *why,
 			     size_t why_len);
 

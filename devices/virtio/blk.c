@@ -670,7 +670,14 @@ int virtio_blk_replace_image(struct device *dev, const char *path, char *why, si
 	copy = strdup(path);
 	if (!copy)
 		return set_why(why, why_len, "out of memory"), -ENOMEM;
-	err = blk_image_open(&img, vd->vm, path, b->be.readonly, b->opt.cache, why, why_len);
+	/* The image it has (Firecracker's way to say the file was resized):
+	 * opening it again would find it locked, by this very disk. Only
+	 * this thread changes b->be's files, so reading them is safe. */
+	if (blk_image_is(&b->be, path))
+		err = blk_image_again(&img, &b->be, vd->vm, path, why, why_len);
+	else
+		err = blk_image_open(&img, vd->vm, path, b->be.readonly, b->opt.cache, why,
+				     why_len);
 	if (!err)
 		err = hand_to_worker(b, &img, &copy);
 	if (err == -EBUSY)

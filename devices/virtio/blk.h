@@ -104,6 +104,13 @@ void blk_warn_sync_failure(struct virtio_blk *b, bool failed_before);
 int blk_image_open(struct virtio_blk_backend *be, struct vm *vm, const char *path,
 		   bool readonly, enum virtio_blk_cache cache, char *why, size_t len);
 void blk_image_close(struct virtio_blk_backend *be);
+/* Whether path is the image be has open (the same file). */
+bool blk_image_is(const struct virtio_blk_backend *be, const char *path);
+/* cur's image again, as an image to take: its files (new descriptors of
+ * the same open files, so the lock stays), its size as it is now (the
+ * file may have grown). 0, or -errno with a reason in why. */
+int blk_image_again(struct virtio_blk_backend *img, const struct virtio_blk_backend *cur,
+		    struct vm *vm, const char *path, char *why, size_t len);
 void blk_image_take(struct virtio_blk_backend *be, struct virtio_blk_backend *img);
 
 /* blk_uring.c */

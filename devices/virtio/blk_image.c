@@ -100,11 +100,49 @@ static int check_kind(const struct stat *st, const char *path, char *why, size_t
 	return 0;
 }
 
+/* The image's size now, in whole sectors. */
+static int measure(struct virtio_blk_backend *be, struct vm *vm, const char *path, char *why,
+		   size_t len)
+{
+	off_t size = lseek(be->fd, 0, SEEK_END);
+
+	if (size < 0)
+		return image_fail(errno, why, len, "%s: cannot get its size: %s", path,
+				  strerror(errno));
+	if (size % VIRTIO_BLK_SECTOR)
+		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
+			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
+	be->capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
+	return 0;
+}
+
+bool blk_image_is(const struct virtio_blk_backend *be, const char *path)
+{
+	struct stat a, b;
+
+	return stat(path, &a) == 0 && fstat(be->fd, &b) == 0 && a.st_dev == b.st_dev &&
+	       a.st_ino == b.st_ino;
+}
+
+int blk_image_again(struct virtio_blk_backend *img, const struct virtio_blk_backend *cur,
+		    struct vm *vm, const char *path, char *why, size_t len)
+{
+	*img = *cur;
+	img->fd = img->buf_fd = -1;
+	/* Duplicates share the open file (and its lock) with cur's. */
+	img->fd = fcntl(cur->fd, F_DUPFD_CLOEXEC, 0);
+	if (img->fd < 0)
+		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
+	img->buf_fd = cur->buf_fd == cur->fd ? img->fd : fcntl(cur->buf_fd, F_DUPFD_CLOEXEC, 0);
+	if (img->buf_fd < 0)
+		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
+	return measure(img, vm, path, why, len);
+}
+
 int blk_image_open(struct virtio_blk_backend *be, struct vm *vm, const char *path,
 		   bool readonly, enum virtio_blk_cache cache, char *why, size_t len)
 {
 	struct stat st;
-	off_t size;
 	int err;
 
 	be->fd = be->buf_fd = -1;
@@ -116,16 +154,9 @@ int blk_image_open(struct virtio_blk_backend *be, struct vm *vm, const char *pat
 				  " (add ,ro for a read-only disk)" : "");
 	if (fstat(be->fd, &st) < 0)
 		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
-	if ((err = check_kind(&st, path, why, len)) || (err = lock_image(be, path, why, len)))
+	if ((err = check_kind(&st, path, why, len)) || (err = lock_image(be, path, why, len)) ||
+	    (err = measure(be, vm, path, why, len)))
 		return err;
-	size = lseek(be->fd, 0, SEEK_END);
-	if (size < 0)
-		return image_fail(errno, why, len, "%s: cannot get its size: %s", path,
-				  strerror(errno));
-	if (size % VIRTIO_BLK_SECTOR)
-		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
-			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
-	be->capacity = (uint64_t)size / VIRTIO_BLK_SECTOR;
 	be->punch_holes = true; /* regular files and block devices take fallocate */
 	be->write_through = true; /* until a driver negotiates FLUSH */
 	make_serial(be, path);

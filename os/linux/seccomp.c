@@ -183,6 +183,8 @@ static const struct seccomp_allow base_rules[] = {
 	ALLOW(flock, K_MAIN),
 	ALLOW(lseek, K_MAIN),
 	IOCTL(K_MAIN, BLKSSZGET),
+	/* ... or the same image again (resized): its descriptors duplicated. */
+	ALLOW_IF(fcntl, K_MAIN, ARG_EQ(1, F_DUPFD_CLOEXEC)),
 
 	/* vm_destroy: console output gets a last second to drain (a poll
 	 * deadline; SIGPIPEs held and discarded), the flags of a borrowed

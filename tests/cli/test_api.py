@@ -261,6 +261,11 @@ def test_patch_drive_gives_a_running_vm_a_new_image(vmm_api, guest_dir, kvm_usab
     assert api.get("/vm/config")[1]["drives"][0]["path_on_host"] == str(b)
     # nothing to change
     assert api.call("PATCH", "/drives/data", {"drive_id": "data"}) == (204, None)
+    # the same file, grown: kept (still locked), the new size told
+    with open(b, "ab") as f:
+        f.write(b"c" * 4096)
+    assert api.call("PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(b)}) == (204, None)
+    assert locked(b)
     # refused, the image stays b
     assert "No such file or directory" in fault(api.call(
         "PATCH", "/drives/data", {"drive_id": "data", "path_on_host": str(tmp_path / "none")}))
@@ -282,6 +287,7 @@ def test_patch_drive_gives_a_running_vm_a_new_image(vmm_api, guest_dir, kvm_usab
     out, err = proc.communicate(timeout=10)
     assert proc.returncode == 143, err
     assert f"now {b}, 256 sectors" in err.decode()
+    assert f"now {b}, 264 sectors" in err.decode()
 
 
 def read_for(stream, seconds):

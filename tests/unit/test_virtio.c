@@ -1897,6 +1897,22 @@ static void blk_replace_image(struct fx *f, enum virtio_blk_aio aio)
 	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 1, DATA_GPA + 0x1000, 512, true, &len),
 			 VIRTIO_BLK_S_OK);
 	assert_int_equal(data[0], 0xc3); /* still the second image */
+
+	/* The same image, grown: kept open and locked, the new size told. */
+	fd = open(other, O_WRONLY | O_APPEND);
+	memset(back, 0x77, 512);
+	for (int i = 0; i < 8; i++)
+		assert_int_equal(write(fd, back, 512), 512);
+	close(fd);
+	gen = rd(f->dev, R_CONFIG_GENERATION);
+	assert_int_equal(virtio_blk_replace_image(f->dev, other, why, sizeof(why)), 0);
+	assert_int_equal(f->dev->read(f->dev, R_CONFIG, &cap, 8), 0);
+	assert_int_equal(cap, 2 * IMG_SECTORS + 8);
+	assert_int_not_equal(rd(f->dev, R_CONFIG_GENERATION), gen);
+	assert_false(can_lock(other));
+	assert_int_equal(blk_request(f, VIRTIO_BLK_T_IN, 2 * IMG_SECTORS + 7, DATA_GPA + 0x1000,
+				     512, true, &len), VIRTIO_BLK_S_OK);
+	assert_int_equal(data[0], 0x77);
 	unlink(other);
 }
 
