@@ -502,6 +502,29 @@ static int apply_array(struct fc_config *fc, enum fc_section s, const json_t *a,
 	return 0;
 }
 
+int fc_patch_machine_config(struct fc_config *fc, const char *json, size_t len, char *err,
+			    size_t errlen)
+{
+	json_t *body = load(json, len, "machine-config", err, errlen), *merged;
+	int r;
+
+	if (!body)
+		return -EINVAL;
+	if (!json_is_object(body)) {
+		json_decref(body);
+		return fail(err, errlen, "machine-config: want a JSON object");
+	}
+	merged = json_pack("{s:i, s:I, s:b, s:b}", "vcpu_count", fc->vcpus, "mem_size_mib",
+			   (json_int_t)fc->mem_mib, "smt", 0, "track_dirty_pages",
+			   fc->track_dirty_pages);
+	r = merged && !json_object_update(merged, body) ?
+		apply_machine_config(fc, merged, err, errlen) :
+		fail(err, errlen, "machine-config: out of memory");
+	json_decref(merged);
+	json_decref(body);
+	return r;
+}
+
 static int find_drive(const struct fc_config *fc, const char *id)
 {
 	for (int i = 0; i < fc->nr_drives; i++)

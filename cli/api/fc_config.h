@@ -76,6 +76,11 @@ int fc_apply(struct fc_config *fc, enum fc_section s, const char *id,
 int fc_patch_drive(const struct fc_config *fc, const char *id, const char *json, size_t len,
 		   int *drive, char **path, char *err, size_t errlen);
 
+/* PATCH /machine-config (before start): the body's fields over the current
+ * ones, checked as a PUT of the result. 0, or -EINVAL with err. */
+int fc_patch_machine_config(struct fc_config *fc, const char *json, size_t len, char *err,
+			    size_t errlen);
+
 /* The drive's image is `path` now (taken over: malloc'ed). */
 void fc_take_drive_path(struct fc_config *fc, int drive, char *path);
 

@@ -181,6 +181,19 @@ static void patch_vm(struct api_server *s, const struct http_request *req,
 	run_action(s, a, NULL, r);
 }
 
+/* Some of machine-config's fields, before the start. */
+static void patch_machine_config(struct api_server *s, const struct http_request *req,
+				 struct api_response *r)
+{
+	char err[API_FAULT_MAX];
+
+	if (api_get_state(s) != API_NOT_STARTED)
+		return fault(r, 400, "%s cannot be changed after the VM started", req->path);
+	if (fc_patch_machine_config(s->fc, req->body, req->body_len, err, sizeof(err)))
+		return fault(r, 400, "%s", err);
+	r->status = 204;
+}
+
 /* A running VM's drive gets a new image (before the start, PUT it). */
 static void patch_drive(struct api_server *s, const struct http_request *req, const char *id,
 			struct api_response *r)
@@ -235,7 +248,8 @@ struct route {
 #define M(m) (1u << (m))
 static const struct route routes[] = {
 	{ "/", M(HTTP_GET) }, { "/version", M(HTTP_GET) }, { "/vm/config", M(HTTP_GET) },
-	{ "/machine-config", M(HTTP_GET) | M(HTTP_PUT) }, { "/boot-source", M(HTTP_PUT) },
+	{ "/machine-config", M(HTTP_GET) | M(HTTP_PUT) | M(HTTP_PATCH) },
+	{ "/boot-source", M(HTTP_PUT) },
 	{ "/drives/", M(HTTP_PUT) | M(HTTP_PATCH) },
 	{ "/network-interfaces/", M(HTTP_PUT) | M(HTTP_PATCH) },
 	{ "/logger", M(HTTP_PUT) }, { "/metrics", M(HTTP_PUT) }, { "/entropy", M(HTTP_PUT) },
@@ -267,6 +281,8 @@ static void dispatch(struct api_server *s, const struct http_request *req,
 		return json_body(r, fc_vm_config_json(s->fc));
 	if (!strcmp(p, "/machine-config") && req->method == HTTP_GET)
 		return json_body(r, fc_machine_config_json(s->fc));
+	if (!strcmp(p, "/machine-config") && req->method == HTTP_PATCH)
+		return patch_machine_config(s, req, r);
 	if (!strcmp(p, "/actions"))
 		return put_actions(s, req, r);
 	if (!strcmp(p, "/vm"))

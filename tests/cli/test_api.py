@@ -118,6 +118,15 @@ def test_machine_config_good_and_bad(vmm_api):
     assert "unknown field 'cpus'" in fault(
         api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "cpus": 1}))
     assert "vcpu_count: want 1 to" in fault(api.put("/machine-config", {"vcpu_count": 0, "mem_size_mib": 64}))
+    # PATCH: the fields given, over the others
+    assert api.call("PATCH", "/machine-config", {"vcpu_count": 3}) == (204, None)
+    assert api.get("/machine-config")[1] == {"vcpu_count": 3, "mem_size_mib": 64, "smt": False,
+                                             "track_dirty_pages": True}
+    assert "mem_size_mib: want a non-negative integer" in fault(
+        api.call("PATCH", "/machine-config", {"mem_size_mib": "1G"}))
+    assert "unknown field 'cpus'" in fault(api.call("PATCH", "/machine-config", {"cpus": 1}))
+    assert api.get("/machine-config")[1]["vcpu_count"] == 3
+    assert api.call("PATCH", "/machine-config", {"vcpu_count": 2}) == (204, None)
     assert "smt: true is not supported" in fault(
         api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64, "smt": True}))
     assert "bad JSON" in fault(api.put("/machine-config", "{"))
@@ -210,6 +219,8 @@ def test_running_vm_rejects_changes(vmm_api, guest_dir, kvm_usable):
     assert "started already" in fault(api.put("/actions", {"action_type": "InstanceStart"}))
     assert "cannot be changed after the VM started" in fault(
         api.put("/machine-config", {"vcpu_count": 1, "mem_size_mib": 64}))
+    assert "cannot be changed after the VM started" in fault(
+        api.call("PATCH", "/machine-config", {"vcpu_count": 2}))
     assert "cannot be changed after the VM started" in fault(
         api.put("/drives/x", {"drive_id": "x", "path_on_host": "/x", "is_root_device": False}))
     assert api.get("/machine-config") == (200, {"vcpu_count": 1, "mem_size_mib": 64,

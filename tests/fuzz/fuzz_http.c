@@ -29,8 +29,9 @@ static void check(const char *buf, size_t len, long n, const struct http_request
 		abort();
 }
 
-/* The body as PATCH /drives/rootfs and /network-interfaces/eth0 of a VM
- * with a root drive, drive "rootfs" and interface "eth0". */
+/* The body as PATCH /drives/rootfs, /network-interfaces/eth0 and
+ * /machine-config of a VM with a root drive, drive "rootfs" and interface
+ * "eth0". */
 static void patch_body(const char *body, size_t len)
 {
 	static const char root[] = "{\"drive_id\":\"root\",\"path_on_host\":\"/r\","
@@ -53,6 +54,9 @@ static void patch_body(const char *body, size_t len)
 		fc_take_drive_path(&fc, drive, path);
 	}
 	fc_patch_net(&fc, "eth0", body, len, err, sizeof(err));
+	fc_patch_machine_config(&fc, body, len, err, sizeof(err));
+	if (fc.vcpus < 1 || fc.mem_mib < 1)
+		abort();
 	fc_config_free(&fc);
 }
 
