@@ -346,37 +346,58 @@ static int clear_path(const char *path, char *why, size_t len)
 	return 0;
 }
 
-/* Bound 0600 from the start (the umask of a process that has no other
- * thread yet), so no other user ever gets to connect. */
-static int bind_socket(const char *path, char *why, size_t len)
+/* A listening socket at `at`, 0600 from the start (the umask of a process
+ * that has no other thread yet), so no other user ever gets to connect. */
+static int listen_at(const char *at)
 {
 	struct sockaddr_un addr = { .sun_family = AF_UNIX };
-	int fd, err = 0;
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0), err = 0;
 	mode_t old;
 
-	if (strlen(path) >= sizeof(addr.sun_path)) {
-		snprintf(why, len, "--api-sock %s: path too long (at most %zu bytes)", path,
-			 sizeof(addr.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(addr.sun_path, path, strlen(path) + 1);
-	if ((err = clear_path(path, why, len)))
-		return err;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
-		err = -errno;
+		return -errno;
+	memcpy(addr.sun_path, at, strlen(at) + 1); /* the caller checked the length */
 	old = umask(0177);
-	if (!err && bind(fd, (struct sockaddr *)&addr, sizeof(addr)))
+	if (bind(fd, (struct sockaddr *)&addr, sizeof(addr)))
 		err = -errno;
 	umask(old);
 	if (!err && listen(fd, API_MAX_CONNS))
 		err = -errno;
 	if (err) {
-		snprintf(why, len, "--api-sock %s: %s", path, strerror(-err));
-		if (fd >= 0)
-			close(fd);
+		close(fd);
+		unlink(at);
 		return err;
 	}
+	return fd;
+}
+
+/* The socket appears at `path` only once it listens: clients (and the
+ * tests) wait for the file and connect at once, and a socket that is bound
+ * but not yet listening refuses them. So it listens under a temporary name
+ * first and is renamed into place (unless that name would not fit). */
+static int bind_socket(const char *path, char *why, size_t len)
+{
+	char tmp[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int fd, err;
+
+	if (strlen(path) >= sizeof(tmp)) {
+		snprintf(why, len, "--api-sock %s: path too long (at most %zu bytes)", path,
+			 sizeof(tmp) - 1);
+		return -ENAMETOOLONG;
+	}
+	if ((err = clear_path(path, why, len)))
+		return err;
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s.%d.tmp", path, (int)getpid()) >= sizeof(tmp))
+		snprintf(tmp, sizeof(tmp), "%s", path);
+	fd = listen_at(tmp);
+	if (fd >= 0 && strcmp(tmp, path) && rename(tmp, path)) {
+		err = -errno;
+		close(fd);
+		unlink(tmp);
+		fd = err;
+	}
+	if (fd < 0)
+		snprintf(why, len, "--api-sock %s: %s", path, strerror(-fd));
 	return fd;
 }
 
