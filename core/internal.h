@@ -72,7 +72,8 @@ struct vm_state {
 	 * threads to park before their next guest entry and the I/O thread
 	 * to hold back device input; each says it did under pause_lock and
 	 * waits on pause_cond until resumed or the VM ends. control_lock
-	 * makes pause and resume one at a time. */
+	 * makes pause and resume one at a time, and keeps them off while a
+	 * snapshot state call (snapstate.c) reads or writes the vCPUs. */
 	pthread_mutex_t control_lock;
 	pthread_mutex_t pause_lock;
 	pthread_cond_t pause_cond;
@@ -198,8 +199,26 @@ int vcpus_claim_for_vm(struct vm *vm);
 void vcpus_release_from_vm(struct vm *vm); /* vm_start failed after all */
 int vcpu_run_for_vm(struct vcpu *vcpu);
 int vcpu_install_kick_handler(void);
+/* Finish the I/O or MMIO exit the vCPU last made, if any, without running
+ * guest code (snapstate.c, with the vCPU held still): 0 or -errno. */
+int vcpu_finish_exit(struct vcpu *vcpu);
 /* In a vCPU thread that blocked all signals: let the kick through. */
 void vcpu_unblock_kick(void);
+
+/*
+ * snapstate.c: a vCPU's or the VM's CPU and interrupt state as a snapshot
+ * payload, through the backend (hypervisor_ops.vcpu_state_save...). Only
+ * while no vCPU can be in the guest: the VM not started (and no thread
+ * inside vcpu_run on it), paused, or ended and waited for; else -EBUSY.
+ * -EOPNOTSUPP when the backend has no such op. A save appends to out
+ * (nothing when it fails; -ENOMEM when out could not grow); a load takes
+ * the whole of in, checked before anything changes (-EINVAL: malformed).
+ * 0 or -errno.
+ */
+int vcpu_state_save(struct vcpu *vcpu, struct snap_buf *out);
+int vcpu_state_load(struct vcpu *vcpu, struct snap_cursor *in);
+int vm_state_save(struct vm *vm, struct snap_buf *out);
+int vm_state_load(struct vm *vm, struct snap_cursor *in);
 
 /* arch/<arch>/dump.c: registers for crash reports, as snprintf does. */
 int arch_format_regs(const struct regs *regs, char *buf, size_t len);

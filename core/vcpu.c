@@ -16,6 +16,10 @@
  */
 #define VCPU_KICK_SIGNAL SIGUSR2
 
+/* vcpu_finish_exit: exits a string instruction may still make (each
+ * moves it on by a page of data at least). */
+#define FINISH_EXIT_TRIES 64
+
 static void kick_handler(int sig)
 {
 	(void)sig;
@@ -233,6 +237,31 @@ int vcpu_run(struct vcpu *vcpu)
 int vcpu_run_for_vm(struct vcpu *vcpu)
 {
 	return run_claimed(vcpu, true);
+}
+
+/*
+ * An I/O or MMIO exit is finished only when the vCPU next enters: KVM then
+ * puts a port or MMIO read's value into its register and moves RIP past
+ * the instruction. Until then its registers are not the guest's whole
+ * state. Entering with the kick set finishes the access and returns at
+ * once, without running guest code; a string instruction may first make
+ * one more exit, dispatched as any.
+ */
+int vcpu_finish_exit(struct vcpu *vcpu)
+{
+	for (int i = 0; i < FINISH_EXIT_TRIES; i++) {
+		int r;
+
+		if (vcpu->exit.reason != VCPU_EXIT_IO && vcpu->exit.reason != VCPU_EXIT_MMIO)
+			return 0;
+		vcpu->ops->vcpu_kick(vcpu);
+		/* As vm_start's own thread when it owns the vCPU: that one is
+		 * parked or gone (the caller made sure). */
+		r = run_claimed(vcpu, vcpu->state->owned_by_vm);
+		if (r < 0)
+			return r;
+	}
+	return -EAGAIN;
 }
 
 /* Mark every vCPU of vm owned by vm_start (or not); true if a thread was

@@ -22,6 +22,8 @@ struct vm;
 struct vcpu;
 struct vcpu_exit;
 struct regs;
+struct snap_buf;    /* core/snapfile.h: snapshot payloads, library-internal */
+struct snap_cursor;
 
 /*
  * What a backend provides. Every function returns 0 or a negative errno
@@ -72,6 +74,21 @@ struct hypervisor_ops {
 	int (*clock_restore)(struct vm *vm);
 	int (*vcpu_get_regs)(struct vcpu *vcpu, struct regs *regs);
 	int (*vcpu_set_regs)(struct vcpu *vcpu, const struct regs *regs);
+	/*
+	 * Optional, for snapshots (NULL: the core says -EOPNOTSUPP). Called
+	 * with no vCPU in the guest (the VM paused, not started or ended).
+	 * vcpu_state_save appends the vCPU's CPU and local interrupt state
+	 * to out, vm_state_save the VM-wide part (x86: the in-kernel PIC,
+	 * IOAPIC and PIT, the guest clock); the payload's format is the
+	 * backend's and only it reads it back. The loads take such a payload
+	 * (the whole of `in`) into a VM of the same shape (RAM, irqchip,
+	 * vCPUs) and check all of it before changing anything: -EINVAL, and
+	 * nothing changed, for one that is malformed.
+	 */
+	int (*vcpu_state_save)(struct vcpu *vcpu, struct snap_buf *out);
+	int (*vcpu_state_load)(struct vcpu *vcpu, struct snap_cursor *in);
+	int (*vm_state_save)(struct vm *vm, struct snap_buf *out);
+	int (*vm_state_load)(struct vm *vm, struct snap_cursor *in);
 };
 
 /* The backend this host supports, or HYPERVISOR_UNKNOWN. */
