@@ -343,4 +343,8 @@ const struct hypervisor_ops kvm_ops = {
 	.clock_restore = kvm_arch_clock_restore,
 	.vcpu_get_regs = kvm_get_regs,
 	.vcpu_set_regs = kvm_set_regs,
+	.vcpu_state_save = kvm_arch_vcpu_state_save,
+	.vcpu_state_load = kvm_arch_vcpu_state_load,
+	.vm_state_save = kvm_arch_vm_state_save,
+	.vm_state_load = kvm_arch_vm_state_load,
 };

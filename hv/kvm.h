@@ -57,6 +57,13 @@ int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs);
 int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu);
 int kvm_arch_clock_save(struct vm *vm);
 int kvm_arch_clock_restore(struct vm *vm);
+/* Snapshot state (hypervisor_ops.vcpu_state_save, vcpu_state_load,
+ * vm_state_save, vm_state_load): x86_64 in kvm_x86_64_state.c; arm64:
+ * not yet, each says -EOPNOTSUPP. */
+int kvm_arch_vcpu_state_save(struct vcpu *vcpu, struct snap_buf *out);
+int kvm_arch_vcpu_state_load(struct vcpu *vcpu, struct snap_cursor *in);
+int kvm_arch_vm_state_save(struct vm *vm, struct snap_buf *out);
+int kvm_arch_vm_state_load(struct vm *vm, struct snap_cursor *in);
 /* Decode arch-specific exits; return 0 if handled, -ENOENT if unknown. */
 int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit);
 /* Fill exit->internal.insn from guest memory when KVM did not. */

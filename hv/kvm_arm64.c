@@ -302,6 +302,28 @@ int kvm_arch_clock_restore(struct vm *vm)
 	return 0;
 }
 
+/* Snapshots: not on arm64 yet (the vGIC, timers and the counter offset
+ * would need saving too). */
+int kvm_arch_vcpu_state_save(struct vcpu *vcpu, struct snap_buf *out)
+{
+	return -EOPNOTSUPP;
+}
+
+int kvm_arch_vcpu_state_load(struct vcpu *vcpu, struct snap_cursor *in)
+{
+	return -EOPNOTSUPP;
+}
+
+int kvm_arch_vm_state_save(struct vm *vm, struct snap_buf *out)
+{
+	return -EOPNOTSUPP;
+}
+
+int kvm_arch_vm_state_load(struct vm *vm, struct snap_cursor *in)
+{
+	return -EOPNOTSUPP;
+}
+
 int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit)
 {
 	return -ENOENT;

@@ -12,14 +12,6 @@
 
 #define CPUID_MAX_ENTRIES 256
 
-struct kvm_x86_vm {
-	struct kvm_cpuid2 *cpuid; /* what KVM supports; patched per vCPU */
-	bool irqchip;             /* in-kernel LAPIC/IOAPIC/PIC created */
-	/* kvmclock when the VM was paused, set back at resume. */
-	uint64_t paused_clock;
-	bool clock_saved;
-};
-
 /* Local APIC register offsets and LVT delivery modes. */
 #define APIC_LVT0 0x350
 #define APIC_LVT1 0x360
@@ -79,7 +71,9 @@ int kvm_arch_vm_init(struct vm *vm)
 	if (!x->cpuid)
 		return -ENOMEM;
 	err = kvm_ioctl(k->sys_fd, KVM_GET_SUPPORTED_CPUID, x->cpuid);
-	return err < 0 ? err : 0;
+	if (err < 0)
+		return err;
+	return kvm_x86_state_vm_init(vm);
 }
 
 void kvm_arch_vm_destroy(struct vm *vm)
@@ -88,6 +82,7 @@ void kvm_arch_vm_destroy(struct vm *vm)
 
 	if (!x)
 		return;
+	kvm_x86_state_vm_destroy(vm);
 	free(x->cpuid);
 	free(x);
 	kvm_of(vm)->arch = NULL;
