@@ -63,8 +63,10 @@ LDLIBS := -pthread $(shell $(PKG_CONFIG) --libs liblz4 libzstd liblzma zlib 2>/d
 KVM_ARCH_SRCS_x86_64 := hv/kvm_x86_64_state.c
 ifeq ($(HOST_OS),Linux)
 HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(ARCH).c $(KVM_ARCH_SRCS_$(ARCH))
-# The seccomp sandbox; sanitizer builds add their runtimes' system calls.
-OS_SRCS := os/linux/seccomp.c os/linux/thread.c \
+# The seccomp sandbox: the arch's own ioctls apart (their request numbers
+# exist only in that arch's headers); sanitizer builds add their
+# runtimes' system calls.
+OS_SRCS := os/linux/seccomp.c os/linux/thread.c os/linux/seccomp_arch_$(ARCH).c \
            os/linux/seccomp_extra_$(if $(filter 1,$(SAN)),san,none).c
 LDLIBS += $(shell $(PKG_CONFIG) --libs libseccomp 2>/dev/null || echo -lseccomp)
 # virtio-blk's requests in flight (devices/virtio/blk_uring.c).

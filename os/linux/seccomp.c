@@ -43,7 +43,6 @@
 /* The signal core/vcpu.c uses to kick a vCPU out of KVM_RUN. */
 #define KICK_SIGNAL SIGUSR2
 
-#define IOCTL(kinds, cmd) ALLOW_IF(ioctl, kinds, ARG_EQ(1, cmd))
 #define NO_EXEC ARG_MASKED_EQ(2, PROT_EXEC, 0)
 
 static const struct seccomp_allow base_rules[] = {
@@ -165,6 +164,11 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_MAIN, KVM_KVMCLOCK_CTRL),
 	IOCTL(K_MAIN, KVM_GET_CLOCK),
 	IOCTL(K_MAIN, KVM_SET_CLOCK),
+	/* Snapshot state of a paused VM (core/snapstate.c): a vCPU's last
+	 * I/O exit is finished by one KVM_RUN with the kick set, which
+	 * returns before any guest code runs; the state's own ioctls are
+	 * the arch's (seccomp_arch_<arch>.c). */
+	IOCTL(K_MAIN, KVM_RUN),
 	/* Restoring the terminal (tcsetattr, isatty). */
 	IOCTL(K_MAIN, TCGETS),
 	IOCTL(K_MAIN, TCSETS),
@@ -288,10 +292,11 @@ static int export_program(scmp_filter_ctx ctx, struct sock_filter **prog,
 static int build_kind(struct os_sandbox *sb, enum os_thread_kind kind,
 		      pid_t pid, char *why, size_t why_len)
 {
-	size_t nr_extra;
+	size_t nr_arch, nr_extra;
+	const struct seccomp_allow *arch = seccomp_arch_rules(&nr_arch);
 	const struct seccomp_allow *extra = seccomp_extra_rules(&nr_extra);
-	const struct seccomp_allow *const lists[] = { base_rules, extra };
-	const size_t sizes[] = { ARRAY_SIZE(base_rules), nr_extra };
+	const struct seccomp_allow *const lists[] = { base_rules, arch, extra };
+	const size_t sizes[] = { ARRAY_SIZE(base_rules), nr_arch, nr_extra };
 	unsigned bit = 1u << kind;
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
 	int err;
@@ -305,7 +310,7 @@ static int build_kind(struct os_sandbox *sb, enum os_thread_kind kind,
 		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_OPTIMIZE, 2);
 	if (err)
 		set_why(why, why_len, "libseccomp attributes: %s", strerror(-err));
-	for (int l = 0; !err && l < 2; l++)
+	for (int l = 0; !err && l < (int)ARRAY_SIZE(lists); l++)
 		err = add_rules(ctx, lists[l], sizes[l], bit, pid, &sb->size[kind].rules,
 				why, why_len);
 	if (!err) {
@@ -315,7 +320,7 @@ static int build_kind(struct os_sandbox *sb, enum os_thread_kind kind,
 				os_thread_kind_name(kind), strerror(-err));
 	}
 	seccomp_release(ctx);
-	sb->size[kind].syscalls = count_syscalls(lists, sizes, 2, bit);
+	sb->size[kind].syscalls = count_syscalls(lists, sizes, (int)ARRAY_SIZE(lists), bit);
 	sb->size[kind].bpf_insns = sb->len[kind];
 	return err;
 }

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
-/* The allow-list tables of os/linux/seccomp.c, and the extra list a
- * sanitizer build adds (seccomp_extra_san.c or seccomp_extra_none.c, picked
- * by the Makefile). */
+/* The allow-list tables of os/linux/seccomp.c, the architecture's own
+ * (seccomp_arch_<arch>.c) and the extra list a sanitizer build adds
+ * (seccomp_extra_san.c or seccomp_extra_none.c), picked by the Makefile. */
 #ifndef VIBEVMM_OS_LINUX_SECCOMP_RULES_H
 #define VIBEVMM_OS_LINUX_SECCOMP_RULES_H
 
@@ -39,7 +39,14 @@ struct seccomp_allow {
 #define ALLOW_IF(name, kinds, a) { SCMP_SYS(name), (kinds), 1, { a } }
 #define ALLOW_IF2(name, kinds, a, b) { SCMP_SYS(name), (kinds), 2, { a, b } }
 
+/* An ioctl request, by its number. */
+#define IOCTL(kinds, cmd) ALLOW_IF(ioctl, kinds, ARG_EQ(1, cmd))
+
 /* Rules the build adds for its own runtime (sanitizers); n = 0 for none. */
 const struct seccomp_allow *seccomp_extra_rules(size_t *n);
+
+/* The architecture's own rules (seccomp_arch_<arch>.c): ioctls whose
+ * request numbers only its headers define; n = 0 for none. */
+const struct seccomp_allow *seccomp_arch_rules(size_t *n);
 
 #endif
