@@ -7,7 +7,9 @@
  */
 #include <dirent.h>
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
@@ -16,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/internal.h"
+#include "core/snapfile.h"
 #include "devices.h"
 #include "harness.h"
 
@@ -460,6 +464,93 @@ static void test_main_thread_opens_a_new_image_but_creates_nothing(void **state)
 	unlink("/tmp/vibevmm-seccomp-new");
 }
 
+/* ---- the main thread: snapshot state ---- */
+
+/* A port whose read lasts until a pause is asked for: the vCPU then parks
+ * right after a port-read exit, which the save has to finish. */
+struct slow_port {
+	struct device dev;
+	atomic_bool entered;
+};
+
+static int slow_port_read(struct device *dev, uint64_t offset, void *data, size_t size)
+{
+	struct slow_port *p = dev->private;
+
+	atomic_store(&p->entered, true);
+	/* bounded: a few seconds at most, no system call */
+	for (unsigned long i = 0; i < (1ul << 32); i++)
+		if (atomic_load(&dev->vm->state->pause_requested))
+			break;
+	memset(data, 0, size);
+	return 0;
+}
+
+static void slow_port_destroy(struct device *dev)
+{
+	free(dev->private);
+}
+
+static struct slow_port *slow_port_add(struct vm *vm)
+{
+	struct slow_port *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->dev = (struct device){
+		.name = "slow-port", .base = TESTDEV_PORT, .size = 4, .private = p,
+		.read = slow_port_read, .destroy = slow_port_destroy, .space = DEVICE_PIO,
+	};
+	return vm_register_device(vm, &p->dev) ? NULL : p;
+}
+
+static int load_buf(struct vm *vm, struct vcpu *vcpu, const struct snap_buf *b)
+{
+	struct snap_cursor c = { .p = b->data, .left = b->len };
+
+	return vcpu ? vcpu_state_load(vcpu, &c) : vm_state_load(vm, &c);
+}
+
+/* vcpu_state_save/load and vm_state_save/load from the confined main
+ * thread of a paused VM with the irqchip (every item), the vCPU parked
+ * after a port read (finished by a KVM_RUN there); loaded back into the
+ * same VM, which then resumes. */
+static int child_snapshot_confined(void *arg)
+{
+	struct vm *vm = new_vm();
+	struct snap_buf vm_state = { 0 }, vcpu_state = { 0 };
+	struct slow_port *port;
+
+	if (vm_enable_seccomp(vm) || vm_create_irqchip(vm) || !(port = slow_port_add(vm)))
+		return CHILD_FAILED;
+	load_guest(vm, "snapcount");
+	new_vcpu_long_mode(vm, 0);
+	if (vm_start(vm) || vm_seccomp_confine_caller(vm))
+		return CHILD_FAILED;
+	while (!atomic_load(&port->entered))
+		poll(NULL, 0, 1);
+	if (vm_pause(vm))
+		return CHILD_FAILED;
+	if (vm->vcpus[0]->exit.reason != VCPU_EXIT_IO) {
+		fprintf(stderr, "parked after exit %d, not the port read\n", vm->vcpus[0]->exit.reason);
+		return CHILD_FAILED;
+	}
+	if (vm_state_save(vm, &vm_state) || vcpu_state_save(vm->vcpus[0], &vcpu_state) ||
+	    load_buf(vm, NULL, &vm_state) || load_buf(vm, vm->vcpus[0], &vcpu_state))
+		return CHILD_FAILED;
+	if (vm_resume(vm) || vm_stop(vm) || vm_wait(vm) != VCPU_EXIT_STOPPED)
+		return CHILD_FAILED;
+	snap_buf_free(&vm_state);
+	snap_buf_free(&vcpu_state);
+	vm_destroy(vm);
+	return CHILD_OK;
+}
+
+static void test_snapshot_state_confined(void **state)
+{
+	assert_child_ok(in_child(child_snapshot_confined, NULL));
+}
+
 /* ---- API rules ---- */
 
 static void test_enable_and_confine_rules(void **state)
@@ -491,6 +582,7 @@ int main(void)
 		cmocka_unit_test(test_threads_named_and_filtered),
 		cmocka_unit_test(test_pause_resume_confined),
 		cmocka_unit_test(test_main_thread_opens_a_new_image_but_creates_nothing),
+		cmocka_unit_test(test_snapshot_state_confined),
 		cmocka_unit_test(test_threads_named_without_seccomp),
 		cmocka_unit_test(test_enable_and_confine_rules),
 	};
