@@ -880,8 +880,10 @@ static int failing_sync(void *opaque, int fd)
 	return -1;
 }
 
-/* A write, a read, a flush that fails (sync_error kept): saved after a
- * quiesce; a goes, b opens the same image (it is locked meanwhile). */
+/* A write, a read, a flush that fails (sync_error kept); quiesced, then a
+ * read of sector 4 made available (a guest's last request before the
+ * pause: not taken, the restored device must answer it); saved. a goes, b
+ * opens the same image (it is locked meanwhile). */
 static struct snap_buf blk_busy(struct fx *f, struct device **pb)
 {
 	const struct virtio_blk_io failing = { .sync = failing_sync };
@@ -899,15 +901,19 @@ static struct snap_buf blk_busy(struct fx *f, struct device **pb)
 	virtio_blk_set_io(a, &failing);
 	assert_int_equal(blk_do(&f->a, a, 2, VIRTIO_BLK_T_FLUSH, 0, 0), VIRTIO_BLK_S_IOERR);
 	assert_int_equal(a->quiesce(a), 0);
+	blk_post(&f->a, a, 0, 3, VIRTIO_BLK_T_IN, 4, 512);
+	usleep(20000);
 	p = save_of(a);
+	copy_ram(f); /* as the snapshot's memory has it: before a goes on */
+	assert_int_equal(used_idx(&f->a, 0), 3);
 	a->unquiesce(a);
+	assert_int_equal(p.data[vq_off(0, VQ_LAST_AVAIL)], 3);
 	assert_int_equal(p.len, BLK_SNAP_SYNC_ERROR + 4);
 	assert_int_equal(p.data[BLK_SNAP_WT], 0);          /* FLUSH negotiated */
 	assert_int_equal(p.data[BLK_SNAP_SYNC_ERROR], EIO);
 	for (unsigned i = 0; i < sizeof(cfg); i++)
 		assert_int_equal(a->read(a, R_CONFIG + i, &cfg[i], 1), 0);
 	assert_memory_equal(p.data + BLK_SNAP_CONFIG, cfg, sizeof(cfg));
-	copy_ram(f);
 	side_down(&f->a);
 	*pb = add_blk(&f->b, f->path, VIRTIO_BLK_AIO_SYNC);
 	return p;
@@ -920,19 +926,29 @@ static void test_blk_round_trip(void **state)
 	struct snap_buf p = blk_busy(f, &b);
 	uint64_t capacity = 0;
 
+	/* Held, so that it saves what a did before it answers the read
+	 * that waits in the ring. */
+	assert_int_equal(b->quiesce(b), 0);
 	assert_int_equal(load_of(b, p.data, p.len), 0);
 	assert_saves(b, &p);
 	assert_int_equal(rd32(b, R_STATUS), ST_UP);
 	assert_int_equal(b->read(b, R_CONFIG, &capacity, 8), 0);
 	assert_int_equal(capacity, IMG_SECTORS);
-	/* the next requests: used slots 3 and 4; the failed sync still
+	b->unquiesce(b);
+	/* the read made available before the save: answered in used slot 3 */
+	assert_true(wait_used(&f->b, 0, 4));
+	assert_int_equal(gused(&f->b, 0)->ring[3].id, 9);
+	assert_int_equal(gused(&f->b, 0)->ring[3].len, 513);
+	assert_int_equal(blk_status(&f->b, 3), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_data(&f->b, 3)[0], 4);
+	/* the next requests: used slots 4 and 5; the failed sync still
 	 * fails writes and flushes, as before the save, until a reset */
-	assert_int_equal(blk_do(&f->b, b, 3, VIRTIO_BLK_T_IN, 7, 1024), VIRTIO_BLK_S_OK);
-	assert_int_equal(blk_data(&f->b, 3)[0], 0x5c);
-	assert_int_equal(blk_data(&f->b, 3)[1023], 8);
-	assert_int_equal(used_idx(&f->b, 0), 4);
-	assert_int_equal(blk_do(&f->b, b, 4, VIRTIO_BLK_T_OUT, 9, 512), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(blk_do(&f->b, b, 4, VIRTIO_BLK_T_IN, 7, 1024), VIRTIO_BLK_S_OK);
+	assert_int_equal(blk_data(&f->b, 4)[0], 0x5c);
+	assert_int_equal(blk_data(&f->b, 4)[1023], 8);
 	assert_int_equal(used_idx(&f->b, 0), 5);
+	assert_int_equal(blk_do(&f->b, b, 5, VIRTIO_BLK_T_OUT, 9, 512), VIRTIO_BLK_S_IOERR);
+	assert_int_equal(used_idx(&f->b, 0), 6);
 	snap_buf_free(&p);
 }
 
@@ -943,6 +959,7 @@ static void test_blk_bad_payloads(void **state)
 	struct snap_buf p = blk_busy(f, &b);
 
 	assert_int_equal(load_of(b, p.data, p.len), 0);
+	assert_true(wait_used(&f->b, 0, 4)); /* the waiting read: then all is still */
 	assert_transport_checks(b, &p, 0);
 	assert_patch_refused(b, &p, BLK_SNAP_CONFIG, 1, IMG_SECTORS + 1); /* another disk */
 	assert_patch_refused(b, &p, BLK_SNAP_CONFIG + 34, 1, 2);           /* other queues */
