@@ -13,6 +13,7 @@
  *   what the registers say)
  *   u16 bytes in the receive buffer (<= 4096), then those bytes, oldest
  *   first
+ * IIR, the rest of LSR and MSR follow from these (read_reg).
  * The receive buffer is 4096 bytes, not a 16550A's 16: host input waits
  * there for the guest (see above), so a snapshot keeps all of it.
  */

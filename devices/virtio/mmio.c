@@ -602,8 +602,8 @@ static int parse_ring(struct virtio_dev *vd, struct snap_cursor *in,
 
 	if (in->bad || !is_bool(signalled_valid))
 		return -EINVAL;
-	if (!q->ready)
-		return last_avail | avail_seen | used_idx | signalled_used | signalled_valid ?
+	if (!q->ready) /* its struct virtq is all zero (queue_stop) */
+		return (last_avail | avail_seen | used_idx | signalled_used | signalled_valid) ?
 		       -EINVAL : 0;
 	if (virtq_init(&q->vq, vd->vm, q->num, q->desc, q->driver, q->device, st->drv_features))
 		return -EINVAL;
