@@ -2,7 +2,8 @@
 /*
  * The one-port ACPI PM register of the hardware-reduced platform: the FADT
  * points RESET_REG and SLEEP_CONTROL/STATUS_REG here (see
- * arch/x86_64/acpi.c). It has no state, so it needs no lock.
+ * arch/x86_64/acpi.c). It has no state (sleep status reads 0, writes act
+ * at once), so it needs no lock and nothing in a snapshot.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -57,6 +58,7 @@ struct device *acpi_pm_create(uint16_t port)
 		.name = "acpi-pm", .base = port, .size = 1,
 		.read = acpi_pm_read, .write = acpi_pm_write,
 		.destroy = acpi_pm_destroy, .space = DEVICE_PIO,
+		.stateless = true,
 	};
 	return dev;
 }

@@ -48,6 +48,7 @@ struct device *debugcon_create(struct vm *vm, uint64_t base, int out_fd)
 		.name = "debugcon", .base = base, .size = DEBUGCON_SIZE,
 		.private = d, .read = debugcon_read, .write = debugcon_write,
 		.destroy = debugcon_destroy, .space = DEVICE_MMIO,
+		.stateless = true, /* a byte written goes out at once */
 	};
 	return &d->dev;
 }

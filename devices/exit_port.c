@@ -29,7 +29,7 @@ static struct device *create(enum device_space space, uint64_t base, uint64_t si
 	*dev = (struct device){
 		.name = "exit-port", .base = base, .size = size,
 		.write = exit_port_write, .destroy = exit_port_destroy,
-		.space = space,
+		.space = space, .stateless = true,
 	};
 	return dev;
 }

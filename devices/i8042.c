@@ -18,6 +18,14 @@
  * SendCtrlAltDel: keyboard bytes queue up and each raises IRQ 1 while the
  * guest has keyboard interrupts on. Ports 0x61-0x63 are inside the range only because the range
  * is contiguous; they read 0 (KVM's in-kernel PIT answers port 0x61 itself).
+ *
+ * Snapshot payload (little-endian; i8042_save / i8042_load):
+ *   u32 "8042" magic
+ *   u8 command byte, output port, command waiting for its data byte (0 or
+ *   one of the five that take one), output buffer, output buffer full (0/1)
+ *   u8 keyboard bytes queued behind the output buffer (<= 16), then those
+ *   bytes, next first
+ * Interrupts are edges sent with each byte, so there is no line to save.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -25,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/snapfile.h"
 #include "devices.h"
 #include "utils.h"
 #include "vm.h"
@@ -291,6 +300,83 @@ int i8042_send_ctrl_alt_del(struct device *dev)
 	return 0;
 }
 
+/* ---- snapshots ---- */
+
+#define SNAP_MAGIC_8042 0x32343038u /* "8042" */
+
+static int i8042_save(struct device *dev, struct snap_buf *out)
+{
+	struct i8042 *k = dev->private;
+
+	pthread_mutex_lock(&k->lock);
+	snap_put_u32(out, SNAP_MAGIC_8042);
+	snap_put_u8(out, k->ctr);
+	snap_put_u8(out, k->outport);
+	snap_put_u8(out, k->pending);
+	snap_put_u8(out, k->out);
+	snap_put_u8(out, k->out_full);
+	snap_put_u8(out, (uint8_t)k->kbd_len);
+	for (unsigned i = 0; i < k->kbd_len; i++)
+		snap_put_u8(out, k->kbd[(k->kbd_head + i) % KBD_QUEUE]);
+	pthread_mutex_unlock(&k->lock);
+	return out->failed ? -ENOMEM : 0;
+}
+
+/* The commands i8042_command leaves waiting for a data byte. */
+static bool pending_ok(uint8_t cmd)
+{
+	return cmd == 0 || cmd == CMD_WRITE_CTR || cmd == CMD_WRITE_OUTPORT ||
+	       cmd == CMD_WRITE_KBD_OUT || cmd == CMD_WRITE_AUX_OUT || cmd == CMD_WRITE_AUX;
+}
+
+/* A payload's state, checked, before it is applied. */
+struct i8042_snap {
+	uint8_t ctr, outport, pending, out;
+	bool out_full;
+	uint8_t kbd[KBD_QUEUE]; /* next first */
+	unsigned kbd_len;
+};
+
+static int i8042_parse(struct snap_cursor *in, struct i8042_snap *st)
+{
+	uint8_t full;
+
+	if (snap_get_u32(in) != SNAP_MAGIC_8042)
+		return -EINVAL;
+	st->ctr = snap_get_u8(in);
+	st->outport = snap_get_u8(in);
+	st->pending = snap_get_u8(in);
+	st->out = snap_get_u8(in);
+	full = snap_get_u8(in);
+	st->kbd_len = snap_get_u8(in);
+	if (in->bad || !pending_ok(st->pending) || full > 1 || st->kbd_len > KBD_QUEUE)
+		return -EINVAL;
+	st->out_full = full;
+	snap_get_bytes(in, st->kbd, st->kbd_len);
+	return snap_cursor_done(in) ? 0 : -EINVAL;
+}
+
+static int i8042_load(struct device *dev, struct snap_cursor *in)
+{
+	struct i8042 *k = dev->private;
+	struct i8042_snap st;
+	int err = i8042_parse(in, &st);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&k->lock);
+	k->ctr = st.ctr;
+	k->outport = st.outport;
+	k->pending = st.pending;
+	k->out = st.out;
+	k->out_full = st.out_full;
+	memcpy(k->kbd, st.kbd, st.kbd_len);
+	k->kbd_head = 0;
+	k->kbd_len = st.kbd_len;
+	pthread_mutex_unlock(&k->lock);
+	return 0;
+}
+
 static void i8042_destroy(struct device *dev)
 {
 	struct i8042 *k = dev->private;
@@ -315,6 +401,7 @@ struct device *i8042_create(void)
 		.name = "i8042", .base = I8042_BASE_PORT, .size = I8042_NR_PORTS,
 		.private = k, .read = i8042_read, .write = i8042_write,
 		.destroy = i8042_destroy, .space = DEVICE_PIO,
+		.save = i8042_save, .load = i8042_load,
 	};
 	return &k->dev;
 }

@@ -6,12 +6,19 @@
  * Linux's AMBA bus finds it by the PrimeCell id registers at the end of
  * its 4 KiB window. The match interrupt is not wired: nothing in a guest's
  * boot waits for an alarm, and an RTC alarm is no way to keep time.
+ *
+ * Snapshot payload (little-endian; pl031_save / pl031_load):
+ *   u32 "P031" magic, s64 guest seconds minus host seconds (the clock
+ *   keeps following the host's wall clock after a restore, as a battery
+ *   clock would), u32 match register, u32 interrupt mask (0/1)
  */
+#include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "core/snapfile.h"
 #include "vm.h"
 
 #define PL031_DR 0x000   /* data: the current seconds */
@@ -102,6 +109,43 @@ static int pl031_write(struct device *dev, uint64_t offset, void *data, size_t s
 	return 0;
 }
 
+#define SNAP_MAGIC_PL031 0x31333050u /* "P031" */
+/* Far beyond any 32-bit value loaded minus any host time, far from where
+ * host seconds + offset would overflow. */
+#define PL031_MAX_OFFSET (1LL << 40)
+
+static int pl031_save(struct device *dev, struct snap_buf *out)
+{
+	struct pl031 *r = dev->private;
+
+	pthread_mutex_lock(&r->lock);
+	snap_put_u32(out, SNAP_MAGIC_PL031);
+	snap_put_u64(out, (uint64_t)r->offset);
+	snap_put_u32(out, r->match);
+	snap_put_u32(out, r->imsc);
+	pthread_mutex_unlock(&r->lock);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static int pl031_load(struct device *dev, struct snap_cursor *in)
+{
+	struct pl031 *r = dev->private;
+	uint32_t magic = snap_get_u32(in), match, imsc;
+	int64_t offset = (int64_t)snap_get_u64(in);
+
+	match = snap_get_u32(in);
+	imsc = snap_get_u32(in);
+	if (magic != SNAP_MAGIC_PL031 || !snap_cursor_done(in) || imsc > 1 ||
+	    offset > PL031_MAX_OFFSET || offset < -PL031_MAX_OFFSET)
+		return -EINVAL;
+	pthread_mutex_lock(&r->lock);
+	r->offset = offset;
+	r->match = match;
+	r->imsc = imsc;
+	pthread_mutex_unlock(&r->lock);
+	return 0;
+}
+
 static void pl031_destroy(struct device *dev)
 {
 	struct pl031 *r = dev->private;
@@ -121,6 +165,7 @@ struct device *pl031_create(uint64_t base)
 		.name = "pl031", .base = base, .size = PL031_SIZE, .private = r,
 		.read = pl031_read, .write = pl031_write, .destroy = pl031_destroy,
 		.space = DEVICE_MMIO,
+		.save = pl031_save, .load = pl031_load,
 	};
 	return &r->dev;
 }

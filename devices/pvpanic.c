@@ -56,6 +56,7 @@ struct device *pvpanic_create(uint16_t port)
 		.name = "pvpanic", .base = port, .size = 1,
 		.read = pvpanic_read, .write = pvpanic_write,
 		.destroy = pvpanic_destroy, .space = DEVICE_PIO,
+		.stateless = true, /* events end the VM or are logged */
 	};
 	return dev;
 }

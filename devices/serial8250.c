@@ -5,6 +5,17 @@
  * comes from in_fd through the VM's I/O thread into a receive buffer the
  * guest drains through RBR. A full buffer pauses the input watch; the
  * guest's reads resume it.
+ *
+ * Snapshot payload (little-endian; serial_save / serial_load):
+ *   u32 "8250" magic
+ *   u8 IER, LCR, MCR, LSR error bits (only OE), SCR, FCR, DLL, DLM
+ *   u8 THR-empty interrupt pending (0/1), u8 interrupt line (0/1: must be
+ *   what the registers say)
+ *   u16 bytes in the receive buffer (<= 4096), then those bytes, oldest
+ *   first
+ * IIR, the rest of LSR and MSR follow from these (read_reg).
+ * The receive buffer is 4096 bytes, not a 16550A's 16: host input waits
+ * there for the guest (see above), so a snapshot keeps all of it.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -13,6 +24,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/snapfile.h"
 #include "devices.h"
 #include "vm.h"
 
@@ -59,13 +71,18 @@ struct serial8250 {
 	size_t rx_head, rx_len;
 };
 
-static uint8_t pending_iir(const struct serial8250 *s)
+static uint8_t iir_of(uint8_t ier, size_t rx_len, bool thri_pending)
 {
-	if ((s->ier & IER_RDI) && s->rx_len)
+	if ((ier & IER_RDI) && rx_len)
 		return IIR_RDI;
-	if ((s->ier & IER_THRI) && s->thri_pending)
+	if ((ier & IER_THRI) && thri_pending)
 		return IIR_THRI;
 	return IIR_NO_INT;
+}
+
+static uint8_t pending_iir(const struct serial8250 *s)
+{
+	return iir_of(s->ier, s->rx_len, s->thri_pending);
 }
 
 /* Drive the interrupt line from the state; pulse gives the (edge-triggered)
@@ -270,6 +287,105 @@ static int serial_input_ready(void *opaque)
 	return VM_WATCH_KEEP;
 }
 
+/* ---- snapshots ---- */
+
+#define SNAP_MAGIC_8250 0x30353238u /* "8250" */
+#define IER_MASK 0x0f
+#define MCR_MASK 0x1f
+
+/* What a payload holds, checked, before it is applied. */
+struct serial_snap {
+	uint8_t ier, lcr, mcr, lsr_extra, scr, fcr, dll, dlm;
+	bool thri_pending;
+	int irq_level;
+	uint16_t rx_len;
+	uint8_t rx[RX_BUF_SIZE];
+};
+
+static int serial_save(struct device *dev, struct snap_buf *out)
+{
+	struct serial8250 *s = dev->private;
+
+	pthread_mutex_lock(&s->lock);
+	snap_put_u32(out, SNAP_MAGIC_8250);
+	snap_put_u8(out, s->ier);
+	snap_put_u8(out, s->lcr);
+	snap_put_u8(out, s->mcr);
+	snap_put_u8(out, s->lsr_extra);
+	snap_put_u8(out, s->scr);
+	snap_put_u8(out, s->fcr);
+	snap_put_u8(out, s->dll);
+	snap_put_u8(out, s->dlm);
+	snap_put_u8(out, s->thri_pending);
+	snap_put_u8(out, (uint8_t)s->irq_level);
+	snap_put_u16(out, (uint16_t)s->rx_len);
+	for (size_t i = 0; i < s->rx_len; i++)
+		snap_put_u8(out, s->rx[(s->rx_head + i) % RX_BUF_SIZE]);
+	pthread_mutex_unlock(&s->lock);
+	return out->failed ? -ENOMEM : 0;
+}
+
+static bool is_bool(uint8_t v)
+{
+	return v <= 1;
+}
+
+/* Every value one this UART could have had: masked registers within
+ * their masks, the line as the registers drive it. */
+static int serial_parse(struct snap_cursor *in, struct serial_snap *st)
+{
+	uint8_t thri, line;
+
+	if (snap_get_u32(in) != SNAP_MAGIC_8250)
+		return -EINVAL;
+	st->ier = snap_get_u8(in);
+	st->lcr = snap_get_u8(in);
+	st->mcr = snap_get_u8(in);
+	st->lsr_extra = snap_get_u8(in);
+	st->scr = snap_get_u8(in);
+	st->fcr = snap_get_u8(in);
+	st->dll = snap_get_u8(in);
+	st->dlm = snap_get_u8(in);
+	thri = snap_get_u8(in);
+	line = snap_get_u8(in);
+	st->rx_len = snap_get_u16(in);
+	if (in->bad || (st->ier & ~IER_MASK) || (st->mcr & ~MCR_MASK) ||
+	    (st->lsr_extra & ~LSR_OE) || !is_bool(thri) || !is_bool(line) ||
+	    st->rx_len > RX_BUF_SIZE)
+		return -EINVAL;
+	snap_get_bytes(in, st->rx, st->rx_len);
+	st->thri_pending = thri;
+	st->irq_level = line;
+	if (!snap_cursor_done(in) ||
+	    line != (iir_of(st->ier, st->rx_len, st->thri_pending) != IIR_NO_INT))
+		return -EINVAL;
+	return 0;
+}
+
+static int serial_load(struct device *dev, struct snap_cursor *in)
+{
+	struct serial8250 *s = dev->private;
+	struct serial_snap st;
+	int err = serial_parse(in, &st);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&s->lock);
+	s->ier = st.ier, s->lcr = st.lcr, s->mcr = st.mcr;
+	s->lsr_extra = st.lsr_extra, s->scr = st.scr, s->fcr = st.fcr;
+	s->dll = st.dll, s->dlm = st.dlm;
+	s->thri_pending = st.thri_pending;
+	memcpy(s->rx, st.rx, st.rx_len);
+	s->rx_head = 0;
+	s->rx_len = st.rx_len;
+	/* s->irq_level is where this process's line is: drive it from there
+	 * to the level the registers ask for (the saved one). */
+	update_irq(s, false);
+	maybe_resume_input(s);
+	pthread_mutex_unlock(&s->lock);
+	return 0;
+}
+
 static void serial_destroy(struct device *dev)
 {
 	struct serial8250 *s = dev->private;
@@ -297,6 +413,7 @@ static struct device *create(struct vm *vm, enum device_space space, uint64_t ba
 		.name = "serial8250", .base = base, .size = SERIAL8250_SIZE, .private = s,
 		.read = serial_read, .write = serial_write,
 		.destroy = serial_destroy, .space = space,
+		.save = serial_save, .load = serial_load,
 	};
 	return &s->dev;
 }

@@ -8,6 +8,7 @@
 #ifndef VIBEVMM_DEVICES_H
 #define VIBEVMM_DEVICES_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -17,6 +18,8 @@ enum device_space {
 };
 
 struct vm;
+struct snap_buf;    /* core/snapfile.h: the snapshot's payload writer ... */
+struct snap_cursor; /* ... and reader (little-endian, bounds-checked) */
 
 /*
  * A device's counters for vm_format_metrics(): `group` names its kind
@@ -58,6 +61,44 @@ struct device {
 	/* Its name in metrics ("block_<id>"), set with device_set_id; empty:
 	 * its position among the VM's devices of its group ("block_0"). */
 	char id[DEVICE_ID_MAX];
+
+	/*
+	 * Snapshots (all optional). A snapshot saves a paused VM; it is
+	 * restored in a new process into a VM built the same way (the same
+	 * devices registered in the same order at the same addresses), guest
+	 * RAM already holding its saved contents, and the guest goes on
+	 * without a reboot or a driver reset.
+	 *
+	 * quiesce: the VM is paused; return once nothing the device took from
+	 * the guest is in flight and it takes nothing new (virtio-blk: its
+	 * worker has answered every request it took and leaves the rest in
+	 * the avail ring, which the saved indices make the restored device
+	 * take). 0 or -errno. unquiesce: let it go on (the VM continues after
+	 * the save, or the save failed); called once for each quiesce.
+	 *
+	 * save: append the device's guest-visible state to `out` (VM paused or
+	 * not started, device quiesced). 0; -EOPNOTSUPP when the device cannot
+	 * be restored in its configuration (virtio-net with vhost=on);
+	 * -ENOMEM (also when `out` failed to grow).
+	 *
+	 * load: on a VM built but not started (or paused), parse and check
+	 * the whole payload first (every length, index, size, feature bit and
+	 * guest address in range and consistent with how this device was
+	 * built; nothing left over) and only then put it in place. -EINVAL
+	 * for a bad payload, the device unchanged; -EOPNOTSUPP as for save;
+	 * another -errno when the host refused a step while applying (the
+	 * device is then in no defined state: discard the VM).
+	 *
+	 * stateless: the device keeps nothing the guest could see (debugcon,
+	 * exit port, ACPI PM, pvpanic): it has no save/load and needs no
+	 * section in a snapshot. A device with neither save/load nor this
+	 * flag cannot be snapshotted.
+	 */
+	int (*quiesce)(struct device *dev);
+	void (*unquiesce)(struct device *dev);
+	int (*save)(struct device *dev, struct snap_buf *out);
+	int (*load)(struct device *dev, struct snap_cursor *in);
+	bool stateless;
 };
 
 /*

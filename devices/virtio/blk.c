@@ -20,6 +20,15 @@
  * device; a driver without FLUSH gets a write-through device. The backend
  * state behind this changes only with b->lock held, and a reset waits until
  * no request is in flight.
+ *
+ * Snapshots: quiesce holds the worker (it answers what it took, takes
+ * nothing more, and says so) until unquiesce; requests the guest made
+ * available meanwhile stay in the avail ring for the saved last_avail to
+ * hand to the restored device. Its own part of the payload (after the
+ * transport's, see mmio.c): u8 config[60] (must be this device's: the same
+ * image size and queues), u8 write_through (0/1), u32 sync_error (an errno,
+ * 0-4095: a failed sync still fails flushes and writes after a restore,
+ * until the driver resets the device).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -36,6 +45,7 @@
 #include <unistd.h>
 
 #include "core/sandbox.h"
+#include "core/snapfile.h"
 #include "devices/virtio/blk.h"
 #include "utils.h"
 #include "vm.h"
@@ -328,7 +338,8 @@ static void take_next_image(struct virtio_blk *b)
 	pthread_mutex_unlock(&b->lock);
 }
 
-/* The stop eventfd: the end (blk_destroy), or an image to take. */
+/* The stop eventfd: the end (blk_destroy), an image to take, or a hold
+ * (quiesce) that starts or ends. */
 static bool stop_or_swap(struct virtio_blk *b)
 {
 	bool stop, swap;
@@ -337,27 +348,46 @@ static bool stop_or_swap(struct virtio_blk *b)
 	pthread_mutex_lock(&b->lock);
 	stop = b->stopping;
 	swap = b->next_image != NULL;
+	b->held = b->hold;
 	pthread_mutex_unlock(&b->lock);
 	if (!stop && swap)
 		take_next_image(b);
 	return stop;
 }
 
+/* Held: answer what was taken (completions still come in); once nothing
+ * is in flight, tell quiesce. The queues' fds are not polled meanwhile, so
+ * their notifications wait in the eventfds for unquiesce. */
+static void park(struct virtio_blk *b)
+{
+	signal_touched(b);
+	pthread_mutex_lock(&b->lock);
+	if (!b->inflight && !b->parked) {
+		b->parked = true;
+		pthread_cond_broadcast(&b->idle);
+	}
+	pthread_mutex_unlock(&b->lock);
+}
+
 static void *blk_worker(void *arg)
 {
 	struct virtio_blk *b = arg;
-	nfds_t n = 2 + b->opt.num_queues;
 
 	if (thread_enter(b->vd->vm, OS_THREAD_BLK, "blk-%.11s", b->be.serial))
 		return NULL;
 	for (;;) {
+		nfds_t n = 2 + (b->held ? 0 : b->opt.num_queues);
+
 		if (poll(b->fds, n, -1) < 0)
 			continue; /* EINTR */
 		if (b->fds[0].revents && stop_or_swap(b))
 			break;
 		if (b->uring && b->fds[1].revents && drain_fd(b->fds[1].fd))
 			blk_uring_reap(b, false);
-		serve_queues(b);
+		if (b->held)
+			park(b);
+		else
+			serve_queues(b); /* (stale revents: their drain_fd fails) */
 	}
 	/* Guest memory outlives us, but not by much: nothing may still be
 	 * writing into it when the VM goes. */
@@ -410,6 +440,90 @@ static void blk_reset(struct virtio_dev *vd)
 	b->be.sync_error = 0;
 	b->be.write_through = true;
 	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- snapshots ---- */
+
+static void wake_worker(struct virtio_blk *b)
+{
+	uint64_t one = 1;
+
+	if (write(b->stop_fd, &one, sizeof(one)) < 0)
+		vm_err(b->vd->vm, "virtio-blk %s: cannot wake the worker: %s", b->path,
+		       strerror(errno));
+}
+
+/* VM paused: wait until the worker holds, with nothing in flight (as
+ * blk_reset waits for `inflight`). */
+static int blk_quiesce(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->priv;
+
+	pthread_mutex_lock(&b->lock);
+	b->hold = true;
+	b->parked = false;
+	pthread_mutex_unlock(&b->lock);
+	wake_worker(b);
+	pthread_mutex_lock(&b->lock);
+	while (!b->parked)
+		pthread_cond_wait(&b->idle, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+static void blk_unquiesce(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->priv;
+
+	pthread_mutex_lock(&b->lock);
+	b->hold = false;
+	b->parked = false;
+	pthread_mutex_unlock(&b->lock);
+	wake_worker(b);
+}
+
+/* Transport lock held (the config changes under it). */
+static int blk_save(struct virtio_dev *vd, struct snap_buf *out)
+{
+	struct virtio_blk *b = vd->priv;
+
+	snap_put_bytes(out, b->config, sizeof(b->config));
+	pthread_mutex_lock(&b->lock);
+	snap_put_u8(out, b->be.write_through);
+	snap_put_u32(out, (uint32_t)b->be.sync_error);
+	pthread_mutex_unlock(&b->lock);
+	return 0;
+}
+
+#define MAX_ERRNO 4095
+
+/* write_through follows the features at DRIVER_OK (blk_activate, which
+ * go_live calls again on a device that was live): any value is one a
+ * device had before its driver came up. */
+static int blk_load(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_features,
+		    bool apply)
+{
+	struct virtio_blk *b = vd->priv;
+	uint8_t config[BLK_CFG_LEN], write_through;
+	uint32_t sync_error;
+
+	snap_get_bytes(in, config, sizeof(config));
+	write_through = snap_get_u8(in);
+	sync_error = snap_get_u32(in);
+	if (in->bad || write_through > 1 || sync_error > MAX_ERRNO)
+		return -EINVAL;
+	if (memcmp(config, b->config, sizeof(config))) {
+		vm_warn(vd->vm, "virtio-blk %s: the snapshot's disk has another size or "
+			"other queues than this one", b->path);
+		return -EINVAL;
+	}
+	if (!apply)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	b->be.write_through = write_through;
+	b->be.sync_error = (int)sync_error;
+	pthread_mutex_unlock(&b->lock);
+	return 0;
 }
 
 static void blk_free(struct virtio_blk *b)
@@ -473,6 +587,8 @@ static void fill_config(struct virtio_blk *b)
 		.own_notify = true, .config_read = blk_config_read,
 		.queue_notify = blk_notify, .activate = blk_activate,
 		.reset = blk_reset, .destroy = blk_destroy, .metrics = blk_metrics,
+		.save = blk_save, .load = blk_load,
+		.quiesce = blk_quiesce, .unquiesce = blk_unquiesce,
 	};
 }
 

@@ -66,6 +66,11 @@ struct virtio_blk {
 	bool stopping;
 	pthread_cond_t swapped;
 
+	/* Snapshots: `hold` (quiesce sets it, unquiesce clears it, `lock`
+	 * held) keeps the worker from taking requests; `parked` says it saw
+	 * that and has answered every request it took (signalled on idle). */
+	bool hold, parked;
+
 	/* Answered requests (metrics): written by the worker alone. */
 	struct {
 		atomic_uint_least64_t read_count, read_bytes, write_count,
@@ -86,6 +91,7 @@ struct virtio_blk {
 	/* FLUSH on the ring: the flushes the fdatasync under way (or about to
 	 * start) answers, and those taken since, which wait for the next. */
 	struct blk_slot *flush_running, *flush_waiting;
+	bool held;                 /* hold, as the worker last saw it */
 	uint64_t gate_buf;         /* the test gate's 8 bytes */
 	struct iovec gate_iov;
 };

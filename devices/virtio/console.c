@@ -5,6 +5,11 @@
  * queue 1 (transmitq) guest output to out_fd. Everything runs on the VM's
  * I/O thread (input readiness and queue notifications), so the input
  * buffer and the pause/resume of the input fd need no lock of their own.
+ *
+ * Snapshots (the I/O thread is quiet: the VM is paused or not started):
+ * the device's own part of the payload (after the transport's, see
+ * mmio.c) is u8 guest_spoke (0/1), u16 bytes of input waiting for the
+ * guest (<= 4096), then those bytes.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -12,6 +17,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/snapfile.h"
 #include "devices/virtio/virtio.h"
 #include "utils.h"
 #include "vm.h"
@@ -145,6 +151,36 @@ static void console_reset(struct virtio_dev *vd)
 	atomic_store(&c->guest_spoke, false);
 }
 
+static int console_save(struct virtio_dev *vd, struct snap_buf *out)
+{
+	struct virtio_console *c = vd->priv;
+
+	snap_put_u8(out, atomic_load(&c->guest_spoke));
+	snap_put_u16(out, (uint16_t)c->pending_len);
+	snap_put_bytes(out, c->pending, c->pending_len);
+	return 0;
+}
+
+static int console_load(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_features,
+			bool apply)
+{
+	struct virtio_console *c = vd->priv;
+	uint8_t spoke = snap_get_u8(in), bytes[sizeof(c->pending)];
+	uint16_t len = snap_get_u16(in);
+
+	if (in->bad || spoke > 1 || len > sizeof(c->pending))
+		return -EINVAL;
+	snap_get_bytes(in, bytes, len);
+	if (in->bad)
+		return -EINVAL;
+	if (!apply)
+		return 0;
+	memcpy(c->pending, bytes, len);
+	c->pending_len = len;
+	atomic_store(&c->guest_spoke, spoke);
+	return 0;
+}
+
 static void console_destroy(struct virtio_dev *vd)
 {
 	free(vd->priv);
@@ -157,7 +193,7 @@ static const struct virtio_dev_ops console_ops = {
 	.num_queues = 2, .queue_max = CONSOLE_QUEUE_MAX,
 	.config_len = CONSOLE_CFG_LEN,
 	.queue_notify = console_notify, .reset = console_reset,
-	.destroy = console_destroy,
+	.destroy = console_destroy, .save = console_save, .load = console_load,
 };
 
 struct device *virtio_console_create(struct vm *vm, uint64_t base,

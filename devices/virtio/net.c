@@ -29,6 +29,17 @@
  * (VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET, net_ctrl.c; 1 after every reset) are
  * detached (TUNSETQUEUE), so no frame waits where nobody reads. Each pair's
  * fd has its own watch; all of it runs on the I/O thread, control included.
+ *
+ * Snapshots: the device's own part of the payload (after the transport's,
+ * see mmio.c) is u8 config[12] (the MAC, then status, max_virtqueue_pairs
+ * and mtu, which must be this device's) and u32 queue pairs in use (1 ..
+ * the device's pairs; more than 1 only with MQ negotiated). The features
+ * the data path uses, the TAP's offloads and the control queue's answers
+ * follow from the transport's state (net_activate at the restored
+ * DRIVER_OK; the control queue is a queue like the others). A frame read
+ * from the TAP and waiting for receive buffers is not kept: lost, as on a
+ * wire. vhost=on is refused (-EOPNOTSUPP): its ring indices live in the
+ * kernel, which would have to stop and give them back.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -41,6 +52,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "core/snapfile.h"
 #include "devices/virtio/virtio.h"
 #include "utils.h"
 #include "vm.h"
@@ -525,6 +537,45 @@ static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
 	memcpy(data, n->config + off, size); /* bounds checked by mmio.c */
 }
 
+/* ---- snapshots ---- */
+
+#define NET_CFG_MAC_LEN 6
+
+static int net_save(struct virtio_dev *vd, struct snap_buf *out)
+{
+	struct virtio_net *n = vd->priv;
+
+	if (n->vhost)
+		return -EOPNOTSUPP;
+	snap_put_bytes(out, n->config, sizeof(n->config));
+	snap_put_u32(out, atomic_load(&n->active));
+	return 0;
+}
+
+static int net_load(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_features,
+		    bool apply)
+{
+	struct virtio_net *n = vd->priv;
+	uint8_t config[NET_CFG_LEN];
+	uint32_t active;
+
+	if (n->vhost)
+		return -EOPNOTSUPP;
+	snap_get_bytes(in, config, sizeof(config));
+	active = snap_get_u32(in);
+	if (in->bad || memcmp(config + NET_CFG_MAC_LEN, n->config + NET_CFG_MAC_LEN,
+			      NET_CFG_LEN - NET_CFG_MAC_LEN))
+		return -EINVAL;
+	if (active < 1 || active > n->nr_pairs ||
+	    (active > 1 && !has(drv_features, VIRTIO_NET_F_MQ)))
+		return -EINVAL;
+	if (!apply)
+		return 0;
+	/* The MAC the guest read, even if this device was given another. */
+	memcpy(n->config, config, NET_CFG_MAC_LEN);
+	return set_pairs(n, (uint16_t)active);
+}
+
 static void net_free(struct virtio_net *n)
 {
 	for (unsigned i = 0; n->pairs && i < n->nr_pairs; i++) {
@@ -598,7 +649,7 @@ static const struct virtio_dev_ops net_ops = {
 	.num_queues = 2, .queue_max = NET_QUEUE_MAX, .config_len = NET_CFG_LEN,
 	.config_read = net_config_read, .queue_notify = net_notify,
 	.activate = net_activate, .reset = net_reset, .destroy = net_destroy,
-	.metrics = net_metrics,
+	.metrics = net_metrics, .save = net_save, .load = net_load,
 };
 
 static int tap_error(const char *name, int err, char *why, size_t len)

@@ -236,6 +236,28 @@ struct virtio_dev_ops {
 	void (*destroy)(struct virtio_dev *vd);
 	/* Optional: the device's counters (struct device's metrics). */
 	void (*metrics)(struct virtio_dev *vd, struct device_metrics *m);
+	/*
+	 * Snapshots (see struct device; mmio.c saves and loads the transport
+	 * and calls these for the device's own part, which follows the
+	 * transport's in the payload). Both or neither: a device without
+	 * them has no state of its own (an empty part).
+	 * save: append it (transport lock held, VM paused, device quiesced);
+	 * 0 or -errno (-EOPNOTSUPP: this configuration cannot be restored).
+	 * load: read the part from `in` and check it against this device and
+	 * the driver features being restored (drv_features); with apply
+	 * false that is all (-EINVAL for a bad part, nothing changed). With
+	 * apply true (only after a check of the same bytes passed; transport
+	 * lock held, the transport's registers and queues in place, before
+	 * the device goes live as at DRIVER_OK) also put it in place: 0, or
+	 * -errno when the host refused a step.
+	 */
+	int (*save)(struct virtio_dev *vd, struct snap_buf *out);
+	int (*load)(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_features,
+		    bool apply);
+	/* struct device's quiesce and unquiesce, for a device with a thread
+	 * of its own (vm_pause quiets the vCPUs and the I/O thread, not it). */
+	int (*quiesce)(struct virtio_dev *vd);
+	void (*unquiesce)(struct virtio_dev *vd);
 };
 
 /* A counter with one writing thread (a device's worker or the I/O

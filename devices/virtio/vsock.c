@@ -1,17 +1,28 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-vsock (device id 19) over virtio-mmio: queues 0 (rx), 1 (tx) and 2
- * (event, never used: there is no live migration here), config space the
- * guest's CID (le64). The connections and the host side are vsock_conn.c's;
- * this file runs them on the VM's I/O thread, whenever the driver notifies
- * a queue or a host socket needs attention (one watch on vsock_conn's epoll
- * fd), under one lock that a device reset (vCPU thread) takes too.
+ * (event: used once after a snapshot is restored, see below), config space
+ * the guest's CID (le64). The connections and the host side are
+ * vsock_conn.c's; this file runs them on the VM's I/O thread, whenever the
+ * driver notifies a queue or a host socket needs attention (one watch on
+ * vsock_conn's epoll fd), under one lock that a device reset (vCPU thread)
+ * takes too.
+ *
+ * Snapshots: the device's own part of the payload (after the transport's,
+ * see mmio.c) is u64 the guest's CID, which must be this device's. The
+ * connections cannot be kept: their host sockets belong to the process
+ * that saved them. So a restored device tells the driver with a
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET event (5.10.6.6) in its first event
+ * buffer (go_live's look at every queue, or the driver's next notify when
+ * it has none posted): Linux then drops every connection (ECONNRESET),
+ * re-reads the CID, and listening sockets stay.
  */
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/snapfile.h"
 #include "devices/virtio/vsock.h"
 #include "utils.h"
 #include "vm.h"
@@ -19,6 +30,10 @@
 #define VSOCK_QUEUE_MAX 256
 #define Q_RX 0
 #define Q_TX 1
+#define Q_EVENT 2
+#define EVENT_TRANSPORT_RESET 0 /* struct virtio_vsock_event: le32 id */
+#define EVENT_LEN 4
+#define EVENT_IOV 4
 /* TX waiting for room in RX and RX making room: a few rounds per wake-up. */
 #define ROUNDS 4
 
@@ -27,6 +42,8 @@ struct virtio_vsock {
 	struct vsock *core;
 	pthread_mutex_t lock;
 	uint8_t config[8];
+	bool reset_event;  /* restored: the driver must drop its connections */
+	struct iovec event_iov[EVENT_IOV];
 };
 
 /* Move packets both ways; a broken ring resets the device. */
@@ -70,10 +87,34 @@ static void vsock_run(struct virtio_vsock *s)
 	pthread_mutex_unlock(&s->lock);
 }
 
+/* After a restore: the transport reset event into the driver's next event
+ * buffer (none posted yet: its notify when it posts one brings us back). */
+static void send_reset_event(struct virtio_vsock *s)
+{
+	static const uint8_t reset[EVENT_LEN] = { EVENT_TRANSPORT_RESET };
+	struct virtq_elem e = { .iov = s->event_iov, .max_iov = EVENT_IOV };
+	struct virtio_queue *q;
+
+	pthread_mutex_lock(&s->lock);
+	if (s->reset_event && (q = virtio_queue_get(s->vd, Q_EVENT))) {
+		if (virtio_queue_pop(q, &e)) {
+			size_t n = iov_from_buf(e.iov + e.nr_out, e.nr_in, 0, reset, sizeof(reset));
+
+			virtq_push(&q->vq, e.head, (uint32_t)n);
+			s->reset_event = false;
+		}
+		virtio_queue_interrupt(q);
+		virtio_queue_put(q);
+	}
+	pthread_mutex_unlock(&s->lock);
+}
+
 static void vsock_notify(struct virtio_dev *vd, unsigned q)
 {
 	if (q == Q_RX || q == Q_TX)
 		vsock_run(vd->priv);
+	else if (q == Q_EVENT)
+		send_reset_event(vd->priv);
 }
 
 /* I/O thread: a host socket, the listener or the handshake timer. */
@@ -89,7 +130,32 @@ static void vsock_reset_dev(struct virtio_dev *vd)
 
 	pthread_mutex_lock(&s->lock);
 	vsock_reset(s->core);
+	s->reset_event = false; /* a new driver has no connections to drop */
 	pthread_mutex_unlock(&s->lock);
+}
+
+static int vsock_save(struct virtio_dev *vd, struct snap_buf *out)
+{
+	struct virtio_vsock *s = vd->priv;
+
+	snap_put_u64(out, vsock_cid(s->core));
+	return 0;
+}
+
+static int vsock_load(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_features,
+		      bool apply)
+{
+	struct virtio_vsock *s = vd->priv;
+	uint64_t cid = snap_get_u64(in);
+
+	if (in->bad || cid != vsock_cid(s->core))
+		return -EINVAL;
+	if (apply) {
+		pthread_mutex_lock(&s->lock);
+		s->reset_event = true;
+		pthread_mutex_unlock(&s->lock);
+	}
+	return 0;
 }
 
 static void vsock_config_read(struct virtio_dev *vd, uint32_t off, void *data,
@@ -159,6 +225,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.num_queues = 3, .queue_max = VSOCK_QUEUE_MAX, .config_len = 8,
 	.config_read = vsock_config_read, .queue_notify = vsock_notify,
 	.reset = vsock_reset_dev, .destroy = vsock_destroy, .metrics = vsock_metrics,
+	.save = vsock_save, .load = vsock_load,
 };
 
 struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
