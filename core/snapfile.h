@@ -34,6 +34,9 @@
 
 enum snap_arch { SNAP_ARCH_X86_64 = 1, SNAP_ARCH_ARM64 = 2 };
 
+/* This build's arch (arch/<arch>/snapshot.c). */
+enum snap_arch arch_snapshot_id(void);
+
 /* A growing little-endian byte buffer. Allocation failures are sticky:
  * `failed` says so at the end, once. */
 struct snap_buf {
