@@ -17,9 +17,11 @@
 #include "cli/console.h"
 #include "cli/metrics_out.h"
 #include "cli/options.h"
+#include "cli/snapshot_cli.h"
 #include "cli/virtio_setup.h"
 #include "devices.h"
 #include "machine.h"
+#include "snapshot.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -39,6 +41,8 @@ struct vmm {
 	int log_fd;      /* the logger's log_path, or -1 */
 	struct metrics_out metrics; /* PUT /metrics' metrics_path (fd -1: none) */
 	struct device *disks[CLI_MAX_DISKS]; /* cfg.disks' devices, owned by vm */
+	int snap_state_fd, snap_mem_fd; /* --snapshot-on-signal's files, or -1 */
+	struct json_t *restored;         /* --restore: what cfg's strings point into */
 };
 
 struct vmm;
@@ -304,6 +308,30 @@ static int flush_metrics_when_due(struct vmm *v, int64_t *next)
 	return (int)(*next - now);
 }
 
+/* --snapshot-on-signal: SIGUSR1 saves the VM (paused meanwhile, unless it
+ * was paused already) with the options that rebuild it. */
+static void take_snapshot(struct vmm *v)
+{
+	char why[512] = "", *app = cli_snapshot_describe(&v->cfg);
+	bool was_paused = vm_run_state(v->vm) == VM_RUN_PAUSED;
+	int err = app ? 0 : -ENOMEM;
+
+	if (!err && !was_paused)
+		err = vm_pause(v->vm);
+	if (!err) {
+		err = vm_snapshot_fds(v->vm, v->snap_state_fd, v->snap_mem_fd, app, strlen(app), why,
+				      sizeof(why));
+		if (!was_paused)
+			vm_resume(v->vm);
+	}
+	if (err)
+		vm_warn(v->vm, "snapshot to %s failed: %s", v->cfg.snapshot_dir,
+			*why ? why : strerror(-err));
+	else
+		vm_info(v->vm, "snapshot saved to %s", v->cfg.snapshot_dir);
+	free(app);
+}
+
 static void wait_for_vm(struct vmm *v)
 {
 	int64_t next_flush = 0;
@@ -321,6 +349,10 @@ static void wait_for_vm(struct vmm *v)
 		if (fds[0].revents)
 			break;
 		if (fds[1].revents && read(v->sig_fd, &si, sizeof(si)) == sizeof(si)) {
+			if (si.ssi_signo == SIGUSR1) {
+				take_snapshot(v);
+				continue;
+			}
 			vm_info(v->vm, "stopping on signal %u", si.ssi_signo);
 			v->stop_signal = (int)si.ssi_signo;
 			vm_request_exit(v->vm, VCPU_EXIT_STOPPED, 0);
@@ -413,6 +445,8 @@ static int catch_stop_signals(struct vmm *v)
 	sigaddset(&stop_signals, SIGINT);
 	sigaddset(&stop_signals, SIGTERM);
 	sigaddset(&stop_signals, SIGHUP);
+	if (v->cfg.snapshot_dir)
+		sigaddset(&stop_signals, SIGUSR1);
 	sigprocmask(SIG_BLOCK, &stop_signals, NULL);
 	v->sig_fd = signalfd(-1, &stop_signals, SFD_CLOEXEC);
 	if (v->sig_fd < 0)
@@ -613,6 +647,50 @@ static int run_firecracker_style(struct vmm *v)
 	return finish(v);
 }
 
+/* --restore DIR: the VM rebuilt from the options saved with it, its
+ * state loaded instead of a guest booted. */
+static int run_restored(struct vmm *v)
+{
+	char state[4096], mem[4096], why[512] = "";
+	const char *dir = v->cfg.restore_dir;
+	size_t len = 0;
+	void *app = NULL;
+	int err;
+
+	if (cli_snapshot_path(state, sizeof(state), dir, SNAPSHOT_STATE_FILE) ||
+	    cli_snapshot_path(mem, sizeof(mem), dir, SNAPSHOT_MEM_FILE))
+		return die(v, "--restore %s: path too long", dir), EXIT_SETUP_ERROR;
+	err = vm_snapshot_app_data(state, &app, &len, why, sizeof(why));
+	if (!err)
+		err = cli_snapshot_rebuild(app, len, &v->cfg, &v->restored, why, sizeof(why));
+	free(app);
+	if (err)
+		return die(v, "--restore %s: %s", dir, why), EXIT_SETUP_ERROR;
+	if (refuse_unsupported(v) || create_vm(v))
+		return EXIT_SETUP_ERROR;
+	if (v->cfg.kernel &&
+	    cli_add_virtio_devices(v->vm, &v->cfg, &v->con, v->disks, why, sizeof(why)))
+		return die(v, "%s", why), EXIT_SETUP_ERROR;
+	err = vm_restore(v->vm, state, mem, NULL, why, sizeof(why));
+	if (err)
+		return die(v, "--restore %s: %s", dir, why), EXIT_SETUP_ERROR;
+	vm_info(v->vm, "restored from %s", dir);
+	return start_vm(v) ? EXIT_SETUP_ERROR : finish(v);
+}
+
+/* --snapshot-on-signal DIR: its files opened now, before the sandbox. */
+static int open_snapshot_files(struct vmm *v)
+{
+	char why[512];
+
+	if (!v->cfg.snapshot_dir)
+		return 0;
+	if (cli_snapshot_open(v->cfg.snapshot_dir, &v->snap_state_fd, &v->snap_mem_fd, why,
+			      sizeof(why)))
+		return die(v, "%s", why);
+	return 0;
+}
+
 /* --metrics-path and --id: as if the API had said them first. */
 static int seed_fc_from_flags(struct vmm *v)
 {
@@ -624,7 +702,8 @@ static int seed_fc_from_flags(struct vmm *v)
 
 int main(int argc, char **argv)
 {
-	struct vmm v = { .sig_fd = -1, .log_fd = -1, .metrics.fd = -1 };
+	struct vmm v = { .sig_fd = -1, .log_fd = -1, .metrics.fd = -1, .snap_state_fd = -1,
+			 .snap_mem_fd = -1 };
 	char err[256];
 	int status = EXIT_SETUP_ERROR;
 
@@ -643,9 +722,11 @@ int main(int argc, char **argv)
 		printf("vibevmm %s\n", VIBEVMM_VERSION);
 		return 0;
 	}
-	if (seed_fc_from_flags(&v) || catch_stop_signals(&v))
+	if (seed_fc_from_flags(&v) || open_snapshot_files(&v) || catch_stop_signals(&v))
 		return EXIT_SETUP_ERROR;
-	if (v.cfg.api_sock || v.cfg.config_file)
+	if (v.cfg.restore_dir)
+		status = run_restored(&v);
+	else if (v.cfg.api_sock || v.cfg.config_file)
 		status = run_firecracker_style(&v);
 	else if (!build_vm(&v) && !start_vm(&v))
 		status = finish(&v);
@@ -657,5 +738,10 @@ int main(int argc, char **argv)
 		close(v.log_fd);
 	metrics_out_close(&v.metrics);
 	close(v.sig_fd);
+	if (v.snap_state_fd >= 0)
+		close(v.snap_state_fd);
+	if (v.snap_mem_fd >= 0)
+		close(v.snap_mem_fd);
+	cli_snapshot_free_holder(v.restored);
 	return status;
 }

@@ -61,6 +61,12 @@ static const char usage_format[] =
 	"                       VM starts on PUT /actions InstanceStart\n"
 	"  --config-file FILE   start at once from a Firecracker JSON config file\n"
 	"  --no-api             no API socket (with --config-file)\n"
+	"Snapshots (x86_64):\n"
+	"  --snapshot-on-signal DIR  on SIGUSR1, pause the VM, save it to DIR/state and\n"
+	"                       DIR/mem (created at start), and let it go on\n"
+	"  --restore DIR        instead of --kernel/--binary: the VM saved in DIR, built\n"
+	"                       again from the options it was saved with, going on\n"
+	"                       where it was\n"
 	"  --metrics-path FILE  Firecracker's metrics (also with --kernel): a JSON line\n"
 	"                       every 60 s, on FlushMetrics and at the end\n"
 	"  --id ID              the instance id GET / reports (1-64 of A-Z a-z 0-9 -;\n"
@@ -89,7 +95,7 @@ enum {
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
-	OPT_METRICS_PATH, OPT_ID,
+	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL,
 };
 
 static const struct option long_options[] = {
@@ -117,6 +123,8 @@ static const struct option long_options[] = {
 	{ "no-api", no_argument, NULL, OPT_NO_API },
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "id", required_argument, NULL, OPT_ID },
+	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
 	{ NULL, 0, NULL, 0 },
@@ -377,6 +385,8 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_NO_API: cfg->no_api = 1; return 0;
 	case OPT_METRICS_PATH: cfg->metrics_path = arg; return 0;
+	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
+	case OPT_SNAPSHOT_ON_SIGNAL: cfg->snapshot_dir = arg; return 0;
 	case OPT_ID:
 		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(arg))
@@ -435,7 +445,11 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 		return fail(err, len, "--%s gives the guest: --kernel, --binary, --initrd, --cmdline, --disk, --net and --vsock go in %s",
 			    cfg->config_file ? "config-file" : "api-sock",
 			    cfg->config_file ? "the file" : "API requests");
-	if (cfg->api_sock || cfg->config_file)
+	if (cfg->restore_dir && (cfg->api_sock || cfg->config_file || cfg->kernel || cfg->binary ||
+				 cfg->initrd || cfg->cmdline || cfg->nr_disks || cfg->nr_nets ||
+				 cfg->vsock.uds))
+		return fail(err, len, "--restore gives the guest: it excludes --kernel, --binary, --initrd, --cmdline, --disk, --net, --vsock, --api-sock and --config-file");
+	if (cfg->api_sock || cfg->config_file || cfg->restore_dir)
 		return 0;
 	if (!cfg->kernel && !cfg->binary)
 		return fail(err, len, "nothing to run: give --kernel FILE or --binary FILE (see --help)");

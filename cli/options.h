@@ -65,6 +65,9 @@ struct vmm_config {
 	int no_api;
 	/* Firecracker's --metrics-path and --id (with --kernel too). */
 	const char *metrics_path, *id;
+	/* Snapshots: --restore DIR (the guest comes from DIR/state and
+	 * DIR/mem) and --snapshot-on-signal DIR (SIGUSR1 saves there). */
+	const char *restore_dir, *snapshot_dir;
 };
 
 /*

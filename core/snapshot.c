@@ -198,14 +198,12 @@ static int write_slot(int fd, const struct mem_slot *s, off_t off)
 	return 0;
 }
 
-static int write_memory(struct vm *vm, const char *path, char *why, size_t len)
+/* Into mem_fd, from nothing: slot after slot, holes where RAM is zero. */
+static int write_memory(struct vm *vm, int fd)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	off_t off = 0;
-	int err = 0;
+	int err = ftruncate(fd, 0) ? -errno : 0;
 
-	if (fd < 0)
-		return fail(-errno, why, len, "%s: %s", path, strerror(errno));
 	for (int i = 0; !err && i < vm->mem_map->nr_slots; i++) {
 		err = write_slot(fd, &vm->mem_map->slots[i], off);
 		off += (off_t)vm->mem_map->slots[i].size;
@@ -214,33 +212,18 @@ static int write_memory(struct vm *vm, const char *path, char *why, size_t len)
 		err = -errno;
 	if (!err && fsync(fd))
 		err = -errno;
-	close(fd);
-	return err ? fail(err, why, len, "%s: %s", path, strerror(-err)) : 0;
+	return err;
 }
 
-/* Whole or not at all: written beside it, synced, renamed into place. */
-static int write_state(const char *path, const uint8_t *bytes, size_t n, char *why, size_t len)
+static int write_state_fd(int fd, const uint8_t *bytes, size_t n)
 {
-	char *tmp = NULL;
-	int fd = -1, err = 0;
+	int err = ftruncate(fd, 0) ? -errno : 0;
 
-	if (asprintf(&tmp, "%s.tmp", path) < 0)
-		return fail(-ENOMEM, why, len, "out of memory");
-	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		err = -errno;
 	if (!err)
 		err = write_all(fd, bytes, n, 0);
 	if (!err && fsync(fd))
 		err = -errno;
-	if (fd >= 0)
-		close(fd);
-	if (!err && rename(tmp, path))
-		err = -errno;
-	if (err)
-		unlink(tmp);
-	free(tmp);
-	return err ? fail(err, why, len, "%s: %s", path, strerror(-err)) : 0;
+	return err;
 }
 
 static int collect(struct snap_writer *w, struct vm *vm, const void *app, size_t app_len,
@@ -256,32 +239,76 @@ static int collect(struct snap_writer *w, struct vm *vm, const void *app, size_t
 	return err;
 }
 
-int vm_snapshot(struct vm *vm, const char *state_path, const char *mem_path, const void *app,
-		size_t app_len, char *why, size_t why_len)
+/* The state file's bytes, the devices quiesced meanwhile. */
+static int state_bytes(struct vm *vm, const void *app, size_t app_len, uint8_t **bytes,
+		       size_t *n, char *why, size_t len)
 {
 	struct snap_writer w;
+	int err;
+
+	if (vm_run_state(vm) != VM_RUN_PAUSED)
+		return fail(-EBUSY, why, len, "the VM is not paused");
+	err = quiesce_devices(vm, why, len);
+	if (err)
+		return err;
+	snap_writer_init(&w, arch_snapshot_id());
+	err = collect(&w, vm, app, app_len, why, len);
+	if (!err && (err = snap_file_bytes(&w, bytes, n)))
+		fail(err, why, len, "the state: %s", strerror(-err));
+	snap_writer_free(&w);
+	return err;
+}
+
+int vm_snapshot_fds(struct vm *vm, int state_fd, int mem_fd, const void *app, size_t app_len,
+		    char *why, size_t why_len)
+{
 	uint8_t *bytes = NULL;
 	size_t n = 0;
 	int err;
 
-	if (!vm || !state_path || !mem_path || (app_len && !app))
+	if (!vm || state_fd < 0 || mem_fd < 0 || (app_len && !app))
 		return fail(-EINVAL, why, why_len, "bad arguments");
-	if (vm_run_state(vm) != VM_RUN_PAUSED)
-		return fail(-EBUSY, why, why_len, "the VM is not paused");
-	err = quiesce_devices(vm, why, why_len);
+	err = state_bytes(vm, app, app_len, &bytes, &n, why, why_len);
 	if (err)
 		return err;
-	snap_writer_init(&w, arch_snapshot_id());
-	err = collect(&w, vm, app, app_len, why, why_len);
-	if (!err && (err = snap_file_bytes(&w, &bytes, &n)))
-		fail(err, why, why_len, "the state: %s", strerror(-err));
-	snap_writer_free(&w);
-	if (!err)
-		err = write_memory(vm, mem_path, why, why_len);
-	if (!err)
-		err = write_state(state_path, bytes, n, why, why_len);
+	err = write_memory(vm, mem_fd);
+	if (err)
+		fail(err, why, why_len, "the memory file: %s", strerror(-err));
+	else if ((err = write_state_fd(state_fd, bytes, n)))
+		fail(err, why, why_len, "the state file: %s", strerror(-err));
 	free(bytes);
 	unquiesce_devices(vm);
+	return err;
+}
+
+/* The state file whole or not at all: written beside it, renamed. */
+int vm_snapshot(struct vm *vm, const char *state_path, const char *mem_path, const void *app,
+		size_t app_len, char *why, size_t why_len)
+{
+	char *tmp = NULL;
+	int state_fd = -1, mem_fd = -1, err = 0;
+
+	if (!vm || !state_path || !mem_path)
+		return fail(-EINVAL, why, why_len, "bad arguments");
+	if (asprintf(&tmp, "%s.tmp", state_path) < 0)
+		return fail(-ENOMEM, why, why_len, "out of memory");
+	state_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (state_fd < 0)
+		err = fail(-errno, why, why_len, "%s: %s", state_path, strerror(errno));
+	mem_fd = err ? -1 : open(mem_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+	if (!err && mem_fd < 0)
+		err = fail(-errno, why, why_len, "%s: %s", mem_path, strerror(errno));
+	if (!err)
+		err = vm_snapshot_fds(vm, state_fd, mem_fd, app, app_len, why, why_len);
+	if (!err && rename(tmp, state_path))
+		err = fail(-errno, why, why_len, "%s: %s", state_path, strerror(errno));
+	if (mem_fd >= 0)
+		close(mem_fd);
+	if (state_fd >= 0)
+		close(state_fd);
+	if (err)
+		unlink(tmp);
+	free(tmp);
 	return err;
 }
 

@@ -45,6 +45,14 @@
 int vm_snapshot(struct vm *vm, const char *state_path, const char *mem_path, const void *app,
 		size_t app_len, char *why, size_t why_len);
 
+/* The same into open files (read-write; each truncated and written from
+ * the start, then synced): for a program whose sandbox forbids opening
+ * files once the VM runs (vibevmm's --snapshot-on-signal opens them first).
+ * The state file is not replaced atomically; a save cut short leaves one
+ * that vm_restore refuses (its checksum). */
+int vm_snapshot_fds(struct vm *vm, int state_fd, int mem_fd, const void *app, size_t app_len,
+		    char *why, size_t why_len);
+
 /* Check the state file whole and give back the program's description
  * (*app malloc'ed, or NULL with *app_len 0 when there is none). */
 int vm_snapshot_app_data(const char *state_path, void **app, size_t *app_len, char *why,

@@ -189,6 +189,11 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_MAIN, BLKSSZGET),
 	/* ... or the same image again (resized): its descriptors duplicated. */
 	ALLOW_IF(fcntl, K_MAIN, ARG_EQ(1, F_DUPFD_CLOEXEC)),
+	/* vm_snapshot_fds (--snapshot-on-signal): the state and memory files,
+	 * opened before the sandbox, rewritten from the start and synced. */
+	ALLOW(ftruncate, K_MAIN),
+	ALLOW(pwrite64, K_MAIN),
+	ALLOW(fsync, K_MAIN),
 
 	/* vm_destroy: console output gets a last second to drain (a poll
 	 * deadline; SIGPIPEs held and discarded), the flags of a borrowed

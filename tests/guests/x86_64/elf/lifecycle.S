@@ -8,6 +8,9 @@
  *      the port offers the "panicked" event as Linux's driver does.
  *   t  tick: a '.' on COM1, a short busy wait, forever (console output
  *      that a paused VM must stop making).
+ *   c  count: "c<8 hex digits>\n" on COM1 with a count kept in EDI that
+ *      goes up by one a line, a short busy wait, forever (a restored
+ *      snapshot must go on from its count).
  * Anything else, or a failed check: spin (the test then times out).
  */
 	.set RESET_VECTOR, 0xffff0
@@ -28,6 +31,8 @@ _start:
 	je panic
 	cmp $'t', %al
 	je tick
+	cmp $'c', %al
+	je count
 spin:
 	jmp spin
 reset:
@@ -49,3 +54,26 @@ tick:
 1:	dec %ecx
 	jnz 1b
 	jmp tick
+count:
+	xor %edi, %edi
+2:	mov $COM1, %dx
+	mov $'c', %al
+	outb %al, %dx
+	mov $8, %ecx
+3:	rol $4, %edi                    /* the top digit first */
+	mov %edi, %eax
+	and $0xf, %eax
+	add $'0', %al
+	cmp $'9', %al
+	jbe 4f
+	add $('a' - '0' - 10), %al
+4:	outb %al, %dx
+	dec %ecx
+	jnz 3b
+	mov $'\n', %al
+	outb %al, %dx
+	inc %edi
+	mov $200000, %ecx
+5:	dec %ecx
+	jnz 5b
+	jmp 2b

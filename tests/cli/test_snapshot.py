@@ -1,0 +1,114 @@
+"""Snapshots from the command line, on the tiny PVH guest that counts on
+COM1 (lifecycle.elf "c": "c<8 hex digits>" a line, the count in a
+register): --snapshot-on-signal saves on SIGUSR1 and the guest goes on;
+--restore goes on from the saved count in a new process, twice at once
+from the same files; bad state files and option mixes are one-line errors.
+Linux guests are tests/e2e/test_snapshot.py's."""
+import os
+import select
+import signal
+import stat
+import subprocess
+import time
+
+from conftest import run
+
+
+def counts(text):
+    return [int(l[1:], 16) for l in text.splitlines() if len(l) == 9 and l.startswith("c")]
+
+
+class Lines:
+    """A process's stdout and stderr, read as they come."""
+
+    def __init__(self, args):
+        self.proc = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.PIPE)
+        self.out, self.err = b"", b""
+
+    def pump(self, seconds):
+        end = time.monotonic() + seconds
+        while (left := end - time.monotonic()) > 0:
+            ready = select.select([self.proc.stdout, self.proc.stderr], [], [], left)[0]
+            for s in ready:
+                chunk = os.read(s.fileno(), 65536)
+                if s is self.proc.stdout:
+                    self.out += chunk
+                else:
+                    self.err += chunk
+            if self.proc.poll() is not None and not ready:
+                break
+
+    def wait_for(self, pred, seconds=30):
+        end = time.monotonic() + seconds
+        while not pred() and time.monotonic() < end:
+            self.pump(0.1)
+        assert pred(), (self.out[-500:], self.err[-2000:])
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=10)
+        self.out += out
+        self.err += err
+        return self.proc.returncode
+
+
+def snapshot(vibevmm, guest_dir, d):
+    """A counting guest saved to d mid-run: (counts before the signal, all)."""
+    a = Lines([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--cmdline", "c",
+               "--snapshot-on-signal", str(d), "--log", "3"])
+    a.wait_for(lambda: len(counts(a.out.decode())) >= 3)
+    before = counts(a.out.decode())[-1]
+    a.proc.send_signal(signal.SIGUSR1)
+    a.wait_for(lambda: b"snapshot saved to" in a.err)
+    n = len(counts(a.out.decode()))
+    a.wait_for(lambda: len(counts(a.out.decode())) > n + 1)  # it went on
+    assert a.stop() == 143, a.err.decode()
+    return before, counts(a.out.decode())
+
+
+def test_restore_goes_on_from_the_saved_count(vibevmm, guest_dir, kvm_usable, tmp_path):
+    before, seen = snapshot(vibevmm, guest_dir, tmp_path)
+    for name in ("state", "mem"):
+        st = (tmp_path / name).stat()
+        assert stat.S_IMODE(st.st_mode) == 0o600
+    mem = (tmp_path / "mem").stat()
+    assert mem.st_size == 256 << 20  # the default RAM
+    assert mem.st_blocks * 512 < 4 << 20  # only what the guest used
+    b = Lines([vibevmm, "--restore", str(tmp_path), "--log", "3"])
+    b.wait_for(lambda: len(counts(b.out.decode())) >= 3)
+    assert b.stop() == 143, b.err.decode()
+    got = counts(b.out.decode())
+    # from where it was saved: after what A printed before the signal, and
+    # no later than A got (a fresh boot would start at 0)
+    assert before < got[0] <= seen[-1], (before, got[:3], seen[-3:])
+    assert got[:3] == [got[0], got[0] + 1, got[0] + 2]
+    assert f"restored from {tmp_path}" in b.err.decode()
+
+
+def test_two_restores_at_once(vibevmm, guest_dir, kvm_usable, tmp_path):
+    before, seen = snapshot(vibevmm, guest_dir, tmp_path)
+    vms = [Lines([vibevmm, "--restore", str(tmp_path)]) for _ in range(2)]
+    for v in vms:
+        v.wait_for(lambda: len(counts(v.out.decode())) >= 2)
+    firsts = [counts(v.out.decode())[0] for v in vms]
+    for v in vms:
+        assert v.stop() == 143
+    assert firsts[0] == firsts[1] and before < firsts[0] <= seen[-1]
+
+
+def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
+    snapshot(vibevmm, guest_dir, tmp_path)
+    state = tmp_path / "state"
+    good = state.read_bytes()
+    state.write_bytes(good[:-100])
+    res = run([vibevmm, "--restore", str(tmp_path)])
+    assert res.returncode == 1
+    assert "truncated" in res.stderr and len(res.stderr.strip().splitlines()) == 1, res.stderr
+    state.write_bytes(good[:60] + bytes([good[60] ^ 1]) + good[61:])
+    res = run([vibevmm, "--restore", str(tmp_path)])
+    assert res.returncode == 1 and "corrupted" in res.stderr, res.stderr
+    res = run([vibevmm, "--restore", str(tmp_path / "none")])
+    assert res.returncode == 1 and "No such file" in res.stderr, res.stderr
+    res = run([vibevmm, "--restore", str(tmp_path), "--kernel", str(guest_dir / "lifecycle.elf")])
+    assert res.returncode == 1 and "--restore gives the guest" in res.stderr, res.stderr
