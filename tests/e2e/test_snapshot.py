@@ -10,9 +10,11 @@ import re
 import signal
 import time
 
+import warnings
+
 import pytest
 
-from conftest import BINDIR, Session, vibevmm_cmd
+from conftest import BINDIR, IN_TCG_TEST_HOST, TRIPLE_FAULT, Session, vibevmm_cmd
 
 SCRIPT = ('id=$(cat /proc/sys/kernel/random/boot_id)\n'
           'i=0\n'
@@ -41,16 +43,33 @@ def wait_err(s, text, timeout):
         time.sleep(0.1)
 
 
+def boot_counting(cmd):
+    """The guest up and counting: (session, console so far). Inside the TCG
+    test host a Debian kernel on several vCPUs sometimes triple-faults while
+    booting (its nested SVM, tests/README.md): booted once more then."""
+    for attempt in range(2):
+        a = Session(cmd)
+        try:
+            return a, a.expect("COUNT 3 ", timeout=240)
+        except AssertionError:
+            a.close()
+            if attempt or not IN_TCG_TEST_HOST or TRIPLE_FAULT.encode() not in a.err:
+                raise
+            warnings.warn("the guest triple-faulted while booting inside the TCG test host: "
+                          "booted once more")
+    raise AssertionError("unreachable")
+
+
 @pytest.mark.parametrize("cpus", [1, pytest.param(2, marks=pytest.mark.two_cpu_host)])
 def test_restored_linux_goes_on(tmp_path, cpus):
     disk, snap = tmp_path / "disk.img", tmp_path / "snap"
     disk.write_bytes(b"\0" * (4 << 20))
     snap.mkdir()
-    a = Session(vibevmm_cmd("cloud", cmdline_extra=cmd_arg(SCRIPT), cpus=cpus,
-                            args=["--disk", f"path={disk}", "--snapshot-on-signal", str(snap)]))
+    a, seen = boot_counting(vibevmm_cmd("cloud", cmdline_extra=cmd_arg(SCRIPT), cpus=cpus,
+                                        args=["--disk", f"path={disk}",
+                                              "--snapshot-on-signal", str(snap)]))
     try:
-        seen = a.expect("COUNT 3 ", timeout=240)
-        a.expect("\n", timeout=30)
+        seen += a.expect("\n", timeout=30)
         before = counts(seen)[-1]
         a.proc.send_signal(signal.SIGUSR1)
         wait_err(a, "snapshot saved to", 120)
