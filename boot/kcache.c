@@ -9,10 +9,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <zlib.h>
 
 #include "boot/decompress.h"
 #include "boot/kcache.h"
+#include "core/crc.h"
 
 #define KC_MAGIC "VIBEKC1\n"
 #define KC_HDR 24 /* magic[8], le64 length, le32 crc32, 4 reserved */
@@ -30,21 +30,6 @@ static uint64_t get_le(const uint8_t *p, int n)
 	for (int i = n - 1; i >= 0; i--)
 		v = v << 8 | p[i];
 	return v;
-}
-
-/* zlib's crc32 takes uInt lengths: feed it in pieces. */
-static uint32_t crc_of(const uint8_t *p, size_t len)
-{
-	uLong c = crc32(0L, Z_NULL, 0);
-
-	while (len) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-		c = crc32(c, p, n);
-		p += n;
-		len -= n;
-	}
-	return (uint32_t)c;
 }
 
 static int entry_path(char *buf, size_t len, const char *dir,
@@ -110,7 +95,7 @@ static int read_entry(int fd, uint8_t **out, size_t *out_len)
 	if (!data)
 		return -ENOMEM;
 	err = read_all(fd, data, len);
-	if (!err && crc_of(data, len) != (uint32_t)get_le(hdr + 16, 4))
+	if (!err && crc32_of(data, len) != (uint32_t)get_le(hdr + 16, 4))
 		err = -EBADMSG;
 	if (err) {
 		free(data);
@@ -177,7 +162,7 @@ int kcache_store(const char *dir, const uint8_t key[SHA256_LEN], const uint8_t *
 	    (err = entry_path(tmp, sizeof(tmp), dir, key, ".tmp.XXXXXX")))
 		return err;
 	put_le(hdr + 8, len, 8);
-	put_le(hdr + 16, crc_of(data, len), 4);
+	put_le(hdr + 16, crc32_of(data, len), 4);
 	fd = mkostemp(tmp, O_CLOEXEC);
 	if (fd < 0)
 		return -errno;

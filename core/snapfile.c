@@ -5,8 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <zlib.h>
 
+#include "core/crc.h"
 #include "core/snapfile.h"
 
 /* ---- little-endian buffers ---- */
@@ -101,21 +101,6 @@ bool snap_cursor_done(const struct snap_cursor *c)
 
 /* ---- writing ---- */
 
-/* zlib's crc32 takes uInt lengths: fed in pieces. */
-static uint32_t crc_of(const uint8_t *p, size_t len)
-{
-	uLong c = crc32(0L, Z_NULL, 0);
-
-	while (len) {
-		uInt n = len > (1u << 30) ? (1u << 30) : (uInt)len;
-
-		c = crc32(c, p, n);
-		p += n;
-		len -= n;
-	}
-	return (uint32_t)c;
-}
-
 static size_t padding(uint64_t len)
 {
 	return (size_t)((8 - (len & 7)) & 7);
@@ -161,8 +146,8 @@ int snap_file_bytes(struct snap_writer *w, uint8_t **out, size_t *out_len)
 	le32_at(f + 12, w->arch);
 	le32_at(f + 16, (uint32_t)w->body.len);
 	le32_at(f + 20, (uint32_t)((uint64_t)w->body.len >> 32));
-	le32_at(f + 24, crc_of(w->body.data, w->body.len));
-	le32_at(f + 28, crc_of(f, 28));
+	le32_at(f + 24, crc32_of(w->body.data, w->body.len));
+	le32_at(f + 28, crc32_of(f, 28));
 	if (w->body.len)
 		memcpy(f + SNAP_HEADER_LEN, w->body.data, w->body.len);
 	*out = f;
@@ -210,7 +195,7 @@ static int check_header(const uint8_t *buf, size_t len, enum snap_arch want, uin
 	*body_len = snap_get_u64(&c);
 	body_crc = snap_get_u32(&c);
 	header_crc = snap_get_u32(&c);
-	if (header_crc != crc_of(buf, 28))
+	if (header_crc != crc32_of(buf, 28))
 		return bad(why, why_len, "snapshot header is corrupted (checksum mismatch)");
 	if (version != SNAP_VERSION)
 		return bad(why, why_len, "snapshot format version %u; this vibevmm reads version %u",
@@ -221,7 +206,7 @@ static int check_header(const uint8_t *buf, size_t len, enum snap_arch want, uin
 	if (*body_len > SNAP_MAX_BODY || *body_len != len - SNAP_HEADER_LEN)
 		return bad(why, why_len, "snapshot is %zu bytes, its header says %llu (truncated or extended)",
 			   len, (unsigned long long)(*body_len + SNAP_HEADER_LEN));
-	if (body_crc != crc_of(buf + SNAP_HEADER_LEN, (size_t)*body_len))
+	if (body_crc != crc32_of(buf + SNAP_HEADER_LEN, (size_t)*body_len))
 		return bad(why, why_len, "snapshot is corrupted (checksum mismatch)");
 	return 0;
 }
