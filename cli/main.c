@@ -548,6 +548,81 @@ static int pause_or_resume(struct vmm *v, bool pause, char *err, size_t len)
 	return 0;
 }
 
+/* The VM a snapshot saved, rebuilt from the options kept with it and its
+ * state loaded instead of a guest booted; not started. `what` names the
+ * source in errors. 0, or -1 after saying why. */
+static int restore_vm(struct vmm *v, const char *state, const char *mem, const char *what)
+{
+	char why[512] = "";
+	size_t len = 0;
+	void *app = NULL;
+	int err;
+
+	cli_snapshot_free_holder(v->restored); /* an earlier try's */
+	v->restored = NULL;
+	err = vm_snapshot_app_data(state, &app, &len, why, sizeof(why));
+	if (!err)
+		err = cli_snapshot_rebuild(app, len, &v->cfg, &v->restored, why, sizeof(why));
+	free(app);
+	if (err)
+		return die(v, "%s: %s", what, why);
+	if (refuse_unsupported(v) || create_vm(v))
+		return -1;
+	if (v->cfg.kernel &&
+	    cli_add_virtio_devices(v->vm, &v->cfg, &v->con, v->disks, why, sizeof(why)))
+		return die(v, "%s", why);
+	err = vm_restore(v->vm, state, mem, NULL, why, sizeof(why));
+	if (err)
+		return die(v, "%s: %s", what, why);
+	vm_info(v->vm, "restored from %s", what);
+	return 0;
+}
+
+/* --restore DIR. */
+static int run_restored(struct vmm *v)
+{
+	char state[4096], mem[4096];
+	const char *dir = v->cfg.restore_dir;
+
+	if (cli_snapshot_path(state, sizeof(state), dir, SNAPSHOT_STATE_FILE) ||
+	    cli_snapshot_path(mem, sizeof(mem), dir, SNAPSHOT_MEM_FILE))
+		return die(v, "--restore %s: path too long", dir), EXIT_SETUP_ERROR;
+	if (restore_vm(v, state, mem, dir) || start_vm(v))
+		return EXIT_SETUP_ERROR;
+	return finish(v);
+}
+
+/* PUT /snapshot/load: as --restore, then paused unless resume_vm (the
+ * vCPUs are started and stopped again at once: a few instructions run). */
+static int load_snapshot(struct vmm *v, const struct api_args *a, char *err, size_t len)
+{
+	int r = restore_vm(v, a->path, a->mem_path, a->path);
+
+	if (!r && !(r = start_vm(v)) && !a->resume)
+		r = vm_pause(v->vm);
+	if (r) {
+		snprintf(err, len, "snapshot/load: %s", *v->why ? v->why : strerror(-r));
+		vm_destroy(v->vm);
+		v->vm = NULL;
+		return -EINVAL;
+	}
+	api_set_state(v->api, a->resume ? API_RUNNING : API_PAUSED);
+	return 0;
+}
+
+/* PUT /snapshot/create on a paused VM. */
+static int create_snapshot(struct vmm *v, const struct api_args *a, char *err, size_t len)
+{
+	char why[512] = "", *app = cli_snapshot_describe(&v->cfg);
+	int r = app ? vm_snapshot(v->vm, a->path, a->mem_path, app, strlen(app), why, sizeof(why)) :
+		-ENOMEM;
+
+	free(app);
+	if (r)
+		snprintf(err, len, "snapshot/create: %s", *why ? why : strerror(-r));
+	return r;
+}
+
 /* PATCH /drives: the drive's disk takes the new image; GET /vm/config
  * says so after. */
 static int patch_drive(struct vmm *v, const struct api_args *args, char *err, size_t len)
@@ -592,6 +667,10 @@ static int api_action(void *opaque, enum api_action a, const struct api_args *ar
 		return pause_or_resume(v, a == API_PAUSE, err, len);
 	case API_PATCH_DRIVE:
 		return patch_drive(v, args, err, len);
+	case API_SNAPSHOT_CREATE:
+		return create_snapshot(v, args, err, len);
+	case API_SNAPSHOT_LOAD:
+		return load_snapshot(v, args, err, len);
 	}
 	return -EINVAL;
 }
@@ -645,37 +724,6 @@ static int run_firecracker_style(struct vmm *v)
 		return status;
 	}
 	return finish(v);
-}
-
-/* --restore DIR: the VM rebuilt from the options saved with it, its
- * state loaded instead of a guest booted. */
-static int run_restored(struct vmm *v)
-{
-	char state[4096], mem[4096], why[512] = "";
-	const char *dir = v->cfg.restore_dir;
-	size_t len = 0;
-	void *app = NULL;
-	int err;
-
-	if (cli_snapshot_path(state, sizeof(state), dir, SNAPSHOT_STATE_FILE) ||
-	    cli_snapshot_path(mem, sizeof(mem), dir, SNAPSHOT_MEM_FILE))
-		return die(v, "--restore %s: path too long", dir), EXIT_SETUP_ERROR;
-	err = vm_snapshot_app_data(state, &app, &len, why, sizeof(why));
-	if (!err)
-		err = cli_snapshot_rebuild(app, len, &v->cfg, &v->restored, why, sizeof(why));
-	free(app);
-	if (err)
-		return die(v, "--restore %s: %s", dir, why), EXIT_SETUP_ERROR;
-	if (refuse_unsupported(v) || create_vm(v))
-		return EXIT_SETUP_ERROR;
-	if (v->cfg.kernel &&
-	    cli_add_virtio_devices(v->vm, &v->cfg, &v->con, v->disks, why, sizeof(why)))
-		return die(v, "%s", why), EXIT_SETUP_ERROR;
-	err = vm_restore(v->vm, state, mem, NULL, why, sizeof(why));
-	if (err)
-		return die(v, "--restore %s: %s", dir, why), EXIT_SETUP_ERROR;
-	vm_info(v->vm, "restored from %s", dir);
-	return start_vm(v) ? EXIT_SETUP_ERROR : finish(v);
 }
 
 /* --snapshot-on-signal DIR: its files opened now, before the sandbox. */

@@ -9,6 +9,7 @@
 #ifndef VIBEVMM_CLI_API_API_H
 #define VIBEVMM_CLI_API_API_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "cli/api/fc_config.h"
@@ -17,14 +18,17 @@ enum api_state { API_NOT_STARTED, API_RUNNING, API_PAUSED };
 
 enum api_action {
 	API_INSTANCE_START, API_CTRL_ALT_DEL, API_FLUSH_METRICS, API_PAUSE, API_RESUME,
-	API_PATCH_DRIVE,
+	API_PATCH_DRIVE, API_SNAPSHOT_CREATE, API_SNAPSHOT_LOAD,
 };
 
 /* What an action is about: PATCH /drives' drive (its index in
- * fc->drives) and its new image. Valid while the action runs. */
+ * fc->drives) and its new image; a snapshot's state and memory files and
+ * whether a loaded one runs at once. Valid while the action runs. */
 struct api_args {
 	int drive;
 	const char *path;
+	const char *mem_path;
+	bool resume;
 };
 
 /* What the VM's owner does for the API, on its own thread. */

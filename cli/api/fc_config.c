@@ -525,6 +525,109 @@ int fc_patch_machine_config(struct fc_config *fc, const char *json, size_t len, 
 	return r;
 }
 
+/* Two malloc'ed copies, or neither. */
+static int copy_paths(const char *a, const char *b, char **pa, char **pb, const char *section,
+		      char *err, size_t len)
+{
+	*pa = strdup(a);
+	*pb = strdup(b);
+	if (*pa && *pb)
+		return 0;
+	free(*pa);
+	free(*pb);
+	*pa = *pb = NULL;
+	return fail(err, len, "%s: out of memory", section);
+}
+
+static int check_snapshot_create(const json_t *o, char *err, size_t len)
+{
+	static const struct field f[] = {
+		{ "snapshot_type", F_STR, false }, { "snapshot_path", F_STR, true },
+		{ "mem_file_path", F_STR, true }, { "version", F_STR, false },
+	};
+	const char *type;
+	int r = check_fields(o, "snapshot/create", f, ARRAY_SIZE(f), err, len);
+
+	if (!r)
+		r = check_str(o, "snapshot/create", "snapshot_path", err, len);
+	if (!r)
+		r = check_str(o, "snapshot/create", "mem_file_path", err, len);
+	if (!r && (type = get_str(o, "snapshot_type")) && strcmp(type, "Full"))
+		r = fail(err, len, "snapshot/create: snapshot_type: only \"Full\" is supported");
+	return r;
+}
+
+int fc_snapshot_create(const char *json, size_t len, char **state_path, char **mem_path,
+		       char *err, size_t errlen)
+{
+	json_t *root = load(json, len, "snapshot/create", err, errlen);
+	int r;
+
+	*state_path = *mem_path = NULL;
+	if (!root)
+		return -EINVAL;
+	r = check_snapshot_create(root, err, errlen);
+	if (!r)
+		r = copy_paths(get_str(root, "snapshot_path"), get_str(root, "mem_file_path"),
+			       state_path, mem_path, "snapshot/create", err, errlen);
+	json_decref(root);
+	return r;
+}
+
+/* mem_backend {backend_path, backend_type "File"}, or the older
+ * mem_file_path: one of them. */
+static const char *load_mem_path(const json_t *o, char *err, size_t len)
+{
+	static const struct field f[] = {
+		{ "backend_path", F_STR, true }, { "backend_type", F_STR, true },
+	};
+	const json_t *b = get(o, "mem_backend");
+
+	if (!b == !get(o, "mem_file_path"))
+		return fail(err, len, "snapshot/load: give mem_backend or mem_file_path, one of them"),
+		       NULL;
+	if (!b)
+		return check_str(o, "snapshot/load", "mem_file_path", err, len) ? NULL :
+		       get_str(o, "mem_file_path");
+	if (check_fields(b, "snapshot/load: mem_backend", f, ARRAY_SIZE(f), err, len) ||
+	    check_str(b, "snapshot/load: mem_backend", "backend_path", err, len))
+		return NULL;
+	if (strcmp(get_str(b, "backend_type"), "File"))
+		return fail(err, len, "snapshot/load: mem_backend: backend_type: only \"File\" is supported"),
+		       NULL;
+	return get_str(b, "backend_path");
+}
+
+int fc_snapshot_load(const char *json, size_t len, char **state_path, char **mem_path,
+		     bool *resume, char *err, size_t errlen)
+{
+	static const struct field f[] = {
+		{ "snapshot_path", F_STR, true }, { "mem_backend", F_OBJ, false },
+		{ "mem_file_path", F_STR, false }, { "enable_diff_snapshots", F_BOOL, false },
+		{ "resume_vm", F_BOOL, false }, { "network_overrides", F_UNSUPPORTED, false },
+	};
+	json_t *root = load(json, len, "snapshot/load", err, errlen);
+	const char *mem = NULL;
+	int r;
+
+	*state_path = *mem_path = NULL;
+	if (!root)
+		return -EINVAL;
+	r = check_fields(root, "snapshot/load", f, ARRAY_SIZE(f), err, errlen);
+	if (!r)
+		r = check_str(root, "snapshot/load", "snapshot_path", err, errlen);
+	if (!r && get_bool(root, "enable_diff_snapshots"))
+		r = fail(err, errlen, "snapshot/load: enable_diff_snapshots: not supported");
+	if (!r && !(mem = load_mem_path(root, err, errlen)))
+		r = -EINVAL;
+	if (!r)
+		r = copy_paths(get_str(root, "snapshot_path"), mem, state_path, mem_path,
+			       "snapshot/load", err, errlen);
+	*resume = !r && get_bool(root, "resume_vm");
+	json_decref(root);
+	return r;
+}
+
 static int find_drive(const struct fc_config *fc, const char *id)
 {
 	for (int i = 0; i < fc->nr_drives; i++)

@@ -81,6 +81,17 @@ int fc_patch_drive(const struct fc_config *fc, const char *id, const char *json,
 int fc_patch_machine_config(struct fc_config *fc, const char *json, size_t len, char *err,
 			    size_t errlen);
 
+/*
+ * PUT /snapshot/create and /snapshot/load (Firecracker's bodies; Full
+ * snapshots and File memory backends only). The paths are malloc'ed;
+ * *resume: the loaded VM runs at once (resume_vm). 0, or -EINVAL with the
+ * fault message in err.
+ */
+int fc_snapshot_create(const char *json, size_t len, char **state_path, char **mem_path,
+		       char *err, size_t errlen);
+int fc_snapshot_load(const char *json, size_t len, char **state_path, char **mem_path,
+		     bool *resume, char *err, size_t errlen);
+
 /* The drive's image is `path` now (taken over: malloc'ed). */
 void fc_take_drive_path(struct fc_config *fc, int drive, char *path);
 

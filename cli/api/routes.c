@@ -194,6 +194,46 @@ static void patch_machine_config(struct api_server *s, const struct http_request
 	r->status = 204;
 }
 
+/* A paused VM to two files (the VMM's sandbox lets it create them). */
+static void snapshot_create(struct api_server *s, const struct http_request *req,
+			    struct api_response *r)
+{
+	char err[API_FAULT_MAX];
+	struct api_args args = { 0 };
+	char *state, *mem;
+
+	if (api_get_state(s) != API_PAUSED)
+		return fault(r, 400, "snapshot/create: the VM must be paused (PATCH /vm {\"state\": \"Paused\"})");
+	if (fc_snapshot_create(req->body, req->body_len, &state, &mem, err, sizeof(err)))
+		return fault(r, 400, "%s", err);
+	args.path = state;
+	args.mem_path = mem;
+	run_action(s, API_SNAPSHOT_CREATE, &args, r);
+	free(state);
+	free(mem);
+}
+
+/* Instead of InstanceStart: the VM a snapshot saved, paused unless
+ * resume_vm. */
+static void snapshot_load(struct api_server *s, const struct http_request *req,
+			  struct api_response *r)
+{
+	char err[API_FAULT_MAX];
+	struct api_args args = { 0 };
+	char *state, *mem;
+
+	if (api_get_state(s) != API_NOT_STARTED)
+		return fault(r, 400, "snapshot/load: a VM runs already (load into a fresh vibevmm)");
+	if (fc_snapshot_load(req->body, req->body_len, &state, &mem, &args.resume, err,
+			     sizeof(err)))
+		return fault(r, 400, "%s", err);
+	args.path = state;
+	args.mem_path = mem;
+	run_action(s, API_SNAPSHOT_LOAD, &args, r);
+	free(state);
+	free(mem);
+}
+
 /* A running VM's drive gets a new image (before the start, PUT it). */
 static void patch_drive(struct api_server *s, const struct http_request *req, const char *id,
 			struct api_response *r)
@@ -254,6 +294,7 @@ static const struct route routes[] = {
 	{ "/network-interfaces/", M(HTTP_PUT) | M(HTTP_PATCH) },
 	{ "/logger", M(HTTP_PUT) }, { "/metrics", M(HTTP_PUT) }, { "/entropy", M(HTTP_PUT) },
 	{ "/vsock", M(HTTP_PUT) }, { "/actions", M(HTTP_PUT) }, { "/vm", M(HTTP_PATCH) },
+	{ "/snapshot/create", M(HTTP_PUT) }, { "/snapshot/load", M(HTTP_PUT) },
 };
 
 static const struct route *find_route(const char *path)
@@ -287,6 +328,10 @@ static void dispatch(struct api_server *s, const struct http_request *req,
 		return put_actions(s, req, r);
 	if (!strcmp(p, "/vm"))
 		return patch_vm(s, req, r);
+	if (!strcmp(p, "/snapshot/create"))
+		return snapshot_create(s, req, r);
+	if (!strcmp(p, "/snapshot/load"))
+		return snapshot_load(s, req, r);
 	if ((id = id_in(p, "/drives/")))
 		return req->method == HTTP_PATCH ? patch_drive(s, req, id, r) :
 		       put_section(s, req, FC_DRIVE, id, r);

@@ -194,6 +194,15 @@ static const struct seccomp_allow base_rules[] = {
 	ALLOW(ftruncate, K_MAIN),
 	ALLOW(pwrite64, K_MAIN),
 	ALLOW(fsync, K_MAIN),
+	/* ... and vm_snapshot (the API's PUT /snapshot/create, as Firecracker
+	 * does): its files created or truncated for writing, the state file
+	 * renamed into place (unlink, above, drops a failed one). */
+	ALLOW_IF(openat, K_MAIN, ARG_MASKED_EQ(2, ~(unsigned long long)(O_WRONLY | O_CREAT |
+							    O_TRUNC | O_CLOEXEC |
+							    O_LARGEFILE), 0)),
+	ALLOW(rename, K_MAIN),
+	ALLOW(renameat, K_MAIN),
+	ALLOW(renameat2, K_MAIN),
 
 	/* vm_destroy: console output gets a last second to drain (a poll
 	 * deadline; SIGPIPEs held and discarded), the flags of a borrowed

@@ -112,3 +112,75 @@ def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
     assert res.returncode == 1 and "No such file" in res.stderr, res.stderr
     res = run([vibevmm, "--restore", str(tmp_path), "--kernel", str(guest_dir / "lifecycle.elf")])
     assert res.returncode == 1 and "--restore gives the guest" in res.stderr, res.stderr
+
+
+def api(sock, method, url, body=None):
+    import http.client
+    import json
+    import socket as s
+
+    class Conn(http.client.HTTPConnection):
+        def connect(self):
+            self.sock = s.socket(s.AF_UNIX, s.SOCK_STREAM)
+            self.sock.settimeout(30)
+            self.sock.connect(str(sock))
+    c = Conn("localhost", timeout=30)
+    try:
+        c.request(method, url, body=json.dumps(body) if body is not None else None)
+        r = c.getresponse()
+        raw = r.read()
+        return r.status, json.loads(raw) if raw else None
+    finally:
+        c.close()
+
+
+def api_vmm(vibevmm, sock):
+    v = Lines([vibevmm, "--api-sock", str(sock), "--log", "3"])
+    end = time.monotonic() + 10
+    while not sock.exists():
+        assert v.proc.poll() is None and time.monotonic() < end, v.err
+        time.sleep(0.02)
+    return v
+
+
+def test_api_snapshot_create_and_load(vibevmm, guest_dir, kvm_usable, tmp_path):
+    """Firecracker's PUT /snapshot/create (on a paused VM) and, in a fresh
+    vibevmm, PUT /snapshot/load: paused, then resumed, the count goes on."""
+    state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
+    a = api_vmm(vibevmm, tmp_path / "a.sock")
+    sa = tmp_path / "a.sock"
+    assert api(sa, "PUT", "/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
+                                           "boot_args": "c"})[0] == 204
+    assert api(sa, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
+    a.wait_for(lambda: len(counts(a.out.decode())) >= 3)
+    body = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
+    st, fault = api(sa, "PUT", "/snapshot/create", body)
+    assert st == 400 and "must be paused" in fault["fault_message"]
+    assert api(sa, "PATCH", "/vm", {"state": "Paused"})[0] == 204
+    a.pump(0.5)
+    saved = counts(a.out.decode())[-1]
+    st, fault = api(sa, "PUT", "/snapshot/create", dict(body, snapshot_type="Diff"))
+    assert st == 400 and 'only "Full"' in fault["fault_message"]
+    assert api(sa, "PUT", "/snapshot/create", body) == (204, None)
+    assert state.exists() and mem.stat().st_size == 128 << 20  # Firecracker's default RAM
+    assert a.stop() == 143
+
+    b = api_vmm(vibevmm, tmp_path / "b.sock")
+    sb = tmp_path / "b.sock"
+    st, fault = api(sb, "PUT", "/snapshot/load", {"snapshot_path": str(state)})
+    assert st == 400 and "mem_backend or mem_file_path" in fault["fault_message"]
+    st, fault = api(sb, "PUT", "/snapshot/load", {
+        "snapshot_path": str(state), "mem_backend": {"backend_path": str(mem), "backend_type": "Uffd"}})
+    assert st == 400 and 'only "File"' in fault["fault_message"]
+    assert api(sb, "PUT", "/snapshot/load", {
+        "snapshot_path": str(state),
+        "mem_backend": {"backend_path": str(mem), "backend_type": "File"}}) == (204, None)
+    assert api(sb, "GET", "/")[1]["state"] == "Paused"
+    st, fault = api(sb, "PUT", "/snapshot/load", {"snapshot_path": str(state),
+                                                   "mem_file_path": str(mem)})
+    assert st == 400 and "a VM runs already" in fault["fault_message"]
+    assert api(sb, "PATCH", "/vm", {"state": "Resumed"}) == (204, None)
+    b.wait_for(lambda: len(counts(b.out.decode())) >= 2)
+    got = counts(b.out.decode())
+    assert b.stop() == 143
+    assert saved < got[0] <= saved + 2, (saved, got[:3])

@@ -9,6 +9,7 @@
  *
  * FUZZ_SRCS: cli/api/http.c cli/api/fc_config.c cli/api/fc_export.c
  */
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -60,6 +61,23 @@ static void patch_body(const char *body, size_t len)
 	fc_config_free(&fc);
 }
 
+/* The body as PUT /snapshot/create and /snapshot/load. */
+static void snapshot_bodies(const char *body, size_t len)
+{
+	char err[512], *state, *mem;
+	bool resume;
+
+	if (!fc_snapshot_create(body, len, &state, &mem, err, sizeof(err)) && (!state || !mem))
+		abort();
+	free(state);
+	free(mem);
+	if (!fc_snapshot_load(body, len, &state, &mem, &resume, err, sizeof(err)) &&
+	    (!state || !mem))
+		abort();
+	free(state);
+	free(mem);
+}
+
 /* The body through every section, then the whole-file form and PATCH. */
 static void map_body(const char *body, size_t len)
 {
@@ -72,6 +90,7 @@ static void map_body(const char *body, size_t len)
 		fc_apply(&fc, (enum fc_section)s, s == FC_DRIVE ? "rootfs" : s == FC_NET ? "eth0" : NULL,
 			 body, len, err, sizeof(err));
 	fc_apply_file(&fc, body, len, err, sizeof(err));
+	snapshot_bodies(body, len);
 	fc_to_vmm_config(&fc, &cfg, err, sizeof(err));
 	free(fc_vm_config_json(&fc));
 	free(fc_machine_config_json(&fc));
