@@ -132,8 +132,11 @@ int kvm_x86_state_vm_init(struct vm *vm)
 {
 	struct kvm_vm *k = kvm_of(vm);
 	struct kvm_x86_vm *x = k->arch;
-	/* KVM_CAP_XSAVE2 says how big the area is: beyond 4 KiB with AMX. */
-	int size = kvm_ioctl(k->vm_fd, KVM_CHECK_EXTENSION, (void *)(uintptr_t)KVM_CAP_XSAVE2);
+	/* The legacy 4 KiB area (KVM_GET_XSAVE): asking the VM for
+	 * KVM_CAP_XSAVE2's size made Linux guests hang after a few VMs in one
+	 * process in the test host (tests/e2e/test_soak.py); not understood
+	 * yet. A host with AMX state beyond 4 KiB then cannot save. */
+	int size = -1;
 
 	x->xsave2 = size > 0;
 	x->xsave_size = (uint32_t)MAX(size, (int)sizeof(struct kvm_xsave));
