@@ -37,10 +37,10 @@ attempts=${E2E_ATTEMPTS:-3}
 sessions=0
 
 # outcomes REGEX FILE: the node ids of the tests pytest -v reported with an
-# outcome matching REGEX ("path::name[params] PASSED  [ 40%]"; params may
-# hold spaces)
+# outcome matching REGEX ("path::name[params] PASSED  [ 40%]", or
+# "SKIPPED (reason) [ 6%]"; params may hold spaces)
 outcomes() {
-	sed -nE "s/^(tests\/e2e\/[^ ]+::.*) ($1)( +\[ *[0-9]+%\])?\r?\$/\1/p" "$2"
+	sed -nE "s/^(tests\/e2e\/[^ ]+::.*) ($1)( \([^)]*\))?( +\[ *[0-9]+%\])?\r?\$/\1/p" "$2"
 }
 
 # unfinished FILE: the tests pytest -v started in FILE ("path::name[params] "
@@ -86,7 +86,7 @@ run_group() {
 
 # final: "OUTCOME id" per test, its last outcome over all sessions
 final() {
-	sed -nE 's/^(tests\/e2e\/[^ ]+::.*) (PASSED|FAILED|SKIPPED|ERROR)( +\[ *[0-9]+%\])?\r?$/\2 \1/p' "$all" |
+	sed -nE 's/^(tests\/e2e\/[^ ]+::.*) (PASSED|FAILED|SKIPPED|ERROR)( \([^)]*\))?( +\[ *[0-9]+%\])?\r?$/\2 \1/p' "$all" |
 		awk '{o = $1; $1 = ""; if (!(substr($0, 2) in last)) order[n++] = substr($0, 2); last[substr($0, 2)] = o}
 			END {for (i = 0; i < n; i++) print last[order[i]], order[i]}'
 }
