@@ -8,7 +8,8 @@
 # 2. Runs the arm64 unit tests here under qemu-aarch64 -L
 #    /usr/aarch64-linux-gnu, but for those in IN_HOST_UNITS (test_virtio:
 #    its I/O thread hangs under qemu-user 7.2; test_core: its pause test's
-#    vCPU threads and kicks hang there too), which go to step 3.
+#    vCPU threads and kicks hang there too; test_snapshot_dev: its quiesce
+#    tests wait on the I/O thread), which go to step 3.
 # 3. Boots the arm64 test host once (testhost.sh --arch arm64) with those,
 #    the guest test programs (tests/guests/arm64) and their images, and the
 #    cross-built vibevmm as the payload; runs each program there, then the
@@ -27,7 +28,7 @@ set -euo pipefail
 
 case "${1:-}" in -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 CROSS=aarch64-linux-gnu-
-IN_HOST_UNITS=(test_virtio test_core)
+IN_HOST_UNITS=(test_virtio test_core test_snapshot_dev)
 record() { # passed failed skipped
     [ -z "${RESULTS:-}" ] || echo "$1 $2 $3" >> "$RESULTS"
 }
@@ -55,7 +56,12 @@ judge() {
     record "${p:-0}" "${f:-0}" "${s:-0}"
     if [ "${f:-0}" != 0 ] || [ "$rc" != 0 ]; then
         log "FAIL: $name (exit status $rc)"
-        [ -z "${CHECK_FAILURES:-}" ] || echo "arm64: $name (exit status $rc)" >> "$CHECK_FAILURES"
+        if [ -n "${CHECK_FAILURES:-}" ]; then
+            # CI shows only the tail: the failed tests and their lines go with the name.
+            { echo "arm64: $name (exit status $rc)"
+              grep -E '^\[ +(ERROR|LINE) +\]|^\[  FAILED  \] test_' <<< "$out" | awk '!seen[$0]++' | head -12 |
+                  sed 's/^/    /' || true; } >> "$CHECK_FAILURES"
+        fi
         status=1
     fi
 }

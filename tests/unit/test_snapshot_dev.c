@@ -37,6 +37,10 @@
 #include "utils.h"
 #include "vm.h"
 
+/* How long a wait for the device thread lasts, in 1 ms polls: generous,
+ * for the arm64 test host's TCG on a busy CI machine. */
+#define WAIT_MS 20000
+
 #define RAM_SIZE (8u << 20)
 #define QSZ 16
 #define QBASE(q) (0x100000ULL + (uint64_t)(q) * 0x10000)
@@ -584,7 +588,7 @@ static uint16_t used_idx(struct side *s, unsigned q)
 
 static bool wait_used(struct side *s, unsigned q, uint16_t want)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (used_idx(s, q) == want)
 			return true;
 		usleep(1000);
@@ -594,7 +598,7 @@ static bool wait_used(struct side *s, unsigned q, uint16_t want)
 
 static bool wait_raised(struct side *s, int want)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (atomic_load(&s->hv.raised[GSI]) >= want)
 			return true;
 		usleep(1000);
@@ -1031,7 +1035,7 @@ static void test_blk_quiesce_waits(void **state)
 	virtio_blk_set_io(q.d, &io);
 	driver_up(q.d, 1, 0);
 	blk_post(&f->a, q.d, 0, 0, VIRTIO_BLK_T_FLUSH, 0, 0);
-	for (int i = 0; i < 5000 && !atomic_load(&g.calls); i++)
+	for (int i = 0; i < WAIT_MS && !atomic_load(&g.calls); i++)
 		usleep(1000);
 	assert_int_equal(atomic_load(&g.calls), 1);
 	assert_int_equal(pthread_create(&t, NULL, run_quiesce, &q), 0);

@@ -37,6 +37,10 @@
 #include "utils.h"
 #include "vm.h"
 
+/* How long a wait for the device thread lasts, in 1 ms polls: generous,
+ * for the arm64 test host's TCG on a busy CI machine. */
+#define WAIT_MS 20000
+
 #define RAM_SIZE (8u << 20)
 #define QSZ 16
 /* Queue q's rings: desc at QBASE(q), avail +0x1000, used +0x2000. */
@@ -553,7 +557,7 @@ static void start_io(struct fx *f)
 
 static bool wait_used(struct fx *f, unsigned q, uint16_t want)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (used_idx(f, q) == want)
 			return true;
 		usleep(1000);
@@ -565,7 +569,7 @@ static bool wait_used(struct fx *f, unsigned q, uint16_t want)
  * on a slow machine (the arm64 test host's TCG) only a while later. */
 static bool wait_irq_pulses(struct fx *f, int want)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (atomic_load(&f->hv.irq_pulses) >= want)
 			return true;
 		usleep(1000);
@@ -708,7 +712,7 @@ static void test_mmio_bad_chain_needs_reset(void **state)
 	set_desc(f, 0, 0, DATA_GPA, 64, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 0);
 	publish(f, 0, 0); /* a loop */
 	wr(d, R_QUEUE_NOTIFY, 0);
-	for (int i = 0; i < 5000 && !(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+	for (int i = 0; i < WAIT_MS && !(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
 		usleep(1000);
 	assert_true(rd(d, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_true(rd(d, R_INT_STATUS) & VIRTIO_INT_CONFIG);
@@ -1397,7 +1401,7 @@ static void test_blk_bad_requests(void **state)
 	set_desc(f, 0, 1, RAM_SIZE, 512, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 2);
 	publish(f, 0, 0);
 	wr(f->dev, R_QUEUE_NOTIFY, 0);
-	for (int i = 0; i < 5000 && !(rd(f->dev, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
+	for (int i = 0; i < WAIT_MS && !(rd(f->dev, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET); i++)
 		usleep(1000);
 	assert_true(rd(f->dev, R_STATUS) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_int_equal(used_idx(f, 0), 1);
@@ -1682,7 +1686,7 @@ static void post_one(struct fx *f, unsigned q, uint32_t type, uint64_t sector, u
 
 static bool wait_gate(struct blk_faults *p, int want)
 {
-	for (int i = 0; i < 5000; i++) {
+	for (int i = 0; i < WAIT_MS; i++) {
 		if (atomic_load(&p->gate_calls) >= want)
 			return true;
 		usleep(1000);
