@@ -549,9 +549,11 @@ static int pause_or_resume(struct vmm *v, bool pause, char *err, size_t len)
 }
 
 /* The VM a snapshot saved, rebuilt from the options kept with it and its
- * state loaded instead of a guest booted; not started. `what` names the
- * source in errors. 0, or -1 after saying why. */
-static int restore_vm(struct vmm *v, const char *state, const char *mem, const char *what)
+ * state loaded instead of a guest booted, its interfaces on the TAPs the
+ * overrides give; not started. `what` names the source in errors. 0, or
+ * -1 after saying why. */
+static int restore_vm(struct vmm *v, const char *state, const char *mem, const char *what,
+		      const struct net_override *overrides, int nr_overrides)
 {
 	char why[512] = "";
 	size_t len = 0;
@@ -564,6 +566,8 @@ static int restore_vm(struct vmm *v, const char *state, const char *mem, const c
 	if (!err)
 		err = cli_snapshot_rebuild(app, len, &v->cfg, &v->restored, why, sizeof(why));
 	free(app);
+	if (!err)
+		err = cli_snapshot_override_nets(&v->cfg, overrides, nr_overrides, why, sizeof(why));
 	if (err)
 		return die(v, "%s: %s", what, why);
 	if (refuse_unsupported(v) || create_vm(v))
@@ -587,7 +591,8 @@ static int run_restored(struct vmm *v)
 	if (cli_snapshot_path(state, sizeof(state), dir, SNAPSHOT_STATE_FILE) ||
 	    cli_snapshot_path(mem, sizeof(mem), dir, SNAPSHOT_MEM_FILE))
 		return die(v, "--restore %s: path too long", dir), EXIT_SETUP_ERROR;
-	if (restore_vm(v, state, mem, dir) || start_vm(v))
+	if (restore_vm(v, state, mem, dir, v->cfg.net_overrides, v->cfg.nr_net_overrides) ||
+	    start_vm(v))
 		return EXIT_SETUP_ERROR;
 	return finish(v);
 }
@@ -596,8 +601,10 @@ static int run_restored(struct vmm *v)
  * vCPUs are started and stopped again at once: a few instructions run). */
 static int load_snapshot(struct vmm *v, const struct api_args *a, char *err, size_t len)
 {
-	int r = restore_vm(v, a->path, a->mem_path, a->path);
+	int r = restore_vm(v, a->path, a->mem_path, a->path, a->overrides, a->nr_overrides);
 
+	if (!r)
+		r = fc_adopt_restored(&v->fc, &v->cfg);
 	if (!r && !(r = start_vm(v)) && !a->resume)
 		r = vm_pause(v->vm);
 	if (r) {

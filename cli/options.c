@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,6 +68,8 @@ static const char usage_format[] =
 	"  --restore DIR        instead of --kernel/--binary: the VM saved in DIR, built\n"
 	"                       again from the options it was saved with, going on\n"
 	"                       where it was\n"
+	"  --net-override KEY=TAP  with --restore: the interface saved on TAP KEY (or\n"
+	"                       with iface_id KEY) goes on TAP instead; repeatable\n"
 	"  --metrics-path FILE  Firecracker's metrics (also with --kernel): a JSON line\n"
 	"                       every 60 s, on FlushMetrics and at the end\n"
 	"  --id ID              the instance id GET / reports (1-64 of A-Z a-z 0-9 -;\n"
@@ -95,7 +98,7 @@ enum {
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
-	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL,
+	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
 };
 
 static const struct option long_options[] = {
@@ -124,6 +127,7 @@ static const struct option long_options[] = {
 	{ "metrics-path", required_argument, NULL, OPT_METRICS_PATH },
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
+	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -365,6 +369,21 @@ static int parse_vsock(char *arg, struct vmm_config *cfg, char *err, size_t len)
 	return 0;
 }
 
+/* KEY=TAP; the restore checks that KEY names a saved interface. */
+static int parse_net_override(struct vmm_config *cfg, char *arg, char *err, size_t len)
+{
+	char *eq = strchr(arg, '=');
+
+	if (!eq || eq == arg || !eq[1] || strlen(eq + 1) >= IFNAMSIZ)
+		return fail(err, len, "--net-override: want KEY=TAP (a TAP name under %d characters), not '%s'",
+			    IFNAMSIZ, arg);
+	if (cfg->nr_net_overrides == CLI_MAX_NETS)
+		return fail(err, len, "--net-override: at most %d", CLI_MAX_NETS);
+	*eq = '\0';
+	cfg->net_overrides[cfg->nr_net_overrides++] = (struct net_override){ arg, eq + 1 };
+	return 0;
+}
+
 static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size_t len)
 {
 	uint64_t v;
@@ -387,6 +406,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_METRICS_PATH: cfg->metrics_path = arg; return 0;
 	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_SNAPSHOT_ON_SIGNAL: cfg->snapshot_dir = arg; return 0;
+	case OPT_NET_OVERRIDE: return parse_net_override(cfg, arg, err, len);
 	case OPT_ID:
 		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(arg))
@@ -449,6 +469,8 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 				 cfg->initrd || cfg->cmdline || cfg->nr_disks || cfg->nr_nets ||
 				 cfg->vsock.uds))
 		return fail(err, len, "--restore gives the guest: it excludes --kernel, --binary, --initrd, --cmdline, --disk, --net, --vsock, --api-sock and --config-file");
+	if (cfg->nr_net_overrides && !cfg->restore_dir)
+		return fail(err, len, "--net-override needs --restore");
 	if (cfg->api_sock || cfg->config_file || cfg->restore_dir)
 		return 0;
 	if (!cfg->kernel && !cfg->binary)

@@ -18,6 +18,7 @@
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
 
 struct disk_option {
+	const char *id;   /* the API's drive_id (kept in snapshots); NULL from --disk */
 	const char *path;
 	int readonly;
 	unsigned num_queues;        /* 0: one per vCPU */
@@ -26,6 +27,7 @@ struct disk_option {
 };
 
 struct net_option {
+	const char *id;   /* the API's iface_id (kept in snapshots); NULL from --net */
 	const char *tap;
 	uint8_t mac[6];
 	int have_mac; /* else derived from the TAP name */
@@ -68,6 +70,10 @@ struct vmm_config {
 	/* Snapshots: --restore DIR (the guest comes from DIR/state and
 	 * DIR/mem) and --snapshot-on-signal DIR (SIGUSR1 saves there). */
 	const char *restore_dir, *snapshot_dir;
+	/* --net-override KEY=TAP (with --restore): the restored interface
+	 * whose iface_id, or else saved TAP name, is KEY goes on TAP. */
+	struct net_override { const char *key, *tap; } net_overrides[CLI_MAX_NETS];
+	int nr_net_overrides;
 };
 
 /*

@@ -18,8 +18,8 @@ static json_t *str_or_null(const char *s)
 
 static json_t *describe_disk(const struct disk_option *d)
 {
-	return json_pack("{s:o, s:b, s:i, s:i, s:i}", "path", str_or_null(d->path), "readonly",
-			 d->readonly, "num_queues", (int)d->num_queues, "cache", (int)d->cache,
+	return json_pack("{s:o, s:o, s:b, s:i, s:i, s:i}", "id", str_or_null(d->id), "path",
+			 str_or_null(d->path), "readonly", d->readonly, "num_queues", (int)d->num_queues, "cache", (int)d->cache,
 			 "aio", (int)d->aio);
 }
 
@@ -29,7 +29,8 @@ static json_t *describe_net(const struct net_option *n)
 
 	snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
 		 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-	return json_pack("{s:o, s:s, s:b, s:b, s:i}", "tap", str_or_null(n->tap), "mac", mac,
+	return json_pack("{s:o, s:o, s:s, s:b, s:b, s:i}", "id", str_or_null(n->id), "tap",
+			 str_or_null(n->tap), "mac", mac,
 			 "have_mac", n->have_mac, "vhost", n->vhost, "queues", (int)n->queues);
 }
 
@@ -79,7 +80,7 @@ static int rebuild_disks(const json_t *a, struct vmm_config *cfg)
 		    aio < 0 || aio > VIRTIO_BLK_AIO_SYNC)
 			return -EINVAL;
 		cfg->disks[cfg->nr_disks++] = (struct disk_option){
-			.path = path, .readonly = ro, .num_queues = (unsigned)q,
+			.id = opt_str(d, "id"), .path = path, .readonly = ro, .num_queues = (unsigned)q,
 			.cache = (enum virtio_blk_cache)cache, .aio = (enum virtio_blk_aio)aio,
 		};
 	}
@@ -109,6 +110,7 @@ static int rebuild_nets(const json_t *a, struct vmm_config *cfg)
 		for (int k = 0; k < 6; k++)
 			o.mac[k] = (uint8_t)m[k];
 		o.queues = (unsigned)q;
+		o.id = opt_str(n, "id");
 		cfg->nets[cfg->nr_nets++] = o;
 	}
 	return 0;
@@ -163,6 +165,34 @@ int cli_snapshot_rebuild(const void *json, size_t len, struct vmm_config *cfg,
 		return -EINVAL;
 	}
 	*holder = root;
+	return 0;
+}
+
+/* The saved interface an override's key names: its iface_id, else its TAP. */
+static struct net_option *overridden_net(struct vmm_config *cfg, const char *key)
+{
+	for (int i = 0; i < cfg->nr_nets; i++)
+		if (cfg->nets[i].id && !strcmp(cfg->nets[i].id, key))
+			return &cfg->nets[i];
+	for (int i = 0; i < cfg->nr_nets; i++)
+		if (!cfg->nets[i].id && !strcmp(cfg->nets[i].tap, key))
+			return &cfg->nets[i];
+	return NULL;
+}
+
+int cli_snapshot_override_nets(struct vmm_config *cfg, const struct net_override *o, int n,
+			       char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		struct net_option *net = overridden_net(cfg, o[i].key);
+
+		if (!net) {
+			snprintf(err, errlen, "network override %s: the snapshot has no such interface",
+				 o[i].key);
+			return -ENOENT;
+		}
+		net->tap = o[i].tap;
+	}
 	return 0;
 }
 

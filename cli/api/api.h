@@ -29,6 +29,8 @@ struct api_args {
 	const char *path;
 	const char *mem_path;
 	bool resume;
+	const struct net_override *overrides; /* snapshot/load's network_overrides */
+	int nr_overrides;
 };
 
 /* What the VM's owner does for the API, on its own thread. */

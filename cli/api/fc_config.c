@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <jansson.h>
+#include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -598,19 +599,52 @@ static const char *load_mem_path(const json_t *o, char *err, size_t len)
 	return get_str(b, "backend_path");
 }
 
-int fc_snapshot_load(const char *json, size_t len, char **state_path, char **mem_path,
-		     bool *resume, char *err, size_t errlen)
+/* network_overrides [{iface_id, host_dev_name}]: copied into l. */
+static int load_net_overrides(const json_t *a, struct fc_snapshot_load *l, char *err, size_t len)
+{
+	static const struct field f[] = {
+		{ "iface_id", F_STR, true }, { "host_dev_name", F_STR, true },
+	};
+	const char *sec = "snapshot/load: network_overrides";
+	size_t i;
+	json_t *o;
+
+	if (json_array_size(a) > CLI_MAX_NETS)
+		return fail(err, len, "%s: at most %d", sec, CLI_MAX_NETS);
+	json_array_foreach(a, i, o) {
+		struct net_override *ov = &l->overrides[l->nr_overrides];
+		const char *tap;
+
+		if (check_fields(o, sec, f, ARRAY_SIZE(f), err, len) ||
+		    check_str(o, sec, "iface_id", err, len) || check_str(o, sec, "host_dev_name", err, len))
+			return -EINVAL;
+		tap = get_str(o, "host_dev_name");
+		if (strlen(tap) >= IFNAMSIZ)
+			return fail(err, len, "%s: host_dev_name: at most %d characters", sec,
+				    IFNAMSIZ - 1);
+		ov->key = strdup(get_str(o, "iface_id"));
+		ov->tap = strdup(tap);
+		l->nr_overrides++;
+		if (!ov->key || !ov->tap)
+			return fail(err, len, "%s: out of memory", sec);
+	}
+	return 0;
+}
+
+int fc_snapshot_load(const char *json, size_t len, struct fc_snapshot_load *l, char *err,
+		     size_t errlen)
 {
 	static const struct field f[] = {
 		{ "snapshot_path", F_STR, true }, { "mem_backend", F_OBJ, false },
 		{ "mem_file_path", F_STR, false }, { "enable_diff_snapshots", F_BOOL, false },
-		{ "resume_vm", F_BOOL, false }, { "network_overrides", F_UNSUPPORTED, false },
+		{ "resume_vm", F_BOOL, false }, { "network_overrides", F_ARRAY, false },
 	};
 	json_t *root = load(json, len, "snapshot/load", err, errlen);
 	const char *mem = NULL;
+	const json_t *ovr;
 	int r;
 
-	*state_path = *mem_path = NULL;
+	*l = (struct fc_snapshot_load){ 0 };
 	if (!root)
 		return -EINVAL;
 	r = check_fields(root, "snapshot/load", f, ARRAY_SIZE(f), err, errlen);
@@ -620,12 +654,27 @@ int fc_snapshot_load(const char *json, size_t len, char **state_path, char **mem
 		r = fail(err, errlen, "snapshot/load: enable_diff_snapshots: not supported");
 	if (!r && !(mem = load_mem_path(root, err, errlen)))
 		r = -EINVAL;
+	if (!r && (ovr = get(root, "network_overrides")))
+		r = load_net_overrides(ovr, l, err, errlen);
 	if (!r)
-		r = copy_paths(get_str(root, "snapshot_path"), mem, state_path, mem_path,
+		r = copy_paths(get_str(root, "snapshot_path"), mem, &l->state_path, &l->mem_path,
 			       "snapshot/load", err, errlen);
-	*resume = !r && get_bool(root, "resume_vm");
+	l->resume = !r && get_bool(root, "resume_vm");
 	json_decref(root);
+	if (r)
+		fc_snapshot_load_free(l);
 	return r;
+}
+
+void fc_snapshot_load_free(struct fc_snapshot_load *l)
+{
+	free(l->state_path);
+	free(l->mem_path);
+	for (int i = 0; i < l->nr_overrides; i++) {
+		free((char *)l->overrides[i].key);
+		free((char *)l->overrides[i].tap);
+	}
+	*l = (struct fc_snapshot_load){ 0 };
 }
 
 static int find_drive(const struct fc_config *fc, const char *id)

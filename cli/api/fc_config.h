@@ -83,14 +83,22 @@ int fc_patch_machine_config(struct fc_config *fc, const char *json, size_t len, 
 
 /*
  * PUT /snapshot/create and /snapshot/load (Firecracker's bodies; Full
- * snapshots and File memory backends only). The paths are malloc'ed;
- * *resume: the loaded VM runs at once (resume_vm). 0, or -EINVAL with the
- * fault message in err.
+ * snapshots and File memory backends only). The paths are malloc'ed
+ * (fc_snapshot_load_free for a load's); resume: the loaded VM runs at
+ * once (resume_vm); network_overrides put interfaces (by iface_id) on
+ * other TAPs. 0, or -EINVAL with the fault message in err.
  */
 int fc_snapshot_create(const char *json, size_t len, char **state_path, char **mem_path,
 		       char *err, size_t errlen);
-int fc_snapshot_load(const char *json, size_t len, char **state_path, char **mem_path,
-		     bool *resume, char *err, size_t errlen);
+struct fc_snapshot_load {
+	char *state_path, *mem_path;
+	bool resume;
+	struct net_override overrides[CLI_MAX_NETS]; /* network_overrides; malloc'ed */
+	int nr_overrides;
+};
+int fc_snapshot_load(const char *json, size_t len, struct fc_snapshot_load *l, char *err,
+		     size_t errlen);
+void fc_snapshot_load_free(struct fc_snapshot_load *l);
 
 /* The drive's image is `path` now (taken over: malloc'ed). */
 void fc_take_drive_path(struct fc_config *fc, int drive, char *path);
@@ -114,6 +122,12 @@ int fc_apply_file(struct fc_config *fc, const char *json, size_t len, char *err,
  * when no kernel was given. cfg then points into fc.
  */
 int fc_to_vmm_config(struct fc_config *fc, struct vmm_config *cfg, char *err, size_t errlen);
+
+/* The reverse after a snapshot load: fc's machine (kernel, vCPUs, memory,
+ * drives and interfaces with their ids, vsock) is the restored cfg's, so
+ * GET /vm/config shows it and PATCH /drives/{id} finds the drive. 0 or
+ * -ENOMEM. */
+int fc_adopt_restored(struct fc_config *fc, const struct vmm_config *cfg);
 
 /* JSON of GET /machine-config and GET /vm/config (malloc'ed; NULL on ENOMEM). */
 char *fc_machine_config_json(const struct fc_config *fc);

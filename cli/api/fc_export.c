@@ -58,7 +58,7 @@ static void add_disk(struct vmm_config *cfg, const struct fc_drive *d)
 	 * honours it ("Unsafe" would drop flushes); io_engine "Sync" is
 	 * vibevmm's aio=sync, the default its io_uring. */
 	cfg->disks[cfg->nr_disks++] = (struct disk_option){
-		.path = d->path, .readonly = d->read_only, .cache = VIRTIO_BLK_CACHE_HOST,
+		.id = d->id, .path = d->path, .readonly = d->read_only, .cache = VIRTIO_BLK_CACHE_HOST,
 		.aio = d->io_sync ? VIRTIO_BLK_AIO_SYNC : VIRTIO_BLK_AIO_IO_URING,
 	};
 }
@@ -95,7 +95,7 @@ int fc_to_vmm_config(struct fc_config *fc, struct vmm_config *cfg, char *err, si
 		const struct fc_net *n = &fc->nets[i];
 		struct net_option *o = &cfg->nets[cfg->nr_nets++];
 
-		*o = (struct net_option){ .tap = n->tap, .have_mac = n->have_mac };
+		*o = (struct net_option){ .id = n->id, .tap = n->tap, .have_mac = n->have_mac };
 		memcpy(o->mac, n->mac, 6);
 	}
 	cfg->vsock = fc->have_vsock ?
@@ -113,6 +113,73 @@ int fc_drive_disk(const struct fc_config *fc, int drive)
 	for (int i = 0; i < fc->nr_drives; i++)
 		k += fc->drives[i].root || i < drive;
 	return k;
+}
+
+/* The machine part of fc forgotten: what a loaded snapshot replaces. */
+static void drop_machine(struct fc_config *fc)
+{
+	free(fc->kernel);
+	free(fc->initrd);
+	free(fc->boot_args);
+	fc->kernel = fc->initrd = fc->boot_args = NULL;
+	for (int i = 0; i < fc->nr_drives; i++)
+		free(fc->drives[i].path);
+	for (int i = 0; i < fc->nr_nets; i++)
+		free(fc->nets[i].tap);
+	fc->nr_drives = fc->nr_nets = 0;
+	free(fc->vsock_uds);
+	fc->vsock_uds = NULL;
+	fc->have_vsock = false;
+}
+
+/* Disks saved without a drive_id (a --disk VM's) are left out, and then
+ * every later one too: a drive's index must stay its disk's. The root
+ * flag is not saved: is_root_device reads false. */
+static int adopt_drives(struct fc_config *fc, const struct vmm_config *cfg)
+{
+	for (int i = 0; i < cfg->nr_disks && cfg->disks[i].id; i++) {
+		struct fc_drive *d = &fc->drives[fc->nr_drives];
+
+		*d = (struct fc_drive){ .read_only = cfg->disks[i].readonly, .cache_type = "Unsafe",
+					.io_sync = cfg->disks[i].aio == VIRTIO_BLK_AIO_SYNC };
+		snprintf(d->id, sizeof(d->id), "%s", cfg->disks[i].id);
+		if (!(d->path = strdup(cfg->disks[i].path)))
+			return -ENOMEM;
+		fc->nr_drives++;
+	}
+	return 0;
+}
+
+static int adopt_nets(struct fc_config *fc, const struct vmm_config *cfg)
+{
+	for (int i = 0; i < cfg->nr_nets && cfg->nets[i].id; i++) {
+		struct fc_net *n = &fc->nets[fc->nr_nets];
+
+		*n = (struct fc_net){ .have_mac = true };
+		memcpy(n->mac, cfg->nets[i].mac, 6);
+		snprintf(n->id, sizeof(n->id), "%s", cfg->nets[i].id);
+		if (!(n->tap = strdup(cfg->nets[i].tap)))
+			return -ENOMEM;
+		fc->nr_nets++;
+	}
+	return 0;
+}
+
+int fc_adopt_restored(struct fc_config *fc, const struct vmm_config *cfg)
+{
+	drop_machine(fc);
+	fc->vcpus = cfg->cpus;
+	fc->mem_mib = cfg->mem >> 20;
+	if ((cfg->kernel && !(fc->kernel = strdup(cfg->kernel))) || adopt_drives(fc, cfg) ||
+	    adopt_nets(fc, cfg))
+		return -ENOMEM;
+	if (cfg->vsock.uds) {
+		fc->have_vsock = true;
+		fc->vsock_cid = (uint32_t)cfg->vsock.cid;
+		if (!(fc->vsock_uds = strdup(cfg->vsock.uds)))
+			return -ENOMEM;
+	}
+	return 0;
 }
 
 /* ---- GET bodies ---- */

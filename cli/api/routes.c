@@ -219,19 +219,18 @@ static void snapshot_load(struct api_server *s, const struct http_request *req,
 			  struct api_response *r)
 {
 	char err[API_FAULT_MAX];
-	struct api_args args = { 0 };
-	char *state, *mem;
+	struct fc_snapshot_load l;
+	struct api_args args;
 
 	if (api_get_state(s) != API_NOT_STARTED)
 		return fault(r, 400, "snapshot/load: a VM runs already (load into a fresh vibevmm)");
-	if (fc_snapshot_load(req->body, req->body_len, &state, &mem, &args.resume, err,
-			     sizeof(err)))
+	if (fc_snapshot_load(req->body, req->body_len, &l, err, sizeof(err)))
 		return fault(r, 400, "%s", err);
-	args.path = state;
-	args.mem_path = mem;
+	args = (struct api_args){ .path = l.state_path, .mem_path = l.mem_path,
+				  .resume = l.resume, .overrides = l.overrides,
+				  .nr_overrides = l.nr_overrides };
 	run_action(s, API_SNAPSHOT_LOAD, &args, r);
-	free(state);
-	free(mem);
+	fc_snapshot_load_free(&l);
 }
 
 /* A running VM's drive gets a new image (before the start, PUT it). */

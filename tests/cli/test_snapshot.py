@@ -112,6 +112,16 @@ def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
     assert res.returncode == 1 and "No such file" in res.stderr, res.stderr
     res = run([vibevmm, "--restore", str(tmp_path), "--kernel", str(guest_dir / "lifecycle.elf")])
     assert res.returncode == 1 and "--restore gives the guest" in res.stderr, res.stderr
+    state.write_bytes(good)
+    res = run([vibevmm, "--restore", str(tmp_path), "--net-override", "tap0=tap9"])
+    assert res.returncode == 1, res.stderr
+    assert "network override tap0: the snapshot has no such interface" in res.stderr, res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    for bad in ("tap0", "=tap9", "tap0=", "tap0=" + "x" * 16):
+        res = run([vibevmm, "--restore", str(tmp_path), "--net-override", bad])
+        assert res.returncode == 1 and "--net-override: want KEY=TAP" in res.stderr, res.stderr
+    res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--net-override", "a=b"])
+    assert res.returncode == 1 and "--net-override needs --restore" in res.stderr, res.stderr
 
 
 def api(sock, method, url, body=None):
@@ -149,8 +159,14 @@ def test_api_snapshot_create_and_load(vibevmm, guest_dir, kvm_usable, tmp_path):
     state, mem = tmp_path / "vm.state", tmp_path / "vm.mem"
     a = api_vmm(vibevmm, tmp_path / "a.sock")
     sa = tmp_path / "a.sock"
+    disk, disk2 = tmp_path / "scratch.img", tmp_path / "scratch2.img"
+    disk.write_bytes(b"\0" * (1 << 20))
+    disk2.write_bytes(b"\0" * (2 << 20))
     assert api(sa, "PUT", "/boot-source", {"kernel_image_path": str(guest_dir / "lifecycle.elf"),
                                            "boot_args": "c"})[0] == 204
+    assert api(sa, "PUT", "/drives/scratch", {"drive_id": "scratch", "path_on_host": str(disk),
+                                              "is_root_device": False,
+                                              "is_read_only": False})[0] == 204
     assert api(sa, "PUT", "/actions", {"action_type": "InstanceStart"})[0] == 204
     a.wait_for(lambda: len(counts(a.out.decode())) >= 3)
     body = {"snapshot_type": "Full", "snapshot_path": str(state), "mem_file_path": str(mem)}
@@ -172,10 +188,21 @@ def test_api_snapshot_create_and_load(vibevmm, guest_dir, kvm_usable, tmp_path):
     st, fault = api(sb, "PUT", "/snapshot/load", {
         "snapshot_path": str(state), "mem_backend": {"backend_path": str(mem), "backend_type": "Uffd"}})
     assert st == 400 and 'only "File"' in fault["fault_message"]
+    st, fault = api(sb, "PUT", "/snapshot/load", {
+        "snapshot_path": str(state), "mem_file_path": str(mem),
+        "network_overrides": [{"iface_id": "eth0", "host_dev_name": "tap9"}]})
+    assert st == 400 and "eth0: the snapshot has no such interface" in fault["fault_message"]
     assert api(sb, "PUT", "/snapshot/load", {
         "snapshot_path": str(state),
         "mem_backend": {"backend_path": str(mem), "backend_type": "File"}}) == (204, None)
     assert api(sb, "GET", "/")[1]["state"] == "Paused"
+    # the restored VM's configuration, drive ids included: PATCH finds the drive
+    config = api(sb, "GET", "/vm/config")[1]
+    assert config["machine-config"]["mem_size_mib"] == 128
+    assert [(d["drive_id"], d["path_on_host"]) for d in config["drives"]] == [("scratch", str(disk))]
+    assert api(sb, "PATCH", "/drives/scratch", {"drive_id": "scratch",
+                                                "path_on_host": str(disk2)}) == (204, None)
+    assert api(sb, "GET", "/vm/config")[1]["drives"][0]["path_on_host"] == str(disk2)
     st, fault = api(sb, "PUT", "/snapshot/load", {"snapshot_path": str(state),
                                                    "mem_file_path": str(mem)})
     assert st == 400 and "a VM runs already" in fault["fault_message"]

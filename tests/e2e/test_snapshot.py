@@ -4,17 +4,19 @@ saved mid-run (--snapshot-on-signal, SIGUSR1), its VMM killed, and the
 snapshot restored in a new process (--restore, no other flags): the count
 goes on from where it was saved, with the same boot_id and an uptime that
 goes on (no reboot), and the disk holds every count written before and
-after; with 1 and 2 vCPUs."""
+after; with 1 and 2 vCPUs. And a guest pinging the host over a TAP is
+restored onto another TAP (--net-override) and pings on."""
 import base64
 import re
 import signal
+import subprocess
 import time
 
 import warnings
 
 import pytest
 
-from conftest import BINDIR, IN_TCG_TEST_HOST, TRIPLE_FAULT, Session, vibevmm_cmd
+from conftest import BINDIR, IN_TCG_TEST_HOST, TRIPLE_FAULT, Session, private_netns, vibevmm_cmd
 
 SCRIPT = ('id=$(cat /proc/sys/kernel/random/boot_id)\n'
           'i=0\n'
@@ -96,3 +98,65 @@ def test_restored_linux_goes_on(tmp_path, cpus):
     image = disk.read_bytes()
     for i in range(1, got[2][0]):
         assert image[512 * i:512 * i + 7] == b"W%06d" % i, i
+
+
+PING_SCRIPT = ('ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0 || exit 1\n'
+               'id=$(cat /proc/sys/kernel/random/boot_id)\n'
+               'i=0\n'
+               'while :; do\n'
+               '  i=$((i+1))\n'
+               '  ping -c 1 -W 2 10.0.2.1 >/dev/null; p=$?\n'
+               '  read -r up _ < /proc/uptime\n'
+               '  echo "COUNT $i $id $up ping=$p"\n'
+               '  sleep 1\n'
+               'done\n')
+PING = re.compile(r"COUNT (\d+) \S+ [\d.]+ ping=(\d+)")
+
+
+def tap_at_host_address(run, name, mac=None):
+    run("tuntap", "add", name, "mode", "tap")
+    if mac:
+        run("link", "set", name, "address", mac)
+    run("addr", "add", "10.0.2.1/24", "dev", name)
+    run("link", "set", name, "up")
+
+
+def test_restored_linux_pings_on_a_new_tap(tmp_path):
+    """The guest pings the host on tap0; saved, killed, tap0 deleted; restored
+    with --net-override tap0=tapnew (a new TAP with the same host address
+    and MAC, as a move to another host would make): it goes on counting
+    from the saved count and its pings are answered again."""
+    snap = tmp_path / "snap"
+    snap.mkdir()
+    with private_netns("vibevmm-snap") as (run, prefix):
+        tap_at_host_address(run, "tap0")
+        a, seen = boot_counting([*prefix, *vibevmm_cmd(
+            "cloud", cmdline_extra=cmd_arg(PING_SCRIPT),
+            args=["--net", "tap=tap0", "--snapshot-on-signal", str(snap)])])
+        try:
+            seen += a.expect("\n", timeout=30)
+            assert [p for _, p in PING.findall(seen)][-1] == "0", seen  # answered before
+            saved = int(PING.findall(seen)[-1][0])
+            a.proc.send_signal(signal.SIGUSR1)
+            wait_err(a, "snapshot saved to", 120)
+        finally:
+            a.close()
+        mac = subprocess.run([*prefix, "cat", "/sys/class/net/tap0/address"], check=True,
+                             capture_output=True, text=True).stdout.strip()
+        run("link", "del", "tap0")
+        tap_at_host_address(run, "tapnew", mac)
+        b = Session([*prefix, str(BINDIR / "vibevmm"), "--restore", str(snap),
+                     "--net-override", "tap0=tapnew", "--log", "3"])
+        try:
+            text = ""
+            while len(PING.findall(text)) < 4:
+                text += b.expect("\n", timeout=120)
+            b.proc.send_signal(signal.SIGTERM)
+            assert b.wait(timeout=60) == 143
+        finally:
+            b.close()
+    got = [(int(n), int(p)) for n, p in PING.findall(text)]
+    assert "restored from" in b.err.decode()
+    assert "tapnew" in b.err.decode(), b.err.decode()[-2000:]
+    assert saved < got[0][0] <= saved + 3, (saved, got)      # no reboot: it goes on
+    assert got[-1][1] == 0, got                               # the host answers again

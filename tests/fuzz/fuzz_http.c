@@ -65,17 +65,20 @@ static void patch_body(const char *body, size_t len)
 static void snapshot_bodies(const char *body, size_t len)
 {
 	char err[512], *state, *mem;
-	bool resume;
+	struct fc_snapshot_load l;
 
 	if (!fc_snapshot_create(body, len, &state, &mem, err, sizeof(err)) && (!state || !mem))
 		abort();
 	free(state);
 	free(mem);
-	if (!fc_snapshot_load(body, len, &state, &mem, &resume, err, sizeof(err)) &&
-	    (!state || !mem))
-		abort();
-	free(state);
-	free(mem);
+	if (!fc_snapshot_load(body, len, &l, err, sizeof(err))) {
+		if (!l.state_path || !l.mem_path)
+			abort();
+		for (int i = 0; i < l.nr_overrides; i++)
+			if (!l.overrides[i].key || strlen(l.overrides[i].tap) >= 16)
+				abort();
+	}
+	fc_snapshot_load_free(&l);
 }
 
 /* The body through every section, then the whole-file form and PATCH. */
