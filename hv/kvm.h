@@ -53,7 +53,7 @@ int kvm_arch_vcpu_init(struct vcpu *vcpu);
 int kvm_arch_get_regs(struct vcpu *vcpu, struct regs *regs);
 int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs);
 /* The guest clock across a pause (hypervisor_ops.vcpu_pause_notify,
- * clock_save, clock_restore); arm64: nothing yet, each returns 0. */
+ * clock_save, clock_restore); arm64: nothing to do, each returns 0. */
 int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu);
 int kvm_arch_clock_save(struct vm *vm);
 int kvm_arch_clock_restore(struct vm *vm);
