@@ -58,8 +58,7 @@ int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu);
 int kvm_arch_clock_save(struct vm *vm);
 int kvm_arch_clock_restore(struct vm *vm);
 /* Snapshot state (hypervisor_ops.vcpu_state_save, vcpu_state_load,
- * vm_state_save, vm_state_load): x86_64 in kvm_x86_64_state.c; arm64:
- * not yet, each says -EOPNOTSUPP. */
+ * vm_state_save, vm_state_load): kvm_x86_64_state.c, kvm_arm64_state.c. */
 int kvm_arch_vcpu_state_save(struct vcpu *vcpu, struct snap_buf *out);
 int kvm_arch_vcpu_state_load(struct vcpu *vcpu, struct snap_cursor *in);
 int kvm_arch_vm_state_save(struct vm *vm, struct snap_buf *out);
