@@ -23,8 +23,9 @@
  * never written) and every state is loaded; vm_start() then goes on.
  *
  * Only on backends with the state operations (x86_64 and arm64 KVM; on
- * arm64 with a vGICv3 or no irqchip); others get -EOPNOTSUPP. Errors: 0 or a negative errno with a one-line reason in
- * `why` (NUL-terminated, at most why_len bytes).
+ * arm64 with a vGICv3 or no irqchip); others get -EOPNOTSUPP. Errors: 0
+ * or a negative errno with a one-line reason in `why` (NUL-terminated, at
+ * most why_len bytes).
  */
 #ifndef VIBEVMM_SNAPSHOT_H
 #define VIBEVMM_SNAPSHOT_H
