@@ -481,13 +481,13 @@ static void add_cpu_interface(struct gic_list *l, int fd, uint64_t mpidr)
 static int gic_attrs(struct vm *vm, int fd, struct gic_list *l)
 {
 	uint64_t mpidr, vcpu0 = 0;
-	bool first = true;
 	int err = 0;
 
-	for (int i = 0; !err && i < VM_MAX_VCPUS; i++)
-		if (vm->vcpus[i] && first) {
+	/* The line levels are read through a vCPU (any: SPIs are shared). */
+	for (int i = 0; i < VM_MAX_VCPUS; i++)
+		if (vm->vcpus[i]) {
 			err = vgic_mpidr(vm->vcpus[i], &vcpu0);
-			first = false;
+			break;
 		}
 	if (!err)
 		add_distributor(l, vcpu0);
