@@ -59,8 +59,9 @@ ALL_CFLAGS := -std=gnu11 $(WARN) $(CFLAGS) $(SANFLAGS) -fPIC -pthread \
 LDLIBS := -pthread $(shell $(PKG_CONFIG) --libs liblz4 libzstd liblzma zlib 2>/dev/null || echo -llz4 -lzstd -llzma -lz)
 
 # Backend, arch and OS files are chosen here, not by #ifdef.
-# The arch's KVM files beyond hv/kvm_$(ARCH).c (x86_64: snapshot state).
+# The arch's KVM files beyond hv/kvm_$(ARCH).c (snapshot state).
 KVM_ARCH_SRCS_x86_64 := hv/kvm_x86_64_state.c
+KVM_ARCH_SRCS_arm64 := hv/kvm_arm64_state.c
 ifeq ($(HOST_OS),Linux)
 HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(ARCH).c $(KVM_ARCH_SRCS_$(ARCH))
 # The seccomp sandbox: the arch's own ioctls apart (their request numbers

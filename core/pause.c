@@ -144,7 +144,7 @@ static int park_all(struct vm *vm)
 	}
 	atomic_store(&st->paused, true);
 	err = save_clock(vm);
-	if (err == -EOPNOTSUPP) /* the backend cannot pause (arm64): go on */
+	if (err == -EOPNOTSUPP) /* the backend cannot pause: go on */
 		unpark_all(vm);
 	return err;
 }

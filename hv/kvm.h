@@ -53,13 +53,12 @@ int kvm_arch_vcpu_init(struct vcpu *vcpu);
 int kvm_arch_get_regs(struct vcpu *vcpu, struct regs *regs);
 int kvm_arch_set_regs(struct vcpu *vcpu, const struct regs *regs);
 /* The guest clock across a pause (hypervisor_ops.vcpu_pause_notify,
- * clock_save, clock_restore); arm64: nothing yet, each returns 0. */
+ * clock_save, clock_restore); arm64: nothing to do, each returns 0. */
 int kvm_arch_vcpu_pause_notify(struct vcpu *vcpu);
 int kvm_arch_clock_save(struct vm *vm);
 int kvm_arch_clock_restore(struct vm *vm);
 /* Snapshot state (hypervisor_ops.vcpu_state_save, vcpu_state_load,
- * vm_state_save, vm_state_load): x86_64 in kvm_x86_64_state.c; arm64:
- * not yet, each says -EOPNOTSUPP. */
+ * vm_state_save, vm_state_load): kvm_x86_64_state.c, kvm_arm64_state.c. */
 int kvm_arch_vcpu_state_save(struct vcpu *vcpu, struct snap_buf *out);
 int kvm_arch_vcpu_state_load(struct vcpu *vcpu, struct snap_cursor *in);
 int kvm_arch_vm_state_save(struct vm *vm, struct snap_buf *out);

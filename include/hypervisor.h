@@ -67,7 +67,8 @@ struct hypervisor_ops {
 	 * is fine), then clock_save (remember the guest clock; KVM:
 	 * KVM_GET_CLOCK). At resume, clock_restore before any vCPU runs (put
 	 * it back, so the guest does not see the paused time pass; KVM:
-	 * KVM_SET_CLOCK). arm64 KVM leaves them NULL.
+	 * KVM_SET_CLOCK). arm64 KVM: each does nothing (the guest's virtual
+	 * counter runs on while paused).
 	 */
 	int (*vcpu_pause_notify)(struct vcpu *vcpu);
 	int (*clock_save)(struct vm *vm);

@@ -22,9 +22,10 @@
  * (mapped copy-on-write: many VMs can be restored from one file, which is
  * never written) and every state is loaded; vm_start() then goes on.
  *
- * Only on backends with the state operations (x86_64 KVM today); others
- * get -EOPNOTSUPP. Errors: 0 or a negative errno with a one-line reason in
- * `why` (NUL-terminated, at most why_len bytes).
+ * Only on backends with the state operations (x86_64 and arm64 KVM; on
+ * arm64 with a vGICv3 or no irqchip); others get -EOPNOTSUPP. Errors: 0
+ * or a negative errno with a one-line reason in `why` (NUL-terminated, at
+ * most why_len bytes).
  */
 #ifndef VIBEVMM_SNAPSHOT_H
 #define VIBEVMM_SNAPSHOT_H

@@ -128,16 +128,16 @@ int vm_stop(struct vm *vm);
  * (KVM_KVMCLOCK_CTRL: Linux's soft-lockup watchdog does not fire) and the
  * clock is read (KVM_GET_CLOCK); vm_resume sets it back (KVM_SET_CLOCK),
  * so guest time does not jump by the paused interval, as QEMU does. arm64
- * KVM has no such step yet, so there vm_pause returns -EOPNOTSUPP and the
- * VM goes on running.
+ * KVM: no clock step; the guest's virtual counter runs on while paused
+ * (hv/kvm_arm64.c says why).
  * A paused VM can be stopped (vm_stop) and destroyed as a running one.
  * Not from a device callback or an I/O watch (those run on the threads
  * that must park): -EDEADLK.
  * 0, or: -EINVAL (NULL, or never started), -ESRCH (the VM has ended, or
  * ended while pausing), -EALREADY (already paused: callers that want
  * pausing to be idempotent take it as success), -EDEADLK, -EOPNOTSUPP
- * (arm64), or the backend's error saving the clock (the VM is paused all
- * the same).
+ * (a backend that cannot pause; the VM goes on running), or the backend's
+ * error saving the clock (the VM is paused all the same).
  */
 int vm_pause(struct vm *vm);
 
