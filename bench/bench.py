@@ -30,7 +30,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("boot", "startup", "exits", "memory", "disk", "net", "density")
+BENCHES = ("boot", "startup", "exits", "memory", "disk", "net", "density", "snapshot")
 
 WHERE = {
     "direct": "directly on hardware KVM",
@@ -1062,6 +1062,190 @@ def bench_density(env, res, opts):
 
 
 # ---------------------------------------------------------------------------
+# snapshot: save a running guest, restore it in a new process
+# ---------------------------------------------------------------------------
+
+TICK = re.compile(r"^TICK (\d+)$")
+# a guest that prints a numbered line every 20 ms: "running again" is the
+# first line after the saved one
+TICK_SCRIPT = 'i=0; while :; do i=$((i+1)); echo "TICK $i"; usleep 20000; done'
+
+
+class Qmp:
+    """QEMU's QMP on a Unix socket: commands and their answers (events
+    skipped)."""
+
+    def __init__(self, path, timeout=60):
+        import socket
+        end = time.monotonic() + timeout
+        while True:
+            try:
+                self.s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.s.connect(str(path))
+                break
+            except OSError:
+                self.s.close()
+                if time.monotonic() > end:
+                    raise
+                time.sleep(0.05)
+        self.s.settimeout(timeout)
+        self.f = self.s.makefile("rb")
+        self.f.readline()  # the greeting
+        self.cmd("qmp_capabilities")
+
+    def cmd(self, name, **args):
+        self.s.sendall(json.dumps({"execute": name, "arguments": args}).encode() + b"\n")
+        while True:
+            msg = json.loads(self.f.readline())
+            if "return" in msg:
+                return msg["return"]
+            if "error" in msg:
+                raise RuntimeError(f"QMP {name}: {msg['error']}")
+
+    def close(self):
+        self.f.close()
+        self.s.close()
+
+
+def last_tick(p):
+    ticks = [int(m[1]) for _, line in p.lines if (m := TICK.match(line))]
+    return ticks[-1] if ticks else 0
+
+
+def wait_ticks(p, n, timeout):
+    return pump([p], lambda: last_tick(p) >= n or p.done, timeout) and last_tick(p) >= n
+
+
+def tick_after(p, saved):
+    """Time of the first console line with a tick after `saved`."""
+    for t, line in p.lines:
+        m = TICK.match(line)
+        if m and int(m[1]) > saved:
+            return t
+    return None
+
+
+def file_sizes(*paths):
+    """(apparent bytes, allocated bytes) summed over the files."""
+    st = [os.stat(f) for f in paths]
+    return sum(x.st_size for x in st), sum(x.st_blocks * 512 for x in st)
+
+
+def snapshot_vibevmm(env, opts, mem_mb, d):
+    """Save after boot (SIGUSR1 -> "snapshot saved"), restore in a new
+    process: a sample dict, or (None, why)."""
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    p = env.spawn("vibevmm", env.linux_cmd("vibevmm", opts.snapshot_kernel, 1, mem_mb,
+                                           cmd_extra=shell_cmd(TICK_SCRIPT),
+                                           vib_extra=["--snapshot-on-signal", d, "--log", "3"]))
+    try:
+        if not wait_ticks(p, 5, opts.boot_timeout):
+            return None, f"vibevmm {mem_mb} MiB: no ticks\n{p.tail()}"
+        t0 = time.monotonic()
+        p.signal(signal.SIGUSR1)
+        if not pump([p], lambda: "snapshot saved to" in p.stderr or p.done, opts.run_timeout):
+            return None, f"vibevmm {mem_mb} MiB: no snapshot\n{p.tail()}"
+        save_ms = (time.monotonic() - t0) * 1000
+    finally:
+        p.stop(5)
+    saved = last_tick(p)
+    state, mem = file_sizes(d / "state"), file_sizes(d / "mem")
+    q = env.spawn("vibevmm", [env.vibevmm, "--restore", d, "--log", "3"])
+    try:
+        ok = pump([q], lambda: tick_after(q, saved) or q.done, opts.run_timeout)
+        t_run = tick_after(q, saved)
+        if not ok or t_run is None:
+            return None, f"vibevmm {mem_mb} MiB: restored guest did not run\n{q.tail()}"
+    finally:
+        q.stop(5)
+    return {"save": save_ms, "run": (t_run - q.t0) * 1000, "state": state[0] / 1024,
+            "disk": (state[1] + mem[1]) / 2**20, "mem_apparent": mem[0] / 2**20}, None
+
+
+def snapshot_qemu(env, opts, mem_mb, d):
+    """The same with QEMU: stop + migrate to a file (the stream savevm
+    writes), then a new QEMU with -incoming from it (loadvm's path) and
+    "cont" once it is loaded."""
+    shutil.rmtree(d, ignore_errors=True)
+    d.mkdir()
+    sock, img = d / "qmp.sock", d / "vmstate"
+    qmp_arg = ["-qmp", f"unix:{sock},server=on,wait=off"]
+    p = env.spawn("qemu", env.linux_cmd("qemu", opts.snapshot_kernel, 1, mem_mb,
+                                        cmd_extra=shell_cmd(TICK_SCRIPT), qemu_extra=qmp_arg))
+    try:
+        if not wait_ticks(p, 5, opts.boot_timeout):
+            return None, f"qemu {mem_mb} MiB: no ticks\n{p.tail()}"
+        qmp = Qmp(sock)
+        t0 = time.monotonic()
+        qmp.cmd("stop")
+        qmp.cmd("migrate", uri=f"exec:cat > {img}")
+        while (st := qmp.cmd("query-migrate").get("status")) not in ("completed", "failed"):
+            pump([p], lambda: False, 0.005)
+        save_ms = (time.monotonic() - t0) * 1000
+        qmp.close()
+        if st != "completed":
+            return None, f"qemu {mem_mb} MiB: migration {st}"
+    finally:
+        p.stop(5)
+    pump([p], lambda: False, 0.2)
+    saved = last_tick(p)
+    size = file_sizes(img)
+    sock.unlink(missing_ok=True)
+    q = env.spawn("qemu", env.linux_cmd("qemu", opts.snapshot_kernel, 1, mem_mb,
+                                        cmd_extra=shell_cmd(TICK_SCRIPT),
+                                        qemu_extra=["-incoming", f"exec:cat {img}", *qmp_arg]))
+    try:
+        # a stream saved from a stopped VM loads into a stopped one: "cont"
+        # once it is in (as Firecracker's load + resume)
+        qmp = Qmp(sock)
+        while qmp.cmd("query-status")["status"] == "inmigrate" and not q.done:
+            pump([q], lambda: False, 0.005)
+        qmp.cmd("cont")
+        qmp.close()
+        ok = pump([q], lambda: tick_after(q, saved) or q.done, opts.run_timeout)
+        t_run = tick_after(q, saved)
+        if not ok or t_run is None:
+            return None, f"qemu {mem_mb} MiB: restored guest did not run\n{q.tail()}"
+    finally:
+        q.stop(5)
+    return {"save": save_ms, "run": (t_run - q.t0) * 1000, "disk": size[1] / 2**20}, None
+
+
+def bench_snapshot(env, res, opts, tmp):
+    for mem_mb in opts.snapshot_mems:
+        what = "Debian cloud kernel" if opts.snapshot_kernel == "cloud" else opts.snapshot_kernel
+        case = f"{what}, 1 vCPU, {mem_mb} MiB, idle after boot"
+        samples = {"vibevmm": [], "qemu": []}
+        for rep in range(opts.reps):
+            for vmm in alternate(rep):
+                if vmm not in vmms(env):
+                    continue
+                run = snapshot_vibevmm if vmm == "vibevmm" else snapshot_qemu
+                r, err = run(env, opts, mem_mb, tmp / f"snap-{vmm}")
+                if r is None:
+                    res.error("snapshot", err)
+                    continue
+                samples[vmm].append(r)
+                log(f"snapshot: {case} {vmm} run {rep + 1}: saved in {r['save']:.0f} ms, "
+                    f"running again {r['run']:.0f} ms after the restore's start")
+
+        def col(vmm, key):
+            return [x[key] for x in samples[vmm]]
+        res.row("snapshot", case, "save a running guest (pause + write)", "ms", "lower",
+                col("vibevmm", "save"), col("qemu", "save"))
+        res.row("snapshot", case, "restore: process start -> guest running", "ms", "lower",
+                col("vibevmm", "run"), col("qemu", "run"))
+        res.row("snapshot", case, "on disk (allocated; vibevmm: state + memory file)", "MiB",
+                "lower", col("vibevmm", "disk"), col("qemu", "disk"))
+        res.row("snapshot", case, "vibevmm's state file", "KiB", "lower", col("vibevmm", "state"),
+                [])
+        res.row("snapshot", case, "vibevmm's memory file, apparent size (sparse)", "MiB", "lower",
+                col("vibevmm", "mem_apparent"), [])
+        opts.save()
+
+
+# ---------------------------------------------------------------------------
 # arm64: bench/arm64-inside.sh ran inside the arm64 test host (no Python
 # there); its "A64 ..." lines become a run here
 # ---------------------------------------------------------------------------
@@ -1188,6 +1372,8 @@ class Opts:
             self.memory_reps = 1
             self.disk_mb, self.randread_secs, self.net_secs, self.io_reps = 16, 1, 1, 1
             self.density_n, self.density_secs = 2, 120
+            self.snapshot_mems = (256,)
+            self.snapshot_kernel = "microvm-vmlinux"
         else:
             self.boot_cases = [("cloud", 1), ("cloud", 4), ("microvm-vmlinux", 1)]
             if not a.quick:
@@ -1204,6 +1390,8 @@ class Opts:
             self.net_secs = 5 if a.quick else 10
             self.io_reps = min(self.reps, 3)
             self.density_n, self.density_secs = 16, 120
+            self.snapshot_mems = (256, 1024)
+            self.snapshot_kernel = "cloud"
         self.io_skip_vmm = set()
         if getattr(a, "disk_mb", None):
             self.disk_mb = a.disk_mb
@@ -1278,6 +1466,7 @@ def cmd_run(a):
         tmpf.replace(a.json)
 
     kernels = sorted({k for k, _ in opts.boot_cases} | {opts.memory_kernel, "microvm-vmlinux"}
+                     | ({opts.snapshot_kernel} if "snapshot" in only else set())
                      | ({IO_GUEST} if {"disk", "net"} & set(only) else set()))
     if env.kind == "testhost" and not a.no_stage:
         env.stage(kernels)
@@ -1324,6 +1513,8 @@ def cmd_run(a):
                     bench_memory(env, res, opts)
                 elif b == "density":
                     bench_density(env, res, opts)
+                elif b == "snapshot":
+                    bench_snapshot(env, res, opts, tmp)
                 elif b in ("disk", "net"):
                     why = io_feature_check(env, b, tmp)
                     if why and not (a.io_qemu_alone or os.environ.get("BENCH_IO_QEMU_ALONE")):
@@ -1543,6 +1734,11 @@ METHODS = """Methods (details in bench/README.md):
             of a TAP in a private netns. -best: vibevmm cache=none / vhost=on vs
             QEMU aio=io_uring + iothread / vhost=on.
   density   N guests started at once; how many reach /init within the bound.
+  snapshot  a booted guest printing a line every 20 ms is saved (vibevmm:
+            SIGUSR1 -> "snapshot saved"; QEMU: QMP stop + migrate to a file,
+            savevm's stream) and restored in a new process (vibevmm --restore;
+            QEMU -incoming from the file, then cont): process start -> the first
+            line after the saved one. Sizes: allocated bytes on disk.
   arm64     inside the arm64 test host, boot as above (bench/bootclock.c times
             it, ru_maxrss from wait4) vs qemu-system-aarch64 -M virt -accel kvm;
             exit floor: bench/exitbench-arm64.c, N MMIO stores per run."""

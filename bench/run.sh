@@ -4,7 +4,7 @@
 # Usage: bench/run.sh [--reps N] [--only a,b,c] [--json FILE] [--png FILE] [--quick]
 #        bench/run.sh --smoke
 #   --reps N     runs per VMM and case (default 5; disk, net: at most 3)
-#   --only LIST  some of: boot,startup,exits,memory,disk,net,density,arm64
+#   --only LIST  some of: boot,startup,exits,memory,disk,net,density,snapshot,arm64
 #                (default all; arm64: boot and exit cost inside the arm64
 #                test host, vibevmm vs qemu-system-aarch64 -M virt)
 #   --json FILE  results (default bench/results/latest.json; the table goes
@@ -60,13 +60,13 @@ case "$PNG" in ''|/*) ;; *) PNG=$top/$PNG ;; esac
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for b in ${ONLY//,/ }; do
     case "$b" in
-        boot|startup|exits|memory|disk|net|density|arm64) ;;
-        *) die "unknown benchmark '$b' (have: boot,startup,exits,memory,disk,net,density,arm64)" ;;
+        boot|startup|exits|memory|disk|net|density|snapshot|arm64) ;;
+        *) die "unknown benchmark '$b' (have: boot,startup,exits,memory,disk,net,density,snapshot,arm64)" ;;
     esac
 done
 # the x86 benchmarks (all but arm64)
 X86=0
-for b in boot startup exits memory disk net density; do want "$b" && X86=1; done
+for b in boot startup exits memory disk net density snapshot; do want "$b" && X86=1; done
 PY=/usr/bin/python3
 BB=build/bench
 MODEARGS=()
@@ -130,9 +130,9 @@ fi
 # One session (one test host) per benchmark and per boot case: a nested guest
 # that hangs the emulated machine costs that part only (it is retried once).
 ONLY_IN=$(tr ',' '\n' <<< "$ONLY" | grep -Ev '^(arm64|)$' | paste -sd, -) || true
-[ -n "$ONLY" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density
+[ -n "$ONLY" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density,snapshot
 if [ "$LINUX" = 0 ]; then
-    ONLY_IN=$(tr ',' '\n' <<< "$ONLY_IN" | grep -Ev '^(boot|memory|disk|net|density)$' |
+    ONLY_IN=$(tr ',' '\n' <<< "$ONLY_IN" | grep -Ev '^(boot|memory|disk|net|density|snapshot)$' |
               paste -sd, -) || true
 fi
 want_in() { [[ ",$ONLY_IN," == *",$1,"* ]]; }
@@ -214,7 +214,7 @@ if [ -n "$ONLY_IN" ]; then
     if [ "$MODE" = smoke ]; then
         run_part smoke 300 --only "$ONLY_IN"
     else
-        for b in boot startup exits memory disk net density; do
+        for b in boot startup exits memory disk net density snapshot; do
             want_in "$b" || continue
             case "$b" in
                 boot)
@@ -237,6 +237,7 @@ if [ -n "$ONLY_IN" ]; then
                     fi ;;
                 density) [ "$MODE" = quick ] || run_part density 600 --only density ;;
                 startup) run_part startup 300 --only startup ;;
+                snapshot) run_part snapshot 1800 --only snapshot ;;
                 *) run_part "$b" 600 --only "$b" ;;
             esac
         done
