@@ -575,7 +575,8 @@ static int restore_vm(struct vmm *v, const char *state, const char *mem, const c
 	if (v->cfg.kernel &&
 	    cli_add_virtio_devices(v->vm, &v->cfg, &v->con, v->disks, why, sizeof(why)))
 		return die(v, "%s", why);
-	err = vm_restore(v->vm, state, mem, NULL, why, sizeof(why));
+	err = vm_restore(v->vm, state, mem, &(struct vm_restore_options){
+				 .read_memory = v->cfg.restore_read_memory }, why, sizeof(why));
 	if (err)
 		return die(v, "%s: %s", what, why);
 	vm_info(v->vm, "restored from %s", what);

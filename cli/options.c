@@ -68,6 +68,9 @@ static const char usage_format[] =
 	"  --restore DIR        instead of --kernel/--binary: the VM saved in DIR, built\n"
 	"                       again from the options it was saved with, going on\n"
 	"                       where it was\n"
+	"  --read-memory        with --restore: read the memory file into the guest's\n"
+	"                       RAM instead of mapping it copy-on-write (the file may\n"
+	"                       then change or go; each VM pays for all its RAM)\n"
 	"  --net-override KEY=TAP  with --restore: the interface saved on TAP KEY (or\n"
 	"                       with iface_id KEY) goes on TAP instead; repeatable\n"
 	"  --metrics-path FILE  Firecracker's metrics (also with --kernel): a JSON line\n"
@@ -98,7 +101,7 @@ enum {
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
-	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
+	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE, OPT_READ_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -128,6 +131,7 @@ static const struct option long_options[] = {
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
+	{ "read-memory", no_argument, NULL, OPT_READ_MEMORY },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
 	{ "version", no_argument, NULL, 'V' },
@@ -407,6 +411,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_SNAPSHOT_ON_SIGNAL: cfg->snapshot_dir = arg; return 0;
 	case OPT_NET_OVERRIDE: return parse_net_override(cfg, arg, err, len);
+	case OPT_READ_MEMORY: cfg->restore_read_memory = 1; return 0;
 	case OPT_ID:
 		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
 			"ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != strlen(arg))
@@ -471,6 +476,8 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 		return fail(err, len, "--restore gives the guest: it excludes --kernel, --binary, --initrd, --cmdline, --disk, --net, --vsock, --api-sock and --config-file");
 	if (cfg->nr_net_overrides && !cfg->restore_dir)
 		return fail(err, len, "--net-override needs --restore");
+	if (cfg->restore_read_memory && !cfg->restore_dir)
+		return fail(err, len, "--read-memory needs --restore");
 	if (cfg->api_sock || cfg->config_file || cfg->restore_dir)
 		return 0;
 	if (!cfg->kernel && !cfg->binary)

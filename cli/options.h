@@ -74,6 +74,7 @@ struct vmm_config {
 	 * whose iface_id, or else saved TAP name, is KEY goes on TAP. */
 	struct net_override { const char *key, *tap; } net_overrides[CLI_MAX_NETS];
 	int nr_net_overrides;
+	int restore_read_memory; /* --read-memory: copy the memory file in */
 };
 
 /*

@@ -38,8 +38,11 @@
  * follow from the transport's state (net_activate at the restored
  * DRIVER_OK; the control queue is a queue like the others). A frame read
  * from the TAP and waiting for receive buffers is not kept: lost, as on a
- * wire. vhost=on is refused (-EOPNOTSUPP): its ring indices live in the
- * kernel, which would have to stop and give them back.
+ * wire. With vhost=on the data rings' positions live in the kernel:
+ * quiescing (before a save) takes vhost's backend away, so it stops, and
+ * copies each ring's position into the transport's queue, where the save
+ * finds it; unquiescing gives the backend back. A restored DRIVER_OK
+ * starts vhost's rings at those positions (vhost_net_start).
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -541,12 +544,72 @@ static void net_config_read(struct virtio_dev *vd, uint32_t off, void *data,
 
 #define NET_CFG_MAC_LEN 6
 
+/* A vhost ring's position as the transport keeps a queue's: every buffer
+ * vhost took is used (a detached vhost-net finishes or puts back what it
+ * took), so used = avail = vhost's base. */
+static int take_ring_position(struct net_pair *p, struct virtio_queue *q, unsigned ring)
+{
+	uint16_t base;
+	int err = vhost_net_ring_base(p->vhost_fd, ring, &base);
+
+	if (err)
+		return err;
+	pthread_mutex_lock(&q->lock);
+	q->vq.last_avail = q->vq.avail_seen = base;
+	q->vq.used_idx = q->vq.signalled_used =
+		__atomic_load_n(&q->vq.used->idx, __ATOMIC_ACQUIRE);
+	q->vq.signalled_valid = false;
+	pthread_mutex_unlock(&q->lock);
+	return 0;
+}
+
+/* The backend back, and each ring kicked: a kick that came while vhost had
+ * no backend found nothing to do, and the driver may not kick again. */
+static void net_unquiesce(struct virtio_dev *vd)
+{
+	struct virtio_net *n = vd->priv;
+	uint64_t one = 1;
+
+	for (unsigned i = 0; i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		if (!p->vhost_up || !p->attached)
+			continue;
+		if (vhost_net_set_backend(p->vhost_fd, p->tap_fd)) {
+			virtio_set_needs_reset(vd, "vhost-net: the TAP did not come back after a snapshot",
+					       -EIO);
+			continue;
+		}
+		for (unsigned r = 0; r < VHOST_NET_RINGS; r++)
+			if (write(vd->queues[rxq(p) + r].notify_fd, &one, sizeof(one)) < 0)
+				vm_warn(vd->vm, "virtio-net %s: cannot kick vhost: %s", n->ifname,
+					strerror(errno));
+	}
+}
+
+static int net_quiesce(struct virtio_dev *vd)
+{
+	struct virtio_net *n = vd->priv;
+	int err = 0;
+
+	for (unsigned i = 0; !err && i < n->nr_pairs; i++) {
+		struct net_pair *p = &n->pairs[i];
+
+		if (!p->vhost_up)
+			continue;
+		err = vhost_net_set_backend(p->vhost_fd, -1);
+		for (unsigned r = 0; !err && r < VHOST_NET_RINGS; r++)
+			err = take_ring_position(p, &vd->queues[rxq(p) + r], r);
+	}
+	if (err)
+		net_unquiesce(vd); /* no snapshot: vhost goes on */
+	return err;
+}
+
 static int net_save(struct virtio_dev *vd, struct snap_buf *out)
 {
 	struct virtio_net *n = vd->priv;
 
-	if (n->vhost)
-		return -EOPNOTSUPP;
 	snap_put_bytes(out, n->config, sizeof(n->config));
 	snap_put_u32(out, atomic_load(&n->active));
 	return 0;
@@ -559,8 +622,6 @@ static int net_load(struct virtio_dev *vd, struct snap_cursor *in, uint64_t drv_
 	uint8_t config[NET_CFG_LEN];
 	uint32_t active;
 
-	if (n->vhost)
-		return -EOPNOTSUPP;
 	snap_get_bytes(in, config, sizeof(config));
 	active = snap_get_u32(in);
 	if (in->bad || memcmp(config + NET_CFG_MAC_LEN, n->config + NET_CFG_MAC_LEN,
@@ -792,6 +853,8 @@ static int use_vhost(struct virtio_net *n, char *why, size_t len)
 	else
 		n->ops.own_notify_mask = ((1ULL << (2 * n->nr_pairs)) - 1) & ~(1ULL << 2);
 	n->ops.external_used_irq = true; /* vhost signals the irqfd */
+	n->ops.quiesce = net_quiesce;
+	n->ops.unquiesce = net_unquiesce;
 	return 0;
 }
 

@@ -35,7 +35,6 @@
 #include "utils.h"
 #include "vm.h"
 
-#define VHOST_NET_RINGS 2 /* receive, transmit: one queue pair per vhost fd */
 
 int vhost_net_open(uint64_t *features, char *why, size_t why_len)
 {
@@ -88,7 +87,8 @@ static int set_vring(int fd, struct virtio_dev *vd, unsigned first, unsigned i,
 {
 	struct virtio_queue *q = &vd->queues[first + i];
 	struct vhost_vring_state num = { .index = i, .num = q->vq.num };
-	struct vhost_vring_state base = { .index = i, .num = 0 };
+	/* 0 after a reset; a restored queue's saved position otherwise */
+	struct vhost_vring_state base = { .index = i, .num = q->vq.last_avail };
 	struct vhost_vring_addr addr = {
 		.index = i,
 		.desc_user_addr = (uint64_t)(uintptr_t)q->vq.desc,
@@ -149,6 +149,16 @@ int vhost_net_start(int fd, struct virtio_dev *vd, unsigned first, int tap_fd,
 	if (err)
 		vhost_net_set_backend(fd, -1);
 	return err;
+}
+
+int vhost_net_ring_base(int fd, unsigned i, uint16_t *base)
+{
+	struct vhost_vring_state s = { .index = i };
+
+	if (ioctl(fd, VHOST_GET_VRING_BASE, &s) < 0)
+		return -errno;
+	*base = (uint16_t)s.num;
+	return 0;
 }
 
 void vhost_net_stop(int fd)

@@ -588,12 +588,18 @@ int virtio_net_ctrl_one(struct virtq *vq, uint64_t features, uint16_t max_pairs,
  * ready): features, memory table, the rings of queues first and first + 1
  * (one pair), kick = the queue's notify eventfd, call = vd->irq_fd, the TAP
  * as backend (unless tap_fd is -1); 0, or -errno with *step naming the
- * call that failed. vhost_net_stop: take the backend away (at reset).
+ * call that failed; each ring starts at its queue's vq.last_avail (0 after
+ * a reset, a restored position after a snapshot load).
+ * vhost_net_stop: take the backend away (at reset). vhost_net_ring_base:
+ * ring i's next avail entry (VHOST_GET_VRING_BASE; with no backend, so
+ * that it stands still).
  */
+#define VHOST_NET_RINGS 2 /* receive, transmit: one queue pair per vhost fd */
 int vhost_net_open(uint64_t *features, char *why, size_t why_len);
 int vhost_net_start(int fd, struct virtio_dev *vd, unsigned first, int tap_fd,
 		    uint64_t vhost_features, const char **step);
 void vhost_net_stop(int fd);
+int vhost_net_ring_base(int fd, unsigned i, uint16_t *base);
 /* The TAP queue (tap_fd) behind both rings of a vhost fd, or none (-1). */
 int vhost_net_set_backend(int fd, int tap_fd);
 

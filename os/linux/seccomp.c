@@ -157,7 +157,10 @@ static const struct seccomp_allow base_rules[] = {
 	/* ... and with several queue pairs, the control queue (I/O thread)
 	 * attaches and detaches TAP queues and their vhost backends; reset
 	 * (vCPU) detaches them. TUNSETIFF itself runs before the sandbox. */
-	IOCTL(K_VCPU | K_IO, VHOST_NET_SET_BACKEND),
+	/* A snapshot (main thread) stops vhost and reads its rings' positions,
+	 * then gives the backend back. */
+	IOCTL(K_VCPU | K_IO | K_MAIN, VHOST_NET_SET_BACKEND),
+	IOCTL(K_MAIN, VHOST_GET_VRING_BASE),
 	IOCTL(K_VCPU | K_IO, TUNSETQUEUE),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
 	/* vm_pause/vm_resume: the guest clock (x86 kvmclock). */

@@ -97,6 +97,26 @@ def test_two_restores_at_once(vibevmm, guest_dir, kvm_usable, tmp_path):
     assert firsts[0] == firsts[1] and before < firsts[0] <= seen[-1]
 
 
+def test_read_memory_restore_needs_no_file(vibevmm, guest_dir, kvm_usable, tmp_path):
+    """--read-memory copies the memory file in: the restored guest counts on
+    after the file is gone and its blocks reused (zeros written over them)."""
+    before, seen = snapshot(vibevmm, guest_dir, tmp_path)
+    mem = tmp_path / "mem"
+    b = Lines([vibevmm, "--restore", str(tmp_path), "--read-memory", "--log", "3"])
+    b.wait_for(lambda: len(counts(b.out.decode())) >= 1)
+    with open(mem, "r+b") as f:
+        f.write(b"\0" * (mem.stat().st_size))
+    mem.unlink()
+    n = len(counts(b.out.decode()))
+    b.wait_for(lambda: len(counts(b.out.decode())) >= n + 3)
+    assert b.stop() == 143, b.err.decode()
+    got = counts(b.out.decode())
+    assert before < got[0] <= seen[-1], (before, got[:3], seen[-3:])
+    assert got == list(range(got[0], got[0] + len(got)))
+    res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--read-memory"])
+    assert res.returncode == 1 and "--read-memory needs --restore" in res.stderr, res.stderr
+
+
 def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
     snapshot(vibevmm, guest_dir, tmp_path)
     state = tmp_path / "state"

@@ -27,6 +27,13 @@
 #            on vibevmm's stdin), then the guest test poweroff
 #   panic    the guest test panic (sysrq c) with panic=-1
 #   sigterm  /init runs a sleep; SIGTERM to vibevmm once it started
+#   snapshot 2 vCPUs counting on the console (COUNT n boot_id uptime, each
+#            second); SIGUSR1 saves it (--snapshot-on-signal), then it is
+#            killed (SIGKILL) and restored (--restore) in a new process,
+#            which is stopped by SIGTERM after three counts. The saving
+#            process's output goes to out/snapshot-a.*, the restored one's
+#            to out/snapshot.*; "ARM64-SNAP-BEFORE n" names the last count
+#            seen before the signal
 cd "$(dirname "$0")" || exit 1
 mkdir -p out
 
@@ -37,6 +44,9 @@ MARK="vibevmm.e2e=arm64-marker-5521"
 TAP_HOST=10.0.2.1 TAP_GUEST=10.0.2.15/24
 # "echo VIBEVMM-SLEEPING; sleep 600" (vibevmm.cmd= takes base64)
 SLEEP_CMD=ZWNobyBWSUJFVk1NLVNMRUVQSU5HOyBzbGVlcCA2MDAK
+# id=$(cat /proc/sys/kernel/random/boot_id); i=0; while :; do i=$((i+1));
+# read -r up _ < /proc/uptime; echo "COUNT $i $id $up"; sleep 1; done
+COUNT_CMD=aWQ9JChjYXQgL3Byb2Mvc3lzL2tlcm5lbC9yYW5kb20vYm9vdF9pZCk7IGk9MDsgd2hpbGUgOjsgZG8gaT0kKChpKzEpKTsgcmVhZCAtciB1cCBfIDwgL3Byb2MvdXB0aW1lOyBlY2hvICJDT1VOVCAkaSAkaWQgJHVwIjsgc2xlZXAgMTsgZG9uZQ==
 
 now() { cut -d' ' -f1 /proc/uptime; }
 
@@ -112,7 +122,42 @@ boot_sigterm() {
     echo "ARM64-BOOT sigterm rc=$rc seconds=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
 }
 
-[ $# -gt 0 ] || set -- main smp2 hvc panic sigterm
+# wait_for PID TEST...: until the test holds, PID ends or 150 s pass
+wait_for() {
+    pid=$1
+    shift
+    i=0
+    while ! "$@" && [ $i -lt 300 ] && kill -0 "$pid" 2> /dev/null; do
+        sleep 0.5
+        i=$((i + 1))
+    done
+}
+counts_in() { [ "$(grep -c '^COUNT ' "$2")" -ge "$1" ]; }
+
+boot_snapshot() {
+    t0=$(now)
+    snap=$(mktemp -d)
+    vibevmm --kernel Image --initrd initrd.cpio.gz --log 3 --cpus 2 --mem 256M \
+        --cmdline "console=ttyS0 $BASE vibevmm.cmd=$COUNT_CMD" --snapshot-on-signal "$snap" \
+        < /dev/null > out/snapshot-a.console 2> out/snapshot-a.err &
+    pid=$!
+    wait_for "$pid" counts_in 3 out/snapshot-a.console
+    echo "ARM64-SNAP-BEFORE $(grep '^COUNT ' out/snapshot-a.console | tail -1 | cut -d' ' -f2)"
+    kill -USR1 "$pid"
+    wait_for "$pid" grep -q "snapshot saved to" out/snapshot-a.err
+    kill -KILL "$pid"
+    wait "$pid"
+    vibevmm --restore "$snap" --log 3 < /dev/null > out/snapshot.console 2> out/snapshot.err &
+    pid=$!
+    wait_for "$pid" counts_in 3 out/snapshot.console
+    kill -TERM "$pid"
+    wait "$pid"
+    rc=$?
+    rm -rf "$snap"
+    echo "ARM64-BOOT snapshot rc=$rc seconds=$(awk -v a="$t0" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }')"
+}
+
+[ $# -gt 0 ] || set -- main smp2 hvc panic sigterm snapshot
 for b in "$@"; do
     echo "ARM64-BOOT-START $b"
     "boot_$b"

@@ -152,10 +152,10 @@ def assert_clean_poweroff(b):
 
 
 def test_session_ran_every_boot(session):
-    """The test host ran boots.sh to its end (status 0, all five boots)."""
+    """The test host ran boots.sh to its end (status 0, all six boots)."""
     assert session["rc"] == 0, session["err"][-3000:]
     assert "ARM64-BOOTS-DONE" in session["out"]
-    assert sorted(session["boots"]) == ["hvc", "main", "panic", "sigterm", "smp2"]
+    assert sorted(session["boots"]) == ["hvc", "main", "panic", "sigterm", "smp2", "snapshot"]
 
 
 def test_one_vcpu_disks_net_rng_poweroff(session):
@@ -259,3 +259,29 @@ def test_sigterm_stops_it(session):
     assert "VIBEVMM-SLEEPING" in b.console, b.out
     assert b.rc == 143, b.out
     assert "vibevmm: info: stopping on signal 15" in b.err, b.out
+
+
+COUNT = re.compile(r"^COUNT (\d+) (\S+) ([\d.]+)\r?$", re.M)
+
+
+def test_snapshot_restored_linux_goes_on(session):
+    """A 2-vCPU guest counting each second is saved (SIGUSR1), its VMM
+    killed, and restored in a new process (--restore): the count goes on
+    from where it was saved, with the same boot_id and an uptime that goes
+    on (no reboot); SIGTERM then stops it (143)."""
+    b = get_boot(session, "snapshot")
+    a_console = (session["payload"] / "out/snapshot-a.console").read_text(errors="replace")
+    a_err = (session["payload"] / "out/snapshot-a.err").read_text(errors="replace")
+    assert "snapshot saved to" in a_err, a_err[-2000:]
+    before = int(re.search(r"^ARM64-SNAP-BEFORE (\d+)$", session["out"], re.M).group(1))
+    a = [(int(n), i, float(u)) for n, i, u in COUNT.findall(a_console)]
+    got = [(int(n), i, float(u)) for n, i, u in COUNT.findall(b.console)]
+    assert len(got) >= 3, b.out
+    saved = next(c for c in a if c[0] == before)
+    assert before < got[0][0] <= a[-1][0] + 1, (before, a[-1], got)
+    assert [c[0] for c in got[:3]] == [got[0][0] + k for k in range(3)]
+    assert all(c[1] == saved[1] for c in got), (saved, got)   # the same boot
+    assert got[0][2] >= saved[2], (saved, got)                  # its clock went on
+    assert "VIBEVMM-INIT-OK" not in b.console, b.out            # no boot again
+    assert "restored from" in b.err, b.out
+    assert b.rc == 143, b.out

@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import re
+import shutil
 import subprocess
 import threading
 import time
@@ -209,6 +210,14 @@ def iproute2():
         except OSError:
             continue
     return None
+
+
+def vhost_net_available():
+    """Whether /dev/vhost-net is there (loading vhost_net first: the test
+    host ships the module, and its node appears once it is loaded)."""
+    if not os.path.exists("/dev/vhost-net") and shutil.which("modprobe"):
+        subprocess.run(["modprobe", "vhost_net"], capture_output=True)
+    return os.path.exists("/dev/vhost-net")
 
 
 @contextlib.contextmanager

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import private_netns
+from conftest import private_netns, vhost_net_available
 
 HELLO = "hello from the host, vibevmm e2e"
 
@@ -157,14 +157,6 @@ def netns():
             run("addr", "add", net, "dev", tap)
             run("link", "set", tap, "up")
         yield prefix
-
-
-def vhost_net_available():
-    """Whether /dev/vhost-net is there (loading vhost_net first: the test
-    host ships the module, and its node appears once it is loaded)."""
-    if not os.path.exists("/dev/vhost-net") and shutil.which("modprobe"):
-        subprocess.run(["modprobe", "vhost_net"], capture_output=True)
-    return os.path.exists("/dev/vhost-net")
 
 
 @pytest.mark.parametrize("vhost", [False, True], ids=["userspace", "vhost"])

@@ -20,10 +20,28 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "boot.h"
 #include "utils.h"
 #include "vm.h"
+
+/* cmocka group setup: the group is skipped where KVM cannot be used. */
+static inline int skip_without_kvm(void **state)
+{
+	int err = hypervisor_init();
+
+	if (err)
+		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
+	return err ? -1 : 0;
+}
+
+static inline void sleep_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
+
+	nanosleep(&ts, NULL);
+}
 
 /* Load <name>.bin (GUEST_DIR, default build/tests/guests) at GUEST_LOAD. */
 /* Inside a TCG-emulated test host (tests/host/testhost.sh puts

@@ -18,15 +18,6 @@
 #include "arch/arm64/psci.h"
 #include "machine.h"
 
-static int skip_without_kvm(void **state)
-{
-	int err = hypervisor_init();
-
-	if (err)
-		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
-	return err ? -1 : 0;
-}
-
 static void read_pipe(int fd, char *buf, size_t len)
 {
 	ssize_t n = read(fd, buf, len - 1);

@@ -43,22 +43,6 @@ struct files {
 	char dir[64], state[96], mem[96];
 };
 
-static int skip_without_kvm(void **state)
-{
-	int err = hypervisor_init();
-
-	if (err)
-		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
-	return err ? -1 : 0;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
 static int countdev_read(struct device *dev, uint64_t offset, void *data, size_t size)
 {
 	struct countdev *c = dev->private;

@@ -9,15 +9,6 @@
 
 #include "harness.h"
 
-static int skip_without_kvm(void **state)
-{
-	int err = hypervisor_init();
-
-	if (err)
-		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
-	return err ? -1 : 0;
-}
-
 static void read_pipe(int fd, char *buf, size_t len)
 {
 	ssize_t n = read(fd, buf, len - 1);
@@ -474,13 +465,6 @@ static volatile uint64_t *guest_counters(struct vm *vm)
 
 	assert_non_null(c);
 	return c;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);
 }
 
 /* Wait (up to 10 s) until vCPU i's counter passes `than`. */

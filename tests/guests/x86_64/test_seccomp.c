@@ -26,15 +26,6 @@
 #define CHILD_OK 0
 #define CHILD_FAILED 3 /* something else went wrong (see its stderr) */
 
-static int skip_without_kvm(void **state)
-{
-	int err = hypervisor_init();
-
-	if (err)
-		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
-	return err ? -1 : 0;
-}
-
 /* Run fn(arg) in a child; its wait status. */
 static int in_child(int (*fn)(void *arg), void *arg)
 {

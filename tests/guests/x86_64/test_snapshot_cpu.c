@@ -17,22 +17,6 @@
 #define MAX_VCPUS 2
 #define MSR_IA32_TSC 0x10
 
-static int skip_without_kvm(void **state)
-{
-	int err = hypervisor_init();
-
-	if (err)
-		fprintf(stderr, "KVM unusable here (%s)\n", hypervisor_strerror(err));
-	return err ? -1 : 0;
-}
-
-static void sleep_ms(long ms)
-{
-	struct timespec ts = { ms / 1000, (ms % 1000) * 1000 * 1000 };
-
-	nanosleep(&ts, NULL);
-}
-
 /* ---- a counting VM and its saved state ---- */
 
 struct machine {
