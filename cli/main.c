@@ -553,7 +553,7 @@ static int pause_or_resume(struct vmm *v, bool pause, char *err, size_t len)
  * overrides give; not started. `what` names the source in errors. 0, or
  * -1 after saying why. */
 static int restore_vm(struct vmm *v, const char *state, const char *mem, const char *what,
-		      const struct net_override *overrides, int nr_overrides)
+		      const struct snap_override *overrides, int nr_overrides)
 {
 	char why[512] = "";
 	size_t len = 0;
@@ -568,6 +568,9 @@ static int restore_vm(struct vmm *v, const char *state, const char *mem, const c
 	free(app);
 	if (!err)
 		err = cli_snapshot_override_nets(&v->cfg, overrides, nr_overrides, why, sizeof(why));
+	if (!err) /* --disk-override's (the API has PATCH /drives instead) */
+		err = cli_snapshot_override_disks(&v->cfg, v->cfg.disk_overrides,
+						  v->cfg.nr_disk_overrides, why, sizeof(why));
 	if (err)
 		return die(v, "%s: %s", what, why);
 	if (refuse_unsupported(v) || create_vm(v))

@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <net/if.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -73,6 +74,8 @@ static const char usage_format[] =
 	"                       then change or go; each VM pays for all its RAM)\n"
 	"  --net-override KEY=TAP  with --restore: the interface saved on TAP KEY (or\n"
 	"                       with iface_id KEY) goes on TAP instead; repeatable\n"
+	"  --disk-override KEY=PATH  with --restore: the disk saved at path KEY (or\n"
+	"                       with drive_id KEY) is opened at PATH instead; repeatable\n"
 	"  --metrics-path FILE  Firecracker's metrics (also with --kernel): a JSON line\n"
 	"                       every 60 s, on FlushMetrics and at the end\n"
 	"  --id ID              the instance id GET / reports (1-64 of A-Z a-z 0-9 -;\n"
@@ -101,7 +104,8 @@ enum {
 	OPT_NET, OPT_CONSOLE, OPT_BINARY, OPT_ENTRY, OPT_LOG, OPT_AS_IS,
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
-	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE, OPT_READ_MEMORY,
+	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
+	OPT_DISK_OVERRIDE, OPT_READ_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -131,6 +135,7 @@ static const struct option long_options[] = {
 	{ "id", required_argument, NULL, OPT_ID },
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
+	{ "disk-override", required_argument, NULL, OPT_DISK_OVERRIDE },
 	{ "read-memory", no_argument, NULL, OPT_READ_MEMORY },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
@@ -373,18 +378,19 @@ static int parse_vsock(char *arg, struct vmm_config *cfg, char *err, size_t len)
 	return 0;
 }
 
-/* KEY=TAP; the restore checks that KEY names a saved interface. */
-static int parse_net_override(struct vmm_config *cfg, char *arg, char *err, size_t len)
+/* KEY=TAP or KEY=PATH; the restore checks that KEY names what was saved. */
+static int parse_override(const char *opt, char *arg, size_t max_to, struct snap_override *list,
+			  int *nr, int max, char *err, size_t len)
 {
 	char *eq = strchr(arg, '=');
 
-	if (!eq || eq == arg || !eq[1] || strlen(eq + 1) >= IFNAMSIZ)
-		return fail(err, len, "--net-override: want KEY=TAP (a TAP name under %d characters), not '%s'",
-			    IFNAMSIZ, arg);
-	if (cfg->nr_net_overrides == CLI_MAX_NETS)
-		return fail(err, len, "--net-override: at most %d", CLI_MAX_NETS);
+	if (!eq || eq == arg || !eq[1] || strlen(eq + 1) >= max_to)
+		return fail(err, len, "--%s: want KEY=%s (at most %zu characters), not '%s'", opt,
+			    max_to == IFNAMSIZ ? "TAP" : "PATH", max_to - 1, arg);
+	if (*nr == max)
+		return fail(err, len, "--%s: at most %d", opt, max);
 	*eq = '\0';
-	cfg->net_overrides[cfg->nr_net_overrides++] = (struct net_override){ arg, eq + 1 };
+	list[(*nr)++] = (struct snap_override){ arg, eq + 1 };
 	return 0;
 }
 
@@ -410,7 +416,12 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_METRICS_PATH: cfg->metrics_path = arg; return 0;
 	case OPT_RESTORE: cfg->restore_dir = arg; return 0;
 	case OPT_SNAPSHOT_ON_SIGNAL: cfg->snapshot_dir = arg; return 0;
-	case OPT_NET_OVERRIDE: return parse_net_override(cfg, arg, err, len);
+	case OPT_NET_OVERRIDE:
+		return parse_override("net-override", arg, IFNAMSIZ, cfg->net_overrides,
+				      &cfg->nr_net_overrides, CLI_MAX_NETS, err, len);
+	case OPT_DISK_OVERRIDE:
+		return parse_override("disk-override", arg, PATH_MAX, cfg->disk_overrides,
+				      &cfg->nr_disk_overrides, CLI_MAX_DISKS, err, len);
 	case OPT_READ_MEMORY: cfg->restore_read_memory = 1; return 0;
 	case OPT_ID:
 		if (!*arg || strlen(arg) > 64 || strspn(arg, "abcdefghijklmnopqrstuvwxyz"
@@ -476,6 +487,8 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 		return fail(err, len, "--restore gives the guest: it excludes --kernel, --binary, --initrd, --cmdline, --disk, --net, --vsock, --api-sock and --config-file");
 	if (cfg->nr_net_overrides && !cfg->restore_dir)
 		return fail(err, len, "--net-override needs --restore");
+	if (cfg->nr_disk_overrides && !cfg->restore_dir)
+		return fail(err, len, "--disk-override needs --restore");
 	if (cfg->restore_read_memory && !cfg->restore_dir)
 		return fail(err, len, "--read-memory needs --restore");
 	if (cfg->api_sock || cfg->config_file || cfg->restore_dir)

@@ -70,10 +70,13 @@ struct vmm_config {
 	/* Snapshots: --restore DIR (the guest comes from DIR/state and
 	 * DIR/mem) and --snapshot-on-signal DIR (SIGUSR1 saves there). */
 	const char *restore_dir, *snapshot_dir;
-	/* --net-override KEY=TAP (with --restore): the restored interface
-	 * whose iface_id, or else saved TAP name, is KEY goes on TAP. */
-	struct net_override { const char *key, *tap; } net_overrides[CLI_MAX_NETS];
-	int nr_net_overrides;
+	/* With --restore: --net-override KEY=TAP, the restored interface
+	 * whose iface_id, or else saved TAP name, is KEY goes on TAP;
+	 * --disk-override KEY=PATH, the disk whose drive_id, or else saved
+	 * path, is KEY is opened at PATH. */
+	struct snap_override { const char *key, *to; } net_overrides[CLI_MAX_NETS],
+		disk_overrides[CLI_MAX_DISKS];
+	int nr_net_overrides, nr_disk_overrides;
 	int restore_read_memory; /* --read-memory: copy the memory file in */
 };
 

@@ -180,7 +180,7 @@ static struct net_option *overridden_net(struct vmm_config *cfg, const char *key
 	return NULL;
 }
 
-int cli_snapshot_override_nets(struct vmm_config *cfg, const struct net_override *o, int n,
+int cli_snapshot_override_nets(struct vmm_config *cfg, const struct snap_override *o, int n,
 			       char *err, size_t errlen)
 {
 	for (int i = 0; i < n; i++) {
@@ -191,7 +191,34 @@ int cli_snapshot_override_nets(struct vmm_config *cfg, const struct net_override
 				 o[i].key);
 			return -ENOENT;
 		}
-		net->tap = o[i].tap;
+		net->tap = o[i].to;
+	}
+	return 0;
+}
+
+/* The saved disk an override's key names: its drive_id, else its path. */
+static struct disk_option *overridden_disk(struct vmm_config *cfg, const char *key)
+{
+	for (int i = 0; i < cfg->nr_disks; i++)
+		if (cfg->disks[i].id && !strcmp(cfg->disks[i].id, key))
+			return &cfg->disks[i];
+	for (int i = 0; i < cfg->nr_disks; i++)
+		if (!cfg->disks[i].id && !strcmp(cfg->disks[i].path, key))
+			return &cfg->disks[i];
+	return NULL;
+}
+
+int cli_snapshot_override_disks(struct vmm_config *cfg, const struct snap_override *o, int n,
+				char *err, size_t errlen)
+{
+	for (int i = 0; i < n; i++) {
+		struct disk_option *d = overridden_disk(cfg, o[i].key);
+
+		if (!d) {
+			snprintf(err, errlen, "disk override %s: the snapshot has no such disk", o[i].key);
+			return -ENOENT;
+		}
+		d->path = o[i].to;
 	}
 	return 0;
 }

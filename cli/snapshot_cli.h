@@ -35,8 +35,12 @@ void cli_snapshot_free_holder(struct json_t *holder);
 /* Rebuilt network interfaces onto other TAPs: each override's key is an
  * interface's iface_id, or (one saved without) its TAP name. 0, or
  * -ENOENT with a one-line reason when a key names none. */
-int cli_snapshot_override_nets(struct vmm_config *cfg, const struct net_override *o, int n,
+int cli_snapshot_override_nets(struct vmm_config *cfg, const struct snap_override *o, int n,
 			       char *err, size_t errlen);
+/* The same for disks: the key a drive_id or a saved path, opened at the
+ * override's path instead. */
+int cli_snapshot_override_disks(struct vmm_config *cfg, const struct snap_override *o, int n,
+				char *err, size_t errlen);
 
 /* DIR/state and DIR/mem, created (0600) or opened read-write: 0, or
  * -errno with a one-line reason in err. */

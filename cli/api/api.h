@@ -29,7 +29,7 @@ struct api_args {
 	const char *path;
 	const char *mem_path;
 	bool resume;
-	const struct net_override *overrides; /* snapshot/load's network_overrides */
+	const struct snap_override *overrides; /* snapshot/load's network_overrides */
 	int nr_overrides;
 };
 

@@ -612,7 +612,7 @@ static int load_net_overrides(const json_t *a, struct fc_snapshot_load *l, char 
 	if (json_array_size(a) > CLI_MAX_NETS)
 		return fail(err, len, "%s: at most %d", sec, CLI_MAX_NETS);
 	json_array_foreach(a, i, o) {
-		struct net_override *ov = &l->overrides[l->nr_overrides];
+		struct snap_override *ov = &l->overrides[l->nr_overrides];
 		const char *tap;
 
 		if (check_fields(o, sec, f, ARRAY_SIZE(f), err, len) ||
@@ -623,9 +623,9 @@ static int load_net_overrides(const json_t *a, struct fc_snapshot_load *l, char 
 			return fail(err, len, "%s: host_dev_name: at most %d characters", sec,
 				    IFNAMSIZ - 1);
 		ov->key = strdup(get_str(o, "iface_id"));
-		ov->tap = strdup(tap);
+		ov->to = strdup(tap);
 		l->nr_overrides++;
-		if (!ov->key || !ov->tap)
+		if (!ov->key || !ov->to)
 			return fail(err, len, "%s: out of memory", sec);
 	}
 	return 0;
@@ -672,7 +672,7 @@ void fc_snapshot_load_free(struct fc_snapshot_load *l)
 	free(l->mem_path);
 	for (int i = 0; i < l->nr_overrides; i++) {
 		free((char *)l->overrides[i].key);
-		free((char *)l->overrides[i].tap);
+		free((char *)l->overrides[i].to);
 	}
 	*l = (struct fc_snapshot_load){ 0 };
 }

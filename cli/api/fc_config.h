@@ -93,7 +93,7 @@ int fc_snapshot_create(const char *json, size_t len, char **state_path, char **m
 struct fc_snapshot_load {
 	char *state_path, *mem_path;
 	bool resume;
-	struct net_override overrides[CLI_MAX_NETS]; /* network_overrides; malloc'ed */
+	struct snap_override overrides[CLI_MAX_NETS]; /* network_overrides; malloc'ed */
 	int nr_overrides;
 };
 int fc_snapshot_load(const char *json, size_t len, struct fc_snapshot_load *l, char *err,

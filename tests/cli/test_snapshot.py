@@ -53,10 +53,10 @@ class Lines:
         return self.proc.returncode
 
 
-def snapshot(vibevmm, guest_dir, d):
+def snapshot(vibevmm, guest_dir, d, extra=()):
     """A counting guest saved to d mid-run: (counts before the signal, all)."""
     a = Lines([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--cmdline", "c",
-               "--snapshot-on-signal", str(d), "--log", "3"])
+               "--snapshot-on-signal", str(d), "--log", "3", *extra])
     a.wait_for(lambda: len(counts(a.out.decode())) >= 3)
     before = counts(a.out.decode())[-1]
     a.proc.send_signal(signal.SIGUSR1)
@@ -117,6 +117,31 @@ def test_read_memory_restore_needs_no_file(vibevmm, guest_dir, kvm_usable, tmp_p
     assert res.returncode == 1 and "--read-memory needs --restore" in res.stderr, res.stderr
 
 
+def test_disk_override(vibevmm, guest_dir, kvm_usable, tmp_path):
+    """--disk-override OLD=NEW: the disk saved at OLD is opened at NEW (the
+    image moved); without it a moved image is a one-line error."""
+    snap, old, new = tmp_path / "snap", tmp_path / "old.img", tmp_path / "new.img"
+    snap.mkdir()
+    old.write_bytes(b"\0" * (1 << 20))
+    before, seen = snapshot(vibevmm, guest_dir, snap, ["--disk", f"path={old}"])
+    old.rename(new)
+    res = run([vibevmm, "--restore", str(snap)])
+    assert res.returncode == 1 and str(old) in res.stderr and "No such file" in res.stderr, \
+        res.stderr
+    assert len(res.stderr.strip().splitlines()) == 1, res.stderr
+    res = run([vibevmm, "--restore", str(snap), "--disk-override", f"{new}=x.img"])
+    assert res.returncode == 1, res.stderr
+    assert f"disk override {new}: the snapshot has no such disk" in res.stderr, res.stderr
+    b = Lines([vibevmm, "--restore", str(snap), "--disk-override", f"{old}={new}", "--log", "3"])
+    b.wait_for(lambda: len(counts(b.out.decode())) >= 2)
+    assert b.stop() == 143, b.err.decode()
+    assert f"virtio-blk at 0xd0000000 (GSI 5): {new}," in b.err.decode(), b.err.decode()
+    got = counts(b.out.decode())
+    assert before < got[0] <= seen[-1], (before, got[:3], seen[-3:])
+    res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--disk-override", "a=b"])
+    assert res.returncode == 1 and "--disk-override needs --restore" in res.stderr, res.stderr
+
+
 def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
     snapshot(vibevmm, guest_dir, tmp_path)
     state = tmp_path / "state"
@@ -140,6 +165,8 @@ def test_bad_restores(vibevmm, guest_dir, kvm_usable, tmp_path):
     for bad in ("tap0", "=tap9", "tap0=", "tap0=" + "x" * 16):
         res = run([vibevmm, "--restore", str(tmp_path), "--net-override", bad])
         assert res.returncode == 1 and "--net-override: want KEY=TAP" in res.stderr, res.stderr
+    res = run([vibevmm, "--restore", str(tmp_path), "--disk-override", "nokey"])
+    assert res.returncode == 1 and "--disk-override: want KEY=PATH" in res.stderr, res.stderr
     res = run([vibevmm, "--kernel", str(guest_dir / "lifecycle.elf"), "--net-override", "a=b"])
     assert res.returncode == 1 and "--net-override needs --restore" in res.stderr, res.stderr
 

@@ -75,7 +75,7 @@ static void snapshot_bodies(const char *body, size_t len)
 		if (!l.state_path || !l.mem_path)
 			abort();
 		for (int i = 0; i < l.nr_overrides; i++)
-			if (!l.overrides[i].key || strlen(l.overrides[i].tap) >= 16)
+			if (!l.overrides[i].key || strlen(l.overrides[i].to) >= 16)
 				abort();
 	}
 	fc_snapshot_load_free(&l);
