@@ -87,7 +87,8 @@ LDLIBS += $(FDT_LIBS)
 endif
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
-            $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
+            $(wildcard devices/virtio/*.c) $(wildcard devices/pci/*.c) $(ARCH_SRCS) $(HV_SRCS) \
+            $(OS_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 CLI_SRCS := $(wildcard cli/*.c) $(wildcard cli/api/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)
