@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "hypervisor.h"
 #include "vm.h"
@@ -345,6 +346,212 @@ static void test_slots_run_out(void **state)
 	assert_int_equal(last, PCI_SLOTS - 1);
 }
 
+/* ---- MSI-X ---- */
+
+#define NVEC 3
+#define TABLE_OFF 0x0
+#define PBA_OFF 0x800
+
+struct msix_fn {
+	struct pci_function f;
+	struct pci_msix m;
+	int routes, fires, last_vec;
+	bool last_usable;
+	uint64_t last_addr;
+	uint32_t last_data;
+};
+
+static void mx_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr, uint32_t data)
+{
+	struct msix_fn *t = m->opaque;
+
+	t->routes++;
+	t->last_vec = vec;
+	t->last_usable = usable;
+	t->last_addr = addr;
+	t->last_data = data;
+}
+
+static void mx_fire(struct pci_msix *m, uint16_t vec)
+{
+	struct msix_fn *t = m->opaque;
+
+	t->fires++;
+	t->last_vec = vec;
+}
+
+static const struct pci_msix_ops mx_ops = { .route = mx_route, .fire = mx_fire };
+
+static int mx_bar_read(struct pci_function *f, int bar, uint64_t off, void *data, size_t size)
+{
+	struct msix_fn *t = f->opaque;
+
+	if (!pci_msix_owns(&t->m, off))
+		return -EINVAL;
+	pci_msix_bar_read(&t->m, off, data, size);
+	return 0;
+}
+
+static int mx_bar_write(struct pci_function *f, int bar, uint64_t off, const void *data,
+			size_t size)
+{
+	struct msix_fn *t = f->opaque;
+
+	if (!pci_msix_owns(&t->m, off))
+		return -EINVAL;
+	pci_msix_bar_write(&t->m, off, data, size);
+	return 0;
+}
+
+static void mx_config_write(struct pci_function *f, uint32_t off, uint32_t size)
+{
+	pci_msix_config_written(&((struct msix_fn *)f->opaque)->m, off, size);
+}
+
+static const struct pci_function_ops mx_fn_ops = {
+	.bar_read = mx_bar_read, .bar_write = mx_bar_write, .config_write = mx_config_write,
+};
+
+/* A function with NVEC vectors in BAR 0, on slot 2, memory decoding on. */
+static struct msix_fn *msix_function(struct fx *x)
+{
+	struct msix_fn *t = calloc(1, sizeof(*t));
+
+	assert_non_null(t);
+	pci_function_init(&t->f, 0x1af4, 0x1041, 0x020000, 0, 0);
+	t->f.ops = &mx_fn_ops;
+	t->f.opaque = t;
+	assert_int_equal(pci_function_add_bar(x->bus, &t->f, 0, PCI_BAR_MEM32, 0x1000, false), 0);
+	assert_int_equal(pci_msix_init(&t->m, &t->f, NVEC, 0, TABLE_OFF, PBA_OFF, &mx_ops, t), 0);
+	assert_int_equal(pci_bus_add(x->bus, &t->f), 2);
+	ecam_write(x, 2, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	return t;
+}
+
+static void msix_free(struct msix_fn *t)
+{
+	pci_msix_free(&t->m);
+	free(t);
+}
+
+static uint32_t bar_rd(struct fx *x, struct msix_fn *t, uint64_t off)
+{
+	uint32_t v = 0;
+
+	assert_int_equal(window_access(x, t->f.bars[0].addr + off, false, &v), 0);
+	return v;
+}
+
+static void bar_wr(struct fx *x, struct msix_fn *t, uint64_t off, uint32_t v)
+{
+	assert_int_equal(window_access(x, t->f.bars[0].addr + off, true, &v), 0);
+}
+
+static void msix_ctl(struct fx *x, struct msix_fn *t, uint16_t v)
+{
+	ecam_write(x, 2, t->m.cap + PCI_MSIX_FLAGS, 2, v);
+}
+
+static void test_msix_capability(void **state)
+{
+	struct fx *x = *state;
+	struct msix_fn *t = msix_function(x);
+	uint8_t cap = (uint8_t)ecam_read(x, 2, PCI_CAPABILITY_LIST, 1);
+
+	assert_int_equal(cap, t->m.cap);
+	assert_int_equal(ecam_read(x, 2, cap, 1), PCI_CAP_ID_MSIX);
+	assert_int_equal(ecam_read(x, 2, cap + PCI_MSIX_FLAGS, 2), NVEC - 1);
+	assert_int_equal(ecam_read(x, 2, cap + PCI_MSIX_TABLE, 4), TABLE_OFF | 0);
+	assert_int_equal(ecam_read(x, 2, cap + PCI_MSIX_PBA, 4), PBA_OFF | 0);
+	/* the table size is read-only; enable and function mask are not */
+	msix_ctl(x, t, 0xffff);
+	assert_int_equal(ecam_read(x, 2, cap + PCI_MSIX_FLAGS, 2),
+			 PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL | (NVEC - 1));
+	/* every vector starts masked, its message empty */
+	for (int v = 0; v < NVEC; v++) {
+		assert_int_equal(bar_rd(x, t, TABLE_OFF + 16 * v + 12), PCI_MSIX_ENTRY_CTRL_MASKBIT);
+		assert_int_equal(bar_rd(x, t, TABLE_OFF + 16 * v + 8), 0);
+	}
+	assert_int_equal(t->routes, 0);
+	/* init's bad arguments */
+	struct pci_msix bad;
+
+	assert_int_equal(pci_msix_init(&bad, &t->f, 0, 0, 0, 0x800, &mx_ops, NULL), -EINVAL);
+	assert_int_equal(pci_msix_init(&bad, &t->f, 4, 0, 0, 0x20, &mx_ops, NULL), -EINVAL);
+	assert_int_equal(pci_msix_init(&bad, &t->f, 4, 0, 4, 0x800, &mx_ops, NULL), -EINVAL);
+	msix_free(t);
+}
+
+static void test_msix_routes_follow_enable_and_masks(void **state)
+{
+	struct fx *x = *state;
+	struct msix_fn *t = msix_function(x);
+
+	/* Linux's order: program the entry, unmask, then enable */
+	bar_wr(x, t, TABLE_OFF + 0, 0xfee01000);
+	bar_wr(x, t, TABLE_OFF + 4, 0);
+	bar_wr(x, t, TABLE_OFF + 8, 0x4041);
+	bar_wr(x, t, TABLE_OFF + 12, 0);
+	assert_int_equal(t->routes, 0); /* MSI-X still off */
+	msix_ctl(x, t, PCI_MSIX_FLAGS_ENABLE);
+	assert_int_equal(t->routes, 1);
+	assert_true(t->last_usable);
+	assert_int_equal(t->last_vec, 0);
+	assert_int_equal(t->last_addr, 0xfee01000);
+	assert_int_equal(t->last_data, 0x4041);
+	assert_true(pci_msix_signal(&t->m, 0));
+	/* a new message while usable: routed again */
+	bar_wr(x, t, TABLE_OFF + 8, 0x4042);
+	assert_int_equal(t->routes, 2);
+	assert_int_equal(t->last_data, 0x4042);
+	/* the function mask takes it away, and gives it back */
+	msix_ctl(x, t, PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL);
+	assert_int_equal(t->routes, 3);
+	assert_false(t->last_usable);
+	assert_false(pci_msix_signal(&t->m, 0));
+	msix_ctl(x, t, PCI_MSIX_FLAGS_ENABLE);
+	assert_int_equal(t->routes, 4);
+	assert_true(t->last_usable);
+	assert_int_equal(t->fires, 1); /* raised while masked: sent at unmask */
+	/* vector control's reserved bits stay zero */
+	bar_wr(x, t, TABLE_OFF + 16 + 12, 0xfffffffe);
+	assert_int_equal(bar_rd(x, t, TABLE_OFF + 16 + 12), 0);
+	/* disabling takes every usable vector away */
+	t->routes = 0;
+	msix_ctl(x, t, 0);
+	assert_int_equal(t->routes, 2); /* vectors 0 and 1 (unmasked above) */
+	assert_false(pci_msix_signal(&t->m, 1)); /* off: not even pending */
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 0);
+	msix_free(t);
+}
+
+static void test_msix_pending_bit(void **state)
+{
+	struct fx *x = *state;
+	struct msix_fn *t = msix_function(x);
+
+	msix_ctl(x, t, PCI_MSIX_FLAGS_ENABLE);
+	bar_wr(x, t, TABLE_OFF + 32 + 8, 0x4043);
+	assert_false(pci_msix_signal(&t->m, 2)); /* masked */
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 1u << 2);
+	bar_wr(x, t, PBA_OFF, 0); /* the PBA is read-only */
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 1u << 2);
+	assert_int_equal(t->fires, 0);
+	bar_wr(x, t, TABLE_OFF + 32 + 12, 0); /* unmask: routed, then fired */
+	assert_int_equal(t->fires, 1);
+	assert_int_equal(t->last_vec, 2);
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 0);
+	assert_false(pci_msix_signal(&t->m, NVEC)); /* no such vector */
+	/* odd-sized or misaligned accesses read zero and change nothing */
+	uint16_t half = 0xffff;
+	struct device *d = vm_find_device(x->vm, DEVICE_MMIO, t->f.bars[0].addr);
+
+	assert_int_equal(d->read(d, t->f.bars[0].addr - d->base + TABLE_OFF + 32 + 8, &half, 2), 0);
+	assert_int_equal(half, 0);
+	assert_int_equal(bar_rd(x, t, TABLE_OFF + 32 + 8), 0x4043);
+	msix_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -356,6 +563,10 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_capability_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_slots_run_out, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_capability, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_routes_follow_enable_and_masks, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_msix_pending_bit, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
