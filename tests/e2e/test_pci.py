@@ -25,8 +25,8 @@ def test_pci_root_bridge(boot, kernel):
     assert "PCI-FUNCTIONS 1" in b.console
     assert "ACPI: PCI Root Bridge [PCI0] (domain 0000 [bus 00])" in b.console
     # ECAM used, not the ports' fallback: its window reserved where Linux looks
-    assert ("PCI: MMCONFIG at [mem 0xe0000000-0xe00fffff] reserved as ACPI motherboard "
-            "resource") in b.console, b.console[-3000:]
+    assert ("PCI: MMCONFIG at [mem 0xe0000000-0xe00fffff] reserved in ACPI motherboard "
+            "resources") in b.console, b.console[-3000:]
 
 
 def test_no_pci_by_default(boot):

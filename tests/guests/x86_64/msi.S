@@ -1,8 +1,9 @@
-/* An MSI through KVM's routes: the local APIC on, an interrupt gate for
- * vector 0x41, interrupts on. The handler writes the vector it came in on
- * to the test device's port, signals EOI and exits with status 0x41. An
- * interrupt that never comes leaves the guest halted (the harness's
- * timeout then says so). */
+/* An MSI through KVM's routes: an interrupt gate for vector 0x41, the
+ * local APIC on (a software-disabled APIC drops fixed interrupts), then
+ * "ready" (1) to the test device's port and interrupts on. The handler
+ * writes the vector it came in on to the port, signals EOI and exits
+ * with status 0x41. An interrupt that never comes leaves the guest
+ * halted (the harness's timeout then says so). */
 	.include "guest.inc"
 	.set VECTOR, 0x41
 	.set LAPIC, 0xfee00000
@@ -27,6 +28,9 @@ _start:
 	mov $LAPIC, %ecx
 	movl $0x1ff, 0xf0(%rcx)
 	movl $0, 0x80(%rcx)
+	mov $TESTDEV_PORT, %dx
+	mov $1, %eax
+	out %eax, %dx
 	sti
 1:	hlt
 	jmp 1b
