@@ -63,7 +63,7 @@ LDLIBS := -pthread $(shell $(PKG_CONFIG) --libs liblz4 libzstd liblzma zlib 2>/d
 KVM_ARCH_SRCS_x86_64 := hv/kvm_x86_64_state.c
 KVM_ARCH_SRCS_arm64 := hv/kvm_arm64_state.c
 ifeq ($(HOST_OS),Linux)
-HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_$(ARCH).c $(KVM_ARCH_SRCS_$(ARCH))
+HV_SRCS := hv/hv.c hv/kvm.c hv/kvm_msi.c hv/kvm_$(ARCH).c $(KVM_ARCH_SRCS_$(ARCH))
 # The seccomp sandbox: the arch's own ioctls apart (their request numbers
 # exist only in that arch's headers); sanitizer builds add their
 # runtimes' system calls.
@@ -87,7 +87,8 @@ LDLIBS += $(FDT_LIBS)
 endif
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
-            $(wildcard devices/virtio/*.c) $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
+            $(wildcard devices/virtio/*.c) $(wildcard devices/pci/*.c) $(ARCH_SRCS) $(HV_SRCS) \
+            $(OS_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 CLI_SRCS := $(wildcard cli/*.c) $(wildcard cli/api/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)

@@ -81,7 +81,8 @@ static int create_machine(struct vmm *v)
 		.nr_cpus = v->cfg.cpus, .ram_size = v->cfg.mem,
 		.flags = (v->cfg.kernel ? MACHINE_LINUX : 0) |
 			 (v->cfg.binary || v->cfg.debugcon ? MACHINE_DEBUGCON : 0) |
-			 (v->cfg.binary || v->cfg.exit_port ? MACHINE_EXIT_DEVICE : 0),
+			 (v->cfg.binary || v->cfg.exit_port ? MACHINE_EXIT_DEVICE : 0) |
+			 (v->cfg.pci ? MACHINE_PCI : 0),
 		.console_in_fd = STDIN_FILENO, .console_out_fd = STDOUT_FILENO,
 	};
 	char why[256] = "";

@@ -45,6 +45,8 @@ static const char usage_format[] =
 	"                       to PATH and write 'CONNECT <port>\\n'; guest connections\n"
 	"                       to CID 2 port P go to PATH_P\n"
 	"  --console serial|virtio  guest console device (default serial)\n"
+	"  --pci                x86: a PCI bus for a Linux guest (host bridge 00:00.0,\n"
+	"                       ECAM and BAR windows in ACPI)\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
 	"  --debugcon           MMIO debug console at 0x%llx: bytes written there go\n"
@@ -105,7 +107,7 @@ enum {
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
 	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
-	OPT_DISK_OVERRIDE, OPT_READ_MEMORY,
+	OPT_DISK_OVERRIDE, OPT_PCI, OPT_READ_MEMORY,
 };
 
 static const struct option long_options[] = {
@@ -136,6 +138,7 @@ static const struct option long_options[] = {
 	{ "restore", required_argument, NULL, OPT_RESTORE },
 	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 	{ "disk-override", required_argument, NULL, OPT_DISK_OVERRIDE },
+	{ "pci", no_argument, NULL, OPT_PCI },
 	{ "read-memory", no_argument, NULL, OPT_READ_MEMORY },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
@@ -410,6 +413,7 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_NO_SECCOMP: cfg->no_seccomp = 1; return 0;
 	case OPT_STATS: cfg->stats = 1; return 0;
 	case OPT_NO_KERNEL_CACHE: cfg->no_kernel_cache = 1; return 0;
+	case OPT_PCI: cfg->pci = 1; return 0;
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_NO_API: cfg->no_api = 1; return 0;

@@ -60,6 +60,7 @@ struct vmm_config {
 	int no_seccomp;     /* seccomp sandbox off (on by default) */
 	int stats;          /* print the exit histogram at the end */
 	int no_kernel_cache; /* never keep/reuse decompressed kernels */
+	int pci;            /* --pci: a PCI bus for the guest */
 	int help, version;
 	/* Firecracker-style front ends (cli/api/): the guest comes from the
 	 * socket's requests or the file, not from --kernel/--binary. */

@@ -174,3 +174,12 @@ int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd)
 		return -ENOTSUP;
 	return vm->ops->irqfd(vm, gsi, fd);
 }
+
+int vm_msi_route(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data)
+{
+	if (!vm)
+		return -EINVAL;
+	if (!vm->state->irqchip || !vm->ops->msi_route)
+		return -ENOTSUP;
+	return vm->ops->msi_route(vm, gsi, usable, addr, data);
+}

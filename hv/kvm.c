@@ -56,6 +56,7 @@ static void kvm_vm_destroy(struct vm *vm)
 	if (!k)
 		return;
 	kvm_arch_vm_destroy(vm);
+	kvm_msi_routes_free(vm);
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
 	if (k->sys_fd >= 0)
@@ -334,6 +335,7 @@ const struct hypervisor_ops kvm_ops = {
 	.irq_line = kvm_irq_line,
 	.ioeventfd = kvm_ioeventfd,
 	.irqfd = kvm_irqfd,
+	.msi_route = kvm_msi_route,
 	.vcpu_create = kvm_vcpu_create,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.vcpu_run = kvm_vcpu_run,

@@ -4,6 +4,7 @@
 #define VIBEVMM_HV_KVM_H
 
 #include <linux/kvm.h>
+#include <stdbool.h>
 
 #include "vm.h"
 
@@ -12,6 +13,7 @@ struct kvm_vm {
 	int vm_fd;
 	int run_size;      /* mmap size of struct kvm_run */
 	void *arch;        /* kvm_<arch>.c's data */
+	struct kvm_msi_routes *msi; /* kvm_msi.c's table, made on first use */
 };
 
 struct kvm_vcpu {
@@ -45,6 +47,15 @@ uint32_t kvm_arch_irq_line_number(uint32_t line);
 /* An irqfd the arch must register later (arm64: only once the vGIC is
  * initialised): 0 when it took it, -EAGAIN to register it now. */
 int kvm_arch_irqfd_later(struct vm *vm, uint32_t gsi, int fd);
+/* MSI routes (kvm_msi.c; hypervisor_ops.msi_route). The arch gives its
+ * default routes (at most KVM_ARCH_DEFAULT_ROUTES; x86: the PIC and
+ * IOAPIC pins; the count written, or -EOPNOTSUPP where the arch has no
+ * MSI routes yet) and the first GSI MSI routes may use. */
+int kvm_msi_route(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data);
+void kvm_msi_routes_free(struct vm *vm);
+#define KVM_ARCH_DEFAULT_ROUTES 48
+int kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, int max);
+uint32_t kvm_arch_msi_gsi_base(void);
 /* KVM_IRQFD itself. */
 int kvm_irqfd_now(struct vm *vm, uint32_t gsi, int fd);
 void kvm_arch_vm_destroy(struct vm *vm);

@@ -320,3 +320,14 @@ int kvm_arch_decode_exit(struct vcpu *vcpu, struct vcpu_exit *exit)
 void kvm_arch_fetch_insn(struct vcpu *vcpu, struct vcpu_exit *exit)
 {
 }
+
+/* MSI routes need an ITS (GICv3) or GICv2m: not created yet. */
+int kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, int max)
+{
+	return -EOPNOTSUPP;
+}
+
+uint32_t kvm_arch_msi_gsi_base(void)
+{
+	return UINT32_MAX;
+}

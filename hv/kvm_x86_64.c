@@ -418,3 +418,41 @@ void kvm_arch_fetch_insn(struct vcpu *vcpu, struct vcpu_exit *exit)
 	if (vm_read_guest(vcpu->vm, tr.physical_address, exit->internal.insn, n) == 0)
 		exit->internal.insn_len = (uint8_t)n;
 }
+
+/* MSI routes (kvm_msi.c): KVM_CREATE_IRQCHIP's routes, kept when the table
+ * is replaced: GSIs 0-15 on both the IOAPIC's pin and the PICs' (master
+ * 0-7, slave 8-15), 16-23 on the IOAPIC alone; MSI GSIs after them. */
+#define X86_PIC_GSIS 16
+#define X86_IOAPIC_GSIS 24
+
+static void irqchip_route(struct kvm_irq_routing_entry *e, uint32_t gsi, uint32_t chip,
+			  uint32_t pin)
+{
+	*e = (struct kvm_irq_routing_entry){
+		.gsi = gsi, .type = KVM_IRQ_ROUTING_IRQCHIP,
+		.u.irqchip = { .irqchip = chip, .pin = pin },
+	};
+}
+
+int kvm_arch_default_routes(struct vm *vm, struct kvm_irq_routing_entry *e, int max)
+{
+	int n = 0;
+
+	if (!((struct kvm_x86_vm *)kvm_of(vm)->arch)->irqchip)
+		return -ENODEV; /* MSIs go to the in-kernel LAPICs */
+	if (max < X86_PIC_GSIS + X86_IOAPIC_GSIS)
+		return -ENOSPC;
+	for (uint32_t gsi = 0; gsi < X86_IOAPIC_GSIS; gsi++) {
+		irqchip_route(&e[n++], gsi, KVM_IRQCHIP_IOAPIC, gsi);
+		if (gsi < X86_PIC_GSIS)
+			irqchip_route(&e[n++], gsi,
+				      gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE,
+				      gsi % 8);
+	}
+	return n;
+}
+
+uint32_t kvm_arch_msi_gsi_base(void)
+{
+	return X86_IOAPIC_GSIS;
+}

@@ -9,6 +9,7 @@
 #define VIBEVMM_HYPERVISOR_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum hypervisor_type {
@@ -52,6 +53,10 @@ struct hypervisor_ops {
 	int (*ioeventfd)(struct vm *vm, uint64_t addr, uint32_t len, int pio,
 			 int fd, int datamatch, uint64_t value);
 	int (*irqfd)(struct vm *vm, uint32_t gsi, int fd);
+	/* Optional: GSI `gsi` (the arch's MSI range) delivers the message
+	 * (addr, data), or nothing (usable false), from now on; with an
+	 * irqfd on the GSI that is a PCI function's MSI-X vector. */
+	int (*msi_route)(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data);
 
 	int (*vcpu_create)(struct vcpu *vcpu);
 	void (*vcpu_destroy)(struct vcpu *vcpu);

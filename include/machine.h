@@ -29,6 +29,8 @@
 #define MACHINE_DEBUGCON (1u << 1)    /* the MMIO debug console (test guests) */
 #define MACHINE_EXIT_DEVICE (1u << 2) /* the guest exit port/register (test guests):
 					 the value written is the VMM's exit status */
+#define MACHINE_PCI (1u << 3)         /* a PCI bus (x86_64 Linux guests for now):
+					 its host bridge, ECAM and BAR windows */
 
 struct machine_config {
 	int nr_cpus;       /* 1..machine_max_cpus() */

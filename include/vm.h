@@ -235,6 +235,17 @@ int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
 int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd);
 
 /*
+ * Message-signalled interrupts (a PCI function's MSI-X vectors): from now
+ * on GSI `gsi` delivers the message (addr, data) to the guest's local
+ * APICs, or nothing (usable false, as for a masked vector); an irqfd on
+ * the GSI (vm_add_irqfd) raises it. The GSI must be in the arch's MSI
+ * range (x86_64: 24 and up; below are the IOAPIC's pins): else -EINVAL.
+ * -ENOTSUP without an in-kernel irqchip, -EOPNOTSUPP where the backend
+ * has no MSI routes (arm64 for now), -ENOSPC past 1024 routes.
+ */
+int vm_msi_route(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data);
+
+/*
  * Sandbox (Linux: seccomp-BPF; off unless asked for). After this call every
  * thread the library starts for this VM -- vCPU threads, the I/O thread,
  * device workers such as virtio-blk's -- confines itself, as it starts, to

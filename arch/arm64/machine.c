@@ -144,6 +144,10 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 	struct arm64_machine *m;
 	int err, gic_version = 3;
 
+	if (cfg->flags & MACHINE_PCI) { /* a pci-host-ecam-generic node: later */
+		set_why(why, why_len, "PCI: not on arm64 yet");
+		return -EOPNOTSUPP;
+	}
 	m = machine_state_new(vm, cfg, sizeof(*m), &err, why, why_len);
 	if (!m)
 		return err;

@@ -34,6 +34,7 @@
 #define ACPI_MADT_REVISION 5
 #define ACPI_DSDT_REVISION 2 /* 2: AML integers are 64 bits */
 #define ACPI_XSDT_REVISION 1
+#define ACPI_MCFG_REVISION 1
 
 /* FADT IA-PC boot architecture flags */
 #define IAPC_8042 (1u << 1)
@@ -80,6 +81,15 @@
 #define RES_END_TAG 0x79       /* small, type 15, length 1 */
 #define RES_MEMORY32_FIXED 0x86
 #define RES_EXT_IRQ 0x89
+#define RES_DWORD_SPACE 0x87   /* large: DWord Address Space Descriptor */
+#define RES_WORD_SPACE 0x88
+#define RES_QWORD_SPACE 0x8a
+#define RES_SPACE_MEMORY 0
+#define RES_SPACE_BUS 2
+/* general flags: a bridge's window, produced for the devices below it,
+ * its bounds fixed, positive decode */
+#define RES_SPACE_PRODUCER_FIXED 0x0c
+#define RES_SPACE_MEM_RW 0x01  /* type-specific: read-write, non-cacheable */
 #define RES_IO_DECODE16 0x01
 #define RES_MEM_READ_WRITE 0x01
 #define RES_IRQ_CONSUMER 0x01
@@ -513,6 +523,97 @@ static void dsdt_virtio(struct abuf *b, unsigned idx, uint64_t base,
 	aml_close(b, dev);
 }
 
+/* ---- PCI: the root bridge of bus 0 ---- */
+
+/* WordBusNumber / DWordMemory / QWordMemory, as produced by a bridge:
+ * the range [min, min + len). */
+static void res_space16(struct abuf *res, uint8_t type, uint16_t min, uint16_t len)
+{
+	ab_put8(res, RES_WORD_SPACE);
+	ab_put16(res, 13);
+	ab_put8(res, type);
+	ab_put8(res, RES_SPACE_PRODUCER_FIXED);
+	ab_put8(res, 0);
+	ab_put16(res, 0);                        /* granularity */
+	ab_put16(res, min);
+	ab_put16(res, (uint16_t)(min + len - 1)); /* max */
+	ab_put16(res, 0);                        /* translation */
+	ab_put16(res, len);
+}
+
+static void res_memory32(struct abuf *res, uint32_t min, uint32_t len)
+{
+	ab_put8(res, RES_DWORD_SPACE);
+	ab_put16(res, 23);
+	ab_put8(res, RES_SPACE_MEMORY);
+	ab_put8(res, RES_SPACE_PRODUCER_FIXED);
+	ab_put8(res, RES_SPACE_MEM_RW);
+	ab_put32(res, 0);
+	ab_put32(res, min);
+	ab_put32(res, min + len - 1);
+	ab_put32(res, 0);
+	ab_put32(res, len);
+}
+
+static void res_memory64(struct abuf *res, uint64_t min, uint64_t len)
+{
+	ab_put8(res, RES_QWORD_SPACE);
+	ab_put16(res, 43);
+	ab_put8(res, RES_SPACE_MEMORY);
+	ab_put8(res, RES_SPACE_PRODUCER_FIXED);
+	ab_put8(res, RES_SPACE_MEM_RW);
+	ab_put64(res, 0);
+	ab_put64(res, min);
+	ab_put64(res, min + len - 1);
+	ab_put64(res, 0);
+	ab_put64(res, len);
+}
+
+/* Device(PCI0): a PCI Express root bridge (PNP0A08, PNP0A03 for older
+ * drivers) of segment 0, bus 0, with the configuration ports and its two
+ * memory windows; the bus's interrupts are MSI/MSI-X only (no _PRT). */
+static void dsdt_pci_root(struct abuf *b, const struct x86_platform *p)
+{
+	uint8_t rbuf[128];
+	struct abuf res = { .base = rbuf, .len = sizeof(rbuf) };
+	size_t dev = aml_device_begin(b, "PCI0");
+
+	aml_name(b, "_HID");
+	aml_integer(b, acpi_eisaid("PNP0A08"));
+	aml_name(b, "_CID");
+	aml_integer(b, acpi_eisaid("PNP0A03"));
+	aml_name(b, "_SEG");
+	aml_integer(b, 0);
+	aml_name(b, "_BBN");
+	aml_integer(b, 0);
+	aml_name(b, "_UID");
+	aml_integer(b, 0);
+	res_space16(&res, RES_SPACE_BUS, 0, 1);
+	res_io(&res, X86_PCI_CONFIG_PORT, 8);
+	res_memory32(&res, (uint32_t)p->pci.mem32_base, (uint32_t)p->pci.mem32_size);
+	res_memory64(&res, p->pci.mem64_base, p->pci.mem64_size);
+	if (res.err)
+		ab_fail(b, res.err);
+	aml_name(b, "_CRS");
+	aml_resource_template(b, &res);
+	aml_close(b, dev);
+}
+
+/* ECAM must be reserved for Linux to use it (else it falls back to the
+ * ports): a motherboard resource (PNP0C02) holding it. */
+static void dsdt_ecam_reservation(struct abuf *b, const struct x86_platform *p)
+{
+	uint8_t rbuf[16];
+	struct abuf res = { .base = rbuf, .len = sizeof(rbuf) };
+
+	ab_put8(&res, RES_MEMORY32_FIXED);
+	ab_put16(&res, 9);
+	ab_put8(&res, RES_MEM_READ_WRITE);
+	ab_put32(&res, (uint32_t)p->pci.ecam_base);
+	ab_put32(&res, X86_PCI_ECAM_SIZE);
+	dsdt_device(b, "MRES", "PNP0C02", &res);
+}
+
 /* Name(_S5_, Package(){5, 0, 0, 0}): SLP_TYPa/b the guest writes to the
  * sleep control register to power off; acpi_pm.c decodes the same value. */
 static void dsdt_s5(struct abuf *b)
@@ -580,6 +681,10 @@ static size_t build_dsdt(struct abuf *b, const struct x86_platform *p)
 	for (int i = 0; i < p->nr_virtio; i++)
 		dsdt_virtio(b, (unsigned)i, p->virtio[i].base,
 			    p->virtio[i].size, p->virtio[i].gsi);
+	if (p->flags & X86_PLATFORM_PCI) {
+		dsdt_pci_root(b, p);
+		dsdt_ecam_reservation(b, p);
+	}
 	aml_close(b, sb);
 	table_end(b, start);
 	return start;
@@ -674,12 +779,31 @@ static size_t build_madt(struct abuf *b, const struct x86_platform *p)
 	return start;
 }
 
-static size_t build_xsdt(struct abuf *b, uint64_t fadt_gpa, uint64_t madt_gpa)
+/* MCFG: ECAM of segment 0, buses 0 to 0. */
+static size_t build_mcfg(struct abuf *b, const struct x86_platform *p)
+{
+	size_t start = table_begin(b, "MCFG", ACPI_MCFG_REVISION);
+
+	ab_put64(b, 0); /* reserved */
+	ab_put64(b, p->pci.ecam_base);
+	ab_put16(b, 0); /* segment */
+	ab_put8(b, 0);  /* first bus */
+	ab_put8(b, 0);  /* last bus */
+	ab_put32(b, 0); /* reserved */
+	table_end(b, start);
+	return start;
+}
+
+/* The XSDT's entries: FADT, MADT, then MCFG when gpa is not 0. */
+static size_t build_xsdt(struct abuf *b, uint64_t fadt_gpa, uint64_t madt_gpa,
+			 uint64_t mcfg_gpa)
 {
 	size_t start = table_begin(b, "XSDT", ACPI_XSDT_REVISION);
 
 	ab_put64(b, fadt_gpa);
 	ab_put64(b, madt_gpa);
+	if (mcfg_gpa)
+		ab_put64(b, mcfg_gpa);
 	table_end(b, start);
 	return start;
 }
@@ -702,6 +826,11 @@ static int platform_valid(const struct x86_platform *p)
 		return 0;
 	if (p->nr_virtio < 0 || p->nr_virtio > X86_VIRTIO_MMIO_MAX)
 		return 0;
+	if ((p->flags & X86_PLATFORM_PCI) &&
+	    (p->pci.ecam_base > UINT32_MAX - X86_PCI_ECAM_SIZE + 1 || !p->pci.mem32_size ||
+	     p->pci.mem32_base > UINT32_MAX || p->pci.mem32_size > UINT32_MAX - p->pci.mem32_base ||
+	     !p->pci.mem64_size || p->pci.mem64_size > UINT64_MAX - p->pci.mem64_base))
+		return 0;
 	for (int i = 0; i < p->nr_virtio; i++) {
 		uint64_t base = p->virtio[i].base, size = p->virtio[i].size;
 
@@ -719,7 +848,7 @@ int acpi_build_tables(void *buf, size_t len, uint64_t buf_gpa,
 		      const struct x86_platform *p, uint64_t *rsdp_gpa_out)
 {
 	struct abuf b = { .base = buf, .len = len };
-	size_t dsdt, fadt, madt, xsdt;
+	size_t dsdt, fadt, madt, mcfg = 0, xsdt;
 	uint8_t *rsdp;
 
 	if (!buf || !p || !rsdp_gpa_out || !platform_valid(p))
@@ -731,7 +860,9 @@ int acpi_build_tables(void *buf, size_t len, uint64_t buf_gpa,
 	dsdt = build_dsdt(&b, p);
 	fadt = build_fadt(&b, p, buf_gpa + dsdt);
 	madt = build_madt(&b, p);
-	xsdt = build_xsdt(&b, buf_gpa + fadt, buf_gpa + madt);
+	if (p->flags & X86_PLATFORM_PCI)
+		mcfg = build_mcfg(&b, p);
+	xsdt = build_xsdt(&b, buf_gpa + fadt, buf_gpa + madt, mcfg ? buf_gpa + mcfg : 0);
 	if (b.err)
 		return b.err;
 	build_rsdp(rsdp, buf_gpa + xsdt);

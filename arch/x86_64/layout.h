@@ -61,6 +61,17 @@
 #define X86_VIRTIO_MMIO_BASE 0xd0000000ULL
 #define X86_VIRTIO_MMIO_SIZE 0x1000ULL
 #define X86_VIRTIO_MMIO_MAX 32
+/* PCI (devices/pci/): ECAM for bus 0 (1 MiB), the window 32-bit BARs are
+ * placed in, and the one for 64-bit BARs: after the top of RAM, at the
+ * next X86_PCI_MEM64_ALIGN (low, so that CPUs with few physical address
+ * bits still reach it). */
+#define X86_PCI_ECAM_BASE 0xe0000000ULL
+#define X86_PCI_ECAM_SIZE 0x100000ULL
+#define X86_PCI_CONFIG_PORT 0xcf8 /* CONFIG_ADDRESS, then CONFIG_DATA at 0xcfc */
+#define X86_PCI_MEM32_BASE 0xc0000000ULL
+#define X86_PCI_MEM32_SIZE 0x10000000ULL
+#define X86_PCI_MEM64_ALIGN 0x40000000ULL  /* 1 GiB */
+#define X86_PCI_MEM64_SIZE 0x1000000000ULL  /* 64 GiB */
 #define X86_IOAPIC_ADDR 0xfec00000ULL
 #define X86_LAPIC_ADDR 0xfee00000ULL
 #define X86_IDENTITY_MAP_ADDR 0xfeffc000ULL /* KVM_SET_IDENTITY_MAP_ADDR */

@@ -15,6 +15,7 @@
 #include "arch/x86_64/linux_boot.h"
 #include "arch/machine_common.h"
 #include "boot.h"
+#include "devices/pci/pci.h"
 #include "machine.h"
 #include "utils.h"
 
@@ -22,6 +23,7 @@ struct x86_machine {
 	struct device *serial;
 	struct device *i8042;     /* Linux guests only */
 	struct x86_platform plat; /* CPUs, RAM, virtio windows, devices */
+	struct pci_bus *pci;      /* MACHINE_PCI: owned by the VM's devices */
 };
 
 static struct x86_machine *machine_of(struct vm *vm)
@@ -70,6 +72,39 @@ int machine_check_raw_entry(uint64_t ram_size, uint64_t entry, char *why,
 	return 0;
 }
 
+/* The 64-bit BAR window: after the top of RAM, aligned. */
+static uint64_t pci_mem64_base(uint64_t ram_size)
+{
+	uint64_t top = ram_size > X86_MMIO_HOLE_START ?
+		       X86_HIGH_RAM_START + (ram_size - X86_MMIO_HOLE_START) : X86_HIGH_RAM_START;
+
+	return ALIGN_UP(top, X86_PCI_MEM64_ALIGN);
+}
+
+static int add_pci(struct vm *vm, const struct machine_config *cfg, struct x86_machine *m,
+		   char *why, size_t why_len)
+{
+	uint64_t mem64 = pci_mem64_base(cfg->ram_size);
+
+	if (!(cfg->flags & MACHINE_LINUX)) {
+		set_why(why, why_len, "PCI is described by ACPI, which only Linux boots get");
+		return -EINVAL;
+	}
+	m->pci = pci_bus_create(vm, X86_PCI_ECAM_BASE, X86_PCI_MEM32_BASE, X86_PCI_MEM32_SIZE,
+				mem64, X86_PCI_MEM64_SIZE);
+	if (!m->pci) {
+		set_why(why, why_len, "cannot create the PCI bus: %s", strerror(errno));
+		return -errno;
+	}
+	m->plat.flags |= X86_PLATFORM_PCI;
+	m->plat.pci.ecam_base = X86_PCI_ECAM_BASE;
+	m->plat.pci.mem32_base = X86_PCI_MEM32_BASE;
+	m->plat.pci.mem32_size = X86_PCI_MEM32_SIZE;
+	m->plat.pci.mem64_base = mem64;
+	m->plat.pci.mem64_size = X86_PCI_MEM64_SIZE;
+	return 0;
+}
+
 static int add_devices(struct vm *vm, const struct machine_config *cfg,
 		       struct x86_machine *m, char *why, size_t why_len)
 {
@@ -100,6 +135,8 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 	}
 	if (!err && linux_guest)
 		err = machine_add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", why, why_len);
+	if (!err && (cfg->flags & MACHINE_PCI))
+		err = add_pci(vm, cfg, m, why, why_len);
 	return err;
 }
 

@@ -26,6 +26,7 @@
 #define X86_PLATFORM_I8042 (1u << 1)    /* FADT and DSDT (PNP0303) describe the i8042 */
 #define X86_PLATFORM_CMOS_RTC (1u << 2) /* FADT says a CMOS RTC exists at 0x70 */
 #define X86_PLATFORM_PVPANIC (1u << 3)  /* DSDT describes pvpanic (QEMU0001) */
+#define X86_PLATFORM_PCI (1u << 4)      /* PCI bus 0: MCFG, the root bridge in the DSDT */
 
 struct x86_platform {
 	int nr_cpus;
@@ -38,6 +39,12 @@ struct x86_platform {
 		uint32_t gsi;        /* IOAPIC pin, < X86_IOAPIC_PINS */
 	} virtio[X86_VIRTIO_MMIO_MAX];
 	uint32_t flags; /* X86_PLATFORM_* */
+	/* With X86_PLATFORM_PCI: ECAM (bus 0, below 4 GiB) and the root
+	 * bridge's two memory windows (32-bit, then 64-bit). */
+	struct {
+		uint64_t ecam_base;
+		uint64_t mem32_base, mem32_size, mem64_base, mem64_size;
+	} pci;
 };
 
 /* ---- ACPI (acpi.c) ---- */

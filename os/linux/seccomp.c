@@ -162,6 +162,9 @@ static const struct seccomp_allow base_rules[] = {
 	IOCTL(K_VCPU | K_IO | K_MAIN, VHOST_NET_SET_BACKEND),
 	IOCTL(K_MAIN, VHOST_GET_VRING_BASE),
 	IOCTL(K_VCPU | K_IO, TUNSETQUEUE),
+	/* PCI functions' MSI-X vectors (vm_msi_route): the guest unmasks and
+	 * programs them by MMIO and configuration writes (vCPU threads). */
+	IOCTL(K_VCPU, KVM_SET_GSI_ROUTING),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
 	/* vm_pause/vm_resume: the guest clock (x86 kvmclock). */
 	IOCTL(K_MAIN, KVM_KVMCLOCK_CTRL),

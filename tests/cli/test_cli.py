@@ -46,6 +46,7 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--log", "9"], "--log 9"),
     (["--binary", "GUEST", "--disk", "x.img"], "need --kernel"),
     (["--binary", "GUEST", "--net", "tap=tap0"], "need --kernel"),
+    (["--binary", "GUEST", "--pci"], "PCI is described by ACPI, which only Linux boots get"),
     (["--kernel", "K", "--disk", "path=a.img,format=qcow2"], "unknown key 'format'"),
     (["--kernel", "K", "--disk", "path=a.img,cache=writeback"], "cache=writeback: want none or host"),
     (["--kernel", "K", "--disk", "path=a.img,aio=native"], "aio=native: want io_uring or sync"),

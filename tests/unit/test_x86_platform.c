@@ -61,7 +61,7 @@ static const uint8_t *table_at(const uint8_t *buf, size_t len, uint64_t base,
 }
 
 struct acpi_view {
-	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt;
+	const uint8_t *rsdp, *xsdt, *fadt, *madt, *dsdt, *mcfg; /* mcfg: with PCI */
 };
 
 /* Follow RSDP -> XSDT -> FADT/MADT, FADT -> DSDT, checking every link. */
@@ -78,7 +78,9 @@ static struct acpi_view walk_tables(const uint8_t *buf, size_t len,
 	assert_int_equal(acpi_sum(buf, 36), 0);
 	v.xsdt = table_at(buf, len, base, x86_get_le64(buf + 24), "XSDT");
 	xlen = x86_get_le32(v.xsdt + 4);
-	assert_int_equal(xlen, HDR + 2 * 8);
+	assert_true(xlen == HDR + 2 * 8 || xlen == HDR + 3 * 8);
+	if (xlen == HDR + 3 * 8)
+		v.mcfg = table_at(buf, len, base, x86_get_le64(v.xsdt + HDR + 16), "MCFG");
 	v.fadt = table_at(buf, len, base, x86_get_le64(v.xsdt + HDR), "FACP");
 	v.madt = table_at(buf, len, base, x86_get_le64(v.xsdt + HDR + 8), "APIC");
 	v.dsdt = table_at(buf, len, base,
@@ -575,6 +577,99 @@ static void test_acpica_validates_tables(void **state)
 	free(buf);
 }
 
+/* With PCI: the MCFG (ECAM of bus 0) and the root bridge with its
+ * windows, and ECAM reserved as a motherboard resource, as ACPICA reads
+ * them. */
+static struct x86_platform pci_platform(void)
+{
+	struct x86_platform p = make_platform(2, 1, X86_PLATFORM_COM1 | X86_PLATFORM_PCI);
+
+	p.pci.ecam_base = X86_PCI_ECAM_BASE;
+	p.pci.mem32_base = X86_PCI_MEM32_BASE;
+	p.pci.mem32_size = X86_PCI_MEM32_SIZE;
+	p.pci.mem64_base = 0x140000000ULL;
+	p.pci.mem64_size = X86_PCI_MEM64_SIZE;
+	return p;
+}
+
+static void test_pci_tables(void **state)
+{
+	struct x86_platform p = pci_platform();
+	struct acpi_view v;
+	uint8_t *buf;
+	int used;
+
+	buf = build_acpi(&p, &used);
+	v = walk_tables(buf, (size_t)used, X86_ACPI_RSDP_ADDR);
+	assert_non_null(v.mcfg);
+	assert_int_equal(x86_get_le32(v.mcfg + 4), HDR + 8 + 16);
+	assert_int_equal(x86_get_le64(v.mcfg + HDR + 8), X86_PCI_ECAM_BASE);
+	assert_int_equal(v.mcfg[HDR + 8 + 10], 0); /* first bus */
+	assert_int_equal(v.mcfg[HDR + 8 + 11], 0); /* last bus */
+	assert_int_equal(count_bytes(v.dsdt, x86_get_le32(v.dsdt + 4), "PCI0"), 1);
+	free(buf);
+	/* without the flag: no MCFG, no root bridge */
+	p.flags &= ~X86_PLATFORM_PCI;
+	buf = build_acpi(&p, &used);
+	v = walk_tables(buf, (size_t)used, X86_ACPI_RSDP_ADDR);
+	assert_null(v.mcfg);
+	assert_int_equal(count_bytes(v.dsdt, x86_get_le32(v.dsdt + 4), "PCI0"), 0);
+	free(buf);
+	/* windows that do not fit their descriptors are refused */
+	p = pci_platform();
+	p.pci.ecam_base = 0xfff80000ULL;
+	buf = malloc(ACPI_AREA);
+	uint64_t rsdp;
+
+	assert_int_equal(acpi_build_tables(buf, ACPI_AREA, X86_ACPI_RSDP_ADDR, &p, &rsdp), -EINVAL);
+	p = pci_platform();
+	p.pci.mem32_base = 0x100000000ULL;
+	assert_int_equal(acpi_build_tables(buf, ACPI_AREA, X86_ACPI_RSDP_ADDR, &p, &rsdp), -EINVAL);
+	free(buf);
+}
+
+static void test_acpica_validates_pci(void **state)
+{
+	struct x86_platform p = pci_platform();
+	char dir[] = "/tmp/vibevmm-acpi-pci-XXXXXX";
+	struct acpi_view v;
+	uint8_t *buf;
+	int used;
+
+	if (!tool_exists("iasl")) {
+		print_message("iasl not installed (apt-get install acpica-tools): skipped\n");
+		skip();
+	}
+	buf = build_acpi(&p, &used);
+	v = walk_tables(buf, (size_t)used, X86_ACPI_RSDP_ADDR);
+	assert_non_null(mkdtemp(dir));
+	iasl_round_trip(dir, "dsdt", v.dsdt);
+	assert_file_has(dir, "dsdt.dsl", "EisaId (\"PNP0A08\")");
+	assert_file_has(dir, "dsdt.dsl", "EisaId (\"PNP0A03\")");
+	assert_file_has(dir, "dsdt.dsl", "EisaId (\"PNP0C02\")");
+	assert_file_has(dir, "dsdt.dsl", "WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode");
+	assert_file_has(dir, "dsdt.dsl", "DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite");
+	assert_file_has(dir, "dsdt.dsl", "QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, ReadWrite");
+	iasl_round_trip(dir, "mcfg", v.mcfg);
+	assert_file_has(dir, "mcfg.dsl", "Base Address : 00000000E0000000");
+	write_table(dir, "facp.dat", v.fadt);
+	write_table(dir, "apic.dat", v.madt);
+	if (tool_exists("acpiexec")) {
+		assert_int_equal(run_in(dir, "acpiexec -b 'Resources \\_SB.PCI0; "
+					"Resources \\_SB.MRES' dsdt.dat facp.dat apic.dat > exec.log 2>&1"), 0);
+		assert_file_has(dir, "exec.log", "Address Minimum : C0000000");
+		assert_file_has(dir, "exec.log", "Address Maximum : CFFFFFFF");
+		assert_file_has(dir, "exec.log", "Address Minimum : 0000000140000000");
+		assert_file_has(dir, "exec.log", "Address Maximum : 000000113FFFFFFF");
+		assert_file_has(dir, "exec.log", "Address Minimum : 0CF8");
+		assert_file_has(dir, "exec.log", "Address : E0000000");
+		assert_file_has(dir, "exec.log", "No outstanding allocations");
+	}
+	run_in(dir, "rm -f *.dat *.dsl *.aml *.log");
+	rmdir(dir);
+	free(buf);
+}
+
 /* ---- e820 ---- */
 
 static void check_e820(uint64_t ram, const struct x86_e820_entry *want, int n)
@@ -992,6 +1087,8 @@ int main(void)
 		cmocka_unit_test(test_aml_pkglength),
 		cmocka_unit_test(test_checksum_helpers),
 		cmocka_unit_test(test_acpica_validates_tables),
+		cmocka_unit_test(test_pci_tables),
+		cmocka_unit_test(test_acpica_validates_pci),
 		cmocka_unit_test(test_e820_256m),
 		cmocka_unit_test(test_e820_2g),
 		cmocka_unit_test(test_e820_3g),

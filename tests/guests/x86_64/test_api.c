@@ -4,6 +4,7 @@
 #include <jansson.h>
 #include <stdatomic.h>
 #include <stdbool.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -819,6 +820,76 @@ static void test_vcpu_run_from_two_threads_is_busy(void **state)
 	pthread_mutex_destroy(&g.lock);
 }
 
+/* A GSI routed to an MSI (vm_msi_route) and raised through its irqfd
+ * reaches the guest's local APIC as the message's vector: msi.S has a gate
+ * for 0x41 only, and its handler reports the vector and exits with it. */
+struct stopper {
+	struct vm *vm;
+	int seconds;
+	atomic_bool done;
+};
+
+static void *stopper_thread(void *arg)
+{
+	struct stopper *w = arg;
+
+	for (int i = 0; i < w->seconds * 10 && !atomic_load(&w->done); i++)
+		sleep_ms(100);
+	if (!atomic_load(&w->done))
+		vm_stop(w->vm);
+	return NULL;
+}
+
+/* run_until_stop, but vm_stop after `seconds` (VCPU_EXIT_STOPPED): a guest
+ * waiting for an interrupt that never comes does not hang the test. */
+static int run_with_watchdog(struct vm *vm, struct vcpu *vcpu, int seconds)
+{
+	struct stopper w = { .vm = vm, .seconds = seconds };
+	pthread_t t;
+	int r;
+
+	assert_int_equal(pthread_create(&t, NULL, stopper_thread, &w), 0);
+	r = run_until_stop(vcpu, NULL, NULL);
+	atomic_store(&w.done, true);
+	pthread_join(t, NULL);
+	return r;
+}
+
+static void test_msi_route_delivers_the_vector(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *t;
+	struct vcpu *vcpu;
+	uint64_t one = 1;
+	int r;
+	int efd = eventfd(0, EFD_CLOEXEC);
+
+	assert_true(efd >= 0);
+	assert_int_equal(vm_msi_route(vm, 24, true, 0xfee00000, 0x41), -ENOTSUP); /* no irqchip */
+	assert_int_equal(vm_create_irqchip(vm), 0);
+	t = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 8);
+	assert_int_equal(vm_register_device(vm, exit_port_create(0xf4)), 0);
+	load_guest(vm, "msi");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(vm_msi_route(vm, 3, true, 0xfee00000, 0x41), -EINVAL); /* an IOAPIC pin */
+	/* routed once elsewhere, then moved: the last message counts */
+	assert_int_equal(vm_msi_route(vm, 24, true, 0xfee00000, 0x42), 0);
+	assert_int_equal(vm_msi_route(vm, 24, true, 0xfee00000, 0x41), 0);
+	assert_int_equal(vm_msi_route(vm, 25, true, 0xfee00000, 0x43), 0);
+	assert_int_equal(vm_msi_route(vm, 25, false, 0, 0), 0); /* masked: no route */
+	assert_int_equal(vm_add_irqfd(vm, 24, efd), 0);
+	assert_int_equal(vcpu_run(vcpu), VCPU_EXIT_IO); /* "ready": its APIC is on */
+	assert_int_equal(write(efd, &one, sizeof(one)), sizeof(one));
+	r = run_with_watchdog(vm, vcpu, 20);
+	assert_int_equal(r, VCPU_EXIT_GUEST_EXIT); /* STOPPED: no interrupt came */
+	assert_int_equal(vm_exit_status(vm), 0x41);
+	assert_int_equal(t->nr, 2);
+	assert_access(&t->rec[0], 0, 4, 1, 1);
+	assert_access(&t->rec[1], 0, 4, 1, 0x41);
+	vm_destroy(vm);
+	close(efd);
+}
+
 static void test_triple_fault_is_shutdown(void **state)
 {
 	struct vm *vm = new_vm();
@@ -941,6 +1012,7 @@ int main(void)
 		cmocka_unit_test(test_pause_holds_device_input),
 		cmocka_unit_test(test_vcpu_run_after_vm_start_is_busy),
 		cmocka_unit_test(test_vcpu_run_from_two_threads_is_busy),
+		cmocka_unit_test(test_msi_route_delivers_the_vector),
 		cmocka_unit_test(test_triple_fault_is_shutdown),
 		cmocka_unit_test(test_unemulated_instruction_reported),
 		cmocka_unit_test(test_registration_rules),
