@@ -78,8 +78,8 @@ struct device {
 	 *
 	 * save: append the device's guest-visible state to `out` (VM paused or
 	 * not started, device quiesced). 0; -EOPNOTSUPP when the device cannot
-	 * be restored in its configuration (virtio-net with vhost=on);
-	 * -ENOMEM (also when `out` failed to grow).
+	 * be restored in its configuration; -ENOMEM (also when `out` failed
+	 * to grow).
 	 *
 	 * load: on a VM built but not started (or paused), parse and check
 	 * the whole payload first (every length, index, size, feature bit and
