@@ -30,7 +30,7 @@
 #   snapshot 2 vCPUs counting on the console (COUNT n boot_id uptime, each
 #            second); SIGUSR1 saves it (--snapshot-on-signal), then it is
 #            killed (SIGKILL) and restored (--restore) in a new process,
-#            which is stopped by SIGTERM after three counts. The saving
+#            which is stopped by SIGTERM after three whole counts. The saving
 #            process's output goes to out/snapshot-a.*, the restored one's
 #            to out/snapshot.*; "ARM64-SNAP-BEFORE n" names the last count
 #            seen before the signal
@@ -149,7 +149,8 @@ boot_snapshot() {
     wait "$pid"
     vibevmm --restore "$snap" --log 3 < /dev/null > out/snapshot.console 2> out/snapshot.err &
     pid=$!
-    wait_for "$pid" counts_in 3 out/snapshot.console
+    # four lines begun: three whole ones (SIGTERM may cut the last)
+    wait_for "$pid" counts_in 4 out/snapshot.console
     kill -TERM "$pid"
     wait "$pid"
     rc=$?
