@@ -60,34 +60,46 @@ int vfio_path(const struct vfio_sys *sys, char *buf, const char *fmt, ...)
 
 /* ---- reading the device's description ---- */
 
-/* VFIO_DEVICE_GET_REGION_INFO for region idx, asked again with a buffer
- * of the size the kernel says when it has a capability chain. */
+/* VFIO_DEVICE_GET_REGION_INFO for region idx into a buffer of *size
+ * bytes, asked again with the size the kernel says it needs when it has a
+ * capability chain to give (up to VFIO_INFO_MAX). The answer (malloc'd)
+ * or NULL with *err set. */
+static struct vfio_region_info *fetch_region_info(struct vfio_device *d, uint32_t idx,
+						  size_t *size, int *err)
+{
+	struct vfio_region_info *info = NULL;
+	size_t want = sizeof(*info);
+
+	for (int ask = 0; ask < 2; ask++) {
+		free(info);
+		info = calloc(1, want);
+		if (!info) {
+			*err = -ENOMEM;
+			return NULL;
+		}
+		*info = (struct vfio_region_info){ .argsz = (uint32_t)want, .index = idx };
+		*err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_REGION_INFO, info);
+		if (*err < 0) {
+			free(info);
+			return NULL;
+		}
+		*size = want;
+		if (info->argsz <= want || info->argsz > VFIO_INFO_MAX)
+			break;
+		want = info->argsz;
+	}
+	*err = 0;
+	return info;
+}
+
 static int read_region(struct vfio_device *d, uint32_t idx, char *why, size_t len)
 {
-	const struct vfio_sys *sys = d->c->sys;
-	size_t size = sizeof(struct vfio_region_info);
-	struct vfio_region_info *info = calloc(1, size);
 	const char *bad = NULL;
+	size_t size = 0;
 	int err;
+	struct vfio_region_info *info = fetch_region_info(d, idx, &size, &err);
 
-	if (!info)
-		return vfio_fail(ENOMEM, why, len, "vfio %s: out of memory", d->addr);
-	*info = (struct vfio_region_info){ .argsz = (uint32_t)size, .index = idx };
-	err = vfio_ioctl_ptr(sys, d->fd, VFIO_DEVICE_GET_REGION_INFO, info);
-	if (!err && info->argsz > size && info->argsz <= VFIO_INFO_MAX) {
-		struct vfio_region_info *big = calloc(1, info->argsz);
-
-		if (!big) {
-			free(info);
-			return vfio_fail(ENOMEM, why, len, "vfio %s: out of memory", d->addr);
-		}
-		size = info->argsz;
-		free(info);
-		info = big;
-		*info = (struct vfio_region_info){ .argsz = (uint32_t)size, .index = idx };
-		err = vfio_ioctl_ptr(sys, d->fd, VFIO_DEVICE_GET_REGION_INFO, info);
-	}
-	if (!err)
+	if (info)
 		/* The kernel's argsz says how much it wrote; never more than we have. */
 		err = vfio_region_parse(info, MIN((size_t)info->argsz, size), &d->regions[idx], &bad);
 	free(info);
@@ -107,7 +119,7 @@ static int read_info(struct vfio_device *d, char *why, size_t len)
 	struct vfio_device_info info = { .argsz = sizeof(info) };
 	int err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_INFO, &info);
 
-	if (err)
+	if (err < 0)
 		return vfio_fail(-err, why, len, "vfio %s: VFIO_DEVICE_GET_INFO: %s", d->addr,
 				 strerror(-err));
 	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI))
@@ -132,7 +144,7 @@ static int read_msix(struct vfio_device *d, char *why, size_t len)
 	if (d->num_irqs <= VFIO_PCI_MSIX_IRQ_INDEX)
 		return 0;
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_IRQ_INFO, &irq);
-	if (err)
+	if (err < 0)
 		return vfio_fail(-err, why, len, "vfio %s: VFIO_DEVICE_GET_IRQ_INFO (MSI-X): %s",
 				 d->addr, strerror(-err));
 	if (irq.flags & VFIO_IRQ_INFO_EVENTFD)
@@ -294,9 +306,12 @@ bool vfio_device_can_reset(const struct vfio_device *d)
 
 int vfio_device_reset(struct vfio_device *d)
 {
+	int err;
+
 	if (!vfio_device_can_reset(d))
 		return -ENOTTY;
-	return vfio_ioctl_val(d->c->sys, d->fd, VFIO_DEVICE_RESET, 0);
+	err = vfio_ioctl_val(d->c->sys, d->fd, VFIO_DEVICE_RESET, 0);
+	return err < 0 ? err : 0;
 }
 
 static int map_area(struct vfio_device *d, const struct vfio_region *r, struct vfio_mmap_area *a,
@@ -402,9 +417,10 @@ int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n)
 	memcpy(set->data, eventfds, (size_t)n * sizeof(int32_t));
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, set);
 	free(set);
-	if (!err)
-		d->msix_on = true;
-	return err;
+	if (err < 0)
+		return err;
+	d->msix_on = true;
+	return 0;
 }
 
 int vfio_msix_disable(struct vfio_device *d)
@@ -414,6 +430,9 @@ int vfio_msix_disable(struct vfio_device *d)
 		.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = 0, .count = 0,
 	};
 
+	int err;
+
 	d->msix_on = false;
-	return vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &set);
+	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &set);
+	return err < 0 ? err : 0;
 }

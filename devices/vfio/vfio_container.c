@@ -165,7 +165,7 @@ static int map_ram(struct vfio_container *c, const char *addr, char *why, size_t
 		};
 		int err = vfio_ioctl_ptr(c->sys, c->fd, VFIO_IOMMU_MAP_DMA, &m);
 
-		if (err) {
+		if (err < 0) {
 			unmap_ram(c);
 			if (err == -ENOMEM)
 				return memlock_fail(c, addr, why, len);
@@ -184,7 +184,7 @@ static int set_iommu(struct vfio_container *c, const char *addr, char *why, size
 {
 	int err = vfio_ioctl_val(c->sys, c->fd, VFIO_SET_IOMMU, (unsigned long)c->iommu_type);
 
-	if (err)
+	if (err < 0)
 		return vfio_fail(-err, why, len, "vfio %s: VFIO_SET_IOMMU: %s", addr, strerror(-err));
 	c->iommu_set = true;
 	return map_ram(c, addr, why, len); /* on failure the group leaving unsets it */
@@ -225,7 +225,7 @@ static int join_group(struct vfio_container *c, const char *addr, int id, int fd
 	int err;
 
 	err = vfio_ioctl_ptr(c->sys, fd, VFIO_GROUP_GET_STATUS, &st);
-	if (err)
+	if (err < 0)
 		return vfio_fail(-err, why, len, "vfio %s: VFIO_GROUP_GET_STATUS: %s", addr,
 				 strerror(-err));
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
@@ -233,7 +233,7 @@ static int join_group(struct vfio_container *c, const char *addr, int id, int fd
 				 "vfio %s: IOMMU group %d is not viable: bind every device in "
 				 "/sys/kernel/iommu_groups/%d/devices to vfio-pci", addr, id, id);
 	err = vfio_ioctl_ptr(c->sys, fd, VFIO_GROUP_SET_CONTAINER, &cfd);
-	if (err)
+	if (err < 0)
 		return vfio_fail(-err, why, len, "vfio %s: VFIO_GROUP_SET_CONTAINER: %s", addr,
 				 strerror(-err));
 	return 0;

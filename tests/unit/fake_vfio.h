@@ -67,6 +67,8 @@ struct fake_vfio {
 	int map_err;                /* errno of VFIO_IOMMU_MAP_DMA */
 	int map_err_after;          /* ... after this many mappings succeeded */
 	int device_fd_err;          /* errno of VFIO_GROUP_GET_DEVICE_FD */
+	int ok_ret;                 /* what a device ioctl's success returns: 0,
+				     * or a positive value no kernel gives */
 	struct rlimit memlock;
 	bool ipc_lock;
 	uint8_t config[256];        /* the config region's bytes */
@@ -383,20 +385,20 @@ static inline int fake_device_ioctl(struct fake_vfio *f, unsigned long req, unsi
 		info->flags = f->dev_flags;
 		info->num_regions = f->num_regions;
 		info->num_irqs = f->num_irqs;
-		return 0;
+		return f->ok_ret;
 	case VFIO_DEVICE_GET_REGION_INFO:
-		return fake_region_info(f, (void *)arg);
+		return fake_region_info(f, (void *)arg) ?: f->ok_ret;
 	case VFIO_DEVICE_GET_IRQ_INFO:
 		fake_log(f, "IRQ_INFO(%u)", irq->index);
 		irq->count = irq->index == VFIO_PCI_MSIX_IRQ_INDEX ? f->msix_count : 0;
 		irq->flags = f->msix_flags;
-		return 0;
+		return f->ok_ret;
 	case VFIO_DEVICE_SET_IRQS:
-		return fake_set_irqs(f, (void *)arg);
+		return fake_set_irqs(f, (void *)arg) ?: f->ok_ret;
 	case VFIO_DEVICE_RESET:
 		fake_log(f, "RESET");
 		f->resets++;
-		return 0;
+		return f->ok_ret;
 	}
 	f->errors++;
 	return -ENOTTY;

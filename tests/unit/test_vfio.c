@@ -847,6 +847,24 @@ static void test_hostile_irq_and_regions(void **state)
 		    "vfio 0000:00:04.0: the device has 3 regions, a PCI device at least 8");
 }
 
+static void test_hostile_positive_returns(void **state)
+{
+	struct fx *x = *state;
+	const int32_t fds[1] = { 7 };
+	struct vfio_device *d;
+
+	/* Success is any return that is not negative: a positive one from
+	 * an info ioctl is not taken for an error (or returned as one). */
+	x->f->ok_ret = 5;
+	vfio_pci_device(x->f, "0000:00:04.0", 7);
+	assert_int_equal(vfio_device_open(x->c, "00:04.0", &d, x->why, sizeof(x->why)), 0);
+	assert_int_equal(vfio_device_region(d, 2)->nr_areas, 2);
+	assert_int_equal(vfio_device_reset(d), 0);
+	assert_int_equal(vfio_msix_enable(d, fds, 1), 0);
+	assert_int_equal(vfio_msix_disable(d), 0);
+	assert_all_undone(x);
+}
+
 /* ---- the region-info parser alone ---- */
 
 /* An answer: info then caps, into buf; its length. */
@@ -993,6 +1011,7 @@ int main(void)
 		T(test_hostile_sparse_area_outside),
 		T(test_hostile_region_offset),
 		T(test_hostile_irq_and_regions),
+		T(test_hostile_positive_returns),
 #undef T
 	};
 
