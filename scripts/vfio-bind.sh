@@ -56,7 +56,8 @@ unbind() {
     [ ! -e "$d/driver" ] || echo "$a" > "$d/driver/unbind"
     echo "$a" > "$SYS/bus/pci/drivers_probe"
     drv=$(readlink "$d/driver" 2>/dev/null || true)
-    echo "$a: ${drv:+${drv##*/}}${drv:-no driver}"
+    [ -n "$drv" ] || drv="no driver"
+    echo "$a: ${drv##*/}"
 }
 
 make_vfs() {
