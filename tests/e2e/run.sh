@@ -119,7 +119,7 @@ if [ -n "${CHECK_FAILURES:-}" ]; then
 	[ "$rc" -ne 0 ] && [ "$named" -eq 0 ] &&
 		echo "e2e: the test host (status $rc, see the log)" >> "$CHECK_FAILURES"
 	# every death, so CI's tail shows whether one test keeps killing it
-	[ ! -s "$died_in" ] ||
+	[ "$rc" -eq 0 ] || [ ! -s "$died_in" ] ||
 		echo "e2e: the test host died $(wc -l < "$died_in") time(s), while running: $(paste -sd' ' "$died_in")" >> "$CHECK_FAILURES"
 fi
 echo "e2e: $p passed, $f failed, $s skipped in $sessions test-host sessions"
