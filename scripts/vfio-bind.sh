@@ -29,7 +29,8 @@ full() {
 }
 
 bind() {
-    a=$(full "$1") d=$SYS/bus/pci/devices/$(full "$1")
+    a=$(full "$1") || exit 1
+    d=$SYS/bus/pci/devices/$a
     [ -d "$d" ] || die "$a: no such PCI device"
     [ -e "$d/iommu_group" ] ||
         die "$a: no IOMMU group (is the IOMMU on? intel_iommu=on or amd_iommu=on on the kernel command line)"
@@ -50,7 +51,8 @@ bind() {
 }
 
 unbind() {
-    a=$(full "$1") d=$SYS/bus/pci/devices/$(full "$1")
+    a=$(full "$1") || exit 1
+    d=$SYS/bus/pci/devices/$a
     [ -d "$d" ] || die "$a: no such PCI device"
     echo > "$d/driver_override"
     [ ! -e "$d/driver" ] || echo "$a" > "$d/driver/unbind"
@@ -61,7 +63,9 @@ unbind() {
 }
 
 make_vfs() {
-    n=$1 a=$(full "$2") d=$SYS/bus/pci/devices/$(full "$2")
+    n=$1
+    a=$(full "$2") || exit 1
+    d=$SYS/bus/pci/devices/$a
     [ -e "$d/sriov_totalvfs" ] || die "$a: not an SR-IOV physical function (no sriov_totalvfs)"
     [ "$n" -le "$(cat "$d/sriov_totalvfs")" ] || die "$a: offers at most $(cat "$d/sriov_totalvfs") VFs"
     echo 0 > "$d/sriov_drivers_autoprobe"
