@@ -28,6 +28,14 @@ struct io_watch {
 	atomic_bool active;           /* false once dropped */
 };
 
+/* Device memory mappings (devmem.c); backend slots after guest RAM's. */
+#define VM_MAX_DEVMEM 32
+struct devmem_slot {
+	uint64_t gpa, size;
+	void *hva;
+	bool used;
+};
+
 struct vm_state {
 	pthread_mutex_t lock;         /* guards the exit fields below */
 	atomic_bool exit_requested;
@@ -81,6 +89,11 @@ struct vm_state {
 	atomic_bool paused;           /* vm_pause succeeded (written under control_lock) */
 	int parked_vcpus;             /* (pause_lock) */
 	bool io_paused;               /* the I/O thread holds input back (pause_lock) */
+
+	/* Device memory (devmem.c): host mappings such as an assigned
+	 * device's BARs, mapped and unmapped while the VM runs. */
+	pthread_mutex_t devmem_lock;
+	struct devmem_slot devmem[VM_MAX_DEVMEM];
 
 	/* The arch's machine (machine_create), freed by vm_destroy. */
 	void *machine;

@@ -21,6 +21,7 @@ static void vm_free(struct vm *vm)
 		pthread_mutex_destroy(&vm->state->lock);
 		pthread_mutex_destroy(&vm->state->unclaimed_lock);
 		pthread_mutex_destroy(&vm->state->output_lock);
+		pthread_mutex_destroy(&vm->state->devmem_lock);
 		pause_state_destroy(vm->state);
 		sandbox_free(vm);
 	}
@@ -57,6 +58,7 @@ struct vm *vm_create_on(const struct hypervisor_ops *ops)
 	pthread_mutex_init(&vm->state->lock, NULL);
 	pthread_mutex_init(&vm->state->unclaimed_lock, NULL);
 	pthread_mutex_init(&vm->state->output_lock, NULL);
+	pthread_mutex_init(&vm->state->devmem_lock, NULL);
 	pause_state_init(vm->state);
 	io_state_init(vm->state);
 	/* The log goes through a stderr stream (best effort: without one,

@@ -41,6 +41,9 @@ struct hypervisor_ops {
 
 	int (*vm_create)(struct vm *vm);
 	void (*vm_destroy)(struct vm *vm);
+	/* Slot `slot` maps [gpa, gpa + size) to hva; size 0 removes the
+	 * slot. Slots from MM_MAX_SLOTS on are device memory, changed while
+	 * vCPUs run (devmem.c). */
 	int (*set_memory)(struct vm *vm, uint32_t slot, uint64_t gpa,
 			  void *hva, uint64_t size);
 	int (*create_irqchip)(struct vm *vm); /* in-kernel interrupt controller */

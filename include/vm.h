@@ -43,6 +43,20 @@ struct vm *vm_create_on(const struct hypervisor_ops *ops);
  */
 int vm_add_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size);
 
+/*
+ * Device memory: caller-owned host memory the guest reaches at `gpa`
+ * without exits, such as an assigned device's BAR (mmap of its VFIO
+ * region). Unlike vm_add_memory it may be mapped and unmapped while the VM
+ * runs (the guest moves BARs), and it is not guest RAM: vm_gpa_to_hva and
+ * device DMA never reach it. Page-aligned gpa, hva and size.
+ * vm_map_device_memory returns a handle (>= 0) for vm_unmap_device_memory,
+ * or -EINVAL, -EEXIST (overlaps RAM or other device memory), -ENOSPC
+ * (VM_MAX_DEVMEM mappings), or the backend's error. The caller keeps the
+ * memory mapped until it unmapped it here (or the VM is destroyed).
+ */
+int vm_map_device_memory(struct vm *vm, uint64_t gpa, void *hva, uint64_t size);
+int vm_unmap_device_memory(struct vm *vm, int handle);
+
 /* Allocate (anonymous, lazily backed) and map guest RAM owned by the VM. */
 int vm_alloc_memory(struct vm *vm, uint64_t gpa, uint64_t size);
 

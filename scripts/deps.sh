@@ -33,7 +33,8 @@ PROG=deps
 # Packages by purpose. Why each is there, where it is not obvious:
 #   kmod: depmod for fetch-kernels.sh; cpio, xz-utils, zstd, lz4: the guest
 #   initramfs and taking the ELF vmlinux out of a bzImage; procps: pkill in
-#   testhost.sh; acpica-tools: iasl/acpiexec check the ACPI tables (unit);
+#   testhost.sh; nvme-cli: tests/host/nvme-sriov.sh (run inside the test
+#   host from this machine's /usr) brings up the emulated NVMe's VFs; acpica-tools: iasl/acpiexec check the ACPI tables (unit);
 #   libclang-rt-dev: clang's ASan/UBSan and libFuzzer runtimes (a mere
 #   Recommends of clang); llvm: llvm-symbolizer for readable sanitizer
 #   reports; e2fsprogs: mkfs.ext4/debugfs (e2e, bench); iproute2: ip netns
@@ -72,7 +73,7 @@ BUILD=(build-essential pkg-config zlib1g-dev liblzma-dev libzstd-dev liblz4-dev
 # a native arm64 build links libfdt (the arm64 machine's device tree)
 [ "$(uname -m)" != aarch64 ] || BUILD+=(libfdt-dev)
 FIXTURES=(kmod cpio xz-utils zstd lz4)
-TESTHOST=(qemu-system-x86 procps)
+TESTHOST=(qemu-system-x86 procps nvme-cli)
 CROSS_ARM64=(gcc-aarch64-linux-gnu libc6-dev-arm64-cross qemu-user libfdt-dev
              zlib1g-dev:arm64 liblzma-dev:arm64 libzstd-dev:arm64 liblz4-dev:arm64
              libseccomp-dev:arm64 liburing-dev:arm64 nettle-dev:arm64 libfdt1:arm64 libc6:arm64

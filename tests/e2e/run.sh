@@ -118,6 +118,9 @@ if [ -n "${CHECK_FAILURES:-}" ]; then
 	[ -z "$never" ] || echo "$never" | sed 's/^/e2e: never finished (the test host died while it ran): /' >> "$CHECK_FAILURES"
 	[ "$rc" -ne 0 ] && [ "$named" -eq 0 ] &&
 		echo "e2e: the test host (status $rc, see the log)" >> "$CHECK_FAILURES"
+	# every death, so CI's tail shows whether one test keeps killing it
+	[ "$rc" -eq 0 ] || [ ! -s "$died_in" ] ||
+		echo "e2e: the test host died $(wc -l < "$died_in") time(s), while running: $(paste -sd' ' "$died_in")" >> "$CHECK_FAILURES"
 fi
 echo "e2e: $p passed, $f failed, $s skipped in $sessions test-host sessions"
 record "$p" "$f" "$s"

@@ -65,6 +65,7 @@ EXTRA_MODULES=(
     virtio_blk virtio_net
     crc32c_generic crc16 mbcache jbd2 ext4
     dm-mod dm-flakey
+    vfio vfio_iommu_type1 vfio-pci nvme
 )
 
 HERE=$VIBEVMM_SRC/tests/host

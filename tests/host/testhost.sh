@@ -26,6 +26,14 @@
 #                   of the log file
 #   --qemu-arg ARG  extra qemu argument (repeatable)
 #   --append STR    extra test-host kernel command line (e.g. "loglevel=7")
+#   --iommu-nvme IMG  (x86_64) a q35 machine with an emulated Intel IOMMU
+#                   (intremap on; intel_iommu=on) and an NVMe controller at
+#                   01:00.0 (on a PCIe root port) whose namespace 1 is the
+#                   raw file IMG, in its own IOMMU group, for VFIO: bind it
+#                   inside with scripts/vfio-bind.sh. It offers 2 SR-IOV VFs
+#                   (tests/host/nvme-sriov.sh brings them up). no_timer_check:
+#                   the kernel's timer check through the remapped IO-APIC
+#                   fails now and then under TCG, a panic.
 #
 # DIR is shared read-write (virtio-9p) at /payload; COMMAND runs there with
 # cwd /payload, stdin /dev/null, VIBEVMM_TESTHOST=1 and
@@ -55,10 +63,10 @@ set -euo pipefail
 # shellcheck source-path=SCRIPTDIR source=../fixtures/lib.sh
 . "$(dirname "$0")/../fixtures/lib.sh"
 
-usage() { sed -n '2,48p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TIMEOUT=600 IDLE=0 MEM=2048 SMP=1 PAYLOAD='' MODE=run HOSTUSR=1 CONSOLE=0
-EXTRA=() XAPPEND='' ARCH=x86_64
+EXTRA=() XAPPEND='' ARCH=x86_64 NVME_IMG=
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) ARCH=${2:?}; shift 2 ;;
@@ -71,6 +79,7 @@ while [ $# -gt 0 ]; do
         --console) CONSOLE=1; shift ;;
         --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
         --append) XAPPEND+=" ${2:?}"; shift 2 ;;
+        --iommu-nvme) NVME_IMG=${2:?}; shift 2 ;;
         --check) MODE=check; shift ;;
         --shell) MODE=shell; CONSOLE=1; shift ;;
         --interactive) MODE=interactive; CONSOLE=1; shift ;;
@@ -101,6 +110,20 @@ case "$ARCH" in
         ;;
     *) die "--arch takes x86_64 or arm64, not '$ARCH'" ;;
 esac
+if [ -n "$NVME_IMG" ]; then
+    [ "$ARCH" = x86_64 ] || die "--iommu-nvme is for the x86_64 test host"
+    [ -f "$NVME_IMG" ] || die "--iommu-nvme $NVME_IMG: no such file"
+    # shellcheck disable=SC2054  # the commas are qemu's
+    # SR-IOV: 4 flexible queues and 2 interrupt vectors for the VFs (each
+    # VF needs 2 queues, admin + I/O, and 1 vector); the controller must
+    # belong to a subsystem.
+    MACHINE+=(-M q35 -device intel-iommu,intremap=on
+              -device pcie-root-port,id=rp0,slot=1 -device nvme-subsys,id=nvmesubsys0
+              -device nvme,serial=vibevmm-nvme0,subsys=nvmesubsys0,bus=rp0,sriov_max_vfs=2,sriov_vq_flexible=4,sriov_vi_flexible=2,max_ioqpairs=6,msix_qsize=5,sriov_max_vq_per_vf=2,sriov_max_vi_per_vf=1
+              -drive "file=$NVME_IMG,if=none,id=nvme0,format=raw,cache=none"
+              -device nvme-ns,drive=nvme0,nsid=1)
+    XAPPEND+=" intel_iommu=on no_timer_check"
+fi
 command -v "$QEMU" >/dev/null 2>&1 || skip "no $QEMU (apt-get install $QEMU_PKG)"
 command -v timeout >/dev/null 2>&1 || skip "no timeout(1)"
 

@@ -17,10 +17,20 @@
 #include <string.h>
 
 #include "machine.h"
+#include "mm.h"
 #include "utils.h"
 #include "vm.h"
 
+struct memory_call {
+	uint32_t slot;
+	uint64_t gpa, size;
+	void *hva;
+};
+
 struct fake_hv {
+	struct memory_call memory[64];
+	int memory_calls;
+	int memory_result;     /* what set_memory returns */
 	int finalize_calls;
 	int vcpus_at_finalize;
 	int finalize_result;
@@ -47,6 +57,13 @@ static void fake_vm_destroy(struct vm *vm)
 static int fake_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa,
 			   void *hva, uint64_t size)
 {
+	struct fake_hv *hv = hv_of(vm);
+
+	if (hv->memory_result)
+		return hv->memory_result;
+	if (hv->memory_calls < (int)ARRAY_SIZE(hv->memory))
+		hv->memory[hv->memory_calls] = (struct memory_call){ slot, gpa, size, hva };
+	hv->memory_calls++;
 	return 0;
 }
 
@@ -227,10 +244,81 @@ static void test_machine_boot_linux_refuses_non_kernels(void **state)
 	vm_destroy(vm);
 }
 
+/* Device memory: its own backend slots after RAM's, mapped while the VM
+ * runs, never overlapping RAM or itself, unmapped with a size-0 slot, and
+ * never guest RAM for vm_gpa_to_hva. */
+static void test_device_memory_slots(void **state)
+{
+	struct vm *vm = fake_vm();
+	static uint8_t page[3][4096] __attribute__((aligned(4096)));
+	struct fake_hv *hv = hv_of(vm);
+	int a, b, calls;
+
+	assert_int_equal(vm_alloc_memory(vm, 0, 1 << 20), 0);
+	assert_non_null(vm_create_vcpu(vm, 0));
+	assert_int_equal(vcpu_run(vm->vcpus[0]), VCPU_EXIT_HLT); /* built and run */
+	calls = hv->memory_calls;
+	a = vm_map_device_memory(vm, 0xc0000000, page[0], 4096);
+	assert_true(a >= 0);
+	assert_int_equal(hv->memory_calls, calls + 1);
+	assert_int_equal(hv->memory[calls].slot, MM_MAX_SLOTS + (uint32_t)a);
+	assert_int_equal(hv->memory[calls].gpa, 0xc0000000);
+	assert_int_equal(hv->memory[calls].size, 4096);
+	assert_ptr_equal(hv->memory[calls].hva, page[0]);
+	assert_null(vm_gpa_to_hva(vm, 0xc0000000, 4));
+
+	/* overlapping RAM, itself, misaligned, empty, wrapping */
+	assert_int_equal(vm_map_device_memory(vm, 0x80000, page[1], 4096), -EEXIST);
+	assert_int_equal(vm_map_device_memory(vm, 0xc0000000, page[1], 4096), -EEXIST);
+	assert_int_equal(vm_map_device_memory(vm, 0xc0000800, page[1], 4096), -EINVAL);
+	assert_int_equal(vm_map_device_memory(vm, 0xc0001000, page[1] + 8, 4096), -EINVAL);
+	assert_int_equal(vm_map_device_memory(vm, 0xc0001000, page[1], 0), -EINVAL);
+	assert_int_equal(vm_map_device_memory(vm, ~0xfffULL, page[1], 8192), -EINVAL);
+	assert_int_equal(hv->memory_calls, calls + 1);
+
+	b = vm_map_device_memory(vm, 0xc0001000, page[1], 4096);
+	assert_true(b >= 0 && b != a);
+	/* unmapped: a slot of size 0, and the range is free again */
+	assert_int_equal(vm_unmap_device_memory(vm, a), 0);
+	assert_int_equal(hv->memory[calls + 2].slot, MM_MAX_SLOTS + (uint32_t)a);
+	assert_int_equal(hv->memory[calls + 2].size, 0);
+	assert_int_equal(vm_unmap_device_memory(vm, a), -EINVAL);
+	assert_int_equal(vm_unmap_device_memory(vm, -1), -EINVAL);
+	assert_int_equal(vm_unmap_device_memory(vm, 4096), -EINVAL);
+	a = vm_map_device_memory(vm, 0xc0000000, page[2], 4096);
+	assert_true(a >= 0);
+
+	/* the backend's error is returned and takes no slot */
+	hv->memory_result = -ENOMEM;
+	assert_int_equal(vm_map_device_memory(vm, 0xd0000000, page[2], 4096), -ENOMEM);
+	hv->memory_result = 0;
+	assert_int_equal(vm_unmap_device_memory(vm, a), 0);
+	assert_int_equal(vm_unmap_device_memory(vm, b), 0);
+	vm_destroy(vm);
+}
+
+/* At most VM_MAX_DEVMEM (32) device mappings at once. */
+static void test_device_memory_limit(void **state)
+{
+	struct vm *vm = fake_vm();
+	static uint8_t page[4096] __attribute__((aligned(4096)));
+	int i, h;
+
+	for (i = 0; i < 32; i++)
+		assert_true(vm_map_device_memory(vm, 0xc0000000 + i * 4096ULL, page, 4096) >= 0);
+	assert_int_equal(vm_map_device_memory(vm, 0xc0000000 + i * 4096ULL, page, 4096), -ENOSPC);
+	h = 7;
+	assert_int_equal(vm_unmap_device_memory(vm, h), 0);
+	assert_int_equal(vm_map_device_memory(vm, 0xd0000000, page, 4096), h);
+	vm_destroy(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_finalize_once_before_first_run),
+		cmocka_unit_test(test_device_memory_slots),
+		cmocka_unit_test(test_device_memory_limit),
 		cmocka_unit_test(test_finalize_failure_stops_the_run),
 		cmocka_unit_test(test_machine_slots_and_limits),
 		cmocka_unit_test(test_machine_rejects_bad_configs),

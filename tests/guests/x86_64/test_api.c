@@ -6,6 +6,7 @@
 #include <stdbool.h>
 #include <sys/eventfd.h>
 #include <time.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "harness.h"
@@ -989,6 +990,52 @@ static void test_watch_and_unwatch(void **state)
 	close(p[1]);
 }
 
+/* The next value the devmem guest writes to the test port (runs past its
+ * MMIO exit, if it makes one, to its port exit). */
+static uint64_t next_out(struct vcpu *vcpu, struct testdev *port)
+{
+	int before = port->nr, r;
+
+	while ((r = vcpu_run(vcpu)) == VCPU_EXIT_MMIO)
+		;
+	assert_int_equal(r, VCPU_EXIT_IO);
+	assert_int_equal(port->nr, before + 1);
+	return port->rec[before].value;
+}
+
+/* Device memory mapped once the VM runs is what the guest reads, without
+ * an exit, host writes included; unmapped, the address is MMIO again. */
+static void test_device_memory_mapped_while_running(void **state)
+{
+	struct vm *vm = new_vm();
+	struct testdev *mmio = testdev_add(vm, DEVICE_MMIO, TESTDEV_MMIO + 0x1000, 0x1000);
+	struct testdev *port = testdev_add(vm, DEVICE_PIO, TESTDEV_PORT, 4);
+	uint32_t *page = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct vcpu *vcpu;
+	int h;
+
+	assert_true(page != MAP_FAILED);
+	page[0] = 0x2222;
+	mmio->read_value = 0x1111;
+	load_guest(vm, "devmem");
+	vcpu = new_vcpu_long_mode(vm, 0);
+	assert_int_equal(next_out(vcpu, port), 0x1111);
+	assert_int_equal(mmio->nr, 1);
+
+	h = vm_map_device_memory(vm, TESTDEV_MMIO + 0x1000, page, 4096);
+	assert_true(h >= 0);
+	assert_int_equal(next_out(vcpu, port), 0x2222);
+	page[0] = 0x3333;
+	assert_int_equal(next_out(vcpu, port), 0x3333);
+	assert_int_equal(mmio->nr, 1); /* no MMIO exit while mapped */
+
+	assert_int_equal(vm_unmap_device_memory(vm, h), 0);
+	assert_int_equal(next_out(vcpu, port), 0x1111);
+	assert_int_equal(mmio->nr, 2);
+	vm_destroy(vm);
+	munmap(page, 4096);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -997,6 +1044,7 @@ int main(void)
 		cmocka_unit_test(test_metrics_count_guest_exits),
 		cmocka_unit_test(test_uart_over_mmio),
 		cmocka_unit_test(test_mmio_all_widths),
+		cmocka_unit_test(test_device_memory_mapped_while_running),
 		cmocka_unit_test(test_pio_all_widths),
 		cmocka_unit_test(test_write_only_device_reads_all_ones),
 		cmocka_unit_test(test_regs_in_and_out),
