@@ -75,6 +75,8 @@ LDLIBS += $(shell $(PKG_CONFIG) --libs liburing 2>/dev/null || echo -luring)
 # Nettle: SHA-256 of bzImage payloads (the kernel cache's key) with the
 # CPU's SHA extensions, ~10x a plain C loop on every boot
 LDLIBS += $(shell $(PKG_CONFIG) --libs nettle 2>/dev/null || echo -lnettle)
+# VFIO device assignment (Linux's VFIO interface).
+VFIO_SRCS := $(wildcard devices/vfio/*.c)
 else ifeq ($(HOST_OS),Darwin)
 HV_SRCS := hv/hv.c hv/hvf_$(ARCH).c
 OS_SRCS := os/none/os.c
@@ -87,8 +89,8 @@ LDLIBS += $(FDT_LIBS)
 endif
 
 LIB_SRCS := $(wildcard core/*.c) $(wildcard boot/*.c) $(wildcard devices/*.c) \
-            $(wildcard devices/virtio/*.c) $(wildcard devices/pci/*.c) $(ARCH_SRCS) $(HV_SRCS) \
-            $(OS_SRCS)
+            $(wildcard devices/virtio/*.c) $(wildcard devices/pci/*.c) $(VFIO_SRCS) \
+            $(ARCH_SRCS) $(HV_SRCS) $(OS_SRCS)
 LIB_OBJS := $(LIB_SRCS:%.c=$(OBJ)/%.o)
 CLI_SRCS := $(wildcard cli/*.c) $(wildcard cli/api/*.c)
 CLI_OBJS := $(CLI_SRCS:%.c=$(OBJ)/%.o)
