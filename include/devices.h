@@ -193,6 +193,20 @@ int i8042_send_ctrl_alt_del(struct device *dev);
  * NULL on failure, with a one-line reason in `why` where there is one. */
 #define VIRTIO_MMIO_SIZE 0x1000
 
+/*
+ * Where the machine puts a virtio device (machine_virtio_next): a
+ * virtio-mmio window at `base` with interrupt `gsi`, or, when `pci` is
+ * set, a virtio-pci function in the next free slot of that bus (its BAR
+ * and MSI-X vectors placed by the bus and the guest). The *_create_in
+ * calls take one; the others are virtio-mmio at (base, gsi).
+ */
+struct pci_bus;
+struct virtio_slot {
+	uint64_t base;
+	uint32_t gsi;
+	struct pci_bus *pci;
+};
+
 /* Block device on a raw image (or block device) at `path`; `readonly`
  * opens it read-only and tells the guest so. The image is flock'ed
  * (exclusive, or shared for read-only): a locked image is an error. */
@@ -292,5 +306,20 @@ struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
 
 /* Entropy source fed by getrandom(). */
 struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi);
+
+/* The same devices in a slot from the machine (struct virtio_slot):
+ * virtio-mmio or virtio-pci, as the machine was made. */
+struct device *virtio_blk_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_blk_options *o,
+				    char *why, size_t why_len);
+struct device *virtio_net_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_net_options *o,
+				    char *why, size_t why_len);
+struct device *virtio_console_create_in(struct vm *vm, const struct virtio_slot *slot,
+					int in_fd, int out_fd);
+struct device *virtio_vsock_create_in(struct vm *vm, const struct virtio_slot *slot,
+				      uint64_t guest_cid, const char *uds_path,
+				      char *why, size_t why_len);
+struct device *virtio_rng_create_in(struct vm *vm, const struct virtio_slot *slot);
 
 #endif
