@@ -42,6 +42,10 @@ struct device {
 	uint64_t base;   /* first GPA (or port) claimed */
 	uint64_t size;   /* bytes (or ports) claimed */
 	void *private;   /* device-specific data */
+	/* Claims no address at all (size 0, no read/write): reached through
+	 * another device, as a PCI function is through the bus's BAR
+	 * windows. Registered for its life cycle, metrics and snapshots. */
+	bool no_address;
 
 	/* Callbacks: return 0, or a negative errno (logged; the access is
 	 * then completed as all ones / dropped). */
@@ -110,7 +114,8 @@ int device_set_id(struct device *dev, const char *id);
 
 /*
  * Register a device. The VM takes ownership (destroy is called by vm_destroy).
- * -EINVAL: zero size, range wraps, or no callbacks; -EEXIST: overlaps a
+ * -EINVAL: zero size (unless no_address), range wraps, or no callbacks;
+ * -EEXIST: overlaps a
  * registered device; -EBUSY: the VM is running; -ENOMEM.
  */
 int vm_register_device(struct vm *vm, struct device *dev);
