@@ -457,9 +457,11 @@ struct virtio_dev *virtio_transport_create(struct vm *vm, const struct virtio_sl
 					   const struct virtio_dev_ops *ops, void *priv,
 					   char *why, size_t why_len)
 {
-	if (!slot || slot->pci) {
-		set_why(why, why_len, slot ? "virtio-pci: not built yet" : "no virtio slot");
+	if (!slot) {
+		set_why(why, why_len, "no virtio slot");
 		return NULL;
 	}
+	if (slot->pci)
+		return virtio_pci_create(vm, slot->pci, ops, priv, why, why_len);
 	return virtio_mmio_create(vm, slot->base, slot->gsi, ops, priv, why, why_len);
 }

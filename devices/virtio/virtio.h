@@ -342,12 +342,18 @@ struct virtio_dev *virtio_transport_create(struct vm *vm, const struct virtio_sl
 /* Free a transport that was never registered, without calling ops->destroy. */
 void virtio_transport_free(struct virtio_dev *vd);
 
-/* The transport behind virtio_transport_create: virtio-mmio at MMIO
- * `base` (one 4 KiB window) with interrupt `gsi` (mmio.c). */
+/* The two transports behind virtio_transport_create: virtio-mmio at MMIO
+ * `base` (one 4 KiB window) with interrupt `gsi` (mmio.c), and virtio-pci
+ * as a function in the next free slot of `bus`, interrupts through MSI-X
+ * only (pci.c; needs irqfds). */
 struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
 				      uint32_t gsi,
 				      const struct virtio_dev_ops *ops,
 				      void *priv, char *why, size_t why_len);
+struct pci_bus;
+struct virtio_dev *virtio_pci_create(struct vm *vm, struct pci_bus *bus,
+				     const struct virtio_dev_ops *ops, void *priv,
+				     char *why, size_t why_len);
 
 /* For device models: */
 
