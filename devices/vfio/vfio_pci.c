@@ -413,6 +413,8 @@ void vfio_pci_destroy(struct vfio_pci *p)
 {
 	if (!p)
 		return;
+	if (p->f.bus) /* off the bus first: nothing reaches it while it goes */
+		pci_bus_remove(p->f.bus, &p->f);
 	if (p->msix_on)
 		vfio_msix_disable(p->dev);
 	for (int i = 0; i < PCI_NR_BARS; i++)

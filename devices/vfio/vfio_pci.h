@@ -43,8 +43,9 @@ struct vfio_pci;
 int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio_device *d,
 		    struct vfio_pci **out, char *why, size_t why_len);
 
-/* MSI-X off, the BARs' device memory unmapped, the device closed, all
- * freed. After the VM stopped running. NULL is ignored. */
+/* Off the bus, MSI-X off, the BARs' device memory unmapped, the device
+ * closed, all freed. After the VM stopped running, before its bus goes.
+ * NULL is ignored. */
 void vfio_pci_destroy(struct vfio_pci *p);
 
 /* The function on the bus (tests). */

@@ -17,10 +17,12 @@
 
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
+#include "devices/vfio/vfio_attach.h"
 #include "devices/vfio/vfio_pci.h"
 #include "hypervisor.h"
 #include "mm.h"
 #include "unit/fake_vfio.h"
+#include "utils.h"
 #include "vm.h"
 
 #define ECAM 0xe0000000ULL
@@ -90,8 +92,14 @@ static int rec_irqfd(struct vm *vm, uint32_t gsi, int fd)
 	return 0;
 }
 
+static int rec_irqchip(struct vm *vm)
+{
+	return 0;
+}
+
 static const struct hypervisor_ops rec_ops = {
 	.name = "fake", .vm_create = rec_vm_create, .vm_destroy = rec_vm_destroy,
+	.create_irqchip = rec_irqchip,
 	.set_memory = rec_set_memory, .msi_route = rec_msi_route, .irqfd = rec_irqfd,
 };
 
@@ -173,6 +181,7 @@ static int setup(void **state)
 	assert_non_null(x->vm);
 	x->vm->log_level = LOG_NONE;
 	assert_int_equal(vm_alloc_memory(x->vm, 0, 1 << 20), 0);
+	assert_int_equal(vm_create_irqchip(x->vm), 0); /* irqfds and MSI routes need it */
 	x->bus = pci_bus_create(x->vm, ECAM, MEM32, MEM32_SIZE, MEM64, MEM64_SIZE);
 	assert_non_null(x->bus);
 	x->bus->msi_gsi_next = MSI_GSI_BASE;
@@ -203,7 +212,7 @@ static int teardown(void **state)
 
 	vfio_pci_destroy(x->p);
 	vfio_container_destroy(x->c);
-	vm_destroy(x->vm);
+	vm_destroy(x->vm); /* NULL when the test destroyed it */
 	fake_vfio_free(x->f);
 	free(x);
 	return 0;
@@ -424,6 +433,42 @@ static void test_destroy_undoes(void **state)
 	assert_int_equal(x->f->errors, 0);
 }
 
+/* vfio_attach: each device a function on the bus, all owned by the VM
+ * (vm_destroy undoes them); a device that fails leaves nothing open and
+ * nothing on the bus. */
+static void test_attach(void **state)
+{
+	struct fx *x = *state;
+	const char *two[] = { ADDR, "0000:00:05.0" };
+	const char *bad[] = { ADDR, "0000:00:06.0" };
+	int fns = 0;
+
+	fake_sysfs_device(x->f, "0000:00:05.0", 8, "vfio-pci", 0x010802);
+	fake_sysfs_device(x->f, "0000:00:06.0", 9, "nvme", 0x010802);
+	assert_int_equal(vfio_attach(x->vm, x->bus, &x->f->sys, bad, 2, x->why, sizeof(x->why)),
+			 -ENXIO);
+	assert_non_null(strstr(x->why, "0000:00:06.0"));
+	assert_null(strchr(x->why, '\n'));
+	for (int s = 1; s < PCI_SLOTS; s++)
+		assert_null(x->bus->slots[s]);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(fake_count_fds(x->f, FAKE_GROUP), 0);
+	assert_int_equal(fake_count_dma(x->f), 0);
+
+	assert_int_equal(vfio_attach(x->vm, x->bus, &x->f->sys, two, 2, x->why, sizeof(x->why)), 0);
+	for (int s = 1; s < PCI_SLOTS; s++)
+		fns += x->bus->slots[s] != NULL;
+	assert_int_equal(fns, 2);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 2);
+	vm_destroy(x->vm); /* the owner goes with the VM */
+	x->vm = NULL;
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(fake_count_fds(x->f, FAKE_CONTAINER), 0);
+	assert_int_equal(fake_count_dma(x->f), 0);
+	assert_int_equal(x->f->nr_maps, 0);
+	assert_int_equal(x->f->errors, 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -434,6 +479,7 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refused_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_undoes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
