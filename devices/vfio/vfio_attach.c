@@ -8,10 +8,12 @@
 #include <errno.h>
 #include <stdlib.h>
 
+#include "arch/machine_common.h"
 #include "devices.h"
 #include "devices/vfio/vfio.h"
 #include "devices/vfio/vfio_attach.h"
 #include "devices/vfio/vfio_pci.h"
+#include "machine.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -79,4 +81,15 @@ int vfio_attach(struct vm *vm, struct pci_bus *bus, const struct vfio_sys *sys,
 		return err;
 	}
 	return 0;
+}
+
+int machine_add_vfio(struct vm *vm, const char *const *names, int n, char *why, size_t why_len)
+{
+	struct pci_bus *bus = machine_pci_bus(vm);
+
+	if (!bus) {
+		set_why(why, why_len, "VFIO needs the machine's PCI bus (x86_64, a Linux guest)");
+		return -EOPNOTSUPP;
+	}
+	return vfio_attach(vm, bus, NULL, names, n, why, why_len);
 }
