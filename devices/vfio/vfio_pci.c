@@ -29,6 +29,9 @@
 #define PCI_CAP_FLAGS 2        /* a capability's own registers start here */
 #define CONFIG_BYTES 256       /* the part of configuration space read */
 #define MAX_CAPS 48            /* more than fit in 192 bytes: a loop */
+/* Device-memory mappings of one BAR: its mmap-able areas, each cut in up
+ * to three around the MSI-X table's and PBA's pages. */
+#define MAX_BAR_MAPS (VFIO_REGION_MAX_AREAS + 4)
 
 struct vfio_pci {
 	struct pci_function f;
@@ -36,7 +39,7 @@ struct vfio_pci {
 	struct vm *vm;
 	struct vfio_device *dev;
 	pthread_mutex_t lock;                            /* maps, msix_on */
-	int maps[PCI_NR_BARS][VFIO_REGION_MAX_AREAS];    /* devmem handles; -1: none */
+	int maps[PCI_NR_BARS][MAX_BAR_MAPS];             /* devmem handles; -1: none */
 	uint16_t nr_vectors;
 	uint32_t gsi_base;                               /* vector i: GSI gsi_base + i */
 	int32_t *vector_fd;
@@ -86,7 +89,7 @@ static int bar_write(struct pci_function *f, int bar, uint64_t off, const void *
 /* BAR `bar`'s device memory out of the guest (lock held). */
 static void unmap_bar(struct vfio_pci *p, int bar)
 {
-	for (int i = 0; i < VFIO_REGION_MAX_AREAS; i++) {
+	for (int i = 0; i < MAX_BAR_MAPS; i++) {
 		if (p->maps[bar][i] < 0)
 			continue;
 		vm_unmap_device_memory(p->vm, p->maps[bar][i]);
@@ -94,28 +97,76 @@ static void unmap_bar(struct vfio_pci *p, int bar)
 	}
 }
 
-/* The mmap-able parts of BAR `bar`'s region at `addr` in the guest (lock
- * held). A part that cannot be mapped is left to bar_read/bar_write: slower,
- * still right. */
+/* One piece of device memory for BAR `bar`: [off, end) of the BAR, host
+ * mapping hva for off, into the next free handle (lock held). A piece that
+ * cannot be mapped is left to bar_read/bar_write: slower, still right. */
+static void map_piece(struct vfio_pci *p, int bar, uint64_t addr, uint64_t off, uint64_t end,
+		      uint8_t *hva)
+{
+	int h, i;
+
+	if (end <= off)
+		return;
+	for (i = 0; i < MAX_BAR_MAPS && p->maps[bar][i] >= 0; i++)
+		;
+	h = i < MAX_BAR_MAPS ? vm_map_device_memory(p->vm, addr + off, hva, end - off) : -ENOSPC;
+	if (h < 0) {
+		vm_warn(p->vm, "vfio %s: BAR %d at 0x%llx: not mapped (%s), its accesses trap",
+			vfio_device_address(p->dev), bar, (unsigned long long)(addr + off),
+			strerror(-h));
+		return;
+	}
+	p->maps[bar][i] = h;
+}
+
+/* The pages of BAR `bar` that must trap: the MSI-X table's and PBA's,
+ * which the guest programs with its own messages (VFIO may let them be
+ * mapped, when the host remaps interrupts, but then the guest's writes
+ * would reach the device's real table). Up to two [start, end). */
+static int trapped_pages(const struct vfio_pci *p, int bar, uint64_t page, uint64_t (*hole)[2])
+{
+	const struct pci_msix *m = &p->msix;
+	uint64_t t0 = ALIGN_DOWN((uint64_t)m->table_off, page),
+		 t1 = ALIGN_UP((uint64_t)m->table_off + m->nr * PCI_MSIX_ENTRY_SIZE, page),
+		 b0 = ALIGN_DOWN((uint64_t)m->pba_off, page),
+		 b1 = ALIGN_UP((uint64_t)m->pba_off + ALIGN_UP(m->nr, 64u) / 8, page);
+
+	if (bar != m->bar || !m->nr)
+		return 0;
+	if (b0 < t0) { /* in order */
+		uint64_t x0 = t0, x1 = t1;
+
+		t0 = b0, t1 = b1, b0 = x0, b1 = x1;
+	}
+	if (b0 <= t1) { /* touching or overlapping: one hole */
+		hole[0][0] = t0, hole[0][1] = MAX(t1, b1);
+		return 1;
+	}
+	hole[0][0] = t0, hole[0][1] = t1, hole[1][0] = b0, hole[1][1] = b1;
+	return 2;
+}
+
+/* The mmap-able parts of BAR `bar`'s region at `addr` in the guest, less
+ * the trapped pages (lock held). */
 static void map_bar(struct vfio_pci *p, int bar, uint64_t addr)
 {
 	const struct vfio_region *r = vfio_device_region(p->dev, (unsigned)bar);
-	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), hole[2][2];
+	int holes = trapped_pages(p, bar, page, hole);
 
-	for (uint32_t i = 0; r && i < r->nr_areas && i < VFIO_REGION_MAX_AREAS; i++) {
+	for (uint32_t i = 0; r && i < r->nr_areas; i++) {
 		const struct vfio_mmap_area *a = &r->areas[i];
-		int h;
+		uint64_t off = a->offset, end = a->offset + a->size;
 
 		if (!a->map || (a->offset | a->size) & (page - 1))
 			continue;
-		h = vm_map_device_memory(p->vm, addr + a->offset, a->map, a->size);
-		if (h < 0) {
-			vm_warn(p->vm, "vfio %s: BAR %d at 0x%llx: not mapped (%s), its accesses trap",
-				vfio_device_address(p->dev), bar,
-				(unsigned long long)(addr + a->offset), strerror(-h));
-			continue;
+		for (int h = 0; h < holes; h++) {
+			if (hole[h][1] <= off || hole[h][0] >= end)
+				continue;
+			map_piece(p, bar, addr, off, hole[h][0], (uint8_t *)a->map + (off - a->offset));
+			off = MAX(off, hole[h][1]);
 		}
-		p->maps[bar][i] = h;
+		map_piece(p, bar, addr, off, end, (uint8_t *)a->map + (off - a->offset));
 	}
 }
 

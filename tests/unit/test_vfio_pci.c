@@ -361,6 +361,40 @@ static void test_msix_routes_and_vfio(void **state)
 	assert_false(r->routes[1].usable);
 }
 
+/* MSI-X in a BAR VFIO lets us map whole (the host remaps interrupts): the
+ * table's page still traps, so the guest's messages never reach the
+ * device's real table; the rest of the BAR is device memory. */
+static void test_msix_page_traps_in_a_mappable_bar(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	uint64_t bar0;
+	uint32_t v = 0xfee01000;
+	int n;
+
+	put32(x->f->config, MSIX_CAP + PCI_MSIX_TABLE, 0x2000 | 0);
+	put32(x->f->config, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 0);
+	create(x);
+	r = rec_of(x->vm);
+	n = r->nr_slots;
+	bar0 = cfg_read(x, PCI_BASE_ADDRESS_0, 4) & ~0xfULL;
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	/* BAR0: [0, 0x2000) and [0x3000, 0x4000); BAR2 whole (no MSI-X there) */
+	assert_int_equal(r->nr_slots, n + 4);
+	assert_int_equal(r->slots[n].gpa, bar0);
+	assert_int_equal(r->slots[n].size, 0x2000);
+	assert_int_equal(r->slots[n + 1].gpa, bar0 + 0x3000);
+	assert_int_equal(r->slots[n + 1].size, 0x1000);
+	assert_int_equal(r->slots[n + 2].size, 0x2000);
+	assert_int_equal(r->slots[n + 3].size, 0xd000);
+	/* a table write is the emulation's, not the device's */
+	x->fn->ops->bar_write(x->fn, 0, 0x2000, &v, 4);
+	v = 0;
+	x->fn->ops->bar_read(x->fn, 0, 0x2000, &v, 4);
+	assert_int_equal(v, 0xfee01000);
+	assert_int_equal(x->nr_bar_reads, 0);
+}
+
 /* Outside the MSI-X table and PBA, a trapped access reaches the device
  * through its region (here: BAR0 offset 0x100). */
 static void test_trapped_access_goes_to_the_device(void **state)
@@ -475,6 +509,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_what_the_guest_sees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bars_follow_the_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_routes_and_vfio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_page_traps_in_a_mappable_bar, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_trapped_access_goes_to_the_device, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_refused_devices, setup, teardown),
