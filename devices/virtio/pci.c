@@ -312,10 +312,9 @@ static int vpci_bar_read(struct pci_function *f, int bar, uint64_t off, void *da
 		v = common_read(p, (uint32_t)(off - VPCI_COMMON_OFF), (unsigned)size);
 		pthread_mutex_unlock(&vd->lock);
 	} else if (off == VPCI_ISR_OFF) {
-		/* Reading clears it (4.1.4.5); the used bit of a device whose
-		 * used interrupts come from elsewhere stays on while live. */
-		v = virtio_int_status(vd);
-		atomic_store(&vd->isr, 0);
+		/* Reading clears it (4.1.4.5), as one step: a bit raised
+		 * meanwhile is read now or stays for the next read. */
+		v = atomic_exchange(&vd->isr, 0);
 	}
 	memcpy(data, &v, size);
 	return 0;
