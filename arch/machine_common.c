@@ -58,6 +58,21 @@ int machine_register_virtio(struct vm *vm, struct device *dev)
 	return err;
 }
 
+int machine_virtio_next(struct vm *vm, struct virtio_slot *slot, char *why, size_t why_len)
+{
+	*slot = (struct virtio_slot){ .pci = machine_virtio_pci_bus(vm) };
+	if (slot->pci)
+		return 0;
+	return machine_virtio_slot(vm, &slot->base, &slot->gsi, why, why_len);
+}
+
+int machine_add_virtio_in(struct vm *vm, struct device *dev, const struct virtio_slot *slot)
+{
+	if (slot->pci)
+		return machine_register_virtio(vm, dev);
+	return machine_add_virtio(vm, dev, slot->gsi);
+}
+
 int machine_create_vcpus(struct vm *vm, int n, char *why, size_t why_len)
 {
 	for (int id = 0; id < n; id++)

@@ -26,6 +26,10 @@ int machine_add_device(struct vm *vm, struct device *dev, const char *what,
 /* Register a virtio device (destroyed on failure). */
 int machine_register_virtio(struct vm *vm, struct device *dev);
 
+/* The arch's: the PCI bus virtio devices go on (MACHINE_VIRTIO_PCI), or
+ * NULL for virtio-mmio. */
+struct pci_bus *machine_virtio_pci_bus(struct vm *vm);
+
 /* vCPUs 0..n-1. */
 int machine_create_vcpus(struct vm *vm, int n, char *why, size_t why_len);
 

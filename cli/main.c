@@ -82,7 +82,8 @@ static int create_machine(struct vmm *v)
 		.flags = (v->cfg.kernel ? MACHINE_LINUX : 0) |
 			 (v->cfg.binary || v->cfg.debugcon ? MACHINE_DEBUGCON : 0) |
 			 (v->cfg.binary || v->cfg.exit_port ? MACHINE_EXIT_DEVICE : 0) |
-			 (v->cfg.pci ? MACHINE_PCI : 0),
+			 (v->cfg.pci ? MACHINE_PCI : 0) |
+			 (v->cfg.transport == TRANSPORT_PCI ? MACHINE_PCI | MACHINE_VIRTIO_PCI : 0),
 		.console_in_fd = STDIN_FILENO, .console_out_fd = STDOUT_FILENO,
 	};
 	char why[256] = "";

@@ -47,6 +47,9 @@ static const char usage_format[] =
 	"  --console serial|virtio  guest console device (default serial)\n"
 	"  --pci                x86: a PCI bus for a Linux guest (host bridge 00:00.0,\n"
 	"                       ECAM and BAR windows in ACPI)\n"
+	"  --transport mmio|pci  how the virtio devices attach (default mmio): pci\n"
+	"                       (x86) makes each a virtio-pci function from 00:01.0 on,\n"
+	"                       with MSI-X interrupts; implies --pci\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
 	"  --debugcon           MMIO debug console at 0x%llx: bytes written there go\n"
@@ -107,7 +110,7 @@ enum {
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
 	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
-	OPT_DISK_OVERRIDE, OPT_PCI, OPT_READ_MEMORY,
+	OPT_DISK_OVERRIDE, OPT_PCI, OPT_READ_MEMORY, OPT_TRANSPORT,
 };
 
 static const struct option long_options[] = {
@@ -139,6 +142,7 @@ static const struct option long_options[] = {
 	{ "net-override", required_argument, NULL, OPT_NET_OVERRIDE },
 	{ "disk-override", required_argument, NULL, OPT_DISK_OVERRIDE },
 	{ "pci", no_argument, NULL, OPT_PCI },
+	{ "transport", required_argument, NULL, OPT_TRANSPORT },
 	{ "read-memory", no_argument, NULL, OPT_READ_MEMORY },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
@@ -462,6 +466,14 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 			cfg->console = CONSOLE_VIRTIO;
 		else
 			return fail(err, len, "--console %s: want serial or virtio", arg);
+		return 0;
+	case OPT_TRANSPORT:
+		if (!strcmp(arg, "mmio"))
+			cfg->transport = TRANSPORT_MMIO;
+		else if (!strcmp(arg, "pci"))
+			cfg->transport = TRANSPORT_PCI;
+		else
+			return fail(err, len, "--transport %s: want mmio or pci", arg);
 		return 0;
 	case OPT_DISK: return parse_disk(arg, cfg, err, len);
 	case OPT_NET: return parse_net(arg, cfg, err, len);

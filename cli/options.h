@@ -16,6 +16,7 @@
 #define CLI_MAX_MEM (1ULL << 40)
 
 enum console_kind { CONSOLE_SERIAL, CONSOLE_VIRTIO };
+enum virtio_transport_kind { TRANSPORT_MMIO, TRANSPORT_PCI };
 
 struct disk_option {
 	const char *id;   /* the API's drive_id (kept in snapshots); NULL from --disk */
@@ -61,6 +62,7 @@ struct vmm_config {
 	int stats;          /* print the exit histogram at the end */
 	int no_kernel_cache; /* never keep/reuse decompressed kernels */
 	int pci;            /* --pci: a PCI bus for the guest */
+	enum virtio_transport_kind transport; /* --transport: the virtio devices' */
 	int help, version;
 	/* Firecracker-style front ends (cli/api/): the guest comes from the
 	 * socket's requests or the file, not from --kernel/--binary. */

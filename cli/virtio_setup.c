@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
-/* vibevmm: the virtio devices of the command line, their windows and GSIs. */
+/* vibevmm: the virtio devices of the command line, each in the machine's
+ * next virtio slot (a virtio-mmio window and GSI, or a virtio-pci function). */
 #include <errno.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -31,21 +32,21 @@ static int fail(struct slots *s, const char *fmt, ...)
 	return -1;
 }
 
-/* The next window and interrupt, or -1 when the machine has no more. */
-static int next_slot(struct slots *s, uint64_t *base, uint32_t *irq)
+/* The next slot, or -1 when the machine has no more. */
+static int next_slot(struct slots *s, struct virtio_slot *slot)
 {
-	return machine_virtio_slot(s->vm, base, irq, s->why, s->why_len) ? -1 : 0;
+	return machine_virtio_next(s->vm, slot, s->why, s->why_len) ? -1 : 0;
 }
 
 /* Register a created device and describe it to the guest. */
-static int add(struct slots *s, struct device *dev, uint32_t irq, const char *what,
-	       const char *reason)
+static int add(struct slots *s, struct device *dev, const struct virtio_slot *slot,
+	       const char *what, const char *reason)
 {
 	int err;
 
 	if (!dev)
 		return fail(s, "%s: %s", what, reason && *reason ? reason : "cannot create it");
-	err = machine_add_virtio(s->vm, dev, irq);
+	err = machine_add_virtio_in(s->vm, dev, slot);
 	if (err)
 		return fail(s, "%s: cannot register it: %s", what, strerror(-err));
 	return 0;
@@ -56,8 +57,7 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg,
 {
 	for (int d = 0; d < cfg->nr_disks; d++) {
 		char what[64], reason[256] = "";
-		uint64_t base;
-		uint32_t gsi;
+		struct virtio_slot slot;
 
 		const struct disk_option *o = &cfg->disks[d];
 		struct virtio_blk_options bo = {
@@ -67,10 +67,10 @@ static int add_disks(struct slots *s, const struct vmm_config *cfg,
 		};
 
 		snprintf(what, sizeof(what), "--disk (vd%c)", 'a' + d);
-		if (next_slot(s, &base, &gsi))
+		if (next_slot(s, &slot))
 			return -1;
-		disks[d] = virtio_blk_create_opts(s->vm, base, gsi, &bo, reason, sizeof(reason));
-		if (add(s, disks[d], gsi, what, reason))
+		disks[d] = virtio_blk_create_in(s->vm, &slot, &bo, reason, sizeof(reason));
+		if (add(s, disks[d], &slot, what, reason))
 			return -1;
 	}
 	return 0;
@@ -89,8 +89,7 @@ static int add_nets(struct slots *s, const struct vmm_config *cfg)
 	for (int i = 0; i < cfg->nr_nets; i++) {
 		const struct net_option *n = &cfg->nets[i];
 		char what[64], reason[256] = "";
-		uint64_t base;
-		uint32_t gsi;
+		struct virtio_slot slot;
 		struct virtio_net_options o = {
 			.tap = n->tap, .mac = n->have_mac ? n->mac : NULL, .vhost = n->vhost,
 			.queue_pairs = n->queues ? n->queues : default_pairs(cfg->cpus),
@@ -98,9 +97,9 @@ static int add_nets(struct slots *s, const struct vmm_config *cfg)
 		};
 
 		snprintf(what, sizeof(what), "--net tap=%s", n->tap);
-		if (next_slot(s, &base, &gsi) ||
-		    add(s, virtio_net_create_opts(s->vm, base, gsi, &o, reason, sizeof(reason)),
-			gsi, what, reason))
+		if (next_slot(s, &slot) ||
+		    add(s, virtio_net_create_in(s->vm, &slot, &o, reason, sizeof(reason)),
+			&slot, what, reason))
 			return -1;
 	}
 	return 0;
@@ -110,15 +109,14 @@ static int add_console(struct slots *s, const struct vmm_config *cfg,
 		       struct console *con)
 {
 	struct device *dev;
-	uint64_t base;
-	uint32_t gsi;
+	struct virtio_slot slot;
 
 	if (cfg->console != CONSOLE_VIRTIO)
 		return 0;
-	if (next_slot(s, &base, &gsi))
+	if (next_slot(s, &slot))
 		return -1;
-	dev = virtio_console_create(s->vm, base, gsi, STDIN_FILENO, STDOUT_FILENO);
-	if (add(s, dev, gsi, "--console virtio", NULL))
+	dev = virtio_console_create_in(s->vm, &slot, STDIN_FILENO, STDOUT_FILENO);
+	if (add(s, dev, &slot, "--console virtio", NULL))
 		return -1;
 	/* Input from a terminal, pipe or file, as for the UART. */
 	if (virtio_console_attach_input(dev, console_filter, con))
@@ -129,26 +127,24 @@ static int add_console(struct slots *s, const struct vmm_config *cfg,
 static int add_vsock(struct slots *s, const struct vmm_config *cfg)
 {
 	char reason[256] = "";
-	uint64_t base;
-	uint32_t gsi;
+	struct virtio_slot slot;
 
 	if (!cfg->vsock.uds)
 		return 0;
-	if (next_slot(s, &base, &gsi))
+	if (next_slot(s, &slot))
 		return -1;
-	return add(s, virtio_vsock_create(s->vm, base, gsi, cfg->vsock.cid, cfg->vsock.uds,
-					  reason, sizeof(reason)),
-		   gsi, "--vsock", reason);
+	return add(s, virtio_vsock_create_in(s->vm, &slot, cfg->vsock.cid, cfg->vsock.uds,
+					     reason, sizeof(reason)),
+		   &slot, "--vsock", reason);
 }
 
 static int add_rng(struct slots *s)
 {
-	uint64_t base;
-	uint32_t gsi;
+	struct virtio_slot slot;
 
-	if (next_slot(s, &base, &gsi))
+	if (next_slot(s, &slot))
 		return -1;
-	return add(s, virtio_rng_create(s->vm, base, gsi), gsi, "virtio-rng", NULL);
+	return add(s, virtio_rng_create_in(s->vm, &slot), &slot, "virtio-rng", NULL);
 }
 
 int cli_add_virtio_devices(struct vm *vm, const struct vmm_config *cfg,

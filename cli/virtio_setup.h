@@ -14,8 +14,9 @@
  * vdb, ...), the network devices (eth0, eth1, ...), the console (when
  * cfg->console is CONSOLE_VIRTIO: hvc0, input through `con`'s Ctrl-A
  * filter), and the entropy device (always), each in the machine's next
- * virtio slot (machine_virtio_slot), registered and described to the guest
- * (machine_add_virtio). Call before machine_boot_linux(). disks[d] gets
+ * virtio slot (machine_virtio_next: virtio-mmio, or virtio-pci with
+ * --transport pci), registered and described to the guest
+ * (machine_add_virtio_in). Call before machine_boot_linux(). disks[d] gets
  * disk d's device (the VM owns it; for virtio_blk_replace_image). 0, or -1
  * with a one-line reason in why.
  */

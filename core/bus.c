@@ -19,19 +19,22 @@ int vm_register_device(struct vm *vm, struct device *dev)
 {
 	struct device **grown;
 
-	if (!vm || !dev || !dev->size || (!dev->read && !dev->write))
+	if (!vm || !dev)
+		return -EINVAL;
+	if (dev->no_address ? dev->size || dev->read || dev->write :
+	    !dev->size || (!dev->read && !dev->write))
 		return -EINVAL;
 	if (dev->space != DEVICE_MMIO && dev->space != DEVICE_PIO)
 		return -EINVAL;
-	if (dev->base + (dev->size - 1) < dev->base)
+	if (!dev->no_address && dev->base + (dev->size - 1) < dev->base)
 		return -EINVAL; /* wraps */
-	if (dev->space == DEVICE_PIO && dev->base + dev->size > 0x10000)
+	if (!dev->no_address && dev->space == DEVICE_PIO && dev->base + dev->size > 0x10000)
 		return -EINVAL;
 	if (vm->state->started)
 		return -EBUSY;
 	for (int i = 0; i < vm->num_devices; i++) {
 		struct device *d = vm->devices[i];
-		if (d->space == dev->space &&
+		if (d->space == dev->space && !d->no_address && !dev->no_address &&
 		    ranges_overlap(d->base, d->size, dev->base, dev->size))
 			return -EEXIST;
 	}
@@ -164,6 +167,18 @@ int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
 		return -ENOTSUP;
 	return vm->ops->ioeventfd(vm, addr, len, space == DEVICE_PIO, fd,
 				  datamatch, value);
+}
+
+int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
+		     enum device_space space, int fd, int datamatch,
+		     uint64_t value)
+{
+	if (!vm || fd < 0 || (len != 1 && len != 2 && len != 4 && len != 8))
+		return -EINVAL;
+	if (!vm->ops->ioeventfd_del)
+		return -ENOTSUP;
+	return vm->ops->ioeventfd_del(vm, addr, len, space == DEVICE_PIO, fd,
+				      datamatch, value);
 }
 
 int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd)

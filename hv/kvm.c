@@ -121,17 +121,33 @@ static int kvm_irq_line(struct vm *vm, uint32_t gsi, int level)
 	return kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IRQ_LINE, &irq);
 }
 
-static int kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int pio,
-			 int fd, int datamatch, uint64_t value)
+static int kvm_ioeventfd_flags(struct vm *vm, uint64_t addr, uint32_t len, int fd,
+			       uint64_t value, uint32_t flags)
 {
 	struct kvm_ioeventfd e = {
-		.addr = addr, .len = len, .fd = fd, .datamatch = value,
-		.flags = (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) |
-			 (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0),
+		.addr = addr, .len = len, .fd = fd, .datamatch = value, .flags = flags,
 	};
 	int err = kvm_ioctl(kvm_of(vm)->vm_fd, KVM_IOEVENTFD, &e);
 
 	return err < 0 ? err : 0;
+}
+
+static uint32_t ioeventfd_flags(int pio, int datamatch)
+{
+	return (pio ? KVM_IOEVENTFD_FLAG_PIO : 0) | (datamatch ? KVM_IOEVENTFD_FLAG_DATAMATCH : 0);
+}
+
+static int kvm_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len, int pio,
+			 int fd, int datamatch, uint64_t value)
+{
+	return kvm_ioeventfd_flags(vm, addr, len, fd, value, ioeventfd_flags(pio, datamatch));
+}
+
+static int kvm_ioeventfd_del(struct vm *vm, uint64_t addr, uint32_t len, int pio,
+			     int fd, int datamatch, uint64_t value)
+{
+	return kvm_ioeventfd_flags(vm, addr, len, fd, value,
+				   ioeventfd_flags(pio, datamatch) | KVM_IOEVENTFD_FLAG_DEASSIGN);
 }
 
 int kvm_irqfd_now(struct vm *vm, uint32_t gsi, int fd)
@@ -334,6 +350,7 @@ const struct hypervisor_ops kvm_ops = {
 	.vm_finalize = kvm_arch_vm_finalize,
 	.irq_line = kvm_irq_line,
 	.ioeventfd = kvm_ioeventfd,
+	.ioeventfd_del = kvm_ioeventfd_del,
 	.irqfd = kvm_irqfd,
 	.msi_route = kvm_msi_route,
 	.vcpu_create = kvm_vcpu_create,

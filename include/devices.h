@@ -42,6 +42,10 @@ struct device {
 	uint64_t base;   /* first GPA (or port) claimed */
 	uint64_t size;   /* bytes (or ports) claimed */
 	void *private;   /* device-specific data */
+	/* Claims no address at all (size 0, no read/write): reached through
+	 * another device, as a PCI function is through the bus's BAR
+	 * windows. Registered for its life cycle, metrics and snapshots. */
+	bool no_address;
 
 	/* Callbacks: return 0, or a negative errno (logged; the access is
 	 * then completed as all ones / dropped). */
@@ -110,7 +114,8 @@ int device_set_id(struct device *dev, const char *id);
 
 /*
  * Register a device. The VM takes ownership (destroy is called by vm_destroy).
- * -EINVAL: zero size, range wraps, or no callbacks; -EEXIST: overlaps a
+ * -EINVAL: zero size (unless no_address), range wraps, or no callbacks;
+ * -EEXIST: overlaps a
  * registered device; -EBUSY: the VM is running; -ENOMEM.
  */
 int vm_register_device(struct vm *vm, struct device *dev);
@@ -192,6 +197,20 @@ int i8042_send_ctrl_alt_del(struct device *dev);
  * wire ioeventfds, irqfds and I/O-thread watches), then vm_register_device.
  * NULL on failure, with a one-line reason in `why` where there is one. */
 #define VIRTIO_MMIO_SIZE 0x1000
+
+/*
+ * Where the machine puts a virtio device (machine_virtio_next): a
+ * virtio-mmio window at `base` with interrupt `gsi`, or, when `pci` is
+ * set, a virtio-pci function in the next free slot of that bus (its BAR
+ * and MSI-X vectors placed by the bus and the guest). The *_create_in
+ * calls take one; the others are virtio-mmio at (base, gsi).
+ */
+struct pci_bus;
+struct virtio_slot {
+	uint64_t base;
+	uint32_t gsi;
+	struct pci_bus *pci;
+};
 
 /* Block device on a raw image (or block device) at `path`; `readonly`
  * opens it read-only and tells the guest so. The image is flock'ed
@@ -292,5 +311,20 @@ struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
 
 /* Entropy source fed by getrandom(). */
 struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi);
+
+/* The same devices in a slot from the machine (struct virtio_slot):
+ * virtio-mmio or virtio-pci, as the machine was made. */
+struct device *virtio_blk_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_blk_options *o,
+				    char *why, size_t why_len);
+struct device *virtio_net_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_net_options *o,
+				    char *why, size_t why_len);
+struct device *virtio_console_create_in(struct vm *vm, const struct virtio_slot *slot,
+					int in_fd, int out_fd);
+struct device *virtio_vsock_create_in(struct vm *vm, const struct virtio_slot *slot,
+				      uint64_t guest_cid, const char *uds_path,
+				      char *why, size_t why_len);
+struct device *virtio_rng_create_in(struct vm *vm, const struct virtio_slot *slot);
 
 #endif

@@ -55,6 +55,8 @@ struct hypervisor_ops {
 	/* Optional fast paths; NULL or -ENOTSUP when the backend has none. */
 	int (*ioeventfd)(struct vm *vm, uint64_t addr, uint32_t len, int pio,
 			 int fd, int datamatch, uint64_t value);
+	int (*ioeventfd_del)(struct vm *vm, uint64_t addr, uint32_t len, int pio,
+			     int fd, int datamatch, uint64_t value);
 	int (*irqfd)(struct vm *vm, uint32_t gsi, int fd);
 	/* Optional: GSI `gsi` (the arch's MSI range) delivers the message
 	 * (addr, data), or nothing (usable false), from now on; with an

@@ -31,6 +31,8 @@
 					 the value written is the VMM's exit status */
 #define MACHINE_PCI (1u << 3)         /* a PCI bus (x86_64 Linux guests for now):
 					 its host bridge, ECAM and BAR windows */
+#define MACHINE_VIRTIO_PCI (1u << 4)  /* virtio devices as PCI functions, not
+					 virtio-mmio windows (implies MACHINE_PCI) */
 
 struct machine_config {
 	int nr_cpus;       /* 1..machine_max_cpus() */
@@ -79,6 +81,18 @@ int machine_virtio_slot(struct vm *vm, uint64_t *base, uint32_t *irq,
  * device is destroyed.
  */
 int machine_add_virtio(struct vm *vm, struct device *dev, uint32_t irq);
+
+/*
+ * The same for either transport: the next slot for a virtio device
+ * (virtio-mmio window and interrupt, or, with MACHINE_VIRTIO_PCI, the PCI
+ * bus to put it on), for the virtio_*_create_in calls; then register the
+ * created device from that slot (a PCI function is described by the bus,
+ * a virtio-mmio window as machine_add_virtio does). On failure the device
+ * is destroyed.
+ */
+struct virtio_slot;
+int machine_virtio_next(struct vm *vm, struct virtio_slot *slot, char *why, size_t why_len);
+int machine_add_virtio_in(struct vm *vm, struct device *dev, const struct virtio_slot *slot);
 
 /* machine_linux.flags; arches that do not know a flag ignore it. */
 #define MACHINE_BOOT_BZIMAGE_AS_IS (1u << 0) /* x86: run the bzImage's own decompressor */

@@ -247,6 +247,11 @@ int vm_add_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
 		     enum device_space space, int fd, int datamatch,
 		     uint64_t value);
 int vm_add_irqfd(struct vm *vm, uint32_t gsi, int fd);
+/* Take back an ioeventfd added with exactly these arguments (a PCI BAR
+ * the guest moved). 0, -ENOTSUP, or the backend's error. */
+int vm_del_ioeventfd(struct vm *vm, uint64_t addr, uint32_t len,
+		     enum device_space space, int fd, int datamatch,
+		     uint64_t value);
 
 /*
  * Message-signalled interrupts (a PCI function's MSI-X vectors): from now

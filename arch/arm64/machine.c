@@ -144,6 +144,10 @@ int machine_create(struct vm *vm, const struct machine_config *cfg,
 	struct arm64_machine *m;
 	int err, gic_version = 3;
 
+	if (cfg->flags & MACHINE_VIRTIO_PCI) {
+		set_why(why, why_len, "virtio-pci: not on arm64 yet (no PCI bus there; virtio-mmio is)");
+		return -EOPNOTSUPP;
+	}
 	if (cfg->flags & MACHINE_PCI) { /* a pci-host-ecam-generic node: later */
 		set_why(why, why_len, "PCI: not on arm64 yet");
 		return -EOPNOTSUPP;
@@ -189,6 +193,12 @@ int machine_virtio_slot(struct vm *vm, uint64_t *base, uint32_t *irq,
 		return -ENOSPC;
 	}
 	return 0;
+}
+
+struct pci_bus *machine_virtio_pci_bus(struct vm *vm)
+{
+	(void)vm;
+	return NULL; /* virtio-mmio only */
 }
 
 int machine_add_virtio(struct vm *vm, struct device *dev, uint32_t irq)

@@ -701,11 +701,15 @@ static void put_gas_io8(uint8_t *g, uint16_t port)
 
 static uint16_t iapc_boot_arch(const struct x86_platform *p)
 {
-	/* No VGA, no PCI MSI, and the OS must leave ASPM alone. Without the
-	 * 8042 flag Linux skips probing the i8042 (a faster boot); the reset
-	 * through port 0x64 works either way. */
-	uint16_t v = IAPC_VGA_NOT_PRESENT | IAPC_MSI_NOT_SUPPORTED |
-		     IAPC_PCIE_ASPM_CONTROLS;
+	/* No VGA, and the OS must leave ASPM alone. MSI only with the PCI
+	 * bus, whose functions interrupt through MSI-X alone (Linux turns
+	 * MSI off for good when the flag is there). Without the 8042 flag
+	 * Linux skips probing the i8042 (a faster boot); the reset through
+	 * port 0x64 works either way. */
+	uint16_t v = IAPC_VGA_NOT_PRESENT | IAPC_PCIE_ASPM_CONTROLS;
+
+	if (!(p->flags & X86_PLATFORM_PCI))
+		v |= IAPC_MSI_NOT_SUPPORTED;
 
 	if (p->flags & X86_PLATFORM_I8042)
 		v |= IAPC_8042;

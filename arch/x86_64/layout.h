@@ -90,5 +90,9 @@
 /* First GSI for virtio-mmio devices; one each. */
 #define X86_VIRTIO_GSI_BASE 5
 #define X86_IOAPIC_PINS 24
+/* GSIs for MSI-X vectors (virtio-pci): after the IOAPIC's pins, as many
+ * as KVM's routing table holds MSI routes (hv/kvm_msi.c). */
+#define X86_MSI_GSI_BASE X86_IOAPIC_PINS
+#define X86_MSI_GSI_COUNT 1024
 
 #endif

@@ -24,6 +24,7 @@ struct x86_machine {
 	struct device *i8042;     /* Linux guests only */
 	struct x86_platform plat; /* CPUs, RAM, virtio windows, devices */
 	struct pci_bus *pci;      /* MACHINE_PCI: owned by the VM's devices */
+	bool virtio_pci;          /* MACHINE_VIRTIO_PCI: virtio devices on it */
 };
 
 static struct x86_machine *machine_of(struct vm *vm)
@@ -96,6 +97,9 @@ static int add_pci(struct vm *vm, const struct machine_config *cfg, struct x86_m
 		set_why(why, why_len, "cannot create the PCI bus: %s", strerror(errno));
 		return -errno;
 	}
+	m->pci->msi_gsi_next = X86_MSI_GSI_BASE;
+	m->pci->msi_gsi_end = X86_MSI_GSI_BASE + X86_MSI_GSI_COUNT;
+	m->virtio_pci = cfg->flags & MACHINE_VIRTIO_PCI;
 	m->plat.flags |= X86_PLATFORM_PCI;
 	m->plat.pci.ecam_base = X86_PCI_ECAM_BASE;
 	m->plat.pci.mem32_base = X86_PCI_MEM32_BASE;
@@ -135,7 +139,7 @@ static int add_devices(struct vm *vm, const struct machine_config *cfg,
 	}
 	if (!err && linux_guest)
 		err = machine_add_device(vm, pvpanic_create(X86_PVPANIC_PORT), "pvpanic", why, why_len);
-	if (!err && (cfg->flags & MACHINE_PCI))
+	if (!err && (cfg->flags & (MACHINE_PCI | MACHINE_VIRTIO_PCI)))
 		err = add_pci(vm, cfg, m, why, why_len);
 	return err;
 }
@@ -203,6 +207,13 @@ int machine_virtio_slot(struct vm *vm, uint64_t *base, uint32_t *irq,
 	*base = X86_VIRTIO_MMIO_BASE + (uint64_t)i * X86_VIRTIO_MMIO_SIZE;
 	*irq = X86_VIRTIO_GSI_BASE + (uint32_t)i;
 	return 0;
+}
+
+struct pci_bus *machine_virtio_pci_bus(struct vm *vm)
+{
+	struct x86_machine *m = machine_of(vm);
+
+	return m && m->virtio_pci ? m->pci : NULL;
 }
 
 int machine_add_virtio(struct vm *vm, struct device *dev, uint32_t irq)

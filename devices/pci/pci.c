@@ -393,6 +393,28 @@ int pci_bus_add(struct pci_bus *bus, struct pci_function *f)
 	return -ENOSPC;
 }
 
+void pci_bus_remove(struct pci_bus *bus, struct pci_function *f)
+{
+	pthread_mutex_lock(&bus->lock);
+	if (f->slot && f->slot < PCI_SLOTS && bus->slots[f->slot] == f)
+		bus->slots[f->slot] = NULL;
+	pthread_mutex_unlock(&bus->lock);
+}
+
+int pci_bus_alloc_msi_gsis(struct pci_bus *bus, uint32_t n, uint32_t *first)
+{
+	int err = -ENOSPC;
+
+	pthread_mutex_lock(&bus->lock);
+	if (n && bus->msi_gsi_next < bus->msi_gsi_end && bus->msi_gsi_end - bus->msi_gsi_next >= n) {
+		*first = bus->msi_gsi_next;
+		bus->msi_gsi_next += n;
+		err = 0;
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return err;
+}
+
 static void bus_destroy(struct device *dev)
 {
 	struct pci_bus *bus = dev->private;

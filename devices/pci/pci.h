@@ -113,6 +113,9 @@ struct pci_bus {
 	uint32_t config_address;       /* the 0xcf8 latch */
 	struct pci_window mem32, mem64;
 	struct device ports, ecam, win32, win64;
+	/* GSIs for MSI-X vectors (pci_bus_alloc_msi_gsis): the machine sets
+	 * the arch's MSI range [msi_gsi_next, msi_gsi_end); empty: none. */
+	uint32_t msi_gsi_next, msi_gsi_end;
 };
 
 /*
@@ -141,6 +144,14 @@ uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len);
 /* Into the first free slot (1 and up): the slot, or -ENOSPC. The bus
  * does not own f. Before vm_start. */
 int pci_bus_add(struct pci_bus *bus, struct pci_function *f);
+
+/* Take f out of its slot again (a device whose creation failed after
+ * pci_bus_add). Before vm_start. */
+void pci_bus_remove(struct pci_bus *bus, struct pci_function *f);
+
+/* `n` consecutive GSIs of the bus's MSI range: the first in *first, or
+ * -ENOSPC. They are never given back (the VM is short-lived). */
+int pci_bus_alloc_msi_gsis(struct pci_bus *bus, uint32_t n, uint32_t *first);
 
 /* Configuration access as the ports and ECAM make it (bus lock taken):
  * `size` 1, 2 or 4 at an offset aligned to it. A missing function reads

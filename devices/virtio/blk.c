@@ -683,10 +683,9 @@ static struct virtio_blk *blk_alloc(const struct virtio_blk_options *o)
 	return b;
 }
 
-struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
-				      uint32_t gsi,
-				      const struct virtio_blk_options *opts,
-				      char *why, size_t why_len)
+struct device *virtio_blk_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_blk_options *opts,
+				    char *why, size_t why_len)
 {
 	struct virtio_blk_options o = *opts;
 	struct virtio_blk *b;
@@ -709,7 +708,7 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 		return NULL;
 	}
 	fill_config(b);
-	b->vd = virtio_mmio_create(vm, base, gsi, &b->ops, b, why, why_len);
+	b->vd = virtio_transport_create(vm, slot, &b->ops, b, why, why_len);
 	if (!b->vd) {
 		blk_free(b);
 		return NULL;
@@ -720,12 +719,12 @@ struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
 		err = start_worker(b);
 	if (err) {
 		set_why(why, why_len, "cannot start the disk thread: %s", strerror(-err));
-		virtio_mmio_free(b->vd);
+		virtio_transport_free(b->vd);
 		blk_free(b);
 		return NULL;
 	}
-	vm_info(vm, "virtio-blk at 0x%llx (GSI %u): %s, %llu sectors, %u queue%s, %s%s%s",
-		(unsigned long long)base, gsi, o.path,
+	vm_info(vm, "virtio-blk at %s: %s, %llu sectors, %u queue%s, %s%s%s",
+		b->vd->where, o.path,
 		(unsigned long long)b->be.capacity, o.num_queues,
 		o.num_queues == 1 ? "" : "s", b->uring ? "io_uring" : "sync",
 		o.cache == VIRTIO_BLK_CACHE_NONE ? ", cache=none" : "",
@@ -806,8 +805,8 @@ int virtio_blk_replace_image(struct device *dev, const char *path, char *why, si
 	sectors = b->be.capacity;
 	pthread_mutex_unlock(&b->lock);
 	virtio_config_changed(vd, set_capacity, &sectors);
-	vm_info(vd->vm, "virtio-blk at 0x%llx: now %s, %llu sectors",
-		(unsigned long long)vd->dev.base, path, (unsigned long long)sectors);
+	vm_info(vd->vm, "virtio-blk at %s: now %s, %llu sectors",
+		vd->where, path, (unsigned long long)sectors);
 	return 0;
 }
 
@@ -818,4 +817,14 @@ struct device *virtio_blk_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	struct virtio_blk_options o = { .path = path, .readonly = readonly };
 
 	return virtio_blk_create_opts(vm, base, gsi, &o, why, why_len);
+}
+
+struct device *virtio_blk_create_opts(struct vm *vm, uint64_t base,
+				      uint32_t gsi,
+				      const struct virtio_blk_options *o,
+				      char *why, size_t why_len)
+{
+	const struct virtio_slot slot = { .base = base, .gsi = gsi };
+
+	return virtio_blk_create_in(vm, &slot, o, why, why_len);
 }

@@ -196,8 +196,8 @@ static const struct virtio_dev_ops console_ops = {
 	.destroy = console_destroy, .save = console_save, .load = console_load,
 };
 
-struct device *virtio_console_create(struct vm *vm, uint64_t base,
-				     uint32_t gsi, int in_fd, int out_fd)
+struct device *virtio_console_create_in(struct vm *vm, const struct virtio_slot *slot,
+					int in_fd, int out_fd)
 {
 	struct virtio_console *c = calloc(1, sizeof(*c));
 	char why[128];
@@ -210,13 +210,21 @@ struct device *virtio_console_create(struct vm *vm, uint64_t base,
 		free(c);
 		return NULL;
 	}
-	c->vd = virtio_mmio_create(vm, base, gsi, &console_ops, c, why, sizeof(why));
+	c->vd = virtio_transport_create(vm, slot, &console_ops, c, why, sizeof(why));
 	if (!c->vd) {
 		vm_err(vm, "virtio-console: %s", why);
 		free(c);
 		return NULL;
 	}
 	return &c->vd->dev;
+}
+
+struct device *virtio_console_create(struct vm *vm, uint64_t base,
+				     uint32_t gsi, int in_fd, int out_fd)
+{
+	const struct virtio_slot slot = { .base = base, .gsi = gsi };
+
+	return virtio_console_create_in(vm, &slot, in_fd, out_fd);
 }
 
 int virtio_console_attach_input(struct device *dev,

@@ -1,10 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * virtio-mmio version 2 transport (virtio 1.2 section 4.2.2): the register
- * block, feature negotiation, queue set-up, reset, and the two fast paths:
- * QueueNotify through an ioeventfd per queue (datamatch = queue index),
- * interrupts through an irqfd. Where the backend has neither, the MMIO write
- * handler signals the same eventfd and interrupts pulse the GSI.
+ * block over what all transports share (transport.c: status, features,
+ * queue set-up, reset), and the two fast paths: QueueNotify through an
+ * ioeventfd per queue (datamatch = queue index), interrupts through an
+ * irqfd on the device's one GSI. Where the backend has neither, the MMIO
+ * write handler signals the same eventfd and interrupts pulse the GSI.
  *
  * Snapshot payload (little-endian; mmio_save / mmio_load):
  *   u32 "VMIO" magic, u32 device id, u32 number of queues (both this
@@ -34,7 +35,7 @@
 #include <unistd.h>
 
 #include "core/snapfile.h"
-#include "devices/virtio/virtio.h"
+#include "devices/virtio/transport.h"
 #include "utils.h"
 #include "vm.h"
 
@@ -59,290 +60,48 @@ enum {
 	REG_CONFIG_GENERATION = 0x0fc, REG_CONFIG = 0x100,
 };
 
-static uint64_t offered(const struct virtio_dev *vd)
+/* One interrupt line for every source; InterruptStatus says which. */
+static void mmio_interrupt(struct virtio_dev *vd, int source)
 {
-	return vd->ops->features | VIRTIO_F_BIT(VIRTIO_F_VERSION_1);
-}
-
-static void eventfd_signal(int fd)
-{
-	uint64_t one = 1;
-
-	/* Only fails when the counter would overflow: already signalled. */
-	if (write(fd, &one, sizeof(one)) < 0)
-		return;
-}
-
-/* ---- for device models ---- */
-
-bool virtio_live(struct virtio_dev *vd)
-{
-	return atomic_load(&vd->live);
-}
-
-struct virtio_queue *virtio_queue_get(struct virtio_dev *vd, unsigned idx)
-{
-	struct virtio_queue *q;
-
-	if (idx >= vd->ops->num_queues)
-		return NULL;
-	q = &vd->queues[idx];
-	pthread_mutex_lock(&q->lock);
-	if (q->ready && atomic_load(&vd->live)) {
-		virtq_disable_notify(&q->vq);
-		return q;
-	}
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-struct virtio_queue *virtio_queue_hold(struct virtio_dev *vd, unsigned idx)
-{
-	struct virtio_queue *q;
-
-	if (idx >= vd->ops->num_queues)
-		return NULL;
-	q = &vd->queues[idx];
-	pthread_mutex_lock(&q->lock);
-	if (q->ready && atomic_load(&vd->live))
-		return q;
-	pthread_mutex_unlock(&q->lock);
-	return NULL;
-}
-
-void virtio_queue_put(struct virtio_queue *q)
-{
-	pthread_mutex_unlock(&q->lock);
-}
-
-int virtio_queue_pop(struct virtio_queue *q, struct virtq_elem *e)
-{
-	for (;;) {
-		int r;
-
-		if (!atomic_load(&q->vd->live))
-			return 0; /* reset or failed meanwhile: stop */
-		r = virtq_pop(&q->vq, e);
-		if (r > 0)
-			return 1;
-		if (r < 0) {
-			virtio_set_needs_reset(q->vd, "bad descriptor chain", r);
-			return 0;
-		}
-		if (!virtq_enable_notify(&q->vq))
-			return 0;
-		virtq_disable_notify(&q->vq); /* more came: keep going */
-	}
-}
-
-int virtio_queue_fd(struct virtio_dev *vd, unsigned idx)
-{
-	return idx < vd->ops->num_queues ? vd->queues[idx].notify_fd : -1;
-}
-
-void virtio_queue_kick(struct virtio_queue *q)
-{
-	eventfd_signal(q->notify_fd);
-}
-
-void virtio_raise_irq(struct virtio_dev *vd, unsigned bits)
-{
-	atomic_fetch_or(&vd->isr, bits);
+	(void)source;
 	/* Always a fresh edge (the DSDT says edge-triggered): an edge sent
 	 * while the pin was masked is gone, so never assume one is pending. */
 	if (vd->irqfd) {
-		eventfd_signal(vd->irq_fd);
+		virtio_eventfd_signal(vd->irq_fd);
 	} else {
 		vm_irq_line(vd->vm, vd->gsi, 1);
 		vm_irq_line(vd->vm, vd->gsi, 0);
 	}
 }
 
-void virtio_queue_interrupt(struct virtio_queue *q)
-{
-	if (virtq_need_interrupt(&q->vq))
-		virtio_raise_irq(q->vd, VIRTIO_INT_USED);
-}
-
-void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err)
-{
-	/* Lock-free: called with a queue lock held, and the register path
-	 * takes the transport lock before queue locks. write_status()
-	 * re-checks needs_reset after going live, so one side always wins. */
-	if (atomic_exchange(&vd->needs_reset, true))
-		return;
-	atomic_store(&vd->live, false);
-	vm_warn(vd->vm, "%s at 0x%llx: %s (%s): device needs reset", vd->ops->name,
-		(unsigned long long)vd->dev.base, why, strerror(err < 0 ? -err : err));
-	virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
-}
-
-void virtio_config_changed(struct virtio_dev *vd,
-			   void (*update)(struct virtio_dev *vd, void *arg), void *arg)
-{
-	pthread_mutex_lock(&vd->lock);
-	update(vd, arg);
-	vd->config_generation++;
-	pthread_mutex_unlock(&vd->lock);
-	/* A driver not up yet reads the configuration when it is. */
-	if (atomic_load(&vd->live))
-		virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
-}
+static const struct virtio_transport mmio_transport = {
+	.name = "virtio-mmio", .interrupt = mmio_interrupt,
+};
 
 /* ---- registers ---- */
-
-static uint32_t int_status(struct virtio_dev *vd)
-{
-	uint32_t v = atomic_load(&vd->isr);
-
-	if (vd->ops->external_used_irq && atomic_load(&vd->live))
-		v |= VIRTIO_INT_USED;
-	return v;
-}
-
-static struct virtio_queue *selected(struct virtio_dev *vd)
-{
-	return vd->queue_sel < vd->ops->num_queues ? &vd->queues[vd->queue_sel] : NULL;
-}
-
-static void queue_stop(struct virtio_queue *q)
-{
-	pthread_mutex_lock(&q->lock); /* waits for a request in flight */
-	q->ready = false;
-	memset(&q->vq, 0, sizeof(q->vq));
-	pthread_mutex_unlock(&q->lock);
-}
-
-/* Status 0: stop everything and forget the queues (4.2.3.1 / 2.4). */
-static void device_reset(struct virtio_dev *vd)
-{
-	atomic_store(&vd->live, false);
-	for (unsigned i = 0; i < vd->ops->num_queues; i++) {
-		struct virtio_queue *q = &vd->queues[i];
-
-		queue_stop(q);
-		q->num = vd->ops->queue_max;
-		q->desc = q->driver = q->device = 0;
-	}
-	if (vd->ops->reset)
-		vd->ops->reset(vd);
-	vd->status = 0;
-	vd->dev_features_sel = vd->drv_features_sel = 0;
-	vd->drv_features = 0;
-	vd->queue_sel = 0;
-	atomic_store(&vd->isr, 0);
-	atomic_store(&vd->needs_reset, false);
-}
-
-static bool features_acceptable(const struct virtio_dev *vd)
-{
-	return (vd->drv_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)) &&
-	       !(vd->drv_features & ~offered(vd));
-}
-
-static void go_live(struct virtio_dev *vd)
-{
-	atomic_store(&vd->live, true);
-	if (atomic_load(&vd->needs_reset)) {
-		atomic_store(&vd->live, false);
-		return;
-	}
-	if (vd->ops->activate)
-		vd->ops->activate(vd);
-	/* Buffers made available before DRIVER_OK were not processed (the
-	 * device must not, 2.2.1): look at every queue now. */
-	for (unsigned i = 0; i < vd->ops->num_queues; i++)
-		eventfd_signal(vd->queues[i].notify_fd);
-}
-
-static void write_status(struct virtio_dev *vd, uint32_t v)
-{
-	uint32_t added;
-	bool live;
-
-	if (v == 0) {
-		device_reset(vd);
-		return;
-	}
-	v &= 0xff & ~VIRTIO_STATUS_NEEDS_RESET; /* the device's bit */
-	added = v & ~vd->status;
-	if ((added & VIRTIO_STATUS_FEATURES_OK) && !features_acceptable(vd)) {
-		vm_info(vd->vm, "%s: driver features 0x%llx refused (offered 0x%llx)",
-			vd->ops->name, (unsigned long long)vd->drv_features,
-			(unsigned long long)offered(vd));
-		v &= ~VIRTIO_STATUS_FEATURES_OK;
-	}
-	if (!(v & VIRTIO_STATUS_FEATURES_OK))
-		v &= ~VIRTIO_STATUS_DRIVER_OK;
-	vd->status = v;
-	live = (v & VIRTIO_STATUS_DRIVER_OK) && !(v & VIRTIO_STATUS_FAILED);
-	if (live && !atomic_load(&vd->live) && (added & VIRTIO_STATUS_DRIVER_OK))
-		go_live(vd);
-	else if (!live)
-		atomic_store(&vd->live, false);
-}
-
-static void queue_set_ready(struct virtio_dev *vd, struct virtio_queue *q,
-			    uint32_t v)
-{
-	struct virtq vq;
-	int err;
-
-	if (!v) {
-		queue_stop(q);
-		return;
-	}
-	if (q->ready)
-		return;
-	/* Rings are only meaningful once features are settled (3.1.1). */
-	if (!(vd->status & VIRTIO_STATUS_FEATURES_OK))
-		return;
-	err = virtq_init(&vq, vd->vm, q->num, q->desc, q->driver, q->device,
-			 vd->drv_features);
-	if (err) {
-		virtio_set_needs_reset(vd, "queue rings outside guest RAM or misaligned", err);
-		return;
-	}
-	pthread_mutex_lock(&q->lock);
-	q->vq = vq;
-	q->ready = true;
-	pthread_mutex_unlock(&q->lock);
-}
-
-static void set_half(uint64_t *reg, bool high, uint32_t v)
-{
-	if (high)
-		*reg = (*reg & 0xffffffffULL) | ((uint64_t)v << 32);
-	else
-		*reg = (*reg & ~0xffffffffULL) | v;
-}
 
 /* Queue registers: only while the queue is not ready (4.2.2.2). */
 static void write_queue_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
 {
-	struct virtio_queue *q = selected(vd);
+	struct virtio_queue *q = virtio_selected_queue(vd);
 
 	if (!q)
 		return;
-	if (off == REG_QUEUE_READY) {
-		queue_set_ready(vd, q, v);
-		return;
-	}
-	if (q->ready)
-		return;
 	switch (off) {
+	case REG_QUEUE_READY:
+		virtio_queue_set_ready(vd, q, v);
+		break;
 	case REG_QUEUE_NUM:
-		/* 0 makes QueueReady fail: virtq_init checks the rest. */
-		q->num = v <= vd->ops->queue_max ? (uint16_t)v : 0;
+		virtio_queue_size_write(vd, q, v);
 		break;
 	case REG_QUEUE_DESC_LO: case REG_QUEUE_DESC_HI:
-		set_half(&q->desc, off == REG_QUEUE_DESC_HI, v);
+		virtio_queue_addr_write(q, &q->desc, off == REG_QUEUE_DESC_HI, v);
 		break;
 	case REG_QUEUE_DRIVER_LO: case REG_QUEUE_DRIVER_HI:
-		set_half(&q->driver, off == REG_QUEUE_DRIVER_HI, v);
+		virtio_queue_addr_write(q, &q->driver, off == REG_QUEUE_DRIVER_HI, v);
 		break;
 	case REG_QUEUE_DEVICE_LO: case REG_QUEUE_DEVICE_HI:
-		set_half(&q->device, off == REG_QUEUE_DEVICE_HI, v);
+		virtio_queue_addr_write(q, &q->device, off == REG_QUEUE_DEVICE_HI, v);
 		break;
 	}
 }
@@ -357,15 +116,13 @@ static void write_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
 		vd->drv_features_sel = v;
 		return;
 	case REG_DRV_FEATURES:
-		/* Settled once FEATURES_OK is set; only words 0 and 1 exist. */
-		if (!(vd->status & VIRTIO_STATUS_FEATURES_OK) && vd->drv_features_sel < 2)
-			set_half(&vd->drv_features, vd->drv_features_sel == 1, v);
+		virtio_driver_features_write(vd, vd->drv_features_sel, v);
 		return;
 	case REG_QUEUE_SEL:
 		vd->queue_sel = v;
 		return;
 	case REG_STATUS:
-		write_status(vd, v);
+		virtio_status_write(vd, v);
 		return;
 	default:
 		write_queue_reg(vd, off, v);
@@ -374,7 +131,7 @@ static void write_reg(struct virtio_dev *vd, uint64_t off, uint32_t v)
 
 static uint32_t read_queue_reg(struct virtio_dev *vd, uint64_t off)
 {
-	struct virtio_queue *q = selected(vd);
+	struct virtio_queue *q = virtio_selected_queue(vd);
 
 	if (!q)
 		return 0; /* QueueNumMax 0: no such queue */
@@ -385,36 +142,23 @@ static uint32_t read_queue_reg(struct virtio_dev *vd, uint64_t off)
 
 static uint32_t read_reg(struct virtio_dev *vd, uint64_t off)
 {
-	uint64_t f;
-
 	switch (off) {
 	case REG_MAGIC: return MMIO_MAGIC;
 	case REG_VERSION: return MMIO_VERSION;
 	case REG_DEVICE_ID: return vd->ops->device_id;
 	case REG_VENDOR_ID: return MMIO_VENDOR;
 	case REG_DEV_FEATURES:
-		f = offered(vd);
-		return vd->dev_features_sel == 0 ? (uint32_t)f :
-		       vd->dev_features_sel == 1 ? (uint32_t)(f >> 32) : 0;
+		return virtio_device_features_word(vd, vd->dev_features_sel);
 	case REG_QUEUE_NUM_MAX: case REG_QUEUE_READY:
 		return read_queue_reg(vd, off);
-	case REG_INT_STATUS: return int_status(vd);
-	case REG_STATUS:
-		return vd->status | (atomic_load(&vd->needs_reset) ? VIRTIO_STATUS_NEEDS_RESET : 0);
+	case REG_INT_STATUS: return virtio_int_status(vd);
+	case REG_STATUS: return virtio_status_read(vd);
 	case REG_SHM_LEN_LO: case REG_SHM_LEN_HI:
 	case REG_SHM_BASE_LO: case REG_SHM_BASE_HI:
 		return 0xffffffff; /* no shared memory regions */
 	case REG_CONFIG_GENERATION: return vd->config_generation;
 	default: return 0;
 	}
-}
-
-static bool config_access_ok(const struct virtio_dev *vd, uint64_t off, size_t size)
-{
-	uint64_t c = off - REG_CONFIG;
-
-	return (size == 1 || size == 2 || size == 4 || size == 8) &&
-	       c < vd->ops->config_len && size <= vd->ops->config_len - c;
 }
 
 static int mmio_read(struct device *dev, uint64_t off, void *data, size_t size)
@@ -424,17 +168,13 @@ static int mmio_read(struct device *dev, uint64_t off, void *data, size_t size)
 
 	memset(data, 0, size);
 	if (off >= REG_CONFIG) {
-		if (!config_access_ok(vd, off, size) || !vd->ops->config_read)
-			return 0;
-		pthread_mutex_lock(&vd->lock);
-		vd->ops->config_read(vd, (uint32_t)(off - REG_CONFIG), data, (uint32_t)size);
-		pthread_mutex_unlock(&vd->lock);
+		virtio_config_read(vd, off - REG_CONFIG, data, size);
 		return 0;
 	}
 	if (size != 4 || (off & 3))
 		return 0; /* registers are 32-bit only (4.2.2.2) */
 	if (off == REG_INT_STATUS) {
-		v = int_status(vd); /* hot path: no lock */
+		v = virtio_int_status(vd); /* hot path: no lock */
 	} else {
 		pthread_mutex_lock(&vd->lock);
 		v = read_reg(vd, off);
@@ -450,11 +190,7 @@ static int mmio_write(struct device *dev, uint64_t off, void *data, size_t size)
 	uint32_t v;
 
 	if (off >= REG_CONFIG) {
-		if (!config_access_ok(vd, off, size) || !vd->ops->config_write)
-			return 0;
-		pthread_mutex_lock(&vd->lock);
-		vd->ops->config_write(vd, (uint32_t)(off - REG_CONFIG), data, (uint32_t)size);
-		pthread_mutex_unlock(&vd->lock);
+		virtio_config_write(vd, off - REG_CONFIG, data, size);
 		return 0;
 	}
 	if (size != 4 || (off & 3))
@@ -463,7 +199,7 @@ static int mmio_write(struct device *dev, uint64_t off, void *data, size_t size)
 	if (off == REG_QUEUE_NOTIFY) {
 		/* Reached only without an ioeventfd for this value. */
 		if (v < vd->ops->num_queues)
-			eventfd_signal(vd->queues[v].notify_fd);
+			virtio_eventfd_signal(vd->queues[v].notify_fd);
 		return 0;
 	}
 	if (off == REG_INT_ACK) {
@@ -573,7 +309,7 @@ static int parse_registers(struct virtio_dev *vd, struct snap_cursor *in,
 	live = snap_get_u8(in);
 	needs_reset = snap_get_u8(in);
 	if (in->bad || (st->status & ~STATUS_BITS) || !is_bool(live) || !is_bool(needs_reset) ||
-	    (st->drv_features & ~offered(vd)) ||
+	    (st->drv_features & ~virtio_offered(vd)) ||
 	    (st->isr & ~(VIRTIO_INT_USED | VIRTIO_INT_CONFIG)))
 		return -EINVAL;
 	st->live = live;
@@ -651,7 +387,7 @@ static int parse_snapshot(struct virtio_dev *vd, struct snap_cursor *in, struct 
 	return err;
 }
 
-/* Transport lock held, after device_reset: the checked state in place. */
+/* Transport lock held, after virtio_device_reset: the checked state in place. */
 static void apply_snapshot(struct virtio_dev *vd, const struct mmio_snap *st)
 {
 	vd->status = st->status;
@@ -689,125 +425,19 @@ static int mmio_load(struct device *dev, struct snap_cursor *in)
 	err = parse_snapshot(vd, in, &st);
 	if (!err) {
 		/* From a clean device, as after the driver's reset. */
-		device_reset(vd);
+		virtio_device_reset(vd);
 		apply_snapshot(vd, &st);
 		if (vd->ops->load)
 			err = vd->ops->load(vd, &st.device_part, st.drv_features, true);
 		if (!err && st.live)
-			go_live(vd);
+			virtio_go_live(vd);
 	}
 	pthread_mutex_unlock(&vd->lock);
 	free(st.queues);
 	return err;
 }
 
-static int mmio_quiesce(struct device *dev)
-{
-	struct virtio_dev *vd = dev->private;
-
-	return vd->ops->quiesce ? vd->ops->quiesce(vd) : 0;
-}
-
-static void mmio_unquiesce(struct device *dev)
-{
-	struct virtio_dev *vd = dev->private;
-
-	if (vd->ops->unquiesce)
-		vd->ops->unquiesce(vd);
-}
-
 /* ---- life cycle ---- */
-
-/* I/O thread: the driver notified a queue. */
-static int queue_fd_ready(void *opaque)
-{
-	struct virtio_queue *q = opaque;
-	struct virtio_dev *vd = q->vd;
-	uint64_t count;
-
-	if (read(q->notify_fd, &count, sizeof(count)) < 0)
-		return VM_WATCH_KEEP; /* EAGAIN: someone else took it */
-	if (atomic_load(&vd->live))
-		vd->ops->queue_notify(vd, q->index);
-	return VM_WATCH_KEEP;
-}
-
-void virtio_mmio_free(struct virtio_dev *vd)
-{
-	if (!vd)
-		return;
-	for (unsigned i = 0; vd->queues && i < vd->nr_queues; i++) {
-		if (vd->queues[i].notify_fd >= 0) {
-			/* -ENOENT when never watched (own_notify) */
-			vm_unwatch_fd(vd->vm, vd->queues[i].notify_fd);
-			close(vd->queues[i].notify_fd);
-		}
-		pthread_mutex_destroy(&vd->queues[i].lock);
-	}
-	if (vd->irq_fd >= 0)
-		close(vd->irq_fd);
-	pthread_mutex_destroy(&vd->lock);
-	free(vd->queues);
-	free(vd);
-}
-
-static void mmio_metrics(struct device *dev, struct device_metrics *m)
-{
-	struct virtio_dev *vd = dev->private;
-
-	vd->ops->metrics(vd, m);
-}
-
-static void mmio_destroy(struct device *dev)
-{
-	struct virtio_dev *vd = dev->private;
-
-	/* The device model first: its threads may still use the queues. */
-	if (vd->ops->destroy)
-		vd->ops->destroy(vd);
-	virtio_mmio_free(vd);
-}
-
-static struct virtio_dev *alloc_transport(struct vm *vm, uint64_t base,
-					  uint32_t gsi,
-					  const struct virtio_dev_ops *ops,
-					  void *priv)
-{
-	struct virtio_dev *vd = calloc(1, sizeof(*vd));
-
-	if (!vd)
-		return NULL;
-	vd->queues = calloc(ops->num_queues, sizeof(*vd->queues));
-	pthread_mutex_init(&vd->lock, NULL);
-	vd->vm = vm;
-	vd->ops = ops;
-	vd->priv = priv;
-	vd->gsi = gsi;
-	vd->irq_fd = -1;
-	vd->nr_queues = ops->num_queues;
-	if (!vd->queues) {
-		free(vd);
-		return NULL;
-	}
-	for (unsigned i = 0; i < ops->num_queues; i++) {
-		struct virtio_queue *q = &vd->queues[i];
-
-		pthread_mutex_init(&q->lock, NULL);
-		q->vd = vd;
-		q->index = i;
-		q->num = ops->queue_max;
-		q->notify_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	}
-	vd->dev = (struct device){
-		.name = ops->name, .base = base, .size = MMIO_WINDOW,
-		.private = vd, .read = mmio_read, .write = mmio_write,
-		.destroy = mmio_destroy, .space = DEVICE_MMIO,
-		.metrics = ops->metrics ? mmio_metrics : NULL,
-		.save = mmio_save, .load = mmio_load,
-		.quiesce = mmio_quiesce, .unquiesce = mmio_unquiesce,
-	};
-	return vd;
-}
 
 static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
 {
@@ -824,36 +454,22 @@ static int wire_irq(struct virtio_dev *vd, char *why, size_t len)
 	close(vd->irq_fd);
 	vd->irq_fd = -1;
 	if (err == -ENOTSUP)
-		return 0; /* vm_irq_line from virtio_raise_irq instead */
+		return 0; /* vm_irq_line from mmio_interrupt instead */
 	return set_why(why, len, "cannot wire GSI %u: %s", vd->gsi, strerror(-err));
 }
 
-/* ioeventfds, then the I/O thread watches (virtio_mmio_free takes them back). */
-static int wire_queues(struct virtio_dev *vd, char *why, size_t len)
+/* An ioeventfd per queue on QueueNotify, told apart by the value written. */
+static int wire_notify(struct virtio_dev *vd, char *why, size_t len)
 {
-	const struct virtio_dev_ops *ops = vd->ops;
+	for (unsigned i = 0; i < vd->ops->num_queues; i++) {
+		int fd = vd->queues[i].notify_fd, err;
 
-	for (unsigned i = 0; i < ops->num_queues; i++) {
-		struct virtio_queue *q = &vd->queues[i];
-		int err;
-
-		if (q->notify_fd < 0)
+		if (fd < 0)
 			return set_why(why, len, "eventfd: %s", strerror(errno));
 		err = vm_add_ioeventfd(vd->vm, vd->dev.base + REG_QUEUE_NOTIFY, 4,
-				       DEVICE_MMIO, q->notify_fd, 1, i);
+				       DEVICE_MMIO, fd, 1, i);
 		if (err && err != -ENOTSUP)
 			return set_why(why, len, "ioeventfd: %s", strerror(-err));
-	}
-	for (unsigned i = 0; !ops->own_notify && i < ops->num_queues; i++) {
-		int err;
-
-		if (i < 64 && (ops->own_notify_mask & (1ULL << i)))
-			continue;
-		err = vm_watch_fd(vd->vm, vd->queues[i].notify_fd,
-				      queue_fd_ready, &vd->queues[i]);
-
-		if (err)
-			return set_why(why, len, "cannot watch queue %u: %s", i, strerror(-err));
 	}
 	return 0;
 }
@@ -863,21 +479,30 @@ struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
 				      const struct virtio_dev_ops *ops,
 				      void *priv, char *why, size_t why_len)
 {
+	const struct device tmpl = {
+		.name = ops ? ops->name : NULL, .base = base, .size = MMIO_WINDOW,
+		.read = mmio_read, .write = mmio_write,
+		.destroy = virtio_dev_destroy, .space = DEVICE_MMIO,
+		.metrics = ops && ops->metrics ? virtio_dev_metrics : NULL,
+		.save = mmio_save, .load = mmio_load,
+		.quiesce = virtio_dev_quiesce, .unquiesce = virtio_dev_unquiesce,
+	};
 	struct virtio_dev *vd;
 
-	if (!vm || !ops || !ops->num_queues || !ops->queue_max ||
-	    ops->queue_max > VIRTQ_MAX_SIZE || !ops->queue_notify ||
-	    ops->config_len > MMIO_WINDOW - REG_CONFIG) {
+	if (!vm || !virtio_ops_valid(ops) || ops->config_len > MMIO_WINDOW - REG_CONFIG) {
 		set_why(why, why_len, "invalid virtio device description");
 		return NULL;
 	}
-	vd = alloc_transport(vm, base, gsi, ops, priv);
+	vd = virtio_transport_alloc(vm, ops, priv, &mmio_transport, &tmpl);
 	if (!vd) {
 		set_why(why, why_len, "out of memory");
 		return NULL;
 	}
-	if (wire_irq(vd, why, why_len) || wire_queues(vd, why, why_len)) {
-		virtio_mmio_free(vd);
+	vd->gsi = gsi;
+	snprintf(vd->where, sizeof(vd->where), "0x%llx (GSI %u)", (unsigned long long)base, gsi);
+	if (wire_irq(vd, why, why_len) || wire_notify(vd, why, why_len) ||
+	    virtio_transport_watch_queues(vd, why, why_len)) {
+		virtio_transport_free(vd);
 		return NULL;
 	}
 	return vd;

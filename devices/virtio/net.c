@@ -936,26 +936,26 @@ static struct virtio_net *net_open(struct vm *vm, const struct virtio_net_option
 	return n;
 }
 
-struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
-				      const struct virtio_net_options *o,
-				      char *why, size_t why_len)
+struct device *virtio_net_create_in(struct vm *vm, const struct virtio_slot *slot,
+				    const struct virtio_net_options *o,
+				    char *why, size_t why_len)
 {
 	struct virtio_net *n = net_open(vm, o, why, why_len);
 
 	if (!n)
 		return NULL;
-	n->vd = virtio_mmio_create(vm, base, gsi, &n->ops, n, why, why_len);
+	n->vd = virtio_transport_create(vm, slot, &n->ops, n, why, why_len);
 	if (!n->vd) {
 		net_free(n);
 		return NULL;
 	}
 	if (wire_data_path(n, vm, why, why_len)) {
-		virtio_mmio_free(n->vd);
+		virtio_transport_free(n->vd);
 		net_free(n);
 		return NULL;
 	}
-	vm_info(vm, "virtio-net at 0x%llx (GSI %u): TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x%s",
-		(unsigned long long)base, gsi, o->tap, n->config[0], n->config[1],
+	vm_info(vm, "virtio-net at %s: TAP %s, MAC %02x:%02x:%02x:%02x:%02x:%02x%s",
+		n->vd->where, o->tap, n->config[0], n->config[1],
 		n->config[2], n->config[3], n->config[4], n->config[5],
 		n->vhost ? " via vhost-net" : "");
 	if (n->nr_pairs > 1)
@@ -971,4 +971,13 @@ struct device *virtio_net_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	struct virtio_net_options o = { .tap = tap, .mac = mac };
 
 	return virtio_net_create_opts(vm, base, gsi, &o, why, why_len);
+}
+
+struct device *virtio_net_create_opts(struct vm *vm, uint64_t base, uint32_t gsi,
+				      const struct virtio_net_options *o,
+				      char *why, size_t why_len)
+{
+	const struct virtio_slot slot = { .base = base, .gsi = gsi };
+
+	return virtio_net_create_in(vm, &slot, o, why, why_len);
 }

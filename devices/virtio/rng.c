@@ -70,18 +70,25 @@ static const struct virtio_dev_ops rng_ops = {
 	.queue_notify = rng_notify, .destroy = rng_destroy,
 };
 
-struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi)
+struct device *virtio_rng_create_in(struct vm *vm, const struct virtio_slot *slot)
 {
 	struct virtio_rng *r = calloc(1, sizeof(*r));
 	char why[128];
 
 	if (!r)
 		return NULL;
-	r->vd = virtio_mmio_create(vm, base, gsi, &rng_ops, r, why, sizeof(why));
+	r->vd = virtio_transport_create(vm, slot, &rng_ops, r, why, sizeof(why));
 	if (!r->vd) {
 		vm_err(vm, "virtio-rng: %s", why);
 		free(r);
 		return NULL;
 	}
 	return &r->vd->dev;
+}
+
+struct device *virtio_rng_create(struct vm *vm, uint64_t base, uint32_t gsi)
+{
+	const struct virtio_slot slot = { .base = base, .gsi = gsi };
+
+	return virtio_rng_create_in(vm, &slot);
 }

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Virtio 1.x inside the library: the split-virtqueue walker (queue.c), the
- * virtio-mmio version 2 transport (mmio.c) and the interface between the
- * transport and the device models (blk, net, console, rng). Not installed.
+ * transports (what they share in transport.c; the virtio-mmio version 2
+ * register block in mmio.c, the virtio-pci modern function in pci.c) and
+ * the interface between the transport and the device models (blk, net,
+ * console, rng, vsock). Not installed.
  *
  * The guest is the attacker here. Every ring and buffer address goes through
  * vm_gpa_to_hva() with its full length; descriptor fields are copied out of
@@ -195,7 +197,7 @@ unsigned iov_slice(const struct iovec *iov, unsigned n, size_t skip,
 		   size_t len, struct iovec *out, unsigned max_out,
 		   size_t *got);
 
-/* ---- transport <-> device interface (mmio.c) ---- */
+/* ---- transport <-> device interface (transport.c) ---- */
 
 struct virtio_dev;
 
@@ -238,6 +240,7 @@ struct virtio_dev_ops {
 	void (*metrics)(struct virtio_dev *vd, struct device_metrics *m);
 	/*
 	 * Snapshots (see struct device; mmio.c saves and loads the transport
+	 * -- virtio-pci devices cannot be saved: a VM with PCI is refused --
 	 * and calls these for the device's own part, which follows the
 	 * transport's in the payload). Both or neither: a device without
 	 * them has no state of its own (an empty part).
@@ -291,11 +294,19 @@ struct virtio_queue {
 	uint64_t desc, driver, device;
 };
 
+struct virtio_transport;
+
 struct virtio_dev {
 	struct device dev;                 /* what gets registered */
 	struct vm *vm;
 	const struct virtio_dev_ops *ops;
 	void *priv;                        /* the device model's state */
+	const struct virtio_transport *transport; /* transport.h */
+	void *tpriv;                       /* the transport's own state */
+	char where[40];                    /* for logs: "0x... (GSI n)",
+					    * "PCI 00:01.0" */
+	/* virtio-mmio's one interrupt (virtio-pci: -1 and false; it has an
+	 * eventfd per MSI-X vector instead). */
 	uint32_t gsi;
 	int irq_fd;                        /* irqfd eventfd, or -1 */
 	bool irqfd;                        /* irq_fd is wired to the gsi */
@@ -316,19 +327,33 @@ struct virtio_dev {
 };
 
 /*
- * Create the transport for a device model at MMIO `base` (one 4 KiB window)
- * with interrupt `gsi`: eventfds per queue (ioeventfd on QueueNotify, or the
- * MMIO fallback), the irqfd, and the I/O thread watches. Call before
- * vm_start(). Returns NULL with a one-line reason in why on failure; the
- * device state `priv` is then untouched (the caller frees it).
+ * Create the transport for a device model in `slot` (include/devices.h):
+ * a virtio-mmio window and interrupt, or a virtio-pci function on a PCI
+ * bus. Eventfds per queue (ioeventfds on the notify address, or the
+ * register write fallback), interrupts (irqfds), and the I/O thread's
+ * watches. Call before vm_start(). Returns NULL with a one-line reason in
+ * why on failure; the device state `priv` is then untouched (the caller
+ * frees it).
  */
+struct virtio_dev *virtio_transport_create(struct vm *vm, const struct virtio_slot *slot,
+					   const struct virtio_dev_ops *ops, void *priv,
+					   char *why, size_t why_len);
+
+/* Free a transport that was never registered, without calling ops->destroy. */
+void virtio_transport_free(struct virtio_dev *vd);
+
+/* The two transports behind virtio_transport_create: virtio-mmio at MMIO
+ * `base` (one 4 KiB window) with interrupt `gsi` (mmio.c), and virtio-pci
+ * as a function in the next free slot of `bus`, interrupts through MSI-X
+ * only (pci.c; needs irqfds). */
 struct virtio_dev *virtio_mmio_create(struct vm *vm, uint64_t base,
 				      uint32_t gsi,
 				      const struct virtio_dev_ops *ops,
 				      void *priv, char *why, size_t why_len);
-
-/* Free a transport that was never registered, without calling ops->destroy. */
-void virtio_mmio_free(struct virtio_dev *vd);
+struct pci_bus;
+struct virtio_dev *virtio_pci_create(struct vm *vm, struct pci_bus *bus,
+				     const struct virtio_dev_ops *ops, void *priv,
+				     char *why, size_t why_len);
 
 /* For device models: */
 

@@ -228,9 +228,9 @@ static const struct virtio_dev_ops vsock_ops = {
 	.save = vsock_save, .load = vsock_load,
 };
 
-struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
-				   uint64_t guest_cid, const char *uds_path,
-				   char *why, size_t why_len)
+struct device *virtio_vsock_create_in(struct vm *vm, const struct virtio_slot *slot,
+				      uint64_t guest_cid, const char *uds_path,
+				      char *why, size_t why_len)
 {
 	struct virtio_vsock *s = calloc(1, sizeof(*s));
 	int err;
@@ -248,7 +248,7 @@ struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
 		free(s);
 		return NULL;
 	}
-	s->vd = virtio_mmio_create(vm, base, gsi, &vsock_ops, s, why, why_len);
+	s->vd = virtio_transport_create(vm, slot, &vsock_ops, s, why, why_len);
 	if (!s->vd) {
 		vsock_dev_free(s);
 		return NULL;
@@ -256,11 +256,20 @@ struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
 	err = vm_watch_fd(vm, vsock_epoll_fd(s->core), host_ready, s);
 	if (err) {
 		set_why(why, why_len, "cannot watch the vsock sockets: %s", strerror(-err));
-		virtio_mmio_free(s->vd);
+		virtio_transport_free(s->vd);
 		vsock_dev_free(s);
 		return NULL;
 	}
-	vm_info(vm, "virtio-vsock at 0x%llx (GSI %u): guest CID %llu, host socket %s",
-		(unsigned long long)base, gsi, (unsigned long long)guest_cid, uds_path);
+	vm_info(vm, "virtio-vsock at %s: guest CID %llu, host socket %s",
+		s->vd->where, (unsigned long long)guest_cid, uds_path);
 	return &s->vd->dev;
+}
+
+struct device *virtio_vsock_create(struct vm *vm, uint64_t base, uint32_t gsi,
+				   uint64_t guest_cid, const char *uds_path,
+				   char *why, size_t why_len)
+{
+	const struct virtio_slot slot = { .base = base, .gsi = gsi };
+
+	return virtio_vsock_create_in(vm, &slot, guest_cid, uds_path, why, why_len);
 }

@@ -165,6 +165,9 @@ static const struct seccomp_allow base_rules[] = {
 	/* PCI functions' MSI-X vectors (vm_msi_route): the guest unmasks and
 	 * programs them by MMIO and configuration writes (vCPU threads). */
 	IOCTL(K_VCPU, KVM_SET_GSI_ROUTING),
+	/* virtio-pci's notify ioeventfds follow its BAR when the guest
+	 * enables decoding or moves it (a configuration write, vCPU). */
+	IOCTL(K_VCPU, KVM_IOEVENTFD),
 	IOCTL(K_MAIN, KVM_GET_SREGS),
 	/* vm_pause/vm_resume: the guest clock (x86 kvmclock). */
 	IOCTL(K_MAIN, KVM_KVMCLOCK_CTRL),

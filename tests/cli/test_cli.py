@@ -24,7 +24,8 @@ def test_help_and_version(vibevmm):
     assert res.returncode == 0
     for opt in ("--kernel", "--initrd", "--cmdline", "--mem", "--cpus", "--disk",
                 "--net", "--console", "--binary", "--entry", "--log", "--version",
-                "--exit-port", "--debugcon", "path=FILE", "143 SIGTERM"):
+                "--exit-port", "--debugcon", "path=FILE", "143 SIGTERM",
+                "--transport mmio|pci"):
         assert opt in res.stdout
     res = run([vibevmm, "--version"])
     assert res.returncode == 0
@@ -47,6 +48,10 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--disk", "x.img"], "need --kernel"),
     (["--binary", "GUEST", "--net", "tap=tap0"], "need --kernel"),
     (["--binary", "GUEST", "--pci"], "PCI is described by ACPI, which only Linux boots get"),
+    (["--binary", "GUEST", "--transport", "foo"], "--transport foo: want mmio or pci"),
+    (["--binary", "GUEST", "--transport", ""], "--transport : want mmio or pci"),
+    (["--binary", "GUEST", "--transport", "PCI"], "--transport PCI: want mmio or pci"),
+    (["--binary", "GUEST", "--transport", "pci"], "PCI is described by ACPI, which only Linux boots get"),
     (["--kernel", "K", "--disk", "path=a.img,format=qcow2"], "unknown key 'format'"),
     (["--kernel", "K", "--disk", "path=a.img,cache=writeback"], "cache=writeback: want none or host"),
     (["--kernel", "K", "--disk", "path=a.img,aio=native"], "aio=native: want io_uring or sync"),

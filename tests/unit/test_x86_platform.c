@@ -607,11 +607,14 @@ static void test_pci_tables(void **state)
 	assert_int_equal(v.mcfg[HDR + 8 + 10], 0); /* first bus */
 	assert_int_equal(v.mcfg[HDR + 8 + 11], 0); /* last bus */
 	assert_int_equal(count_bytes(v.dsdt, x86_get_le32(v.dsdt + 4), "PCI0"), 1);
+	/* MSI allowed (the FADT's "MSI not supported" flag would turn it off) */
+	assert_false(x86_get_le16(v.fadt + 109) & (1u << 3));
 	free(buf);
-	/* without the flag: no MCFG, no root bridge */
+	/* without the flag: no MCFG, no root bridge, no MSI */
 	p.flags &= ~X86_PLATFORM_PCI;
 	buf = build_acpi(&p, &used);
 	v = walk_tables(buf, (size_t)used, X86_ACPI_RSDP_ADDR);
+	assert_true(x86_get_le16(v.fadt + 109) & (1u << 3));
 	assert_null(v.mcfg);
 	assert_int_equal(count_bytes(v.dsdt, x86_get_le32(v.dsdt + 4), "PCI0"), 0);
 	free(buf);
