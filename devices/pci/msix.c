@@ -197,6 +197,20 @@ void pci_msix_config_written(struct pci_msix *m, uint32_t off, uint32_t size)
 	pthread_mutex_unlock(&m->lock);
 }
 
+void pci_msix_raise(struct pci_msix *m, uint16_t vec)
+{
+	if (vec >= m->nr)
+		return;
+	pthread_mutex_lock(&m->lock);
+	if (vector_usable(m, vec)) {
+		if (m->ops && m->ops->fire)
+			m->ops->fire(m, vec);
+	} else if (m->ctl & PCI_MSIX_FLAGS_ENABLE) {
+		set_pending(m, vec, true);
+	}
+	pthread_mutex_unlock(&m->lock);
+}
+
 bool pci_msix_signal(struct pci_msix *m, uint16_t vec)
 {
 	bool now;

@@ -89,4 +89,11 @@ void pci_msix_config_written(struct pci_msix *m, uint32_t off, uint32_t size);
  * not usable (then, if MSI-X is enabled, it is pending until unmasked). */
 bool pci_msix_signal(struct pci_msix *m, uint16_t vec);
 
+/* The same, sending the message through the owner's `fire` when it may go
+ * now, under the MSI-X lock: a mask the guest sets meanwhile (Linux masks
+ * a vector while it rewrites the message) waits for it, so the interrupt
+ * goes out on the route it was raised for, or stays pending, never lost
+ * in between. */
+void pci_msix_raise(struct pci_msix *m, uint16_t vec);
+
 #endif

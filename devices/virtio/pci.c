@@ -19,7 +19,8 @@
  * configuration change and each queue at a vector (config_msix_vector,
  * queue_msix_vector); an interrupt for a source signals its vector's
  * eventfd, so KVM injects the message without the VMM. A masked vector's
- * interrupt waits in the PBA and goes when unmasked.
+ * interrupt waits in the PBA and goes when unmasked; both under the MSI-X
+ * lock, so a mask set meanwhile never loses one.
  *
  * Everything else (status, features, queues, reset) is transport.c's, as
  * for virtio-mmio. No snapshot support: a VM with PCI cannot be saved.
@@ -118,8 +119,9 @@ static void vpci_interrupt(struct virtio_dev *vd, int source)
 		return;
 	if (vec >= p->nr_vectors)
 		return; /* NO_VECTOR: the driver wants no interrupt for it */
-	if (pci_msix_signal(&p->msix, vec))
-		virtio_eventfd_signal(p->vector_fd[vec]);
+	/* vpci_fire now (under the MSI-X lock, so the route cannot change
+	 * before KVM takes it), or pending until unmasked */
+	pci_msix_raise(&p->msix, vec);
 }
 
 /* msix.c: vector vec now delivers (addr, data), or nothing. */
@@ -134,7 +136,8 @@ static void vpci_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t a
 			p->vd->ops->name, p->vd->where, vec, p->gsi_base + vec, strerror(-err));
 }
 
-/* msix.c: a vector raised while masked was unmasked. */
+/* msix.c: vec may send now (raised while usable, or pending and
+ * unmasked): its eventfd, so KVM injects the message. MSI-X lock held. */
 static void vpci_fire(struct pci_msix *m, uint16_t vec)
 {
 	struct virtio_pci *p = m->opaque;
@@ -309,10 +312,9 @@ static int vpci_bar_read(struct pci_function *f, int bar, uint64_t off, void *da
 		v = common_read(p, (uint32_t)(off - VPCI_COMMON_OFF), (unsigned)size);
 		pthread_mutex_unlock(&vd->lock);
 	} else if (off == VPCI_ISR_OFF) {
-		/* Reading clears it (4.1.4.5); the used bit of a device whose
-		 * used interrupts come from elsewhere stays on while live. */
-		v = virtio_int_status(vd);
-		atomic_store(&vd->isr, 0);
+		/* Reading clears it (4.1.4.5), as one step: a bit raised
+		 * meanwhile is read now or stays for the next read. */
+		v = atomic_exchange(&vd->isr, 0);
 	}
 	memcpy(data, &v, size);
 	return 0;

@@ -552,6 +552,31 @@ static void test_msix_pending_bit(void **state)
 	msix_free(t);
 }
 
+/* pci_msix_raise: fired at once when usable, else pending (if enabled). */
+static void test_msix_raise(void **state)
+{
+	struct fx *x = *state;
+	struct msix_fn *t = msix_function(x);
+
+	pci_msix_raise(&t->m, 0); /* MSI-X off: dropped */
+	assert_int_equal(t->fires, 0);
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 0);
+	msix_ctl(x, t, PCI_MSIX_FLAGS_ENABLE);
+	bar_wr(x, t, TABLE_OFF + 12, 0);
+	pci_msix_raise(&t->m, 0);
+	assert_int_equal(t->fires, 1);
+	assert_int_equal(t->last_vec, 0);
+	pci_msix_raise(&t->m, 1); /* masked: pending */
+	assert_int_equal(t->fires, 1);
+	assert_int_equal(bar_rd(x, t, PBA_OFF), 1u << 1);
+	bar_wr(x, t, TABLE_OFF + 16 + 12, 0);
+	assert_int_equal(t->fires, 2);
+	assert_int_equal(t->last_vec, 1);
+	pci_msix_raise(&t->m, NVEC); /* no such vector */
+	assert_int_equal(t->fires, 2);
+	msix_free(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -567,6 +592,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_msix_routes_follow_enable_and_masks, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_msix_pending_bit, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_raise, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("pci", tests, NULL, NULL);
