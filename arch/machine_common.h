@@ -30,6 +30,9 @@ int machine_register_virtio(struct vm *vm, struct device *dev);
  * NULL for virtio-mmio. */
 struct pci_bus *machine_virtio_pci_bus(struct vm *vm);
 
+/* The arch's: the VM's PCI bus (MACHINE_PCI), or NULL. */
+struct pci_bus *machine_pci_bus(struct vm *vm);
+
 /* vCPUs 0..n-1. */
 int machine_create_vcpus(struct vm *vm, int n, char *why, size_t why_len);
 

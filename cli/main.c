@@ -82,13 +82,18 @@ static int create_machine(struct vmm *v)
 		.flags = (v->cfg.kernel ? MACHINE_LINUX : 0) |
 			 (v->cfg.binary || v->cfg.debugcon ? MACHINE_DEBUGCON : 0) |
 			 (v->cfg.binary || v->cfg.exit_port ? MACHINE_EXIT_DEVICE : 0) |
-			 (v->cfg.pci ? MACHINE_PCI : 0) |
+			 (v->cfg.pci || v->cfg.nr_vfio ? MACHINE_PCI : 0) |
 			 (v->cfg.transport == TRANSPORT_PCI ? MACHINE_PCI | MACHINE_VIRTIO_PCI : 0),
 		.console_in_fd = STDIN_FILENO, .console_out_fd = STDOUT_FILENO,
 	};
 	char why[256] = "";
 	int err = machine_create(v->vm, &mc, why, sizeof(why));
 
+	if (err)
+		return die(v, "%s", *why ? why : strerror(-err));
+	/* Assigned devices join before the virtio ones take the bus's slots
+	 * (their place then does not depend on how many disks there are). */
+	err = v->cfg.nr_vfio ? machine_add_vfio(v->vm, v->cfg.vfio, v->cfg.nr_vfio, why, sizeof(why)) : 0;
 	if (err)
 		return die(v, "%s", *why ? why : strerror(-err));
 	/* Input (a terminal, pipe or file) only when the serial port is the

@@ -50,6 +50,10 @@ static const char usage_format[] =
 	"  --transport mmio|pci  how the virtio devices attach (default mmio): pci\n"
 	"                       (x86) makes each a virtio-pci function from 00:01.0 on,\n"
 	"                       with MSI-X interrupts; implies --pci\n"
+	"  --vfio DEV           x86: give the guest the host PCI device DEV (an address\n"
+	"                       like 0000:01:00.0, or its sysfs path) through VFIO: it\n"
+	"                       must be bound to vfio-pci (scripts/vfio-bind.sh) and\n"
+	"                       have MSI-X; repeatable (8 at most); implies --pci\n"
 	"  --exit-port          %s: a write ends the VM, the value is the\n"
 	"                       exit status (always on for --binary)\n"
 	"  --debugcon           MMIO debug console at 0x%llx: bytes written there go\n"
@@ -110,7 +114,7 @@ enum {
 	OPT_NO_PVH, OPT_EXIT_PORT, OPT_DEBUGCON, OPT_NO_SECCOMP, OPT_STATS,
 	OPT_NO_KERNEL_CACHE, OPT_API_SOCK, OPT_CONFIG_FILE, OPT_NO_API, OPT_VSOCK,
 	OPT_METRICS_PATH, OPT_ID, OPT_RESTORE, OPT_SNAPSHOT_ON_SIGNAL, OPT_NET_OVERRIDE,
-	OPT_DISK_OVERRIDE, OPT_PCI, OPT_READ_MEMORY, OPT_TRANSPORT,
+	OPT_DISK_OVERRIDE, OPT_PCI, OPT_READ_MEMORY, OPT_TRANSPORT, OPT_VFIO,
 };
 
 static const struct option long_options[] = {
@@ -143,6 +147,7 @@ static const struct option long_options[] = {
 	{ "disk-override", required_argument, NULL, OPT_DISK_OVERRIDE },
 	{ "pci", no_argument, NULL, OPT_PCI },
 	{ "transport", required_argument, NULL, OPT_TRANSPORT },
+	{ "vfio", required_argument, NULL, OPT_VFIO },
 	{ "read-memory", no_argument, NULL, OPT_READ_MEMORY },
 	{ "snapshot-on-signal", required_argument, NULL, OPT_SNAPSHOT_ON_SIGNAL },
 	{ "help", no_argument, NULL, 'h' },
@@ -418,6 +423,11 @@ static int parse_one(int opt, char *arg, struct vmm_config *cfg, char *err, size
 	case OPT_STATS: cfg->stats = 1; return 0;
 	case OPT_NO_KERNEL_CACHE: cfg->no_kernel_cache = 1; return 0;
 	case OPT_PCI: cfg->pci = 1; return 0;
+	case OPT_VFIO:
+		if (cfg->nr_vfio == CLI_MAX_VFIO)
+			return fail(err, len, "--vfio: at most %d devices", CLI_MAX_VFIO);
+		cfg->vfio[cfg->nr_vfio++] = arg;
+		return 0;
 	case OPT_API_SOCK: cfg->api_sock = arg; return 0;
 	case OPT_CONFIG_FILE: cfg->config_file = arg; return 0;
 	case OPT_NO_API: cfg->no_api = 1; return 0;
@@ -507,6 +517,8 @@ static int validate(const struct vmm_config *cfg, char *err, size_t len)
 		return fail(err, len, "--disk-override needs --restore");
 	if (cfg->restore_read_memory && !cfg->restore_dir)
 		return fail(err, len, "--read-memory needs --restore");
+	if (cfg->nr_vfio && (cfg->api_sock || cfg->config_file || cfg->restore_dir || cfg->binary))
+		return fail(err, len, "--vfio needs --kernel (a Linux guest on the command line)");
 	if (cfg->api_sock || cfg->config_file || cfg->restore_dir)
 		return 0;
 	if (!cfg->kernel && !cfg->binary)

@@ -11,6 +11,7 @@
 
 #define CLI_MAX_DISKS 8
 #define CLI_MAX_NETS 8
+#define CLI_MAX_VFIO 8
 #define CLI_DEFAULT_MEM (256ULL << 20)
 #define CLI_MIN_MEM (4ULL << 20)
 #define CLI_MAX_MEM (1ULL << 40)
@@ -63,6 +64,8 @@ struct vmm_config {
 	int no_kernel_cache; /* never keep/reuse decompressed kernels */
 	int pci;            /* --pci: a PCI bus for the guest */
 	enum virtio_transport_kind transport; /* --transport: the virtio devices' */
+	const char *vfio[CLI_MAX_VFIO]; /* --vfio: host devices assigned, in order */
+	int nr_vfio;
 	int help, version;
 	/* Firecracker-style front ends (cli/api/): the guest comes from the
 	 * socket's requests or the file, not from --kernel/--binary. */

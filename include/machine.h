@@ -94,6 +94,17 @@ struct virtio_slot;
 int machine_virtio_next(struct vm *vm, struct virtio_slot *slot, char *why, size_t why_len);
 int machine_add_virtio_in(struct vm *vm, struct device *dev, const struct virtio_slot *slot);
 
+/*
+ * Assign the n host devices `names` (PCI addresses like 0000:01:00.0, or
+ * sysfs paths) to the guest through VFIO, each a function on the
+ * machine's PCI bus (MACHINE_PCI), all guest RAM mapped for their DMA.
+ * After machine_create, before the VM starts. 0; -EOPNOTSUPP (no PCI bus
+ * here), or the first failure's -errno, with one line in why (not bound
+ * to vfio-pci and how to bind it, its IOMMU group, no IOMMU,
+ * RLIMIT_MEMLOCK, busy...). Nothing stays open on failure.
+ */
+int machine_add_vfio(struct vm *vm, const char *const *names, int n, char *why, size_t why_len);
+
 /* machine_linux.flags; arches that do not know a flag ignore it. */
 #define MACHINE_BOOT_BZIMAGE_AS_IS (1u << 0) /* x86: run the bzImage's own decompressor */
 #define MACHINE_BOOT_NO_PVH (1u << 1)        /* x86: ELF through its 64-bit entry, not PVH */

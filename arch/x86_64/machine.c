@@ -209,6 +209,13 @@ int machine_virtio_slot(struct vm *vm, uint64_t *base, uint32_t *irq,
 	return 0;
 }
 
+struct pci_bus *machine_pci_bus(struct vm *vm)
+{
+	struct x86_machine *m = machine_of(vm);
+
+	return m ? m->pci : NULL;
+}
+
 struct pci_bus *machine_virtio_pci_bus(struct vm *vm)
 {
 	struct x86_machine *m = machine_of(vm);

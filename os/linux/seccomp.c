@@ -23,6 +23,7 @@
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/seccomp.h>
+#include <linux/vfio.h>
 #include <linux/vhost.h>
 #include <pthread.h>
 #include <signal.h>
@@ -165,6 +166,20 @@ static const struct seccomp_allow base_rules[] = {
 	/* PCI functions' MSI-X vectors (vm_msi_route): the guest unmasks and
 	 * programs them by MMIO and configuration writes (vCPU threads). */
 	IOCTL(K_VCPU, KVM_SET_GSI_ROUTING),
+	/* Assigned devices (--vfio, devices/vfio/vfio_pci.c): the guest
+	 * places BARs (their device memory slots follow, on the vCPU thread
+	 * of the configuration write), turns MSI-X on and off (VFIO's
+	 * eventfds), and reaches trapped registers through the device fd.
+	 * At exit the main thread takes it all down: MSI-X off, slots
+	 * removed, the device reset, guest RAM's DMA unmapped, the group
+	 * out of the container. */
+	IOCTL(K_VCPU | K_MAIN, KVM_SET_USER_MEMORY_REGION),
+	IOCTL(K_VCPU | K_MAIN, VFIO_DEVICE_SET_IRQS),
+	IOCTL(K_MAIN, VFIO_DEVICE_RESET),
+	IOCTL(K_MAIN, VFIO_IOMMU_UNMAP_DMA),
+	IOCTL(K_MAIN, VFIO_GROUP_UNSET_CONTAINER),
+	ALLOW(pread64, K_VCPU),
+	ALLOW(pwrite64, K_VCPU),
 	/* virtio-pci's notify ioeventfds follow its BAR when the guest
 	 * enables decoding or moves it (a configuration write, vCPU). */
 	IOCTL(K_VCPU, KVM_IOEVENTFD),

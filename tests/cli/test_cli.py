@@ -25,7 +25,7 @@ def test_help_and_version(vibevmm):
     for opt in ("--kernel", "--initrd", "--cmdline", "--mem", "--cpus", "--disk",
                 "--net", "--console", "--binary", "--entry", "--log", "--version",
                 "--exit-port", "--debugcon", "path=FILE", "143 SIGTERM",
-                "--transport mmio|pci"):
+                "--transport mmio|pci", "--vfio DEV"):
         assert opt in res.stdout
     res = run([vibevmm, "--version"])
     assert res.returncode == 0
@@ -52,6 +52,8 @@ def test_help_and_version(vibevmm):
     (["--binary", "GUEST", "--transport", ""], "--transport : want mmio or pci"),
     (["--binary", "GUEST", "--transport", "PCI"], "--transport PCI: want mmio or pci"),
     (["--binary", "GUEST", "--transport", "pci"], "PCI is described by ACPI, which only Linux boots get"),
+    (["--binary", "GUEST", "--vfio", "0000:01:00.0"], "--vfio needs --kernel"),
+    (["--kernel", "K"] + ["--vfio", "01:00.0"] * 9, "--vfio: at most 8 devices"),
     (["--kernel", "K", "--disk", "path=a.img,format=qcow2"], "unknown key 'format'"),
     (["--kernel", "K", "--disk", "path=a.img,cache=writeback"], "cache=writeback: want none or host"),
     (["--kernel", "K", "--disk", "path=a.img,aio=native"], "aio=native: want io_uring or sync"),
@@ -67,6 +69,19 @@ def test_bad_input_one_clear_line(vibevmm, guest_dir, tmp_path, args, needle):
     args = [subst.get(a, a) for a in args]
     line = one_error_line(run([vibevmm] + args))
     assert needle in line
+
+
+def test_vfio_device_errors_are_one_line(vibevmm, tmp_path, kvm_usable):
+    """--vfio names what is wrong with the device before anything runs:
+    not an address, no such device (the whole checking is unit-tested on a
+    fake VFIO: tests/unit/test_vfio.c)."""
+    kernel = tmp_path / "k"
+    kernel.write_bytes(b"not a kernel")
+    for dev, needle in (("zz:1", '"zz:1" is not a PCI address'),
+                        ("0000:00:1f.7", "0000:00:1f.7: no such PCI device")):
+        res = run([vibevmm, "--kernel", str(kernel), "--vfio", dev])
+        assert res.returncode == 1
+        assert needle in one_error_line(res)
 
 
 def test_hello_guest_exit_status_and_console(vibevmm, guest_dir, kvm_usable):

@@ -37,6 +37,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "two_cpu_host: a guest with several vCPUs: run in a test host with "
         "two CPUs (tests/e2e/run.sh runs these in a second session; tests/README.md)")
+    config.addinivalue_line(
+        "markers", "vfio: needs a host NVMe for VFIO (VIBEVMM_VFIO_NVME): tests/e2e/run.sh "
+        "runs these in a third session, in the test host started with --iommu-nvme")
 
 
 # The TCG-emulated AMD-V test host (tests/host/testhost.sh marks its command

@@ -21,7 +21,11 @@ die() { echo "nvme-sriov.sh: $*" >&2; exit 1; }
 command -v nvme >/dev/null || die "no nvme (apt-get install nvme-cli)"
 [ -e "$d/sriov_totalvfs" ] || die "$pf offers no SR-IOV (start the test host with --iommu-nvme)"
 modprobe nvme 2>/dev/null || true
-[ -e "$d/driver" ] || echo "$pf" > /sys/bus/pci/drivers_probe
+# (back) to its own driver: the nvme driver, not vfio-pci
+case "$(readlink "$d/driver" 2>/dev/null)" in
+    */nvme) ;;
+    *) "$here/../../scripts/vfio-bind.sh" --unbind "$pf" >/dev/null ;;
+esac
 for i in 1 2 3 4 5 6 7 8 9 10; do [ -e /dev/nvme0 ] && break; sleep 0.5; done
 [ -e /dev/nvme0 ] || die "the nvme driver did not take $pf"
 quiet() { out=$("$@" 2>&1) || die "$*: $out"; }

@@ -1,0 +1,486 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An assigned device as a PCI function (see vfio_pci.h for what the guest
+ * sees). What is emulated and why:
+ * - BARs: the guest must be able to size and place them in this VM's
+ *   windows, which have nothing to do with where the host put them.
+ * - MSI-X: a vector's message is a guest address and data; the host's
+ *   interrupt remapping knows nothing of it. The guest's table becomes KVM
+ *   MSI routes, and VFIO signals an eventfd per vector that an irqfd turns
+ *   into the route's interrupt, without passing through this process.
+ * - Capabilities: only MSI-X is offered (MSI and INTx would need their own
+ *   routing; assigned devices worth a microVM have MSI-X).
+ * Everything else the guest touches goes to the device.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "devices/pci/msix.h"
+#include "devices/vfio/vfio_pci.h"
+#include "utils.h"
+#include "vm.h"
+
+#define PCI_HEADER_TYPE_MASK 0x7f
+#define PCI_ROM_ADDRESS 0x30
+#define PCI_CAP_FLAGS 2        /* a capability's own registers start here */
+#define CONFIG_BYTES 256       /* the part of configuration space read */
+#define MAX_CAPS 48            /* more than fit in 192 bytes: a loop */
+/* Device-memory mappings of one BAR: its mmap-able areas, each cut in up
+ * to three around the MSI-X table's and PBA's pages. */
+#define MAX_BAR_MAPS (VFIO_REGION_MAX_AREAS + 4)
+
+struct vfio_pci {
+	struct pci_function f;
+	struct pci_msix msix;
+	struct vm *vm;
+	struct vfio_device *dev;
+	pthread_mutex_t lock;                            /* maps, msix_on */
+	int maps[PCI_NR_BARS][MAX_BAR_MAPS];             /* devmem handles; -1: none */
+	uint16_t nr_vectors;
+	uint32_t gsi_base;                               /* vector i: GSI gsi_base + i */
+	int32_t *vector_fd;
+	bool msix_on;
+};
+
+static struct vfio_pci *of(struct pci_function *f)
+{
+	return f->opaque;
+}
+
+static uint16_t le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)le16(p) | (uint32_t)le16(p + 2) << 16;
+}
+
+/* ---- BAR accesses and mappings ---- */
+
+static int bar_read(struct pci_function *f, int bar, uint64_t off, void *data, size_t size)
+{
+	struct vfio_pci *p = of(f);
+
+	if (bar == p->msix.bar && pci_msix_owns(&p->msix, off)) {
+		pci_msix_bar_read(&p->msix, off, data, size);
+		return 0;
+	}
+	return vfio_region_read(p->dev, (unsigned)bar, off, data, size);
+}
+
+static int bar_write(struct pci_function *f, int bar, uint64_t off, const void *data,
+		     size_t size)
+{
+	struct vfio_pci *p = of(f);
+
+	if (bar == p->msix.bar && pci_msix_owns(&p->msix, off)) {
+		pci_msix_bar_write(&p->msix, off, data, size);
+		return 0;
+	}
+	return vfio_region_write(p->dev, (unsigned)bar, off, data, size);
+}
+
+/* BAR `bar`'s device memory out of the guest (lock held). */
+static void unmap_bar(struct vfio_pci *p, int bar)
+{
+	for (int i = 0; i < MAX_BAR_MAPS; i++) {
+		if (p->maps[bar][i] < 0)
+			continue;
+		vm_unmap_device_memory(p->vm, p->maps[bar][i]);
+		p->maps[bar][i] = -1;
+	}
+}
+
+/* One piece of device memory for BAR `bar`: [off, end) of the BAR, host
+ * mapping hva for off, into the next free handle (lock held). A piece that
+ * cannot be mapped is left to bar_read/bar_write: slower, still right. */
+static void map_piece(struct vfio_pci *p, int bar, uint64_t addr, uint64_t off, uint64_t end,
+		      uint8_t *hva)
+{
+	int h, i;
+
+	if (end <= off)
+		return;
+	for (i = 0; i < MAX_BAR_MAPS && p->maps[bar][i] >= 0; i++)
+		;
+	h = i < MAX_BAR_MAPS ? vm_map_device_memory(p->vm, addr + off, hva, end - off) : -ENOSPC;
+	if (h < 0) {
+		vm_warn(p->vm, "vfio %s: BAR %d at 0x%llx: not mapped (%s), its accesses trap",
+			vfio_device_address(p->dev), bar, (unsigned long long)(addr + off),
+			strerror(-h));
+		return;
+	}
+	p->maps[bar][i] = h;
+}
+
+/* The pages of BAR `bar` that must trap: the MSI-X table's and PBA's,
+ * which the guest programs with its own messages (VFIO may let them be
+ * mapped, when the host remaps interrupts, but then the guest's writes
+ * would reach the device's real table). Up to two [start, end). */
+static int trapped_pages(const struct vfio_pci *p, int bar, uint64_t page, uint64_t (*hole)[2])
+{
+	const struct pci_msix *m = &p->msix;
+	uint64_t t0 = ALIGN_DOWN((uint64_t)m->table_off, page),
+		 t1 = ALIGN_UP((uint64_t)m->table_off + m->nr * PCI_MSIX_ENTRY_SIZE, page),
+		 b0 = ALIGN_DOWN((uint64_t)m->pba_off, page),
+		 b1 = ALIGN_UP((uint64_t)m->pba_off + ALIGN_UP(m->nr, 64u) / 8, page);
+
+	if (bar != m->bar || !m->nr)
+		return 0;
+	if (b0 < t0) { /* in order */
+		uint64_t x0 = t0, x1 = t1;
+
+		t0 = b0, t1 = b1, b0 = x0, b1 = x1;
+	}
+	if (b0 <= t1) { /* touching or overlapping: one hole */
+		hole[0][0] = t0, hole[0][1] = MAX(t1, b1);
+		return 1;
+	}
+	hole[0][0] = t0, hole[0][1] = t1, hole[1][0] = b0, hole[1][1] = b1;
+	return 2;
+}
+
+/* The mmap-able parts of BAR `bar`'s region at `addr` in the guest, less
+ * the trapped pages (lock held). */
+static void map_bar(struct vfio_pci *p, int bar, uint64_t addr)
+{
+	const struct vfio_region *r = vfio_device_region(p->dev, (unsigned)bar);
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE), hole[2][2];
+	int holes = trapped_pages(p, bar, page, hole);
+
+	for (uint32_t i = 0; r && i < r->nr_areas; i++) {
+		const struct vfio_mmap_area *a = &r->areas[i];
+		uint64_t off = a->offset, end = a->offset + a->size;
+
+		if (!a->map || (a->offset | a->size) & (page - 1))
+			continue;
+		for (int h = 0; h < holes; h++) {
+			if (hole[h][1] <= off || hole[h][0] >= end)
+				continue;
+			map_piece(p, bar, addr, off, hole[h][0], (uint8_t *)a->map + (off - a->offset));
+			off = MAX(off, hole[h][1]);
+		}
+		map_piece(p, bar, addr, off, end, (uint8_t *)a->map + (off - a->offset));
+	}
+}
+
+static void bar_moved(struct pci_function *f, int bar, uint64_t addr, bool enabled)
+{
+	struct vfio_pci *p = of(f);
+
+	pthread_mutex_lock(&p->lock);
+	unmap_bar(p, bar);
+	if (enabled)
+		map_bar(p, bar, addr);
+	pthread_mutex_unlock(&p->lock);
+}
+
+/* ---- MSI-X ---- */
+
+static void msix_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr,
+		       uint32_t data)
+{
+	struct vfio_pci *p = m->opaque;
+	int err;
+
+	if (vec >= p->nr_vectors)
+		return;
+	err = vm_msi_route(p->vm, p->gsi_base + vec, usable, addr, data);
+	if (err)
+		vm_warn(p->vm, "vfio %s: MSI-X vector %u: no route (%s)",
+			vfio_device_address(p->dev), vec, strerror(-err));
+}
+
+static void msix_fire(struct pci_msix *m, uint16_t vec)
+{
+	struct vfio_pci *p = m->opaque;
+	uint64_t one = 1;
+
+	/* Only fails when the counter would overflow: it is raised already. */
+	if (vec < p->nr_vectors && write(p->vector_fd[vec], &one, sizeof(one)) < 0)
+		return;
+}
+
+static const struct pci_msix_ops msix_ops = { .route = msix_route, .fire = msix_fire };
+
+/* VFIO's MSI-X follows the guest's enable bit (lock held). */
+static void follow_msix_enable(struct vfio_pci *p)
+{
+	bool on = pci_cfg_get16(&p->f, p->msix.cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE;
+	int err;
+
+	if (on == p->msix_on)
+		return;
+	err = on ? vfio_msix_enable(p->dev, p->vector_fd, p->nr_vectors)
+		 : vfio_msix_disable(p->dev);
+	if (err) {
+		vm_warn(p->vm, "vfio %s: MSI-X %s: %s", vfio_device_address(p->dev),
+			on ? "on" : "off", strerror(-err));
+		return;
+	}
+	p->msix_on = on;
+}
+
+/* ---- configuration space ---- */
+
+static bool touches(uint32_t off, uint32_t size, uint32_t reg, uint32_t reg_size)
+{
+	return off < reg + reg_size && reg < off + size;
+}
+
+/* The guest's memory and bus-master bits to the device (bus mastering is
+ * its DMA); INTx stays off, nothing routes it. */
+static void follow_command(struct vfio_pci *p)
+{
+	uint16_t mine = pci_cfg_get16(&p->f, PCI_COMMAND), dev;
+	const uint16_t follow = PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER;
+
+	if (vfio_config_read(p->dev, PCI_COMMAND, &dev, sizeof(dev)))
+		return;
+	dev = (uint16_t)((dev & ~follow) | (mine & follow) | PCI_COMMAND_INTX_DISABLE);
+	if (vfio_config_write(p->dev, PCI_COMMAND, &dev, sizeof(dev)))
+		vm_warn(p->vm, "vfio %s: cannot write its command register",
+			vfio_device_address(p->dev));
+}
+
+static void config_write(struct pci_function *f, uint32_t off, uint32_t size)
+{
+	struct vfio_pci *p = of(f);
+
+	if (touches(off, size, PCI_COMMAND, 2))
+		follow_command(p);
+	if (touches(off, size, p->msix.cap, PCI_MSIX_CAP_SIZE)) {
+		pci_msix_config_written(&p->msix, off, size);
+		pthread_mutex_lock(&p->lock);
+		follow_msix_enable(p);
+		pthread_mutex_unlock(&p->lock);
+	}
+}
+
+static const struct pci_function_ops function_ops = {
+	.bar_read = bar_read, .bar_write = bar_write,
+	.config_write = config_write, .bar_moved = bar_moved,
+};
+
+/* ---- creation ---- */
+
+/* The device's header: a type-0 function, its identity copied. */
+static int init_header(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t len)
+{
+	uint32_t class_code = (uint32_t)cfg[PCI_CLASS_DEVICE + 1] << 16 |
+			      (uint32_t)cfg[PCI_CLASS_DEVICE] << 8 | cfg[PCI_CLASS_PROG];
+
+	if ((cfg[PCI_HEADER_TYPE] & PCI_HEADER_TYPE_MASK) != 0) {
+		set_why(why, len, "vfio %s: a bridge (header type %u), not an endpoint",
+			vfio_device_address(p->dev), cfg[PCI_HEADER_TYPE] & PCI_HEADER_TYPE_MASK);
+		return -EOPNOTSUPP;
+	}
+	pci_function_init(&p->f, le16(cfg + PCI_VENDOR_ID), le16(cfg + PCI_DEVICE_ID), class_code,
+			  le16(cfg + PCI_SUBSYSTEM_VENDOR_ID), le16(cfg + PCI_SUBSYSTEM_ID));
+	pci_cfg_set8(&p->f, PCI_REVISION_ID, cfg[PCI_REVISION_ID]);
+	p->f.ops = &function_ops;
+	p->f.opaque = p;
+	return 0;
+}
+
+static uint64_t bar_size(uint64_t region_size)
+{
+	uint64_t size = 4096;
+
+	while (size < region_size && size)
+		size <<= 1;
+	return size;
+}
+
+/* A BAR for each memory BAR of the device, of its kind (the register's
+ * type bits, as vfio-pci shows them) and region size. */
+static int init_bars(struct vfio_pci *p, struct pci_bus *bus, const uint8_t *cfg, char *why,
+		     size_t len)
+{
+	for (int i = 0; i < PCI_NR_BARS; i++) {
+		const struct vfio_region *r = vfio_device_region(p->dev, (unsigned)i);
+		uint32_t reg = le32(cfg + PCI_BASE_ADDRESS_0 + 4 * i);
+		bool is64 = (reg & 0x6) == PCI_BAR_MEM_64;
+		int err;
+
+		if (!r || !r->size)
+			continue;
+		if (reg & PCI_BAR_IO) {
+			vm_warn(p->vm, "vfio %s: BAR %d is I/O space, not offered to the guest",
+				vfio_device_address(p->dev), i);
+			continue;
+		}
+		if (is64 && i == PCI_NR_BARS - 1)
+			return set_why(why, len, "vfio %s: a 64-bit BAR 5", vfio_device_address(p->dev)),
+			       -EINVAL;
+		err = pci_function_add_bar(bus, &p->f, i, is64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32,
+					   bar_size(r->size), reg & PCI_BAR_PREFETCH);
+		if (err)
+			return set_why(why, len, "vfio %s: BAR %d (%llu bytes): %s",
+				       vfio_device_address(p->dev), i, (unsigned long long)r->size,
+				       err == -ENOSPC ? "no room in the PCI windows" : strerror(-err)),
+			       err;
+		i += is64;
+	}
+	return 0;
+}
+
+/* The offset of the device's capability `id`, or 0. */
+static uint8_t find_cap(const uint8_t *cfg, uint8_t id)
+{
+	uint8_t off = (cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST) ? cfg[PCI_CAPABILITY_LIST] : 0;
+
+	for (int n = 0; off >= PCI_STD_HEADER_SIZE && n < MAX_CAPS; n++) {
+		off &= ~3;
+		if (cfg[off] == id)
+			return off;
+		off = cfg[off + 1];
+	}
+	return 0;
+}
+
+/* MSI-X as the device has it: table size, table and PBA in one BAR. */
+static int init_msix(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t len)
+{
+	uint8_t cap = find_cap(cfg, PCI_CAP_ID_MSIX);
+	uint32_t table, pba, nr;
+	int err;
+
+	if (!cap)
+		return set_why(why, len, "vfio %s: no MSI-X (only MSI-X devices can be assigned)",
+			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+	nr = (le16(cfg + cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1u;
+	table = le32(cfg + cap + PCI_MSIX_TABLE);
+	pba = le32(cfg + cap + PCI_MSIX_PBA);
+	if ((table & 7) != (pba & 7))
+		return set_why(why, len, "vfio %s: MSI-X table and PBA in different BARs",
+			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+	if (p->f.bars[table & 7].kind == PCI_BAR_NONE)
+		return set_why(why, len, "vfio %s: MSI-X table in BAR %u, which is not offered",
+			       vfio_device_address(p->dev), table & 7), -EOPNOTSUPP;
+	nr = MIN(nr, vfio_device_msix_count(p->dev));
+	if (!nr)
+		return set_why(why, len, "vfio %s: VFIO offers no MSI-X vectors",
+			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+	err = pci_msix_init(&p->msix, &p->f, (uint16_t)nr, (int)(table & 7), table & ~7u,
+			    pba & ~7u, &msix_ops, p);
+	if (err)
+		return set_why(why, len, "vfio %s: its MSI-X table: %s",
+			       vfio_device_address(p->dev), strerror(-err)), err;
+	p->nr_vectors = (uint16_t)nr;
+	return 0;
+}
+
+/* An eventfd per vector with an irqfd on its GSI. */
+static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size_t len)
+{
+	int err;
+
+	p->vector_fd = malloc(p->nr_vectors * sizeof(*p->vector_fd));
+	if (!p->vector_fd)
+		return -ENOMEM;
+	for (unsigned i = 0; i < p->nr_vectors; i++)
+		p->vector_fd[i] = -1;
+	err = pci_bus_alloc_msi_gsis(bus, p->nr_vectors, &p->gsi_base);
+	if (err)
+		return set_why(why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
+			       vfio_device_address(p->dev), p->nr_vectors), err;
+	for (unsigned i = 0; i < p->nr_vectors; i++) {
+		p->vector_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		err = p->vector_fd[i] < 0 ? -errno : vm_add_irqfd(p->vm, p->gsi_base + i, p->vector_fd[i]);
+		if (err)
+			return set_why(why, len, "vfio %s: MSI-X vector %u: %s",
+				       vfio_device_address(p->dev), i, strerror(-err)), err;
+	}
+	return 0;
+}
+
+/* The mmap-able parts of every BAR mapped into this process (the guest
+ * gets them when it turns decoding on). */
+static int map_regions(struct vfio_pci *p, char *why, size_t len)
+{
+	for (int i = 0; i < PCI_NR_BARS; i++) {
+		const struct vfio_region *r = vfio_device_region(p->dev, (unsigned)i);
+		int err;
+
+		if (p->f.bars[i].kind == PCI_BAR_NONE || !r || !r->nr_areas)
+			continue;
+		err = vfio_device_map_region(p->dev, (unsigned)i);
+		if (err)
+			return set_why(why, len, "vfio %s: cannot map BAR %d: %s",
+				       vfio_device_address(p->dev), i, strerror(-err)), err;
+	}
+	return 0;
+}
+
+int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio_device *d,
+		    struct vfio_pci **out, char *why, size_t why_len)
+{
+	struct vfio_pci *p = calloc(1, sizeof(*p));
+	uint8_t cfg[CONFIG_BYTES];
+	int err;
+
+	if (!p) {
+		vfio_device_close(d);
+		return -ENOMEM;
+	}
+	p->vm = vm;
+	p->dev = d;
+	pthread_mutex_init(&p->lock, NULL);
+	memset(p->maps, 0xff, sizeof(p->maps)); /* all -1 */
+	err = vfio_config_read(d, 0, cfg, sizeof(cfg));
+	if (err)
+		set_why(why, why_len, "vfio %s: cannot read its configuration space: %s",
+			vfio_device_address(d), strerror(-err));
+	if (!err)
+		err = init_header(p, cfg, why, why_len);
+	if (!err)
+		err = init_bars(p, bus, cfg, why, why_len);
+	if (!err)
+		err = init_msix(p, cfg, why, why_len);
+	if (!err)
+		err = wire_vectors(p, bus, why, why_len);
+	if (!err)
+		err = map_regions(p, why, why_len);
+	if (!err && pci_bus_add(bus, &p->f) < 0) {
+		err = -ENOSPC;
+		set_why(why, why_len, "vfio %s: no free slot on the PCI bus", vfio_device_address(d));
+	}
+	if (err) {
+		vfio_pci_destroy(p);
+		return err;
+	}
+	*out = p;
+	return 0;
+}
+
+void vfio_pci_destroy(struct vfio_pci *p)
+{
+	if (!p)
+		return;
+	if (p->f.bus) /* off the bus first: nothing reaches it while it goes */
+		pci_bus_remove(p->f.bus, &p->f);
+	if (p->msix_on)
+		vfio_msix_disable(p->dev);
+	for (int i = 0; i < PCI_NR_BARS; i++)
+		unmap_bar(p, i);
+	vfio_device_close(p->dev);
+	for (unsigned i = 0; p->vector_fd && i < p->nr_vectors; i++)
+		if (p->vector_fd[i] >= 0)
+			close(p->vector_fd[i]);
+	free(p->vector_fd);
+	pci_msix_free(&p->msix);
+	pthread_mutex_destroy(&p->lock);
+	free(p);
+}
+
+struct pci_function *vfio_pci_function(struct vfio_pci *p)
+{
+	return &p->f;
+}

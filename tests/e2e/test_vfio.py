@@ -1,0 +1,159 @@
+"""--vfio: a host NVMe controller (and an SR-IOV VF of it) given to Debian's
+stock kernels. These run in the test host started with --iommu-nvme
+(tests/e2e/run.sh's vfio session): a q35 machine with an emulated Intel
+IOMMU and an NVMe controller at VIBEVMM_VFIO_NVME (01:00.0) whose
+namespace is a file outside. The host side of each check uses the host's
+own nvme driver: it writes a pattern the guest must read, and reads back
+what the guest wrote, with the device given back to nvme after the VM.
+Judged by vibevmm's reason line and status and the guest's /proc/interrupts."""
+import base64
+import os
+import pathlib
+import re
+import subprocess
+import time
+
+import pytest
+
+from conftest import vibevmm_cmd
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BIND = str(ROOT / "scripts/vfio-bind.sh")
+PF = os.environ.get("VIBEVMM_VFIO_NVME", "")
+SYSFS = pathlib.Path("/sys/bus/pci/devices")
+
+pytestmark = [
+    pytest.mark.vfio,
+    pytest.mark.skipif(not PF, reason="no NVMe for VFIO here (VIBEVMM_VFIO_NVME: tests/e2e/run.sh "
+                       "sets it in the --iommu-nvme test host)"),
+]
+
+# In the guest: the first block's text, a new pattern at 4 KiB made durable,
+# and the NVMe interrupts.
+GUEST = ("for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 0.5; done\n"
+         "echo \"NVME-READ $(dd if=/dev/nvme0n1 bs=512 count=1 2>/dev/null | head -c 40)\"\n"
+         "printf 'GUEST-WROTE-%s\\n' $(cat /proc/sys/kernel/random/boot_id) > /tmp/p\n"
+         "dd if=/tmp/p of=/dev/nvme0n1 bs=4096 seek=1 conv=sync,fsync 2>/dev/null && echo NVME-WRITTEN\n"
+         "echo \"NVME-PATTERN $(head -c 48 /tmp/p)\"\n"
+         "grep nvme /proc/interrupts\n")
+
+
+def cmd_arg(script):
+    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
+
+
+def sh(*args, check=True):
+    r = subprocess.run(list(args), capture_output=True, text=True)
+    if check:
+        assert r.returncode == 0, f"{args}: {r.stdout}{r.stderr}"
+    return r
+
+
+def driver(addr):
+    link = SYSFS / addr / "driver"
+    return os.path.basename(os.readlink(link)) if link.exists() else None
+
+
+def to_nvme(addr):
+    """The device on the host's nvme driver: its /dev/nvmeXnY."""
+    sh("modprobe", "nvme")
+    if driver(addr) != "nvme":
+        sh("sh", BIND, "--unbind", addr)
+    for _ in range(40):
+        # the namespace's block device (nvmeXn1; nvmeXcYn1 is a path of it)
+        blocks = [b.name for b in pathlib.Path("/sys/block").glob("nvme*n1")
+                  if re.fullmatch(r"nvme\d+n1", b.name)]
+        if blocks and pathlib.Path("/dev", blocks[0]).exists():
+            return "/dev/" + blocks[0]
+        time.sleep(0.25)
+    pytest.fail(f"{addr} on nvme gave no namespace: driver {driver(addr)}")
+
+
+def host_write(dev, offset, data):
+    with open(dev, "r+b", buffering=0) as f:
+        f.seek(offset)
+        f.write(data.ljust(4096, b"\0"))
+        os.fsync(f.fileno())
+
+
+def host_read(dev, offset, n):
+    sh("blockdev", "--flushbufs", dev, check=False)
+    with open(dev, "rb", buffering=0) as f:
+        f.seek(offset)
+        return f.read(n)
+
+
+def nvme_irqs(console):
+    """{queue: count} of the guest's NVMe interrupt lines (PCI-MSI ones;
+    queues sharing a vector, as on a VF with one, share its count)."""
+    out = {}
+    for m in re.finditer(r"^\s*\d+:\s+(\d+)\s+PCI-MSI\S*\s+\S+\s+(nvme.*)$", console, re.M):
+        for q in m.group(2).split(","):
+            out[q.strip()] = int(m.group(1))
+    return out
+
+
+def pass_through(boot, kernel, addr, dev_for_host):
+    """The host writes a pattern, the guest reads it with the device
+    assigned and writes its own, the host finds that after the VM."""
+    marker = f"HOST-WROTE-{os.getpid()}-{time.time_ns()}".encode()
+    host_write(dev_for_host(), 0, marker)
+    sh("sh", BIND, addr)
+    b = boot(kernel, cmdline_extra=cmd_arg(GUEST), args=["--vfio", addr])
+    assert b.rc == 0, b.out[-3000:]
+    assert "vibevmm: info: guest powered off" in b.err
+    assert f"NVME-READ {marker.decode()}" in b.console, b.console[-3000:]
+    assert "NVME-WRITTEN" in b.console
+    wrote = re.search(r"NVME-PATTERN (GUEST-WROTE-\S+)", b.console).group(1).encode()
+    irqs = nvme_irqs(b.console)
+    assert irqs.get("nvme0q0", 0) > 0, b.console[-2000:]  # admin queue, by MSI-X
+    assert any(n > 0 for q, n in irqs.items() if q != "nvme0q0"), irqs  # an I/O queue too
+    assert host_read(dev_for_host(), 4096, len(wrote)) == wrote
+    return b
+
+
+@pytest.mark.parametrize("kernel", ["generic", "cloud"])
+def test_nvme_passed_through(boot, kernel):
+    pass_through(boot, kernel, PF, lambda: to_nvme(PF))
+
+
+def one_error(addr, prefix=()):
+    cmd = [*prefix, *vibevmm_cmd("generic", args=["--vfio", addr], log=2)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120,
+                       stdin=subprocess.DEVNULL)
+    assert r.returncode == 1, r.stdout + r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    return lines[0]
+
+
+def test_vfio_errors_are_one_line():
+    """Not bound to vfio-pci (with the commands that bind it); the group
+    held by another process; RLIMIT_MEMLOCK below guest RAM for a process
+    without CAP_IPC_LOCK."""
+    to_nvme(PF)
+    line = one_error(PF)
+    assert f"{PF}" in line and "vfio-pci" in line and "driver_override" in line, line
+    sh("sh", BIND, PF)
+    group = os.path.basename(os.readlink(SYSFS / PF / "iommu_group"))
+    fd = os.open(f"/dev/vfio/{group}", os.O_RDWR)
+    try:
+        line = one_error(PF)
+    finally:
+        os.close(fd)
+    assert "busy" in line and f"/dev/vfio/{group}" in line, line
+    line = one_error(PF, prefix=["prlimit", "--memlock=1048576", "setpriv",
+                                       "--inh-caps=-ipc_lock", "--bounding-set=-ipc_lock"])
+    assert "locked memory" in line and "MiB" in line, line
+
+
+# Last: a PF with VFs enabled cannot go to vfio-pci any more.
+def test_nvme_vf_passed_through(boot):
+    """An SR-IOV VF (tests/host/nvme-sriov.sh brings it online; the PF
+    stays on nvme, which manages it). The namespace is shared, so the host
+    checks through the PF."""
+    pf_dev = to_nvme(PF)
+    if not (SYSFS / PF / "virtfn0").exists():
+        sh("sh", str(ROOT / "tests/host/nvme-sriov.sh"), "1")
+    vf = os.path.basename(os.readlink(SYSFS / PF / "virtfn0"))
+    pass_through(boot, "generic", vf, lambda: pf_dev)

@@ -1,0 +1,522 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * An assigned device as the guest sees it (devices/vfio/vfio_pci.c), on a
+ * fake VFIO (fake_vfio.h: BAR0 16 KiB mmap-able, BAR2 64 KiB with its
+ * MSI-X table page left out of the mmap-able areas, 5 vectors) and a fake
+ * backend recording memory slots, MSI routes and irqfds.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "devices/pci/msix.h"
+#include "devices/pci/pci.h"
+#include "devices/vfio/vfio_attach.h"
+#include "devices/vfio/vfio_pci.h"
+#include "hypervisor.h"
+#include "mm.h"
+#include "unit/fake_vfio.h"
+#include "utils.h"
+#include "vm.h"
+
+#define ECAM 0xe0000000ULL
+#define MEM32 0xc0000000ULL
+#define MEM32_SIZE 0x10000000ULL
+#define MEM64 0x8000000000ULL
+#define MEM64_SIZE 0x4000000000ULL
+#define MSI_GSI_BASE 24
+#define ADDR "0000:00:04.0"
+#define MSIX_CAP 0x40
+#define WHY_LEN 512
+
+/* ---- a backend that records ---- */
+
+struct slot_call { uint32_t slot; uint64_t gpa, size; void *hva; };
+struct route_call { uint32_t gsi; bool usable; uint64_t addr; uint32_t data; };
+
+struct rec {
+	struct slot_call slots[64];
+	int nr_slots;
+	struct route_call routes[64];
+	int nr_routes;
+	uint32_t irqfd_gsi[64];
+	int nr_irqfds;
+};
+
+static struct rec *rec_of(struct vm *vm)
+{
+	return vm->private;
+}
+
+static int rec_vm_create(struct vm *vm)
+{
+	vm->private = calloc(1, sizeof(struct rec));
+	return vm->private ? 0 : -ENOMEM;
+}
+
+static void rec_vm_destroy(struct vm *vm)
+{
+	free(vm->private);
+}
+
+static int rec_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa, void *hva, uint64_t size)
+{
+	struct rec *r = rec_of(vm);
+
+	if (r->nr_slots < 64)
+		r->slots[r->nr_slots++] = (struct slot_call){ slot, gpa, size, hva };
+	return 0;
+}
+
+static int rec_msi_route(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data)
+{
+	struct rec *r = rec_of(vm);
+
+	if (r->nr_routes < 64)
+		r->routes[r->nr_routes++] = (struct route_call){ gsi, usable, addr, data };
+	return 0;
+}
+
+static int rec_irqfd(struct vm *vm, uint32_t gsi, int fd)
+{
+	struct rec *r = rec_of(vm);
+
+	if (r->nr_irqfds < 64)
+		r->irqfd_gsi[r->nr_irqfds++] = gsi;
+	return 0;
+}
+
+static int rec_irqchip(struct vm *vm)
+{
+	return 0;
+}
+
+static const struct hypervisor_ops rec_ops = {
+	.name = "fake", .vm_create = rec_vm_create, .vm_destroy = rec_vm_destroy,
+	.create_irqchip = rec_irqchip,
+	.set_memory = rec_set_memory, .msi_route = rec_msi_route, .irqfd = rec_irqfd,
+};
+
+/* ---- fixture ---- */
+
+struct fx {
+	struct fake_vfio *f;
+	struct vm *vm;
+	struct pci_bus *bus;
+	struct vfio_container *c;
+	struct vfio_pci *p;
+	struct pci_function *fn;
+	int slot;
+	char why[WHY_LEN];
+	uint64_t bar_reads[16]; /* device-fd offsets read outside config space */
+	int nr_bar_reads;
+};
+
+static struct fx *the_fx; /* for the pread wrapper: the fake's ctx is the fake */
+
+static ssize_t recording_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
+{
+	if (fd >= FAKE_FD_BASE && (uint64_t)off < FAKE_REGION_OFFSET(VFIO_PCI_CONFIG_REGION_INDEX) &&
+	    the_fx->nr_bar_reads < 16)
+		the_fx->bar_reads[the_fx->nr_bar_reads++] = (uint64_t)off;
+	return fake_pread(ctx, fd, buf, len, off);
+}
+
+static void put16(uint8_t *c, unsigned off, uint16_t v)
+{
+	c[off] = (uint8_t)v;
+	c[off + 1] = (uint8_t)(v >> 8);
+}
+
+static void put32(uint8_t *c, unsigned off, uint32_t v)
+{
+	put16(c, off, (uint16_t)v);
+	put16(c, off + 2, (uint16_t)(v >> 16));
+}
+
+/* The device's configuration space: an NVMe controller, BAR0 32-bit,
+ * BAR2 64-bit prefetchable, MSI-X (5 vectors) with table and PBA in BAR2
+ * behind a power-management capability. */
+static void nvme_config(uint8_t *c)
+{
+	memset(c, 0, 256);
+	put16(c, PCI_VENDOR_ID, 0x1b36);
+	put16(c, PCI_DEVICE_ID, 0x0010);
+	c[PCI_REVISION_ID] = 2;
+	c[PCI_CLASS_PROG] = 0x02;
+	put16(c, PCI_CLASS_DEVICE, 0x0108);
+	put16(c, PCI_SUBSYSTEM_VENDOR_ID, 0x1af4);
+	put16(c, PCI_SUBSYSTEM_ID, 0x1100);
+	put16(c, PCI_STATUS, PCI_STATUS_CAP_LIST);
+	c[PCI_INTERRUPT_PIN] = 1;
+	put32(c, PCI_BASE_ADDRESS_0, 0);
+	put32(c, PCI_BASE_ADDRESS_0 + 8, PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
+	c[PCI_CAPABILITY_LIST] = 0x60;
+	c[0x60] = 0x01; /* power management, then MSI-X */
+	c[0x61] = MSIX_CAP;
+	c[MSIX_CAP] = PCI_CAP_ID_MSIX;
+	put16(c, MSIX_CAP + PCI_MSIX_FLAGS, 4);
+	put32(c, MSIX_CAP + PCI_MSIX_TABLE, 0x2000 | 2);
+	put32(c, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 2);
+}
+
+static int setup(void **state)
+{
+	struct fx *x = calloc(1, sizeof(*x));
+
+	assert_non_null(x);
+	the_fx = x;
+	x->f = fake_vfio_new();
+	assert_non_null(x->f);
+	x->f->sys.pread = recording_pread;
+	nvme_config(x->f->config);
+	fake_sysfs_device(x->f, ADDR, 7, "vfio-pci", 0x010802);
+	x->vm = vm_create_on(&rec_ops);
+	assert_non_null(x->vm);
+	x->vm->log_level = LOG_NONE;
+	assert_int_equal(vm_alloc_memory(x->vm, 0, 1 << 20), 0);
+	assert_int_equal(vm_create_irqchip(x->vm), 0); /* irqfds and MSI routes need it */
+	x->bus = pci_bus_create(x->vm, ECAM, MEM32, MEM32_SIZE, MEM64, MEM64_SIZE);
+	assert_non_null(x->bus);
+	x->bus->msi_gsi_next = MSI_GSI_BASE;
+	x->bus->msi_gsi_end = MSI_GSI_BASE + 64;
+	x->c = vfio_container_create(&x->f->sys, x->vm->mem_map);
+	assert_non_null(x->c);
+	*state = x;
+	return 0;
+}
+
+/* The device opened and made a function; its slot found. */
+static void create(struct fx *x)
+{
+	struct vfio_device *d;
+
+	assert_int_equal(vfio_device_open(x->c, ADDR, &d, x->why, sizeof(x->why)), 0);
+	if (vfio_pci_create(x->vm, x->bus, d, &x->p, x->why, sizeof(x->why)))
+		fail_msg("vfio_pci_create: %s", x->why);
+	x->fn = vfio_pci_function(x->p);
+	for (x->slot = 1; x->slot < PCI_SLOTS && x->bus->slots[x->slot] != x->fn; x->slot++)
+		;
+	assert_true(x->slot < PCI_SLOTS);
+}
+
+static int teardown(void **state)
+{
+	struct fx *x = *state;
+
+	vfio_pci_destroy(x->p);
+	vfio_container_destroy(x->c);
+	vm_destroy(x->vm); /* NULL when the test destroyed it */
+	fake_vfio_free(x->f);
+	free(x);
+	return 0;
+}
+
+static uint32_t cfg_read(struct fx *x, uint32_t off, unsigned size)
+{
+	return pci_config_read(x->bus, (unsigned)x->slot, 0, off, size);
+}
+
+static void cfg_write(struct fx *x, uint32_t off, unsigned size, uint32_t v)
+{
+	pci_config_write(x->bus, (unsigned)x->slot, 0, off, size, v);
+}
+
+/* ---- tests ---- */
+
+/* The guest sees the device's identity, memory BARs of its regions'
+ * sizes and kinds, MSI-X with the device's table, no INTx, no ROM, and a
+ * list holding MSI-X only. */
+static void test_what_the_guest_sees(void **state)
+{
+	struct fx *x = *state;
+	uint32_t cap;
+
+	create(x);
+	assert_int_equal(cfg_read(x, PCI_VENDOR_ID, 4), 0x00101b36);
+	assert_int_equal(cfg_read(x, PCI_REVISION_ID, 4), 0x01080202);
+	assert_int_equal(cfg_read(x, PCI_SUBSYSTEM_VENDOR_ID, 4), 0x11001af4);
+	assert_int_equal(cfg_read(x, PCI_INTERRUPT_PIN, 1), 0);
+	assert_int_equal(cfg_read(x, 0x30, 4), 0);
+	/* BAR0: 32-bit, 16 KiB; BAR2: 64-bit prefetchable, 64 KiB */
+	cfg_write(x, PCI_BASE_ADDRESS_0, 4, ~0u);
+	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0, 4), 0xffffc000);
+	cfg_write(x, PCI_BASE_ADDRESS_0 + 8, 4, ~0u);
+	cfg_write(x, PCI_BASE_ADDRESS_0 + 12, 4, ~0u);
+	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0 + 8, 4),
+			 0xffff0000 | PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
+	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0 + 12, 4), 0xffffffff);
+	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0 + 4, 4), 0);
+	/* the list: MSI-X alone, 5 vectors, table and PBA where the device has them */
+	assert_true(cfg_read(x, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
+	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	assert_int_equal(cfg_read(x, cap, 1), PCI_CAP_ID_MSIX);
+	assert_int_equal(cfg_read(x, cap + 1, 1), 0);
+	assert_int_equal(cfg_read(x, cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE, 4);
+	assert_int_equal(cfg_read(x, cap + PCI_MSIX_TABLE, 4), 0x2000 | 2);
+	assert_int_equal(cfg_read(x, cap + PCI_MSIX_PBA, 4), 0x2800 | 2);
+	/* each vector: a GSI from the bus's range with an irqfd */
+	assert_int_equal(rec_of(x->vm)->nr_irqfds, 5);
+	for (int i = 0; i < 5; i++)
+		assert_int_equal(rec_of(x->vm)->irqfd_gsi[i], MSI_GSI_BASE + i);
+}
+
+/* Decoding on: BAR0 whole and BAR2 around its MSI-X page become device
+ * memory at the BARs' addresses (slots after RAM's), and the device gets
+ * the memory and bus-master bits with INTx off; a moved BAR follows;
+ * decoding off takes them all away. */
+static void test_bars_follow_the_guest(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	uint64_t bar0, bar2;
+	int n;
+
+	create(x);
+	r = rec_of(x->vm);
+	n = r->nr_slots;
+	bar0 = cfg_read(x, PCI_BASE_ADDRESS_0, 4) & ~0xfULL;
+	bar2 = (cfg_read(x, PCI_BASE_ADDRESS_0 + 8, 4) & ~0xfULL) |
+	       (uint64_t)cfg_read(x, PCI_BASE_ADDRESS_0 + 12, 4) << 32;
+	assert_true(bar0 >= MEM32 && bar2 >= MEM64);
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	assert_int_equal(r->nr_slots, n + 3);
+	assert_true(r->slots[n].slot >= MM_MAX_SLOTS);
+	assert_int_equal(r->slots[n].gpa, bar0);
+	assert_int_equal(r->slots[n].size, 0x4000);
+	assert_int_equal(r->slots[n + 1].gpa, bar2);
+	assert_int_equal(r->slots[n + 1].size, 0x2000);
+	assert_int_equal(r->slots[n + 2].gpa, bar2 + 0x3000);
+	assert_int_equal(r->slots[n + 2].size, 0xd000);
+	assert_int_equal(le16toh(*(uint16_t *)&x->f->config[PCI_COMMAND]),
+			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+
+	/* BAR0 moved: its slot removed, then made at the new address */
+	cfg_write(x, PCI_BASE_ADDRESS_0, 4, (uint32_t)bar0 + 0x100000);
+	assert_int_equal(r->nr_slots, n + 5);
+	assert_int_equal(r->slots[n + 3].slot, r->slots[n].slot);
+	assert_int_equal(r->slots[n + 3].size, 0);
+	assert_int_equal(r->slots[n + 4].gpa, bar0 + 0x100000);
+
+	/* decoding off: everything removed; the device's memory bit too */
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+	assert_int_equal(r->nr_slots, n + 8);
+	for (int i = n + 5; i < n + 8; i++)
+		assert_int_equal(r->slots[i].size, 0);
+	assert_int_equal(le16toh(*(uint16_t *)&x->f->config[PCI_COMMAND]),
+			 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
+}
+
+/* The MSI-X table is emulated: a vector's message becomes its GSI's
+ * route when usable; the guest's enable bit turns VFIO's MSI-X on with
+ * one eventfd per vector, and off. */
+static void test_msix_routes_and_vfio(void **state)
+{
+	struct fx *x = *state;
+	struct pci_function *fn;
+	uint32_t cap, v;
+	struct rec *r;
+
+	create(x);
+	fn = x->fn;
+	r = rec_of(x->vm);
+	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	/* vector 1: address 0xfee00000, data 0x4041, unmasked */
+	v = 0xfee00000;
+	fn->ops->bar_write(fn, 2, 0x2000 + 16, &v, 4);
+	v = 0;
+	fn->ops->bar_write(fn, 2, 0x2000 + 20, &v, 4);
+	v = 0x4041;
+	fn->ops->bar_write(fn, 2, 0x2000 + 24, &v, 4);
+	v = 0;
+	fn->ops->bar_write(fn, 2, 0x2000 + 28, &v, 4);
+	assert_int_equal(r->nr_routes, 0); /* MSI-X still off */
+	assert_false(x->f->irq_on);
+
+	cfg_write(x, cap + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE);
+	assert_true(x->f->irq_on);
+	assert_int_equal(x->f->irq_count, 5);
+	for (int i = 0; i < 5; i++)
+		assert_true(x->f->irq_fds[i] >= 0);
+	assert_int_equal(r->nr_routes, 1);
+	assert_int_equal(r->routes[0].gsi, MSI_GSI_BASE + 1);
+	assert_true(r->routes[0].usable);
+	assert_int_equal(r->routes[0].addr, 0xfee00000);
+	assert_int_equal(r->routes[0].data, 0x4041);
+	/* the table reads back; the table's page is not the device's */
+	v = 0;
+	fn->ops->bar_read(fn, 2, 0x2000 + 24, &v, 4);
+	assert_int_equal(v, 0x4041);
+	assert_int_equal(x->nr_bar_reads, 0);
+
+	cfg_write(x, cap + PCI_MSIX_FLAGS, 2, 0);
+	assert_false(x->f->irq_on);
+	assert_int_equal(r->nr_routes, 2);
+	assert_false(r->routes[1].usable);
+}
+
+/* MSI-X in a BAR VFIO lets us map whole (the host remaps interrupts): the
+ * table's page still traps, so the guest's messages never reach the
+ * device's real table; the rest of the BAR is device memory. */
+static void test_msix_page_traps_in_a_mappable_bar(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	uint64_t bar0;
+	uint32_t v = 0xfee01000;
+	int n;
+
+	put32(x->f->config, MSIX_CAP + PCI_MSIX_TABLE, 0x2000 | 0);
+	put32(x->f->config, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 0);
+	create(x);
+	r = rec_of(x->vm);
+	n = r->nr_slots;
+	bar0 = cfg_read(x, PCI_BASE_ADDRESS_0, 4) & ~0xfULL;
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	/* BAR0: [0, 0x2000) and [0x3000, 0x4000); BAR2 whole (no MSI-X there) */
+	assert_int_equal(r->nr_slots, n + 4);
+	assert_int_equal(r->slots[n].gpa, bar0);
+	assert_int_equal(r->slots[n].size, 0x2000);
+	assert_int_equal(r->slots[n + 1].gpa, bar0 + 0x3000);
+	assert_int_equal(r->slots[n + 1].size, 0x1000);
+	assert_int_equal(r->slots[n + 2].size, 0x2000);
+	assert_int_equal(r->slots[n + 3].size, 0xd000);
+	/* a table write is the emulation's, not the device's */
+	x->fn->ops->bar_write(x->fn, 0, 0x2000, &v, 4);
+	v = 0;
+	x->fn->ops->bar_read(x->fn, 0, 0x2000, &v, 4);
+	assert_int_equal(v, 0xfee01000);
+	assert_int_equal(x->nr_bar_reads, 0);
+}
+
+/* Outside the MSI-X table and PBA, a trapped access reaches the device
+ * through its region (here: BAR0 offset 0x100). */
+static void test_trapped_access_goes_to_the_device(void **state)
+{
+	struct fx *x = *state;
+	uint32_t v = 0x12345678;
+
+	create(x);
+	x->nr_bar_reads = 0;
+	assert_int_equal(x->fn->ops->bar_read(x->fn, 0, 0x100, &v, 4), 0);
+	assert_int_equal(v, 0); /* the fake device reads as zero */
+	assert_int_equal(x->nr_bar_reads, 1);
+	assert_int_equal(x->bar_reads[0], FAKE_REGION_OFFSET(0) + 0x100);
+}
+
+/* What cannot be assigned fails with one line, the device closed. */
+static void expect_refused(struct fx *x, int err, const char *msg)
+{
+	struct vfio_device *d;
+
+	assert_int_equal(vfio_device_open(x->c, ADDR, &d, x->why, sizeof(x->why)), 0);
+	assert_int_equal(vfio_pci_create(x->vm, x->bus, d, &x->p, x->why, sizeof(x->why)), err);
+	x->p = NULL;
+	assert_string_equal(x->why, msg);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(x->f->nr_maps, 0);
+}
+
+static void test_refused_devices(void **state)
+{
+	struct fx *x = *state;
+	uint8_t *c = x->f->config;
+
+	c[0x61] = 0; /* no MSI-X in the list */
+	expect_refused(x, -EOPNOTSUPP,
+		       "vfio " ADDR ": no MSI-X (only MSI-X devices can be assigned)");
+	nvme_config(c);
+	put32(c, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 0);
+	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": MSI-X table and PBA in different BARs");
+	nvme_config(c);
+	c[PCI_HEADER_TYPE] = 1;
+	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": a bridge (header type 1), not an endpoint");
+	nvme_config(c);
+	c[0x61] = 0x60; /* a list that loops: no MSI-X found, no hang */
+	expect_refused(x, -EOPNOTSUPP,
+		       "vfio " ADDR ": no MSI-X (only MSI-X devices can be assigned)");
+}
+
+/* Destroy undoes everything: device memory slots removed, VFIO's MSI-X
+ * off, the device's fd and mappings gone. */
+static void test_destroy_undoes(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	int n;
+
+	create(x);
+	r = rec_of(x->vm);
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MEMORY);
+	cfg_write(x, cfg_read(x, PCI_CAPABILITY_LIST, 1) + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE);
+	n = r->nr_slots;
+	vfio_pci_destroy(x->p);
+	x->p = NULL;
+	assert_int_equal(r->nr_slots, n + 3);
+	for (int i = n; i < n + 3; i++)
+		assert_int_equal(r->slots[i].size, 0);
+	assert_false(x->f->irq_on);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(x->f->nr_maps, 0);
+	assert_int_equal(x->f->errors, 0);
+}
+
+/* vfio_attach: each device a function on the bus, all owned by the VM
+ * (vm_destroy undoes them); a device that fails leaves nothing open and
+ * nothing on the bus. */
+static void test_attach(void **state)
+{
+	struct fx *x = *state;
+	const char *two[] = { ADDR, "0000:00:05.0" };
+	const char *bad[] = { ADDR, "0000:00:06.0" };
+	int fns = 0;
+
+	fake_sysfs_device(x->f, "0000:00:05.0", 8, "vfio-pci", 0x010802);
+	fake_sysfs_device(x->f, "0000:00:06.0", 9, "nvme", 0x010802);
+	assert_int_equal(vfio_attach(x->vm, x->bus, &x->f->sys, bad, 2, x->why, sizeof(x->why)),
+			 -ENXIO);
+	assert_non_null(strstr(x->why, "0000:00:06.0"));
+	assert_null(strchr(x->why, '\n'));
+	for (int s = 1; s < PCI_SLOTS; s++)
+		assert_null(x->bus->slots[s]);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(fake_count_fds(x->f, FAKE_GROUP), 0);
+	assert_int_equal(fake_count_dma(x->f), 0);
+
+	assert_int_equal(vfio_attach(x->vm, x->bus, &x->f->sys, two, 2, x->why, sizeof(x->why)), 0);
+	for (int s = 1; s < PCI_SLOTS; s++)
+		fns += x->bus->slots[s] != NULL;
+	assert_int_equal(fns, 2);
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 2);
+	vm_destroy(x->vm); /* the owner goes with the VM */
+	x->vm = NULL;
+	assert_int_equal(fake_count_fds(x->f, FAKE_DEVICE), 0);
+	assert_int_equal(fake_count_fds(x->f, FAKE_CONTAINER), 0);
+	assert_int_equal(fake_count_dma(x->f), 0);
+	assert_int_equal(x->f->nr_maps, 0);
+	assert_int_equal(x->f->errors, 0);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_what_the_guest_sees, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bars_follow_the_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_routes_and_vfio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msix_page_traps_in_a_mappable_bar, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_trapped_access_goes_to_the_device, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_refused_devices, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_destroy_undoes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_attach, setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
