@@ -30,7 +30,8 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-BENCHES = ("boot", "startup", "exits", "memory", "disk", "net", "density", "snapshot")
+BENCHES = ("boot", "startup", "exits", "memory", "disk", "net", "density", "snapshot",
+           "transport")
 
 WHERE = {
     "direct": "directly on hardware KVM",
@@ -507,6 +508,68 @@ def bench_boot(env, res, opts):
 
 
 # ---------------------------------------------------------------------------
+# transport: vibevmm's virtio-pci against its virtio-mmio (issue 13: mmio
+# stays the default until this says otherwise)
+# ---------------------------------------------------------------------------
+
+TRANSPORTS = ("pci", "mmio")
+TRANSPORT_JOBS = ("qd1", "qd32")  # small requests: the transport's cost shows
+
+
+def transport_once(env, opts, transport, img, initrd, script):
+    cmd = env.linux_cmd("vibevmm", IO_GUEST, 1, IO_MEM_MB, cmd_extra=shell_cmd(script),
+                        initrd=initrd, vib_extra=["--disk", f"path={img}",
+                                                  "--transport", transport])
+    p = env.spawn("vibevmm", cmd)
+    if not pump([p], lambda: p.done, opts.io_timeout):
+        p.stop(5)
+        return None, f"{transport}: no poweroff within {opts.io_timeout}s\n{p.tail()}"
+    t_init = p.when(INIT_MARK)
+    if p.rc != 0 or t_init is None:
+        return None, f"{transport}: exit {p.rc}, /init marker {'seen' if t_init else 'missing'}\n{p.tail()}"
+    try:
+        got = {n: fio_value(guest_json(p, "BENCH-FIO", n), n) for n in TRANSPORT_JOBS}
+    except (KeyError, ValueError, IndexError) as e:
+        return None, f"{transport}: incomplete results ({e})\n{p.tail()}"
+    got["wall"] = (t_init - p.t0) * 1000
+    return got, None
+
+
+def bench_transport(env, res, opts, tmp):
+    initrd = env.bb / "initrd-bench.cpio"
+    if not initrd.exists():
+        res.skip("transport", f"{initrd} missing (bench/run.sh builds it)")
+        return
+    mb = min(opts.disk_mb, 256)
+    img = tmp / "transport.img"
+    with open(img, "wb") as f:
+        for _ in range(mb):
+            f.write(b"\1" * (1 << 20))
+    script = disk_script(mb, opts.randread_secs, TRANSPORT_JOBS)
+    samples = {t: {k: [] for k in ("wall", *TRANSPORT_JOBS)} for t in TRANSPORTS}
+    log(f"transport: {opts.io_reps} runs per transport")
+    for rep in range(opts.io_reps):
+        for t in (TRANSPORTS if rep % 2 == 0 else TRANSPORTS[::-1]):
+            got, err = transport_once(env, opts, t, img, initrd, script)
+            if got is None:
+                res.error("transport", err)
+                continue
+            for k, v in got.items():
+                samples[t][k].append(v)
+            log(f"transport: run {rep + 1} {t}: /init at {got['wall']:.0f} ms, "
+                + ", ".join(f"{n} {got[n]:.0f} IOPS" for n in TRANSPORT_JOBS))
+    img.unlink(missing_ok=True)
+    case = f"cloud kernel, 1 vCPU, a {mb} MiB disk (host page cache)"
+    res.row("transport", case, "start -> /init marker (wall)", "ms", "lower",
+            samples["pci"]["wall"], samples["mmio"]["wall"], table="transport")
+    for name, _, metric, unit in DISK_JOBS:
+        if name in TRANSPORT_JOBS:
+            res.row("transport", case, metric.format(secs=opts.randread_secs), unit, "higher",
+                    samples["pci"][name], samples["mmio"][name], table="transport")
+
+
+
+# ---------------------------------------------------------------------------
 # startup: process start -> first guest instruction -> exit
 # ---------------------------------------------------------------------------
 
@@ -824,7 +887,7 @@ def fio_value(d, name):
     return side["bw_bytes"] / (1 << 20)
 
 
-def disk_script(mb, secs):
+def disk_script(mb, secs, names=None):
     # random reads first, on a cold host cache (a VMM that reads through the
     # host page cache would otherwise serve them from the sequential pass)
     lines = ["f() { n=$1; shift; fio --name=$n --filename=/dev/vda --direct=1 --ioengine=libaio "
@@ -832,7 +895,8 @@ def disk_script(mb, secs):
              "echo \"BENCH-FIO $n rc=$rc $(tr -d ' \\n\\t' </tmp/fio.json)\"; "
              "[ $rc = 0 ] || cat /tmp/fio.err; }"]
     for name, args, _, _ in DISK_JOBS:
-        lines.append(f"f {name} " + args.format(secs=secs, mb=mb))
+        if names is None or name in names:
+            lines.append(f"f {name} " + args.format(secs=secs, mb=mb))
     return "\n".join(lines) + "\n"
 
 
@@ -1467,7 +1531,7 @@ def cmd_run(a):
 
     kernels = sorted({k for k, _ in opts.boot_cases} | {opts.memory_kernel, "microvm-vmlinux"}
                      | ({opts.snapshot_kernel} if "snapshot" in only else set())
-                     | ({IO_GUEST} if {"disk", "net"} & set(only) else set()))
+                     | ({IO_GUEST} if {"disk", "net", "transport"} & set(only) else set()))
     if env.kind == "testhost" and not a.no_stage:
         env.stage(kernels)
     if not env.have_qemu():
@@ -1515,6 +1579,8 @@ def cmd_run(a):
                     bench_density(env, res, opts)
                 elif b == "snapshot":
                     bench_snapshot(env, res, opts, tmp)
+                elif b == "transport":
+                    bench_transport(env, res, opts, tmp)
                 elif b in ("disk", "net"):
                     why = io_feature_check(env, b, tmp)
                     if why and not (a.io_qemu_alone or os.environ.get("BENCH_IO_QEMU_ALONE")):
@@ -1683,6 +1749,18 @@ def render(runs):
                        "median [min-max] of the boot runs")
             out.append(table([[r["case"], r["metric"], count_cell(r["a"]), str(len(r["a"]))]
                               for r in per_boot], ["case", "reason", "exits", "n"]))
+        trans = [r for r in run["rows"] if r["table"] == "transport" and (r["a"] or r["b"])]
+        if trans:
+            out.append("")
+            out.append("   virtio transports: vibevmm --transport pci vs its default mmio, "
+                       "median [min-max]; ratio = pci / mmio")
+            rows = []
+            for r in trans:
+                q = ratio(r["a"], r["b"])
+                rows.append([r["case"], r["metric"], r["unit"], cell(r["a"]), cell(r["b"]),
+                             f"{q:.2f}" if q is not None else "n/a", f"{len(r['a'])}/{len(r['b'])}"])
+            out.append(table(rows, ["case", "metric", "unit", "virtio-pci", "virtio-mmio",
+                                    "ratio", "n"]))
         floor = [r for r in run["rows"] if r["table"] == "floor" and (r["a"] or r["b"])]
         if floor:
             out.append("")
@@ -1739,6 +1817,10 @@ METHODS = """Methods (details in bench/README.md):
             savevm's stream) and restored in a new process (vibevmm --restore;
             QEMU -incoming from the file, then cont): process start -> the first
             line after the saved one. Sizes: allocated bytes on disk.
+  transport vibevmm alone, --transport pci against its default virtio-mmio: the
+            cloud kernel with one disk (a file, host page cache) to /init, then
+            fio 4 KiB random reads at QD1 and QD32 (O_DIRECT in the guest), where
+            a request's notify and interrupt cost most; the two alternate.
   arm64     inside the arm64 test host, boot as above (bench/bootclock.c times
             it, ru_maxrss from wait4) vs qemu-system-aarch64 -M virt -accel kvm;
             exit floor: bench/exitbench-arm64.c, N MMIO stores per run."""

@@ -4,7 +4,7 @@
 # Usage: bench/run.sh [--reps N] [--only a,b,c] [--json FILE] [--png FILE] [--quick]
 #        bench/run.sh --smoke
 #   --reps N     runs per VMM and case (default 5; disk, net: at most 3)
-#   --only LIST  some of: boot,startup,exits,memory,disk,net,density,snapshot,arm64
+#   --only LIST  some of: boot,startup,exits,memory,disk,net,density,snapshot,transport,arm64
 #                (default all; arm64: boot and exit cost inside the arm64
 #                test host, vibevmm vs qemu-system-aarch64 -M virt)
 #   --json FILE  results (default bench/results/latest.json; the table goes
@@ -60,13 +60,13 @@ case "$PNG" in ''|/*) ;; *) PNG=$top/$PNG ;; esac
 want() { [ -z "$ONLY" ] || [[ ",$ONLY," == *",$1,"* ]]; }
 for b in ${ONLY//,/ }; do
     case "$b" in
-        boot|startup|exits|memory|disk|net|density|snapshot|arm64) ;;
-        *) die "unknown benchmark '$b' (have: boot,startup,exits,memory,disk,net,density,snapshot,arm64)" ;;
+        boot|startup|exits|memory|disk|net|density|snapshot|transport|arm64) ;;
+        *) die "unknown benchmark '$b' (have: boot,startup,exits,memory,disk,net,density,snapshot,transport,arm64)" ;;
     esac
 done
 # the x86 benchmarks (all but arm64)
 X86=0
-for b in boot startup exits memory disk net density snapshot; do want "$b" && X86=1; done
+for b in boot startup exits memory disk net density snapshot transport; do want "$b" && X86=1; done
 PY=/usr/bin/python3
 BB=build/bench
 MODEARGS=()
@@ -100,7 +100,7 @@ elif ! tests/e2e/prepare-assets.sh; then
     LINUX=0
 fi
 # disk and net: the cloud guest's initramfs + fio, iperf3 and their libraries
-if [ "$LINUX" = 1 ] && { want disk || want net; }; then
+if [ "$LINUX" = 1 ] && { want disk || want net || want transport; }; then
     tools=$(tests/fixtures/make-bench-tools.sh) || die "cannot build the fio/iperf3 archive"
     make -s -f bench/bench.mk initrd BENCH_TOOLS="$tools" >&2 ||
         die "building the benchmark initramfs failed"
@@ -130,9 +130,9 @@ fi
 # One session (one test host) per benchmark and per boot case: a nested guest
 # that hangs the emulated machine costs that part only (it is retried once).
 ONLY_IN=$(tr ',' '\n' <<< "$ONLY" | grep -Ev '^(arm64|)$' | paste -sd, -) || true
-[ -n "$ONLY" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density,snapshot
+[ -n "$ONLY" ] || ONLY_IN=boot,startup,exits,memory,disk,net,density,snapshot,transport
 if [ "$LINUX" = 0 ]; then
-    ONLY_IN=$(tr ',' '\n' <<< "$ONLY_IN" | grep -Ev '^(boot|memory|disk|net|density|snapshot)$' |
+    ONLY_IN=$(tr ',' '\n' <<< "$ONLY_IN" | grep -Ev '^(boot|memory|disk|net|density|snapshot|transport)$' |
               paste -sd, -) || true
 fi
 want_in() { [[ ",$ONLY_IN," == *",$1,"* ]]; }
