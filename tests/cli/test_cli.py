@@ -1,5 +1,6 @@
 """The vibevmm command line: options, errors, and asm guests end to end."""
 import os
+import pathlib
 import select
 import signal
 import subprocess
@@ -82,6 +83,25 @@ def test_vfio_device_errors_are_one_line(vibevmm, tmp_path, kvm_usable):
         res = run([vibevmm, "--kernel", str(kernel), "--vfio", dev])
         assert res.returncode == 1
         assert needle in one_error_line(res)
+
+
+def test_vfio_without_iommu_says_so(vibevmm, tmp_path, kvm_usable):
+    """On a host whose IOMMU is off (this one, and the plain test hosts),
+    a real PCI device has no IOMMU group: the one line says that and how
+    to turn the IOMMU on."""
+    groups = pathlib.Path("/sys/kernel/iommu_groups")
+    if groups.is_dir() and any(groups.iterdir()):
+        pytest.skip("this host has an IOMMU")
+    devices = sorted(pathlib.Path("/sys/bus/pci/devices").glob("*"))
+    if not devices:
+        pytest.skip("this host has no PCI device")
+    kernel = tmp_path / "k"
+    kernel.write_bytes(b"not a kernel")
+    res = run([vibevmm, "--kernel", str(kernel), "--vfio", devices[0].name])
+    assert res.returncode == 1
+    line = one_error_line(res)
+    assert f"vfio {devices[0].name}: no IOMMU group" in line, line
+    assert "intel_iommu=on" in line, line
 
 
 def test_hello_guest_exit_status_and_console(vibevmm, guest_dir, kvm_usable):
