@@ -15,7 +15,6 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,21 +33,6 @@ enum { SEC_LAYOUT = 1, SEC_APP, SEC_VM, SEC_VCPU, SEC_DEVICE };
 #define PAGE 4096u
 #define NAME_MAX_LEN 64
 
-static int fail(int err, char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int fail(int err, char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return err;
-}
-
 /* ---- saving ---- */
 
 /* Devices 0..*n-1 quiesced; on failure they are let go again. */
@@ -62,8 +46,8 @@ static int quiesce_devices(struct vm *vm, char *why, size_t len)
 			while (i-- > 0)
 				if (vm->devices[i]->unquiesce)
 					vm->devices[i]->unquiesce(vm->devices[i]);
-			return fail(err, why, len, "%s: cannot quiesce it: %s", d->name,
-				    strerror(-err));
+			return fail_why(-err, why, len, "%s: cannot quiesce it: %s", d->name,
+					strerror(-err));
 		}
 	}
 	return 0;
@@ -109,7 +93,8 @@ static int add_cpu_state(struct snap_writer *w, struct vm *vm, char *why, size_t
 
 	if (err) {
 		snap_buf_free(&b);
-		return fail(err, why, len, "the VM's interrupt and clock state: %s", strerror(-err));
+		return fail_why(-err, why, len,
+				"the VM's interrupt and clock state: %s", strerror(-err));
 	}
 	add_buf(w, SEC_VM, 0, &b);
 	for (int i = 0; i < VM_MAX_VCPUS; i++) {
@@ -118,7 +103,7 @@ static int add_cpu_state(struct snap_writer *w, struct vm *vm, char *why, size_t
 		err = vcpu_state_save(vm->vcpus[i], &b);
 		if (err) {
 			snap_buf_free(&b);
-			return fail(err, why, len, "vCPU %d: %s", i, strerror(-err));
+			return fail_why(-err, why, len, "vCPU %d: %s", i, strerror(-err));
 		}
 		add_buf(w, SEC_VCPU, (uint32_t)i, &b);
 	}
@@ -132,8 +117,8 @@ static int add_device(struct snap_writer *w, struct device *d, int i, char *why,
 	int err = 0;
 
 	if (!d->stateless && !d->save)
-		return fail(-EOPNOTSUPP, why, len, "%s: this device cannot be snapshotted",
-			    d->name);
+		return fail_why(EOPNOTSUPP, why, len, "%s: this device cannot be snapshotted",
+				d->name);
 	snap_put_u16(&b, (uint16_t)name_len);
 	snap_put_bytes(&b, d->name, name_len);
 	snap_put_u64(&b, d->base);
@@ -143,8 +128,8 @@ static int add_device(struct snap_writer *w, struct device *d, int i, char *why,
 		err = d->save(d, &b);
 	if (err) {
 		snap_buf_free(&b);
-		return fail(err, why, len, "%s: %s", d->name, err == -EOPNOTSUPP ?
-			    "cannot be snapshotted in this configuration" : strerror(-err));
+		return fail_why(-err, why, len, "%s: %s", d->name, err == -EOPNOTSUPP ?
+				"cannot be snapshotted in this configuration" : strerror(-err));
 	}
 	add_buf(w, SEC_DEVICE, (uint32_t)i, &b);
 	return 0;
@@ -247,14 +232,14 @@ static int state_bytes(struct vm *vm, const void *app, size_t app_len, uint8_t *
 	int err;
 
 	if (vm_run_state(vm) != VM_RUN_PAUSED)
-		return fail(-EBUSY, why, len, "the VM is not paused");
+		return fail_why(EBUSY, why, len, "the VM is not paused");
 	err = quiesce_devices(vm, why, len);
 	if (err)
 		return err;
 	snap_writer_init(&w, arch_snapshot_id());
 	err = collect(&w, vm, app, app_len, why, len);
 	if (!err && (err = snap_file_bytes(&w, bytes, n)))
-		fail(err, why, len, "the state: %s", strerror(-err));
+		fail_why(-err, why, len, "the state: %s", strerror(-err));
 	snap_writer_free(&w);
 	return err;
 }
@@ -267,15 +252,15 @@ int vm_snapshot_fds(struct vm *vm, int state_fd, int mem_fd, const void *app, si
 	int err;
 
 	if (!vm || state_fd < 0 || mem_fd < 0 || (app_len && !app))
-		return fail(-EINVAL, why, why_len, "bad arguments");
+		return fail_why(EINVAL, why, why_len, "bad arguments");
 	err = state_bytes(vm, app, app_len, &bytes, &n, why, why_len);
 	if (err)
 		return err;
 	err = write_memory(vm, mem_fd);
 	if (err)
-		fail(err, why, why_len, "the memory file: %s", strerror(-err));
+		fail_why(-err, why, why_len, "the memory file: %s", strerror(-err));
 	else if ((err = write_state_fd(state_fd, bytes, n)))
-		fail(err, why, why_len, "the state file: %s", strerror(-err));
+		fail_why(-err, why, why_len, "the state file: %s", strerror(-err));
 	free(bytes);
 	unquiesce_devices(vm);
 	return err;
@@ -289,19 +274,19 @@ int vm_snapshot(struct vm *vm, const char *state_path, const char *mem_path, con
 	int state_fd = -1, mem_fd = -1, err = 0;
 
 	if (!vm || !state_path || !mem_path)
-		return fail(-EINVAL, why, why_len, "bad arguments");
+		return fail_why(EINVAL, why, why_len, "bad arguments");
 	if (asprintf(&tmp, "%s.tmp", state_path) < 0)
-		return fail(-ENOMEM, why, why_len, "out of memory");
+		return fail_why(ENOMEM, why, why_len, "out of memory");
 	state_fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (state_fd < 0)
-		err = fail(-errno, why, why_len, "%s: %s", state_path, strerror(errno));
+		err = fail_why(errno, why, why_len, "%s: %s", state_path, strerror(errno));
 	mem_fd = err ? -1 : open(mem_path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
 	if (!err && mem_fd < 0)
-		err = fail(-errno, why, why_len, "%s: %s", mem_path, strerror(errno));
+		err = fail_why(errno, why, why_len, "%s: %s", mem_path, strerror(errno));
 	if (!err)
 		err = vm_snapshot_fds(vm, state_fd, mem_fd, app, app_len, why, why_len);
 	if (!err && rename(tmp, state_path))
-		err = fail(-errno, why, why_len, "%s: %s", state_path, strerror(errno));
+		err = fail_why(errno, why, why_len, "%s: %s", state_path, strerror(errno));
 	if (mem_fd >= 0)
 		close(mem_fd);
 	if (state_fd >= 0)
@@ -324,7 +309,7 @@ static int read_state_file(const char *path, uint8_t **out, size_t *out_len, cha
 	struct stat st;
 
 	if (fd < 0)
-		return fail(-errno, why, len, "%s: %s", path, strerror(errno));
+		return fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && (uint64_t)st.st_size < cap)
 		cap = (size_t)st.st_size + 1;
 	buf = malloc(cap);
@@ -339,10 +324,10 @@ static int read_state_file(const char *path, uint8_t **out, size_t *out_len, cha
 	}
 	close(fd);
 	if (!buf)
-		return fail(-ENOMEM, why, len, "out of memory");
+		return fail_why(ENOMEM, why, len, "out of memory");
 	if (n > SNAP_HEADER_LEN + SNAP_MAX_BODY) {
 		free(buf);
-		return fail(-EFBIG, why, len, "%s: too big for a snapshot state file", path);
+		return fail_why(EFBIG, why, len, "%s: too big for a snapshot state file", path);
 	}
 	*out = buf;
 	*out_len = n;
@@ -363,7 +348,7 @@ static int open_state(const char *path, uint8_t **buf, struct snap_file *f, char
 	if (err) {
 		free(*buf);
 		*buf = NULL;
-		return fail(err, why, len, "%s: %s", path, reason);
+		return fail_why(-err, why, len, "%s: %s", path, reason);
 	}
 	return 0;
 }
@@ -382,7 +367,7 @@ int vm_snapshot_app_data(const char *state_path, void **app, size_t *app_len, ch
 	*app_len = 0;
 	s = snap_find(&f, SEC_APP, 0);
 	if (s && s->len && !(*app = malloc((size_t)s->len)))
-		err = fail(-ENOMEM, why, why_len, "out of memory");
+		err = fail_why(ENOMEM, why, why_len, "out of memory");
 	if (s && *app) {
 		memcpy(*app, s->payload, (size_t)s->len);
 		*app_len = (size_t)s->len;
@@ -406,21 +391,21 @@ static int parse_layout(const struct snap_file *f, struct layout *l, char *why, 
 	struct snap_cursor c;
 
 	if (!s)
-		return fail(-EINVAL, why, len, "the snapshot has no RAM layout");
+		return fail_why(EINVAL, why, len, "the snapshot has no RAM layout");
 	c = snap_cursor_of(s);
 	*l = (struct layout){ .vcpus = snap_get_u32(&c), .slots = snap_get_u32(&c) };
 	if (l->vcpus < 1 || l->vcpus > VM_MAX_VCPUS || l->slots < 1 || l->slots > MM_MAX_SLOTS)
-		return fail(-EINVAL, why, len, "the snapshot's layout is malformed");
+		return fail_why(EINVAL, why, len, "the snapshot's layout is malformed");
 	for (uint32_t i = 0; i < l->slots; i++) {
 		l->slot[i].gpa = snap_get_u64(&c);
 		l->slot[i].size = snap_get_u64(&c);
 		l->slot[i].offset = snap_get_u64(&c);
 		if (l->slot[i].offset != l->total || l->slot[i].size > UINT64_MAX - l->total)
-			return fail(-EINVAL, why, len, "the snapshot's layout is malformed");
+			return fail_why(EINVAL, why, len, "the snapshot's layout is malformed");
 		l->total += l->slot[i].size;
 	}
 	if (!snap_cursor_done(&c))
-		return fail(-EINVAL, why, len, "the snapshot's layout is malformed");
+		return fail_why(EINVAL, why, len, "the snapshot's layout is malformed");
 	return 0;
 }
 
@@ -430,16 +415,16 @@ static int check_ram(const struct vm *vm, const struct layout *l, char *why, siz
 	const struct mem_map *mm = vm->mem_map;
 
 	if ((uint32_t)mm->nr_slots != l->slots)
-		return fail(-EINVAL, why, len, "the VM has %d RAM slots, the snapshot %u",
-			    mm->nr_slots, l->slots);
+		return fail_why(EINVAL, why, len, "the VM has %d RAM slots, the snapshot %u",
+				mm->nr_slots, l->slots);
 	for (uint32_t i = 0; i < l->slots; i++)
 		if (mm->slots[i].gpa != l->slot[i].gpa || mm->slots[i].size != l->slot[i].size)
-			return fail(-EINVAL, why, len,
-				    "RAM slot %u: the VM has %llu bytes at 0x%llx, the snapshot %llu at 0x%llx",
-				    i, (unsigned long long)mm->slots[i].size,
-				    (unsigned long long)mm->slots[i].gpa,
-				    (unsigned long long)l->slot[i].size,
-				    (unsigned long long)l->slot[i].gpa);
+			return fail_why(EINVAL, why, len,
+					"RAM slot %u: the VM has %llu bytes at 0x%llx, the snapshot %llu at 0x%llx",
+					i, (unsigned long long)mm->slots[i].size,
+					(unsigned long long)mm->slots[i].gpa,
+					(unsigned long long)l->slot[i].size,
+					(unsigned long long)l->slot[i].gpa);
 	return 0;
 }
 
@@ -479,23 +464,24 @@ static unsigned count_tag(const struct snap_file *f, uint32_t tag)
 static int check_devices(const struct snap_file *f, const struct vm *vm, char *why, size_t len)
 {
 	if (count_tag(f, SEC_DEVICE) != (unsigned)vm->num_devices)
-		return fail(-EINVAL, why, len, "the VM has %d devices, the snapshot %u",
-			    vm->num_devices, count_tag(f, SEC_DEVICE));
+		return fail_why(EINVAL, why, len, "the VM has %d devices, the snapshot %u",
+				vm->num_devices, count_tag(f, SEC_DEVICE));
 	for (int i = 0; i < vm->num_devices; i++) {
 		const struct snap_section *s = snap_find(f, SEC_DEVICE, (uint32_t)i);
 		const struct device *d = vm->devices[i];
 		struct dev_header h;
 
 		if (!s || parse_dev_header(s, &h))
-			return fail(-EINVAL, why, len, "the snapshot's device %d is malformed", i);
+			return fail_why(EINVAL, why, len,
+					"the snapshot's device %d is malformed", i);
 		if (strcmp(h.name, d->name) || h.base != d->base || h.size != d->size ||
 		    h.stateless != d->stateless)
-			return fail(-EINVAL, why, len,
-				    "device %d: the VM has %s at 0x%llx, the snapshot %s at 0x%llx", i,
-				    d->name, (unsigned long long)d->base, h.name,
-				    (unsigned long long)h.base);
+			return fail_why(EINVAL, why, len,
+					"device %d: the VM has %s at 0x%llx, the snapshot %s at 0x%llx", i,
+					d->name, (unsigned long long)d->base, h.name,
+					(unsigned long long)h.base);
 		if (!d->stateless && !d->load)
-			return fail(-EOPNOTSUPP, why, len, "%s: cannot be restored", d->name);
+			return fail_why(EOPNOTSUPP, why, len, "%s: cannot be restored", d->name);
 	}
 	return 0;
 }
@@ -503,10 +489,11 @@ static int check_devices(const struct snap_file *f, const struct vm *vm, char *w
 static int check_vcpus(const struct snap_file *f, const struct layout *l, char *why, size_t len)
 {
 	if (!snap_find(f, SEC_VM, 0) || count_tag(f, SEC_VCPU) != l->vcpus)
-		return fail(-EINVAL, why, len, "the snapshot's CPU state is incomplete");
+		return fail_why(EINVAL, why, len, "the snapshot's CPU state is incomplete");
 	for (uint32_t i = 0; i < l->vcpus; i++)
 		if (!snap_find(f, SEC_VCPU, i))
-			return fail(-EINVAL, why, len, "the snapshot has no state for vCPU %u", i);
+			return fail_why(EINVAL, why, len,
+					"the snapshot has no state for vCPU %u", i);
 	return 0;
 }
 
@@ -536,12 +523,13 @@ static int load_memory(struct vm *vm, const char *path, const struct layout *l, 
 	struct stat st;
 
 	if (fd < 0)
-		return fail(-errno, why, len, "%s: %s", path, strerror(errno));
+		return fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	if (fstat(fd, &st))
-		err = fail(-errno, why, len, "%s: %s", path, strerror(errno));
+		err = fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	else if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != l->total)
-		err = fail(-EINVAL, why, len, "%s: not the snapshot's memory file (%llu bytes, want %llu)",
-			   path, (unsigned long long)st.st_size, (unsigned long long)l->total);
+		err = fail_why(EINVAL, why, len,
+			       "%s: not the snapshot's memory file (%llu bytes, want %llu)",
+			       path, (unsigned long long)st.st_size, (unsigned long long)l->total);
 	for (uint32_t i = 0; !err && i < l->slots; i++) {
 		struct mem_slot *s = &vm->mem_map->slots[i];
 
@@ -551,7 +539,7 @@ static int load_memory(struct vm *vm, const char *path, const struct layout *l, 
 			      (off_t)l->slot[i].offset) == MAP_FAILED)
 			err = -errno;
 		if (err)
-			fail(err, why, len, "%s: %s", path, strerror(-err));
+			fail_why(-err, why, len, "%s: %s", path, strerror(-err));
 	}
 	close(fd);
 	return err;
@@ -565,16 +553,18 @@ static int load_cpus(const struct snap_file *f, struct vm *vm, const struct layo
 
 	for (uint32_t i = 0; i < l->vcpus; i++)
 		if (!vm_create_vcpu(vm, (int)i))
-			return fail(-errno, why, len, "cannot create vCPU %u: %s", i, strerror(errno));
+			return fail_why(errno, why, len,
+					"cannot create vCPU %u: %s", i, strerror(errno));
 	c = snap_cursor_of(snap_find(f, SEC_VM, 0));
 	err = vm_state_load(vm, &c);
 	if (err)
-		return fail(err, why, len, "the VM's interrupt and clock state: %s", strerror(-err));
+		return fail_why(-err, why, len,
+				"the VM's interrupt and clock state: %s", strerror(-err));
 	for (uint32_t i = 0; i < l->vcpus; i++) {
 		c = snap_cursor_of(snap_find(f, SEC_VCPU, i));
 		err = vcpu_state_load(vm->vcpus[i], &c);
 		if (err)
-			return fail(err, why, len, "vCPU %u: %s", i, strerror(-err));
+			return fail_why(-err, why, len, "vCPU %u: %s", i, strerror(-err));
 	}
 	return 0;
 }
@@ -591,8 +581,8 @@ static int load_devices(const struct snap_file *f, struct vm *vm, char *why, siz
 		parse_dev_header(snap_find(f, SEC_DEVICE, (uint32_t)i), &h);
 		err = d->load(d, &h.payload);
 		if (err)
-			return fail(err, why, len, "%s: %s", d->name, err == -EINVAL ?
-				    "its saved state is malformed" : strerror(-err));
+			return fail_why(-err, why, len, "%s: %s", d->name, err == -EINVAL ?
+					"its saved state is malformed" : strerror(-err));
 	}
 	return 0;
 }
@@ -606,12 +596,12 @@ int vm_restore(struct vm *vm, const char *state_path, const char *mem_path,
 	int err;
 
 	if (!vm || !state_path || !mem_path)
-		return fail(-EINVAL, why, why_len, "bad arguments");
+		return fail_why(EINVAL, why, why_len, "bad arguments");
 	if (vm_run_state(vm) != VM_RUN_CREATED || vm->num_vcpus)
-		return fail(-EBUSY, why, why_len, "the VM must be built but have no vCPU yet");
+		return fail_why(EBUSY, why, why_len, "the VM must be built but have no vCPU yet");
 	if (!vm->ops->vcpu_state_load || !vm->ops->vm_state_load)
-		return fail(-EOPNOTSUPP, why, why_len, "snapshots are not supported on %s",
-			    vm->ops->name);
+		return fail_why(EOPNOTSUPP, why, why_len, "snapshots are not supported on %s",
+				vm->ops->name);
 	err = open_state(state_path, &buf, &f, why, why_len);
 	/* Everything checked before anything changes. */
 	if (!err)

@@ -52,6 +52,18 @@ int set_why(char *why, size_t len, const char *fmt, ...)
 	return -1;
 }
 
+int fail_why(int err, char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && len) {
+		va_start(ap, fmt);
+		vsnprintf(why, len, fmt, ap);
+		va_end(ap);
+	}
+	return -err;
+}
+
 int parse_u64(const char *s, uint64_t *out)
 {
 	char *end;

@@ -22,6 +22,10 @@ struct vm;
 /* Log a line ("vibevmm: LEVEL: ...") to stderr when `level` <= `threshold`. */
 void vlog(int threshold, int level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* The same for a failure with errno value err (positive): returns -err,
+ * so `return fail_why(EINVAL, why, len, "...", ...);`. why may be NULL. */
+int fail_why(int err, char *why, size_t len, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
 
 /*
  * Log for a VM, at its own threshold (vm->log_level), through its stderr

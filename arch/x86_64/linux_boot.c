@@ -9,26 +9,12 @@
  * registers and virtio windows either way.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "arch/x86_64/layout.h"
 #include "arch/x86_64/linux_boot.h"
 #include "utils.h"
-
-static int why_fail(char *why, size_t len, int err, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int why_fail(char *why, size_t len, int err, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(why, len, fmt, ap);
-	va_end(ap);
-	return err;
-}
 
 /* Copy the kernel's segments; returns the end of the highest one. */
 static int place_kernel(struct vm *vm, const struct kernel_image *k,
@@ -41,18 +27,18 @@ static int place_kernel(struct vm *vm, const struct kernel_image *k,
 
 		/* Below 1 MiB live the boot tables; no --mem moves those. */
 		if (s->gpa < X86_HIGH_MEMORY_START)
-			return why_fail(why, len, -ERANGE,
+			return fail_why(ERANGE, why, len,
 					"kernel segment at 0x%llx is below 1 MiB, where the boot tables and BIOS area are; link the kernel at 0x100000 or above",
 					(unsigned long long)s->gpa);
 		/* The hole holds devices; no --mem puts RAM there either. */
 		if (s->gpa < X86_MMIO_HOLE_END && s->gpa + s->mem_size > X86_MMIO_HOLE_START)
-			return why_fail(why, len, -ERANGE,
+			return fail_why(ERANGE, why, len,
 					"kernel segment at 0x%llx (%llu KiB) overlaps the device area at 0x%llx-0x%llx, which is not RAM; link the kernel elsewhere",
 					(unsigned long long)s->gpa,
 					(unsigned long long)(s->mem_size >> 10),
 					X86_MMIO_HOLE_START, X86_MMIO_HOLE_END - 1);
 		if (!dst)
-			return why_fail(why, len, -ERANGE,
+			return fail_why(ERANGE, why, len,
 					"kernel segment at 0x%llx (%llu KiB) is outside guest RAM; try more --mem",
 					(unsigned long long)s->gpa,
 					(unsigned long long)(s->mem_size >> 10));
@@ -71,7 +57,7 @@ static int place_cmdline(struct vm *vm, const struct kernel_image *k,
 	size_t max = k->setup_header ? k->cmdline_size : 2047;
 
 	if (n > max || n + 1 > X86_CMDLINE_MAX)
-		return why_fail(why, len, -E2BIG, "--cmdline is %zu bytes; this kernel takes at most %zu",
+		return fail_why(E2BIG, why, len, "--cmdline is %zu bytes; this kernel takes at most %zu",
 				n, max);
 	return vm_write_guest(vm, X86_CMDLINE_ADDR, cmdline, n + 1);
 }
@@ -88,7 +74,7 @@ static int place_initrd(struct vm *vm, const struct x86_linux_boot *b,
 	err = x86_place_initrd(b->platform.ram_size, b->initrd_len, addr_max,
 			       kernel_end, gpa);
 	if (err)
-		return why_fail(why, len, err,
+		return fail_why(-err, why, len,
 				"initrd (%zu MiB) does not fit in guest RAM above the kernel; try more --mem",
 				b->initrd_len >> 20);
 	return vm_write_guest(vm, *gpa, b->initrd, b->initrd_len);
@@ -103,13 +89,13 @@ static int place_tables(struct vm *vm, const struct x86_platform *p,
 	int err;
 
 	if (!acpi || !mp)
-		return why_fail(why, len, -ERANGE, "guest RAM does not cover the BIOS area");
+		return fail_why(ERANGE, why, len, "guest RAM does not cover the BIOS area");
 	err = acpi_build_tables(acpi, acpi_len, X86_ACPI_RSDP_ADDR, p, rsdp);
 	if (err < 0)
-		return why_fail(why, len, err, "cannot build ACPI tables: %s", strerror(-err));
+		return fail_why(-err, why, len, "cannot build ACPI tables: %s", strerror(-err));
 	err = mptable_build(mp, X86_MPTABLE_MAX_SIZE, X86_MPTABLE_ADDR, p->nr_cpus);
 	if (err < 0)
-		return why_fail(why, len, err, "cannot build the MP table: %s", strerror(-err));
+		return fail_why(-err, why, len, "cannot build the MP table: %s", strerror(-err));
 	return 0;
 }
 
@@ -134,7 +120,7 @@ static int place_reset_stub(struct vm *vm, char *why, size_t len)
 	_Static_assert(sizeof(reset_stub) <= X86_BIOS_END - X86_RESET_VECTOR_ADDR,
 		       "the reset stub must fit below 1 MiB");
 	if (vm_write_guest(vm, X86_RESET_VECTOR_ADDR, reset_stub, sizeof(reset_stub)))
-		return why_fail(why, len, -ERANGE, "guest RAM does not cover the reset vector");
+		return fail_why(ERANGE, why, len, "guest RAM does not cover the reset vector");
 	return 0;
 }
 
@@ -147,10 +133,10 @@ static int enter_linux64(struct vm *vm, const struct x86_linux_boot *b,
 	int err;
 
 	if (!zero_page)
-		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the zero page");
+		return fail_why(ERANGE, why, why_len, "guest RAM does not cover the zero page");
 	err = x86_build_zero_page(zero_page, zp);
 	if (err)
-		return why_fail(why, why_len, err, "cannot build the zero page: %s", strerror(-err));
+		return fail_why(-err, why, why_len, "cannot build the zero page: %s", strerror(-err));
 	/* Linux sets up its own stack; one below the zero page is harmless. */
 	x86_regs_long_mode(regs, b->kernel->entry, X86_ZERO_PAGE_ADDR);
 	regs->rsi = X86_ZERO_PAGE_ADDR;
@@ -173,10 +159,10 @@ static int enter_pvh(struct vm *vm, const struct x86_linux_boot *b,
 	int err;
 
 	if (!info)
-		return why_fail(why, why_len, -ERANGE, "guest RAM does not cover the PVH start info");
+		return fail_why(ERANGE, why, why_len, "guest RAM does not cover the PVH start info");
 	err = x86_build_pvh_start_info(info, X86_PVH_INFO_SIZE, X86_PVH_INFO_ADDR, &pd);
 	if (err)
-		return why_fail(why, why_len, err, "cannot build the PVH start info: %s",
+		return fail_why(-err, why, why_len, "cannot build the PVH start info: %s",
 				strerror(-err));
 	x86_regs_pvh(regs, b->kernel->pvh_entry, X86_PVH_INFO_ADDR);
 	return 0;
@@ -209,13 +195,13 @@ int x86_boot_linux(struct vm *vm, struct vcpu *bsp,
 	if (!err)
 		err = vcpu_get_regs(bsp, &regs);
 	if (err)
-		return why_fail(why, why_len, err, "cannot set up the boot CPU: %s", strerror(-err));
+		return fail_why(-err, why, why_len, "cannot set up the boot CPU: %s", strerror(-err));
 	err = pvh ? enter_pvh(vm, b, &zp, &regs, why, why_len)
 		  : enter_linux64(vm, b, &zp, &regs, why, why_len);
 	if (err)
 		return err;
 	err = vcpu_set_regs(bsp, &regs);
 	if (err)
-		return why_fail(why, why_len, err, "cannot set boot CPU registers: %s", strerror(-err));
+		return fail_why(-err, why, why_len, "cannot set boot CPU registers: %s", strerror(-err));
 	return 0;
 }

@@ -22,18 +22,6 @@
  * more is not believed. */
 #define VFIO_INFO_MAX 65536
 
-int vfio_fail(int err, char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
 int vfio_ioctl_ptr(const struct vfio_sys *sys, int fd, unsigned long req, void *arg)
 {
 	return sys->ioctl(sys->ctx, fd, req, (unsigned long)(uintptr_t)arg);
@@ -104,12 +92,12 @@ static int read_region(struct vfio_device *d, uint32_t idx, char *why, size_t le
 		err = vfio_region_parse(info, MIN((size_t)info->argsz, size), &d->regions[idx], &bad);
 	free(info);
 	if (err == -EINVAL && bad)
-		return vfio_fail(EINVAL, why, len,
-				 "vfio %s: region %u: malformed VFIO_DEVICE_GET_REGION_INFO answer (%s)",
-				 d->addr, idx, bad);
+		return fail_why(EINVAL, why, len,
+				"vfio %s: region %u: malformed VFIO_DEVICE_GET_REGION_INFO answer (%s)",
+				d->addr, idx, bad);
 	if (err)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_DEVICE_GET_REGION_INFO %u: %s",
-				 d->addr, idx, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_DEVICE_GET_REGION_INFO %u: %s",
+				d->addr, idx, strerror(-err));
 	d->regions[idx].index = idx;
 	return 0;
 }
@@ -120,15 +108,15 @@ static int read_info(struct vfio_device *d, char *why, size_t len)
 	int err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_INFO, &info);
 
 	if (err < 0)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_DEVICE_GET_INFO: %s", d->addr,
-				 strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_DEVICE_GET_INFO: %s", d->addr,
+				strerror(-err));
 	if (!(info.flags & VFIO_DEVICE_FLAGS_PCI))
-		return vfio_fail(ENODEV, why, len, "vfio %s: not a vfio-pci device (flags 0x%x)",
-				 d->addr, info.flags);
+		return fail_why(ENODEV, why, len, "vfio %s: not a vfio-pci device (flags 0x%x)",
+				d->addr, info.flags);
 	if (info.num_regions < VFIO_DEV_REGIONS)
-		return vfio_fail(ENODEV, why, len,
-				 "vfio %s: the device has %u regions, a PCI device at least %d",
-				 d->addr, info.num_regions, VFIO_DEV_REGIONS);
+		return fail_why(ENODEV, why, len,
+				"vfio %s: the device has %u regions, a PCI device at least %d",
+				d->addr, info.num_regions, VFIO_DEV_REGIONS);
 	d->flags = info.flags;
 	d->num_regions = info.num_regions;
 	d->num_irqs = info.num_irqs;
@@ -145,8 +133,8 @@ static int read_msix(struct vfio_device *d, char *why, size_t len)
 		return 0;
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_IRQ_INFO, &irq);
 	if (err < 0)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_DEVICE_GET_IRQ_INFO (MSI-X): %s",
-				 d->addr, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_DEVICE_GET_IRQ_INFO (MSI-X): %s",
+				d->addr, strerror(-err));
 	if (irq.flags & VFIO_IRQ_INFO_EVENTFD)
 		d->msix_count = MIN(irq.count, (uint32_t)PCI_MSIX_MAX_VECTORS);
 	return 0;
@@ -166,8 +154,8 @@ static int get_device_fd(struct vfio_device *d, char *why, size_t len)
 	int fd = vfio_ioctl_ptr(d->c->sys, d->group->fd, VFIO_GROUP_GET_DEVICE_FD, d->addr);
 
 	if (fd < 0)
-		return vfio_fail(-fd, why, len, "vfio %s: VFIO_GROUP_GET_DEVICE_FD: %s", d->addr,
-				 strerror(-fd));
+		return fail_why(-fd, why, len, "vfio %s: VFIO_GROUP_GET_DEVICE_FD: %s", d->addr,
+				strerror(-fd));
 	d->fd = fd;
 	return 0;
 }
@@ -226,20 +214,20 @@ int vfio_device_open(struct vfio_container *c, const char *name, struct vfio_dev
 	int group, err;
 
 	if (!c || !out)
-		return vfio_fail(EINVAL, why, why_len, "vfio: no container");
+		return fail_why(EINVAL, why, why_len, "vfio: no container");
 	*out = NULL;
 	if (vfio_parse_address(name, addr))
-		return vfio_fail(EINVAL, why, why_len,
-				 "vfio: \"%s\" is not a PCI address (0000:00:04.0 or 00:04.0) nor a "
-				 "/sys/bus/pci/devices/ path", name ? name : "");
+		return fail_why(EINVAL, why, why_len,
+				"vfio: \"%s\" is not a PCI address (0000:00:04.0 or 00:04.0) nor a "
+				"/sys/bus/pci/devices/ path", name ? name : "");
 	if (find_device(c, addr))
-		return vfio_fail(EEXIST, why, why_len, "vfio %s: given twice", addr);
+		return fail_why(EEXIST, why, why_len, "vfio %s: given twice", addr);
 	err = vfio_sysfs_check(c->sys, addr, &group, why, why_len);
 	if (err)
 		return err;
 	d = calloc(1, sizeof(*d));
 	if (!d)
-		return vfio_fail(ENOMEM, why, why_len, "vfio %s: out of memory", addr);
+		return fail_why(ENOMEM, why, why_len, "vfio %s: out of memory", addr);
 	d->c = c;
 	d->fd = -1;
 	snprintf(d->addr, sizeof(d->addr), "%s", addr);

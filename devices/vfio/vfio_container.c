@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "devices/vfio/vfio_internal.h"
+#include "utils.h"
 
 #define MIB (1024ULL * 1024)
 
@@ -68,11 +69,11 @@ static int memlock_fail(const struct vfio_container *c, const char *addr, char *
 	if (!c->sys->getrlimit(c->sys->ctx, RLIMIT_MEMLOCK, &rl))
 		snprintf(have, sizeof(have), rl.rlim_cur == RLIM_INFINITY ? "unlimited" : "%llu MiB",
 			 (unsigned long long)(rl.rlim_cur / MIB));
-	return vfio_fail(ENOMEM, why, len,
-			 "vfio %s: VFIO pins all guest RAM: %llu MiB of locked memory needed, "
-			 "RLIMIT_MEMLOCK is %s (raise it: ulimit -l %llu, or LimitMEMLOCK=%lluM in "
-			 "the systemd unit)", addr, (unsigned long long)need, have,
-			 (unsigned long long)need * 1024, (unsigned long long)need);
+	return fail_why(ENOMEM, why, len,
+			"vfio %s: VFIO pins all guest RAM: %llu MiB of locked memory needed, "
+			"RLIMIT_MEMLOCK is %s (raise it: ulimit -l %llu, or LimitMEMLOCK=%lluM in "
+			"the systemd unit)", addr, (unsigned long long)need, have,
+			(unsigned long long)need * 1024, (unsigned long long)need);
 }
 
 /* Before pinning: is the process allowed to lock all of guest RAM?
@@ -101,9 +102,9 @@ static int pick_iommu_type(struct vfio_container *c, char *why, size_t len)
 	for (size_t i = 0; i < sizeof(types) / sizeof(types[0]); i++)
 		if (vfio_ioctl_val(c->sys, c->fd, VFIO_CHECK_EXTENSION, (unsigned long)types[i]) > 0)
 			return types[i];
-	return vfio_fail(ENODEV, why, len,
-			 "vfio: the kernel's VFIO has no type-1 IOMMU backend: %s, and modprobe "
-			 "vfio_iommu_type1", no_iommu_advice);
+	return fail_why(ENODEV, why, len,
+			"vfio: the kernel's VFIO has no type-1 IOMMU backend: %s, and modprobe "
+			"vfio_iommu_type1", no_iommu_advice);
 }
 
 /* /dev/vfio/vfio opened, its API checked and its type-1 IOMMU backend
@@ -117,19 +118,19 @@ static int open_container(struct vfio_container *c, char *why, size_t len)
 	if (c->fd >= 0)
 		return 0;
 	if (vfio_path(sys, path, "/dev/vfio/vfio"))
-		return vfio_fail(ENAMETOOLONG, why, len, "vfio: path too long");
+		return fail_why(ENAMETOOLONG, why, len, "vfio: path too long");
 	fd = sys->open(sys->ctx, path, O_RDWR);
 	if (fd == -ENOENT)
-		return vfio_fail(ENODEV, why, len,
-				 "vfio: /dev/vfio/vfio does not exist: no VFIO or no IOMMU on this host "
-				 "(modprobe vfio-pci; %s)", no_iommu_advice);
+		return fail_why(ENODEV, why, len,
+				"vfio: /dev/vfio/vfio does not exist: no VFIO or no IOMMU on this host "
+				"(modprobe vfio-pci; %s)", no_iommu_advice);
 	if (fd < 0)
-		return vfio_fail(-fd, why, len, "vfio: /dev/vfio/vfio: %s", strerror(-fd));
+		return fail_why(-fd, why, len, "vfio: /dev/vfio/vfio: %s", strerror(-fd));
 	r = vfio_ioctl_val(sys, fd, VFIO_GET_API_VERSION, 0);
 	if (r != VFIO_API_VERSION) {
 		sys->close(sys->ctx, fd);
-		return vfio_fail(EPROTONOSUPPORT, why, len,
-				 "vfio: /dev/vfio/vfio speaks VFIO API %d, not %d", r, VFIO_API_VERSION);
+		return fail_why(EPROTONOSUPPORT, why, len,
+				"vfio: /dev/vfio/vfio speaks VFIO API %d, not %d", r, VFIO_API_VERSION);
 	}
 	c->fd = fd;
 	r = pick_iommu_type(c, why, len);
@@ -169,10 +170,10 @@ static int map_ram(struct vfio_container *c, const char *addr, char *why, size_t
 			unmap_ram(c);
 			if (err == -ENOMEM)
 				return memlock_fail(c, addr, why, len);
-			return vfio_fail(-err, why, len,
-					 "vfio %s: VFIO_IOMMU_MAP_DMA of guest RAM at 0x%llx (%llu MiB): %s",
-					 addr, (unsigned long long)d->iova,
-					 (unsigned long long)(d->size / MIB), strerror(-err));
+			return fail_why(-err, why, len,
+					"vfio %s: VFIO_IOMMU_MAP_DMA of guest RAM at 0x%llx (%llu MiB): %s",
+					addr, (unsigned long long)d->iova,
+					(unsigned long long)(d->size / MIB), strerror(-err));
 		}
 		d->mapped = true;
 	}
@@ -185,7 +186,7 @@ static int set_iommu(struct vfio_container *c, const char *addr, char *why, size
 	int err = vfio_ioctl_val(c->sys, c->fd, VFIO_SET_IOMMU, (unsigned long)c->iommu_type);
 
 	if (err < 0)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_SET_IOMMU: %s", addr, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_SET_IOMMU: %s", addr, strerror(-err));
 	c->iommu_set = true;
 	return map_ram(c, addr, why, len); /* on failure the group leaving unsets it */
 }
@@ -197,22 +198,22 @@ static int open_group_fd(struct vfio_container *c, const char *addr, int id, cha
 	int fd;
 
 	if (vfio_path(c->sys, path, "/dev/vfio/%d", id))
-		return vfio_fail(ENAMETOOLONG, why, len, "vfio %s: path too long", addr);
+		return fail_why(ENAMETOOLONG, why, len, "vfio %s: path too long", addr);
 	fd = c->sys->open(c->sys->ctx, path, O_RDWR);
 	if (fd == -EBUSY)
-		return vfio_fail(EBUSY, why, len,
-				 "vfio %s: IOMMU group %d (/dev/vfio/%d) is busy: another process has it",
-				 addr, id, id);
+		return fail_why(EBUSY, why, len,
+				"vfio %s: IOMMU group %d (/dev/vfio/%d) is busy: another process has it",
+				addr, id, id);
 	if (fd == -ENOENT)
-		return vfio_fail(ENODEV, why, len,
-				 "vfio %s: /dev/vfio/%d does not exist (is vfio-pci loaded and bound?)",
-				 addr, id);
+		return fail_why(ENODEV, why, len,
+				"vfio %s: /dev/vfio/%d does not exist (is vfio-pci loaded and bound?)",
+				addr, id);
 	if (fd == -EACCES || fd == -EPERM)
-		return vfio_fail(-fd, why, len,
-				 "vfio %s: /dev/vfio/%d: permission denied (give this user read and "
-				 "write access to it, or run as root)", addr, id);
+		return fail_why(-fd, why, len,
+				"vfio %s: /dev/vfio/%d: permission denied (give this user read and "
+				"write access to it, or run as root)", addr, id);
 	if (fd < 0)
-		return vfio_fail(-fd, why, len, "vfio %s: /dev/vfio/%d: %s", addr, id, strerror(-fd));
+		return fail_why(-fd, why, len, "vfio %s: /dev/vfio/%d: %s", addr, id, strerror(-fd));
 	return fd;
 }
 
@@ -226,16 +227,16 @@ static int join_group(struct vfio_container *c, const char *addr, int id, int fd
 
 	err = vfio_ioctl_ptr(c->sys, fd, VFIO_GROUP_GET_STATUS, &st);
 	if (err < 0)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_GROUP_GET_STATUS: %s", addr,
-				 strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_GROUP_GET_STATUS: %s", addr,
+				strerror(-err));
 	if (!(st.flags & VFIO_GROUP_FLAGS_VIABLE))
-		return vfio_fail(EPERM, why, len,
-				 "vfio %s: IOMMU group %d is not viable: bind every device in "
-				 "/sys/kernel/iommu_groups/%d/devices to vfio-pci", addr, id, id);
+		return fail_why(EPERM, why, len,
+				"vfio %s: IOMMU group %d is not viable: bind every device in "
+				"/sys/kernel/iommu_groups/%d/devices to vfio-pci", addr, id, id);
 	err = vfio_ioctl_ptr(c->sys, fd, VFIO_GROUP_SET_CONTAINER, &cfd);
 	if (err < 0)
-		return vfio_fail(-err, why, len, "vfio %s: VFIO_GROUP_SET_CONTAINER: %s", addr,
-				 strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_GROUP_SET_CONTAINER: %s", addr,
+				strerror(-err));
 	return 0;
 }
 
@@ -287,7 +288,7 @@ int vfio_container_attach(struct vfio_container *c, const char *addr, int id,
 		return err;
 	g = calloc(1, sizeof(*g));
 	if (!g)
-		return vfio_fail(ENOMEM, why, len, "vfio %s: out of memory", addr);
+		return fail_why(ENOMEM, why, len, "vfio %s: out of memory", addr);
 	g->id = id;
 	g->fd = open_group_fd(c, addr, id, why, len);
 	if (g->fd < 0) {

@@ -57,10 +57,6 @@ struct vfio_device {
 	bool msix_on;
 };
 
-/* Write the reason (printf-style) into why[len]; returns -err. */
-int vfio_fail(int err, char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
 /* The system call helpers: ioctl with a pointer or with a value. */
 int vfio_ioctl_ptr(const struct vfio_sys *sys, int fd, unsigned long req, void *arg);
 int vfio_ioctl_val(const struct vfio_sys *sys, int fd, unsigned long req, unsigned long arg);

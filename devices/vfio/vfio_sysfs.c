@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "devices/vfio/vfio_internal.h"
+#include "utils.h"
 
 #define SYSFS_DEVICES "/sys/bus/pci/devices"
 #define SYSFS_GROUPS "/sys/kernel/iommu_groups"
@@ -213,17 +214,17 @@ static int check_group_members(const struct vfio_sys *sys, const char *addr, int
 	int r;
 
 	if (vfio_path(sys, path, SYSFS_GROUPS "/%d/devices", group))
-		return vfio_fail(ENAMETOOLONG, why, len, "vfio %s: sysfs path too long", addr);
+		return fail_why(ENAMETOOLONG, why, len, "vfio %s: sysfs path too long", addr);
 	r = sys->list_dir(sys->ctx, path, check_member, &w);
 	if (r < 0)
-		return vfio_fail(-r, why, len, "vfio %s: " SYSFS_GROUPS "/%d/devices: %s", addr,
-				 group, strerror(-r));
+		return fail_why(-r, why, len, "vfio %s: " SYSFS_GROUPS "/%d/devices: %s", addr,
+				group, strerror(-r));
 	if (r > 0)
-		return vfio_fail(EPERM, why, len,
-				 "vfio %s: its IOMMU group %d also holds %s, bound to %s, not vfio-pci: "
-				 "the group goes to the guest whole, so bind every device in "
-				 SYSFS_GROUPS "/%d/devices to vfio-pci (or unbind it)",
-				 addr, group, w.culprit, w.driver, group);
+		return fail_why(EPERM, why, len,
+				"vfio %s: its IOMMU group %d also holds %s, bound to %s, not vfio-pci: "
+				"the group goes to the guest whole, so bind every device in "
+				SYSFS_GROUPS "/%d/devices to vfio-pci (or unbind it)",
+				addr, group, w.culprit, w.driver, group);
 	return 0;
 }
 
@@ -238,16 +239,16 @@ static int group_of(const struct vfio_sys *sys, const char *addr, int *group, ch
 
 	err = link_name(sys, name, sizeof(name), SYSFS_DEVICES "/%s/iommu_group", addr);
 	if (err == -ENOENT)
-		return vfio_fail(ENODEV, why, len,
-				 "vfio %s: no IOMMU group: the host's IOMMU is off (enable VT-d or AMD-Vi "
-				 "in the firmware and boot with intel_iommu=on or amd_iommu=on)", addr);
+		return fail_why(ENODEV, why, len,
+				"vfio %s: no IOMMU group: the host's IOMMU is off (enable VT-d or AMD-Vi "
+				"in the firmware and boot with intel_iommu=on or amd_iommu=on)", addr);
 	if (err)
-		return vfio_fail(-err, why, len, "vfio %s: " SYSFS_DEVICES "/%s/iommu_group: %s", addr,
-				 addr, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: " SYSFS_DEVICES "/%s/iommu_group: %s", addr,
+				addr, strerror(-err));
 	n = strtol(name, &end, 10);
 	if (*end || n < 0 || n > INT32_MAX)
-		return vfio_fail(EINVAL, why, len, "vfio %s: IOMMU group \"%s\" is not a number",
-				 addr, name);
+		return fail_why(EINVAL, why, len, "vfio %s: IOMMU group \"%s\" is not a number",
+				addr, name);
 	*group = (int)n;
 	return 0;
 }
@@ -258,15 +259,15 @@ static int check_exists(const struct vfio_sys *sys, const char *addr, char *why,
 	int fd;
 
 	if (vfio_path(sys, path, SYSFS_DEVICES "/%s", addr))
-		return vfio_fail(ENAMETOOLONG, why, len, "vfio %s: sysfs path too long", addr);
+		return fail_why(ENAMETOOLONG, why, len, "vfio %s: sysfs path too long", addr);
 	fd = sys->open(sys->ctx, path, O_PATH | O_DIRECTORY);
 	if (fd == -ENOENT || fd == -ENOTDIR)
-		return vfio_fail(ENOENT, why, len,
-				 "vfio %s: no such PCI device (" SYSFS_DEVICES "/%s does not exist)",
-				 addr, addr);
+		return fail_why(ENOENT, why, len,
+				"vfio %s: no such PCI device (" SYSFS_DEVICES "/%s does not exist)",
+				addr, addr);
 	if (fd < 0)
-		return vfio_fail(-fd, why, len, "vfio %s: " SYSFS_DEVICES "/%s: %s", addr, addr,
-				 strerror(-fd));
+		return fail_why(-fd, why, len, "vfio %s: " SYSFS_DEVICES "/%s: %s", addr, addr,
+				strerror(-fd));
 	sys->close(sys->ctx, fd);
 	return 0;
 }
@@ -279,18 +280,18 @@ static int check_driver(const struct vfio_sys *sys, const char *addr, char *why,
 	snprintf(dev, sizeof(dev), SYSFS_DEVICES "/%s", addr);
 	err = driver_of(sys, dev, drv);
 	if (err)
-		return vfio_fail(-err, why, len, "vfio %s: %s/driver: %s", addr, dev, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: %s/driver: %s", addr, dev, strerror(-err));
 	if (is_vfio_driver(drv))
 		return 0;
 	if (!*drv)
-		return vfio_fail(ENXIO, why, len,
-				 "vfio %s is bound to no driver, not vfio-pci; bind it (as root, after "
-				 "modprobe vfio-pci): echo vfio-pci > %s/driver_override; "
-				 "echo %s > /sys/bus/pci/drivers_probe", addr, dev, addr);
-	return vfio_fail(ENXIO, why, len,
-			 "vfio %s is bound to %s, not vfio-pci; rebind it (as root, after modprobe "
-			 "vfio-pci): echo vfio-pci > %s/driver_override; echo %s > %s/driver/unbind; "
-			 "echo %s > /sys/bus/pci/drivers_probe", addr, drv, dev, addr, dev, addr);
+		return fail_why(ENXIO, why, len,
+				"vfio %s is bound to no driver, not vfio-pci; bind it (as root, after "
+				"modprobe vfio-pci): echo vfio-pci > %s/driver_override; "
+				"echo %s > /sys/bus/pci/drivers_probe", addr, dev, addr);
+	return fail_why(ENXIO, why, len,
+			"vfio %s is bound to %s, not vfio-pci; rebind it (as root, after modprobe "
+			"vfio-pci): echo vfio-pci > %s/driver_override; echo %s > %s/driver/unbind; "
+			"echo %s > /sys/bus/pci/drivers_probe", addr, drv, dev, addr, dev, addr);
 }
 
 int vfio_sysfs_check(const struct vfio_sys *sys, const char *addr, int *group, char *why,

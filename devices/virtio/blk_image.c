@@ -37,22 +37,6 @@ static void dio_alignment(struct virtio_blk_backend *be, const struct stat *st)
 	}
 }
 
-/* A failure: the reason in why, -err returned. */
-static int image_fail(int err, char *why, size_t len, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-
-static int image_fail(int err, char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return -err;
-}
-
 /* cache=none: reopen the image O_DIRECT; the first fd stays for what
  * O_DIRECT cannot take. */
 static int open_direct(struct virtio_blk_backend *be, const char *path,
@@ -61,8 +45,8 @@ static int open_direct(struct virtio_blk_backend *be, const char *path,
 	int fd = open(path, (be->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_DIRECT);
 
 	if (fd < 0)
-		return image_fail(errno, why, len, "%s: cache=none: %s%s", path, strerror(errno),
-				  errno == EINVAL ? " (the file system has no O_DIRECT)" : "");
+		return fail_why(errno, why, len, "%s: cache=none: %s%s", path, strerror(errno),
+				errno == EINVAL ? " (the file system has no O_DIRECT)" : "");
 	be->buf_fd = be->fd;
 	be->fd = fd;
 	dio_alignment(be, st);
@@ -75,8 +59,8 @@ static int lock_image(struct virtio_blk_backend *be, const char *path, char *why
 {
 	if (flock(be->fd, (be->readonly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0)
 		return 0;
-	return image_fail(errno, why, len, "%s: %s", path, errno == EWOULDBLOCK ?
-			  "image is in use (locked by another process)" : strerror(errno));
+	return fail_why(errno, why, len, "%s: %s", path, errno == EWOULDBLOCK ?
+			"image is in use (locked by another process)" : strerror(errno));
 }
 
 /* GET_ID: the image's file name, at most 20 bytes (the guest shows it in
@@ -94,9 +78,9 @@ static void make_serial(struct virtio_blk_backend *be, const char *path)
 static int check_kind(const struct stat *st, const char *path, char *why, size_t len)
 {
 	if (S_ISDIR(st->st_mode))
-		return image_fail(EISDIR, why, len, "%s: is a directory, not a disk image", path);
+		return fail_why(EISDIR, why, len, "%s: is a directory, not a disk image", path);
 	if (!S_ISREG(st->st_mode) && !S_ISBLK(st->st_mode))
-		return image_fail(EINVAL, why, len, "%s: not a regular file or block device", path);
+		return fail_why(EINVAL, why, len, "%s: not a regular file or block device", path);
 	return 0;
 }
 
@@ -107,8 +91,8 @@ static int measure(struct virtio_blk_backend *be, struct vm *vm, const char *pat
 	off_t size = lseek(be->fd, 0, SEEK_END);
 
 	if (size < 0)
-		return image_fail(errno, why, len, "%s: cannot get its size: %s", path,
-				  strerror(errno));
+		return fail_why(errno, why, len, "%s: cannot get its size: %s", path,
+				strerror(errno));
 	if (size % VIRTIO_BLK_SECTOR)
 		vm_info(vm, "%s: size %lld is not a multiple of 512; the last %lld bytes are not visible",
 			path, (long long)size, (long long)(size % VIRTIO_BLK_SECTOR));
@@ -132,10 +116,10 @@ int blk_image_again(struct virtio_blk_backend *img, const struct virtio_blk_back
 	/* Duplicates share the open file (and its lock) with cur's. */
 	img->fd = fcntl(cur->fd, F_DUPFD_CLOEXEC, 0);
 	if (img->fd < 0)
-		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
+		return fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	img->buf_fd = cur->buf_fd == cur->fd ? img->fd : fcntl(cur->buf_fd, F_DUPFD_CLOEXEC, 0);
 	if (img->buf_fd < 0)
-		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
+		return fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	return measure(img, vm, path, why, len);
 }
 
@@ -149,11 +133,11 @@ int blk_image_open(struct virtio_blk_backend *be, struct vm *vm, const char *pat
 	be->readonly = readonly;
 	be->fd = open(path, (readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (be->fd < 0)
-		return image_fail(errno, why, len, "%s: %s%s", path, strerror(errno),
-				  !readonly && (errno == EACCES || errno == EROFS) ?
-				  " (add ,ro for a read-only disk)" : "");
+		return fail_why(errno, why, len, "%s: %s%s", path, strerror(errno),
+				!readonly && (errno == EACCES || errno == EROFS) ?
+				" (add ,ro for a read-only disk)" : "");
 	if (fstat(be->fd, &st) < 0)
-		return image_fail(errno, why, len, "%s: %s", path, strerror(errno));
+		return fail_why(errno, why, len, "%s: %s", path, strerror(errno));
 	if ((err = check_kind(&st, path, why, len)) || (err = lock_image(be, path, why, len)) ||
 	    (err = measure(be, vm, path, why, len)))
 		return err;
