@@ -411,6 +411,25 @@ int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n)
 	return 0;
 }
 
+int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd)
+{
+	struct {
+		struct vfio_irq_set set;
+		int32_t fd;
+	} one = {
+		.set = { .argsz = sizeof(one),
+			 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+			 .index = VFIO_PCI_MSIX_IRQ_INDEX, .start = vec, .count = 1 },
+		.fd = eventfd,
+	};
+	int err;
+
+	if (!d->msix_on || vec >= d->msix_count)
+		return -EINVAL;
+	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &one);
+	return err < 0 ? err : 0;
+}
+
 int vfio_msix_disable(struct vfio_device *d)
 {
 	struct vfio_irq_set set = {

@@ -121,5 +121,8 @@ int vfio_config_write(struct vfio_device *d, uint32_t off, const void *buf, size
  */
 int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n);
 int vfio_msix_disable(struct vfio_device *d);
+/* While on: vector vec signals `eventfd` from now on (the others stay).
+ * 0, -EINVAL (MSI-X off, no such vector), or the kernel's error. */
+int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd);
 
 #endif

@@ -8,6 +8,10 @@
  *   interrupt remapping knows nothing of it. The guest's table becomes KVM
  *   MSI routes, and VFIO signals an eventfd per vector that an irqfd turns
  *   into the route's interrupt, without passing through this process.
+ *   While the guest masks a vector, VFIO signals a second eventfd that
+ *   nothing reads: the device's interrupts wait there (its count is the
+ *   pending bit) and go out when the vector is unmasked, not lost on a
+ *   GSI without a route.
  * - Capabilities: only MSI-X is offered (MSI and INTx would need their own
  *   routing; assigned devices worth a microVM have MSI-X).
  * Everything else the guest touches goes to the device.
@@ -38,11 +42,13 @@ struct vfio_pci {
 	struct pci_msix msix;
 	struct vm *vm;
 	struct vfio_device *dev;
-	pthread_mutex_t lock;                            /* maps, msix_on */
+	pthread_mutex_t lock;                            /* maps, msix_on, routed */
 	int maps[PCI_NR_BARS][MAX_BAR_MAPS];             /* devmem handles; -1: none */
 	uint16_t nr_vectors;
 	uint32_t gsi_base;                               /* vector i: GSI gsi_base + i */
-	int32_t *vector_fd;
+	int32_t *vector_fd;                              /* an irqfd on the vector's GSI */
+	int32_t *held_fd;                                /* masked: interrupts wait here */
+	bool *routed;                                    /* the vector has a route */
 	bool msix_on;
 };
 
@@ -183,20 +189,6 @@ static void bar_moved(struct pci_function *f, int bar, uint64_t addr, bool enabl
 
 /* ---- MSI-X ---- */
 
-static void msix_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr,
-		       uint32_t data)
-{
-	struct vfio_pci *p = m->opaque;
-	int err;
-
-	if (vec >= p->nr_vectors)
-		return;
-	err = vm_msi_route(p->vm, p->gsi_base + vec, usable, addr, data);
-	if (err)
-		vm_warn(p->vm, "vfio %s: MSI-X vector %u: no route (%s)",
-			vfio_device_address(p->dev), vec, strerror(-err));
-}
-
 static void msix_fire(struct pci_msix *m, uint16_t vec)
 {
 	struct vfio_pci *p = m->opaque;
@@ -207,6 +199,61 @@ static void msix_fire(struct pci_msix *m, uint16_t vec)
 		return;
 }
 
+/* The eventfd VFIO signals for vector vec: the irqfd when routed. */
+static int32_t trigger_fd(const struct vfio_pci *p, uint16_t vec)
+{
+	return p->routed[vec] ? p->vector_fd[vec] : p->held_fd[vec];
+}
+
+/* Whether interrupts waited in vec's held eventfd (which it empties). */
+static bool take_held(struct vfio_pci *p, uint16_t vec)
+{
+	uint64_t n;
+
+	return read(p->held_fd[vec], &n, sizeof(n)) == sizeof(n) && n;
+}
+
+/* VFIO's eventfd for vec follows its route (p->lock held). Masking: VFIO
+ * is moved off the irqfd before the route goes, so nothing reaches a GSI
+ * without one; unmasking: after the route is there, and what waited is
+ * sent once (one message for any number, as for a pending bit). */
+static void follow_route(struct vfio_pci *p, uint16_t vec, bool usable)
+{
+	int err;
+
+	if (p->routed[vec] == usable)
+		return;
+	p->routed[vec] = usable;
+	if (!p->msix_on)
+		return;
+	err = vfio_msix_set_vector(p->dev, vec, trigger_fd(p, vec));
+	if (err)
+		vm_warn(p->vm, "vfio %s: MSI-X vector %u %s: %s", vfio_device_address(p->dev), vec,
+			usable ? "unmasked" : "masked", strerror(-err));
+	if (usable && take_held(p, vec))
+		msix_fire(&p->msix, vec);
+}
+
+static void msix_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr,
+		       uint32_t data)
+{
+	struct vfio_pci *p = m->opaque;
+	int err = 0;
+
+	if (vec >= p->nr_vectors)
+		return;
+	pthread_mutex_lock(&p->lock);
+	if (usable)
+		err = vm_msi_route(p->vm, p->gsi_base + vec, true, addr, data);
+	follow_route(p, vec, usable);
+	if (!usable)
+		err = vm_msi_route(p->vm, p->gsi_base + vec, false, addr, data);
+	pthread_mutex_unlock(&p->lock);
+	if (err)
+		vm_warn(p->vm, "vfio %s: MSI-X vector %u: no route (%s)",
+			vfio_device_address(p->dev), vec, strerror(-err));
+}
+
 static const struct pci_msix_ops msix_ops = { .route = msix_route, .fire = msix_fire };
 
 /* VFIO's MSI-X follows the guest's enable bit (lock held). */
@@ -215,10 +262,23 @@ static void follow_msix_enable(struct vfio_pci *p)
 	bool on = pci_cfg_get16(&p->f, p->msix.cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE;
 	int err;
 
+	int32_t *fds = NULL;
+
 	if (on == p->msix_on)
 		return;
-	err = on ? vfio_msix_enable(p->dev, p->vector_fd, p->nr_vectors)
-		 : vfio_msix_disable(p->dev);
+	if (on) {
+		fds = malloc(p->nr_vectors * sizeof(*fds));
+		if (!fds) {
+			vm_warn(p->vm, "vfio %s: MSI-X on: out of memory", vfio_device_address(p->dev));
+			return;
+		}
+		for (uint16_t i = 0; i < p->nr_vectors; i++) {
+			take_held(p, i); /* what waited before MSI-X went off is stale */
+			fds[i] = trigger_fd(p, i);
+		}
+	}
+	err = on ? vfio_msix_enable(p->dev, fds, p->nr_vectors) : vfio_msix_disable(p->dev);
+	free(fds);
 	if (err) {
 		vm_warn(p->vm, "vfio %s: MSI-X %s: %s", vfio_device_address(p->dev),
 			on ? "on" : "off", strerror(-err));
@@ -317,15 +377,14 @@ static int init_bars(struct vfio_pci *p, struct pci_bus *bus, const uint8_t *cfg
 			continue;
 		}
 		if (is64 && i == PCI_NR_BARS - 1)
-			return set_why(why, len, "vfio %s: a 64-bit BAR 5", vfio_device_address(p->dev)),
-			       -EINVAL;
+			return fail_why(EINVAL, why, len, "vfio %s: a 64-bit BAR 5",
+								vfio_device_address(p->dev));
 		err = pci_function_add_bar(bus, &p->f, i, is64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32,
 					   bar_size(r->size), reg & PCI_BAR_PREFETCH);
 		if (err)
-			return set_why(why, len, "vfio %s: BAR %d (%llu bytes): %s",
-				       vfio_device_address(p->dev), i, (unsigned long long)r->size,
-				       err == -ENOSPC ? "no room in the PCI windows" : strerror(-err)),
-			       err;
+			return fail_why(-err, why, len, "vfio %s: BAR %d (%llu bytes): %s",
+					vfio_device_address(p->dev), i, (unsigned long long)r->size,
+					err == -ENOSPC ? "no room in the PCI windows" : strerror(-err));
 		i += is64;
 	}
 	return 0;
@@ -353,50 +412,68 @@ static int init_msix(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t l
 	int err;
 
 	if (!cap)
-		return set_why(why, len, "vfio %s: no MSI-X (only MSI-X devices can be assigned)",
-			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+		return fail_why(EOPNOTSUPP, why, len,
+						"vfio %s: no MSI-X (only MSI-X devices can be assigned)",
+						vfio_device_address(p->dev));
 	nr = (le16(cfg + cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1u;
 	table = le32(cfg + cap + PCI_MSIX_TABLE);
 	pba = le32(cfg + cap + PCI_MSIX_PBA);
 	if ((table & 7) != (pba & 7))
-		return set_why(why, len, "vfio %s: MSI-X table and PBA in different BARs",
-			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+		return fail_why(EOPNOTSUPP, why, len,
+						"vfio %s: MSI-X table and PBA in different BARs",
+						vfio_device_address(p->dev));
 	if (p->f.bars[table & 7].kind == PCI_BAR_NONE)
-		return set_why(why, len, "vfio %s: MSI-X table in BAR %u, which is not offered",
-			       vfio_device_address(p->dev), table & 7), -EOPNOTSUPP;
+		return fail_why(EOPNOTSUPP, why, len,
+						"vfio %s: MSI-X table in BAR %u, which is not offered",
+						vfio_device_address(p->dev), table & 7);
 	nr = MIN(nr, vfio_device_msix_count(p->dev));
 	if (!nr)
-		return set_why(why, len, "vfio %s: VFIO offers no MSI-X vectors",
-			       vfio_device_address(p->dev)), -EOPNOTSUPP;
+		return fail_why(EOPNOTSUPP, why, len, "vfio %s: VFIO offers no MSI-X vectors",
+						vfio_device_address(p->dev));
 	err = pci_msix_init(&p->msix, &p->f, (uint16_t)nr, (int)(table & 7), table & ~7u,
 			    pba & ~7u, &msix_ops, p);
 	if (err)
-		return set_why(why, len, "vfio %s: its MSI-X table: %s",
-			       vfio_device_address(p->dev), strerror(-err)), err;
+		return fail_why(-err, why, len, "vfio %s: its MSI-X table: %s",
+						vfio_device_address(p->dev), strerror(-err));
 	p->nr_vectors = (uint16_t)nr;
 	return 0;
 }
 
-/* An eventfd per vector with an irqfd on its GSI. */
+/* n descriptors, all -1 (none yet). */
+static int32_t *fd_array(uint16_t n)
+{
+	int32_t *fds = malloc(n * sizeof(*fds));
+
+	for (uint16_t i = 0; fds && i < n; i++)
+		fds[i] = -1;
+	return fds;
+}
+
+/* An eventfd per vector with an irqfd on its GSI, and one to hold its
+ * interrupts while masked. */
 static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size_t len)
 {
 	int err;
 
-	p->vector_fd = malloc(p->nr_vectors * sizeof(*p->vector_fd));
-	if (!p->vector_fd)
+	p->vector_fd = fd_array(p->nr_vectors);
+	p->held_fd = fd_array(p->nr_vectors);
+	p->routed = calloc(p->nr_vectors, sizeof(*p->routed));
+	if (!p->vector_fd || !p->held_fd || !p->routed)
 		return -ENOMEM;
-	for (unsigned i = 0; i < p->nr_vectors; i++)
-		p->vector_fd[i] = -1;
 	err = pci_bus_alloc_msi_gsis(bus, p->nr_vectors, &p->gsi_base);
 	if (err)
-		return set_why(why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
-			       vfio_device_address(p->dev), p->nr_vectors), err;
+		return fail_why(-err, why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
+						vfio_device_address(p->dev), p->nr_vectors);
 	for (unsigned i = 0; i < p->nr_vectors; i++) {
 		p->vector_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		err = p->vector_fd[i] < 0 ? -errno : vm_add_irqfd(p->vm, p->gsi_base + i, p->vector_fd[i]);
+		p->held_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		err = p->vector_fd[i] < 0 || p->held_fd[i] < 0
+			      ? -errno
+			      : vm_add_irqfd(p->vm, p->gsi_base + i, p->vector_fd[i]);
 		if (err)
-			return set_why(why, len, "vfio %s: MSI-X vector %u: %s",
-				       vfio_device_address(p->dev), i, strerror(-err)), err;
+			return fail_why(-err, why, len, "vfio %s: MSI-X vector %u: %s",
+								vfio_device_address(p->dev), i,
+								strerror(-err));
 	}
 	return 0;
 }
@@ -413,8 +490,9 @@ static int map_regions(struct vfio_pci *p, char *why, size_t len)
 			continue;
 		err = vfio_device_map_region(p->dev, (unsigned)i);
 		if (err)
-			return set_why(why, len, "vfio %s: cannot map BAR %d: %s",
-				       vfio_device_address(p->dev), i, strerror(-err)), err;
+			return fail_why(-err, why, len, "vfio %s: cannot map BAR %d: %s",
+								vfio_device_address(p->dev), i,
+								strerror(-err));
 	}
 	return 0;
 }
@@ -474,7 +552,12 @@ void vfio_pci_destroy(struct vfio_pci *p)
 	for (unsigned i = 0; p->vector_fd && i < p->nr_vectors; i++)
 		if (p->vector_fd[i] >= 0)
 			close(p->vector_fd[i]);
+	for (unsigned i = 0; p->held_fd && i < p->nr_vectors; i++)
+		if (p->held_fd[i] >= 0)
+			close(p->held_fd[i]);
 	free(p->vector_fd);
+	free(p->held_fd);
+	free(p->routed);
 	pci_msix_free(&p->msix);
 	pthread_mutex_destroy(&p->lock);
 	free(p);

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
@@ -38,7 +39,8 @@
 /* ---- a backend that records ---- */
 
 struct slot_call { uint32_t slot; uint64_t gpa, size; void *hva; };
-struct route_call { uint32_t gsi; bool usable; uint64_t addr; uint32_t data; };
+/* vfio_fd: the eventfd VFIO signalled for the GSI's vector at the time */
+struct route_call { uint32_t gsi; bool usable; uint64_t addr; uint32_t data; int32_t vfio_fd; };
 
 struct rec {
 	struct slot_call slots[64];
@@ -46,6 +48,7 @@ struct rec {
 	struct route_call routes[64];
 	int nr_routes;
 	uint32_t irqfd_gsi[64];
+	int irqfd_fd[64];
 	int nr_irqfds;
 };
 
@@ -74,12 +77,15 @@ static int rec_set_memory(struct vm *vm, uint32_t slot, uint64_t gpa, void *hva,
 	return 0;
 }
 
+static int32_t vfio_fd_of_gsi(uint32_t gsi);
+
 static int rec_msi_route(struct vm *vm, uint32_t gsi, bool usable, uint64_t addr, uint32_t data)
 {
 	struct rec *r = rec_of(vm);
 
 	if (r->nr_routes < 64)
-		r->routes[r->nr_routes++] = (struct route_call){ gsi, usable, addr, data };
+		r->routes[r->nr_routes++] = (struct route_call){
+			gsi, usable, addr, data, vfio_fd_of_gsi(gsi) };
 	return 0;
 }
 
@@ -87,8 +93,10 @@ static int rec_irqfd(struct vm *vm, uint32_t gsi, int fd)
 {
 	struct rec *r = rec_of(vm);
 
-	if (r->nr_irqfds < 64)
+	if (r->nr_irqfds < 64) {
+		r->irqfd_fd[r->nr_irqfds] = fd;
 		r->irqfd_gsi[r->nr_irqfds++] = gsi;
+	}
 	return 0;
 }
 
@@ -119,6 +127,14 @@ struct fx {
 };
 
 static struct fx *the_fx; /* for the pread wrapper: the fake's ctx is the fake */
+
+/* The eventfd the fake VFIO signals for the vector on `gsi` (-1: off). */
+static int32_t vfio_fd_of_gsi(uint32_t gsi)
+{
+	uint32_t vec = gsi - MSI_GSI_BASE;
+
+	return the_fx->f->irq_on && vec < the_fx->f->irq_count ? the_fx->f->irq_fds[vec] : -1;
+}
 
 static ssize_t recording_pread(void *ctx, int fd, void *buf, size_t len, off_t off)
 {
@@ -228,6 +244,12 @@ static void cfg_write(struct fx *x, uint32_t off, unsigned size, uint32_t v)
 	pci_config_write(x->bus, (unsigned)x->slot, 0, off, size, v);
 }
 
+/* The device's own command register, as the fake holds it. */
+static uint16_t device_command(struct fx *x)
+{
+	return (uint16_t)(x->f->config[PCI_COMMAND] | x->f->config[PCI_COMMAND + 1] << 8);
+}
+
 /* ---- tests ---- */
 
 /* The guest sees the device's identity, memory BARs of its regions'
@@ -294,7 +316,7 @@ static void test_bars_follow_the_guest(void **state)
 	assert_int_equal(r->slots[n + 1].size, 0x2000);
 	assert_int_equal(r->slots[n + 2].gpa, bar2 + 0x3000);
 	assert_int_equal(r->slots[n + 2].size, 0xd000);
-	assert_int_equal(le16toh(*(uint16_t *)&x->f->config[PCI_COMMAND]),
+	assert_int_equal(device_command(x),
 			 PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
 
 	/* BAR0 moved: its slot removed, then made at the new address */
@@ -309,7 +331,7 @@ static void test_bars_follow_the_guest(void **state)
 	assert_int_equal(r->nr_slots, n + 8);
 	for (int i = n + 5; i < n + 8; i++)
 		assert_int_equal(r->slots[i].size, 0);
-	assert_int_equal(le16toh(*(uint16_t *)&x->f->config[PCI_COMMAND]),
+	assert_int_equal(device_command(x),
 			 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
 }
 
@@ -359,6 +381,89 @@ static void test_msix_routes_and_vfio(void **state)
 	assert_false(x->f->irq_on);
 	assert_int_equal(r->nr_routes, 2);
 	assert_false(r->routes[1].usable);
+}
+
+/* The irqfd-attached eventfd of `vec`'s GSI. */
+static int irqfd_of(struct fx *x, uint16_t vec)
+{
+	struct rec *r = rec_of(x->vm);
+
+	for (int i = 0; i < r->nr_irqfds; i++)
+		if (r->irqfd_gsi[i] == MSI_GSI_BASE + (uint32_t)vec)
+			return r->irqfd_fd[i];
+	fail_msg("no irqfd for vector %u", vec);
+	return -1;
+}
+
+static void signal_fd(int fd)
+{
+	uint64_t one = 1;
+
+	assert_int_equal(write(fd, &one, sizeof(one)), sizeof(one));
+}
+
+/* What the eventfd counted since last read (0: nothing). */
+static uint64_t drain_fd(int fd)
+{
+	uint64_t n = 0;
+
+	return read(fd, &n, sizeof(n)) == sizeof(n) ? n : 0;
+}
+
+static void set_vector(struct fx *x, uint16_t vec, uint32_t addr, uint32_t data, uint32_t ctrl)
+{
+	uint32_t words[4] = { addr, 0, data, ctrl };
+
+	for (int i = 0; i < 4; i++)
+		x->fn->ops->bar_write(x->fn, 2, 0x2000 + 16u * vec + 4u * i, &words[i], 4);
+}
+
+/* A masked vector's interrupts are not lost: VFIO signals another eventfd
+ * while the guest masks it, and unmasking sends what waited, once, on the
+ * new route. Masking moves VFIO off the irqfd before the route goes. */
+static void test_masked_vector_keeps_its_interrupt(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	uint32_t cap;
+	int fd0;
+
+	create(x);
+	r = rec_of(x->vm);
+	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	set_vector(x, 1, 0xfee00000, 0x4041, 0);
+	cfg_write(x, cap + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE);
+	assert_true(x->f->irq_on);
+	assert_int_equal(x->f->irq_fds[1], irqfd_of(x, 1)); /* unmasked: straight to KVM */
+	fd0 = irqfd_of(x, 0);
+	assert_int_not_equal(x->f->irq_fds[0], fd0);        /* masked: held */
+
+	/* the device raises vector 0 twice while masked: nothing reaches KVM */
+	signal_fd(x->f->irq_fds[0]);
+	signal_fd(x->f->irq_fds[0]);
+	assert_int_equal(drain_fd(fd0), 0);
+
+	/* the guest unmasks it: route first, then one interrupt on the irqfd */
+	set_vector(x, 0, 0xfee01000, 0x4042, 0);
+	assert_int_equal(x->f->irq_fds[0], fd0);
+	assert_int_equal(r->routes[r->nr_routes - 1].gsi, MSI_GSI_BASE + 0);
+	assert_true(r->routes[r->nr_routes - 1].usable);
+	assert_int_equal(r->routes[r->nr_routes - 1].data, 0x4042);
+	assert_int_equal(drain_fd(fd0), 1);
+	/* unmasked, VFIO's signal is KVM's */
+	signal_fd(x->f->irq_fds[0]);
+	assert_int_equal(drain_fd(fd0), 1);
+
+	/* masked again: VFIO off the irqfd before the route went */
+	set_vector(x, 0, 0xfee01000, 0x4042, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	assert_int_not_equal(x->f->irq_fds[0], fd0);
+	assert_int_equal(r->routes[r->nr_routes - 1].gsi, MSI_GSI_BASE + 0);
+	assert_false(r->routes[r->nr_routes - 1].usable);
+	assert_int_not_equal(r->routes[r->nr_routes - 1].vfio_fd, fd0);
+	/* unmasked with nothing raised meanwhile: no interrupt made up */
+	set_vector(x, 0, 0xfee01000, 0x4042, 0);
+	assert_int_equal(drain_fd(fd0), 0);
+	assert_int_equal(x->f->errors, 0);
 }
 
 /* MSI-X in a BAR VFIO lets us map whole (the host remaps interrupts): the
@@ -509,6 +614,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_what_the_guest_sees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bars_follow_the_guest, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_routes_and_vfio, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_masked_vector_keeps_its_interrupt, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_msix_page_traps_in_a_mappable_bar, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_trapped_access_goes_to_the_device, setup,
