@@ -214,7 +214,7 @@ if [ -n "$ONLY_IN" ]; then
     if [ "$MODE" = smoke ]; then
         run_part smoke 300 --only "$ONLY_IN"
     else
-        for b in boot startup exits memory disk net density snapshot; do
+        for b in boot startup exits memory disk net density snapshot transport; do
             want_in "$b" || continue
             case "$b" in
                 boot)
@@ -238,6 +238,8 @@ if [ -n "$ONLY_IN" ]; then
                 density) [ "$MODE" = quick ] || run_part density 600 --only density ;;
                 startup) run_part startup 300 --only startup ;;
                 snapshot) run_part snapshot 1800 --only snapshot ;;
+                # one 1-vCPU guest doing disk I/O, as disk (PART_SMP above)
+                transport) PART_SMP=1 run_part transport 1800 --only transport ;;
                 *) run_part "$b" 600 --only "$b" ;;
             esac
         done
