@@ -413,19 +413,20 @@ int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n)
 
 int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd)
 {
-	struct {
+	union {
 		struct vfio_irq_set set;
-		int32_t fd;
-	} one = {
-		.set = { .argsz = sizeof(one),
-			 .flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-			 .index = VFIO_PCI_MSIX_IRQ_INDEX, .start = vec, .count = 1 },
-		.fd = eventfd,
-	};
+		uint8_t bytes[sizeof(struct vfio_irq_set) + sizeof(int32_t)];
+	} one;
 	int err;
 
 	if (!d->msix_on || vec >= d->msix_count)
 		return -EINVAL;
+	one.set = (struct vfio_irq_set){
+		.argsz = sizeof(one),
+		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = vec, .count = 1,
+	};
+	memcpy(one.set.data, &eventfd, sizeof(eventfd));
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &one);
 	return err < 0 ? err : 0;
 }
