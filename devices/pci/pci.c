@@ -152,6 +152,11 @@ static bool bar_decodes(const struct pci_function *f, int bar, const struct pci_
 
 /* ---- capabilities ---- */
 
+void pci_function_next_cap_at(struct pci_function *f, uint8_t off)
+{
+	f->next_cap_free = off >= PCI_STD_HEADER_SIZE ? (uint8_t)(off & ~3) : 0;
+}
+
 uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len)
 {
 	uint8_t off = f->next_cap_free;
@@ -194,6 +199,8 @@ uint32_t pci_config_read(struct pci_bus *bus, unsigned slot, unsigned fn, uint32
 	f = function_at(bus, slot, fn);
 	for (unsigned i = 0; f && i < size; i++)
 		v |= (uint32_t)f->cfg[off + i] << (8 * i);
+	if (f && f->ops && f->ops->config_read)
+		f->ops->config_read(f, off, size, &v);
 	pthread_mutex_unlock(&bus->lock);
 	if (!f)
 		return size == 4 ? ~0u : (1u << (8 * size)) - 1;

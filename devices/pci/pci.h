@@ -82,6 +82,10 @@ struct pci_function_ops {
 	/* After the guest's write of `size` bytes at `off` took effect
 	 * (optional). */
 	void (*config_write)(struct pci_function *f, uint32_t off, uint32_t size);
+	/* A read of `size` bytes at `off`, *v holding them as config space
+	 * has them: the function may put others there, such as a device's
+	 * own registers it passes through (optional; bus lock held). */
+	void (*config_read)(struct pci_function *f, uint32_t off, uint32_t size, uint32_t *v);
 	/* BAR `bar` now decodes at `addr`, or at nothing (addr 0, enabled
 	 * false): memory decoding switched or the BAR moved (optional). */
 	void (*bar_moved)(struct pci_function *f, int bar, uint64_t addr, bool enabled);
@@ -140,6 +144,10 @@ int pci_function_add_bar(struct pci_bus *bus, struct pci_function *f, int bar,
 /* A capability of `len` bytes (header included) with ID `id`, linked into
  * the list: its offset in config space, or 0 when it does not fit. */
 uint8_t pci_function_add_cap(struct pci_function *f, uint8_t id, uint8_t len);
+/* The next capability added (by pci_function_add_cap, or pci_msix_init)
+ * goes at `off` (a dword offset in 0x40..0xfc), where an assigned device
+ * has it; the list stays in the order they are added. */
+void pci_function_next_cap_at(struct pci_function *f, uint8_t off);
 
 /* Into the first free slot (1 and up): the slot, or -ENOSPC. The bus
  * does not own f. Before vm_start. */

@@ -12,8 +12,12 @@
  *   nothing reads: the device's interrupts wait there (its count is the
  *   pending bit) and go out when the vector is unmasked, not lost on a
  *   GSI without a route.
- * - Capabilities: only MSI-X is offered (MSI and INTx would need their own
- *   routing; assigned devices worth a microVM have MSI-X).
+ * - Capabilities: the device's list, at the device's offsets, without
+ *   MSI (it and INTx would need their own routing; assigned devices worth
+ *   a microVM have MSI-X). Their registers (power management, PCI
+ *   Express, vendor-specific ones) are the device's: reads and writes go
+ *   to it through VFIO, which filters what a guest may change. Only the
+ *   list's links are this file's, and MSI-X.
  * Everything else the guest touches goes to the device.
  */
 #include <errno.h>
@@ -33,6 +37,9 @@
 #define PCI_CAP_FLAGS 2        /* a capability's own registers start here */
 #define CONFIG_BYTES 256       /* the part of configuration space read */
 #define MAX_CAPS 48            /* more than fit in 192 bytes: a loop */
+#define PCI_CAP_ID_MSI 0x05
+#define PCI_MSI_FLAGS_64BIT 0x80
+#define PCI_MSI_FLAGS_MASKBIT 0x100
 /* Device-memory mappings of one BAR: its mmap-able areas, each cut in up
  * to three around the MSI-X table's and PBA's pages. */
 #define MAX_BAR_MAPS (VFIO_REGION_MAX_AREAS + 4)
@@ -50,6 +57,7 @@ struct vfio_pci {
 	int32_t *held_fd;                                /* masked: interrupts wait here */
 	bool *routed;                                    /* the vector has a route */
 	bool msix_on;
+	uint8_t passthrough[CONFIG_BYTES / 8];           /* config bytes that are the device's */
 };
 
 static struct vfio_pci *of(struct pci_function *f)
@@ -309,12 +317,53 @@ static void follow_command(struct vfio_pci *p)
 			vfio_device_address(p->dev));
 }
 
+/* Configuration space here is 4 KiB; the device's part is in the first 256. */
+static bool passes(const struct vfio_pci *p, uint32_t off)
+{
+	return off < CONFIG_BYTES && (p->passthrough[off / 8] >> (off % 8)) & 1;
+}
+
+/* The device's own bytes in [off, off + size), in *v. */
+static void config_read(struct pci_function *f, uint32_t off, uint32_t size, uint32_t *v)
+{
+	struct vfio_pci *p = of(f);
+	uint8_t dev[4];
+
+	bool any = false;
+
+	for (uint32_t i = 0; i < size; i++)
+		any |= passes(p, off + i);
+	if (!any)
+		return;
+	if (vfio_config_read(p->dev, off, dev, size))
+		return; /* the emulated bytes (zeros) then */
+	for (uint32_t i = 0; i < size; i++)
+		if (passes(p, off + i)) {
+			*v &= ~(0xffu << (8 * i));
+			*v |= (uint32_t)dev[i] << (8 * i);
+		}
+}
+
+/* The guest's bytes in [off, off + size) that are the device's, to it,
+ * a run of them in one write (a register written whole). */
+static void pass_write(struct vfio_pci *p, uint32_t off, uint32_t size)
+{
+	for (uint32_t i = off, run; i < off + size; i += run ? run : 1) {
+		for (run = 0; i + run < off + size && passes(p, i + run); run++)
+			;
+		if (run && vfio_config_write(p->dev, i, &p->f.cfg[i], run))
+			vm_warn(p->vm, "vfio %s: cannot write its configuration at 0x%x",
+				vfio_device_address(p->dev), i);
+	}
+}
+
 static void config_write(struct pci_function *f, uint32_t off, uint32_t size)
 {
 	struct vfio_pci *p = of(f);
 
 	if (touches(off, size, PCI_COMMAND, 2))
 		follow_command(p);
+	pass_write(p, off, size);
 	if (touches(off, size, p->msix.cap, PCI_MSIX_CAP_SIZE)) {
 		pci_msix_config_written(&p->msix, off, size);
 		pthread_mutex_lock(&p->lock);
@@ -324,7 +373,7 @@ static void config_write(struct pci_function *f, uint32_t off, uint32_t size)
 }
 
 static const struct pci_function_ops function_ops = {
-	.bar_read = bar_read, .bar_write = bar_write,
+	.bar_read = bar_read, .bar_write = bar_write, .config_read = config_read,
 	.config_write = config_write, .bar_moved = bar_moved,
 };
 
@@ -378,7 +427,7 @@ static int init_bars(struct vfio_pci *p, struct pci_bus *bus, const uint8_t *cfg
 		}
 		if (is64 && i == PCI_NR_BARS - 1)
 			return fail_why(EINVAL, why, len, "vfio %s: a 64-bit BAR 5",
-								vfio_device_address(p->dev));
+					vfio_device_address(p->dev));
 		err = pci_function_add_bar(bus, &p->f, i, is64 ? PCI_BAR_MEM64 : PCI_BAR_MEM32,
 					   bar_size(r->size), reg & PCI_BAR_PREFETCH);
 		if (err)
@@ -390,52 +439,110 @@ static int init_bars(struct vfio_pci *p, struct pci_bus *bus, const uint8_t *cfg
 	return 0;
 }
 
-/* The offset of the device's capability `id`, or 0. */
-static uint8_t find_cap(const uint8_t *cfg, uint8_t id)
+/* The device's capabilities in list order: their offsets; how many. */
+static int device_caps(const uint8_t *cfg, uint8_t caps[MAX_CAPS])
 {
 	uint8_t off = (cfg[PCI_STATUS] & PCI_STATUS_CAP_LIST) ? cfg[PCI_CAPABILITY_LIST] : 0;
+	bool seen[CONFIG_BYTES / 4] = { false };
+	int n = 0;
 
-	for (int n = 0; off >= PCI_STD_HEADER_SIZE && n < MAX_CAPS; n++) {
+	for (; off >= PCI_STD_HEADER_SIZE && n < MAX_CAPS; off = cfg[off + 1]) {
 		off &= ~3;
-		if (cfg[off] == id)
-			return off;
-		off = cfg[off + 1];
+		if (seen[off / 4]) /* a loop: the list ends here */
+			break;
+		seen[off / 4] = true;
+		caps[n++] = off;
 	}
-	return 0;
+	return n;
 }
 
-/* MSI-X as the device has it: table size, table and PBA in one BAR. */
-static int init_msix(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t len)
+/* The bytes of MSI's capability, by its flags (PCI Local Bus 3.0, 6.8.1). */
+static uint32_t msi_cap_size(const uint8_t *cfg, uint8_t cap)
 {
-	uint8_t cap = find_cap(cfg, PCI_CAP_ID_MSIX);
+	uint16_t flags = le16(cfg + cap + PCI_CAP_FLAGS);
+
+	return 10u + (flags & PCI_MSI_FLAGS_64BIT ? 4u : 0u) +
+	       (flags & PCI_MSI_FLAGS_MASKBIT ? 10u : 0u);
+}
+
+static void set_passthrough(struct vfio_pci *p, uint32_t from, uint32_t to, bool on)
+{
+	for (uint32_t i = from; i < to && i < CONFIG_BYTES; i++) {
+		if (on)
+			p->passthrough[i / 8] |= (uint8_t)(1u << (i % 8));
+		else
+			p->passthrough[i / 8] &= (uint8_t)~(1u << (i % 8));
+		/* the guest's value lands in cfg, to be written to the device;
+		 * the rest is read-only unless its owner says otherwise */
+		p->f.wmask[i] = on ? 0xff : 0;
+	}
+}
+
+/* MSI-X as the device has it, at its offset: table size, table and PBA
+ * in one BAR. */
+static int init_msix(struct vfio_pci *p, const uint8_t *cfg, uint8_t cap, char *why, size_t len)
+{
 	uint32_t table, pba, nr;
 	int err;
 
-	if (!cap)
-		return fail_why(EOPNOTSUPP, why, len,
-						"vfio %s: no MSI-X (only MSI-X devices can be assigned)",
-						vfio_device_address(p->dev));
+	pci_function_next_cap_at(&p->f, cap);
 	nr = (le16(cfg + cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_QSIZE) + 1u;
 	table = le32(cfg + cap + PCI_MSIX_TABLE);
 	pba = le32(cfg + cap + PCI_MSIX_PBA);
 	if ((table & 7) != (pba & 7))
 		return fail_why(EOPNOTSUPP, why, len,
-						"vfio %s: MSI-X table and PBA in different BARs",
-						vfio_device_address(p->dev));
+				"vfio %s: MSI-X table and PBA in different BARs",
+				vfio_device_address(p->dev));
 	if (p->f.bars[table & 7].kind == PCI_BAR_NONE)
 		return fail_why(EOPNOTSUPP, why, len,
-						"vfio %s: MSI-X table in BAR %u, which is not offered",
-						vfio_device_address(p->dev), table & 7);
+				"vfio %s: MSI-X table in BAR %u, which is not offered",
+				vfio_device_address(p->dev), table & 7);
 	nr = MIN(nr, vfio_device_msix_count(p->dev));
 	if (!nr)
 		return fail_why(EOPNOTSUPP, why, len, "vfio %s: VFIO offers no MSI-X vectors",
-						vfio_device_address(p->dev));
+				vfio_device_address(p->dev));
 	err = pci_msix_init(&p->msix, &p->f, (uint16_t)nr, (int)(table & 7), table & ~7u,
 			    pba & ~7u, &msix_ops, p);
 	if (err)
 		return fail_why(-err, why, len, "vfio %s: its MSI-X table: %s",
-						vfio_device_address(p->dev), strerror(-err));
+				vfio_device_address(p->dev), strerror(-err));
 	p->nr_vectors = (uint16_t)nr;
+	return 0;
+}
+
+/* The device's capability list less MSI, at its offsets: MSI-X emulated,
+ * the others' registers passed through (everything after the header but
+ * the links, MSI-X and MSI). */
+static int init_caps(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t len)
+{
+	uint8_t caps[MAX_CAPS];
+	int n = device_caps(cfg, caps), msix = -1, err;
+
+	set_passthrough(p, PCI_STD_HEADER_SIZE, CONFIG_BYTES, true);
+	for (int i = 0; i < n; i++) {
+		uint8_t off = caps[i], id = cfg[off];
+
+		if (id == PCI_CAP_ID_MSIX && msix < 0) {
+			msix = off;
+			set_passthrough(p, off, off + PCI_MSIX_CAP_SIZE, false);
+			err = init_msix(p, cfg, off, why, len);
+			if (err)
+				return err;
+		} else if (id == PCI_CAP_ID_MSI || id == PCI_CAP_ID_MSIX) {
+			set_passthrough(p, off, off + msi_cap_size(cfg, off), false);
+		} else {
+			pci_function_next_cap_at(&p->f, off);
+			if (pci_function_add_cap(&p->f, id, PCI_CAP_FLAGS) != off)
+				return fail_why(EINVAL, why, len,
+						"vfio %s: capability 0x%02x at 0x%02x overlaps another",
+						vfio_device_address(p->dev), id, off);
+			set_passthrough(p, off + 1, off + 2, false); /* the link is ours */
+		}
+	}
+	if (msix < 0)
+		return fail_why(EOPNOTSUPP, why, len,
+				"vfio %s: no MSI-X (only MSI-X devices can be assigned)",
+				vfio_device_address(p->dev));
 	return 0;
 }
 
@@ -463,7 +570,7 @@ static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size
 	err = pci_bus_alloc_msi_gsis(bus, p->nr_vectors, &p->gsi_base);
 	if (err)
 		return fail_why(-err, why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
-						vfio_device_address(p->dev), p->nr_vectors);
+				vfio_device_address(p->dev), p->nr_vectors);
 	for (unsigned i = 0; i < p->nr_vectors; i++) {
 		p->vector_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 		p->held_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -472,8 +579,8 @@ static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size
 			      : vm_add_irqfd(p->vm, p->gsi_base + i, p->vector_fd[i]);
 		if (err)
 			return fail_why(-err, why, len, "vfio %s: MSI-X vector %u: %s",
-								vfio_device_address(p->dev), i,
-								strerror(-err));
+					vfio_device_address(p->dev), i,
+					strerror(-err));
 	}
 	return 0;
 }
@@ -491,8 +598,8 @@ static int map_regions(struct vfio_pci *p, char *why, size_t len)
 		err = vfio_device_map_region(p->dev, (unsigned)i);
 		if (err)
 			return fail_why(-err, why, len, "vfio %s: cannot map BAR %d: %s",
-								vfio_device_address(p->dev), i,
-								strerror(-err));
+					vfio_device_address(p->dev), i,
+					strerror(-err));
 	}
 	return 0;
 }
@@ -521,7 +628,7 @@ int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio_device *d,
 	if (!err)
 		err = init_bars(p, bus, cfg, why, why_len);
 	if (!err)
-		err = init_msix(p, cfg, why, why_len);
+		err = init_caps(p, cfg, why, why_len);
 	if (!err)
 		err = wire_vectors(p, bus, why, why_len);
 	if (!err)

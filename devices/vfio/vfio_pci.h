@@ -4,11 +4,14 @@
  *
  * - Configuration space: the device's identity (IDs, class, revision,
  *   subsystem) read from it once; BARs, the command register, the
- *   capability list and MSI-X emulated here. The command register's
- *   memory and bus-master bits go to the device too (it needs bus mastering
- *   for DMA). The list holds the device's PCI Express capability (read
- *   only) and an emulated MSI-X capability with the device's table size;
- *   other capabilities, MSI, INTx and the expansion ROM are not offered.
+ *   capability list's links and MSI-X emulated here. The command
+ *   register's memory and bus-master bits go to the device too (it needs
+ *   bus mastering for DMA). The list is the device's, at its offsets, less
+ *   MSI: MSI-X emulated with the device's table size, the others (power
+ *   management, PCI Express, vendor-specific) passed through, their
+ *   registers read from and written to the device. MSI, INTx, the
+ *   expansion ROM and extended configuration space (0x100 on) are not
+ *   offered.
  * - BARs: each memory BAR of the device gets a BAR of its size (at least a
  *   page) in the bus's 32- or 64-bit window, as the device's own BAR says.
  *   Its mmap-able parts are device memory (vm_map_device_memory) at the

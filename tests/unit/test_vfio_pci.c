@@ -34,6 +34,9 @@
 #define MSI_GSI_BASE 24
 #define ADDR "0000:00:04.0"
 #define MSIX_CAP 0x40
+#define PM_CAP 0x60
+#define MSI_CAP 0x80
+#define PCIE_CAP 0x90
 #define WHY_LEN 512
 
 /* ---- a backend that records ---- */
@@ -150,6 +153,11 @@ static void put16(uint8_t *c, unsigned off, uint16_t v)
 	c[off + 1] = (uint8_t)(v >> 8);
 }
 
+static uint32_t le32(const uint8_t *c)
+{
+	return (uint32_t)c[0] | (uint32_t)c[1] << 8 | (uint32_t)c[2] << 16 | (uint32_t)c[3] << 24;
+}
+
 static void put32(uint8_t *c, unsigned off, uint32_t v)
 {
 	put16(c, off, (uint16_t)v);
@@ -173,13 +181,25 @@ static void nvme_config(uint8_t *c)
 	c[PCI_INTERRUPT_PIN] = 1;
 	put32(c, PCI_BASE_ADDRESS_0, 0);
 	put32(c, PCI_BASE_ADDRESS_0 + 8, PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
-	c[PCI_CAPABILITY_LIST] = 0x60;
-	c[0x60] = 0x01; /* power management, then MSI-X */
-	c[0x61] = MSIX_CAP;
+	/* power management, MSI, MSI-X, PCI Express */
+	c[PCI_CAPABILITY_LIST] = PM_CAP;
+	c[PM_CAP] = 0x01;
+	c[PM_CAP + 1] = MSI_CAP;
+	put16(c, PM_CAP + 2, 0x0003);         /* PMC: version 3 */
+	c[MSI_CAP] = 0x05;
+	c[MSI_CAP + 1] = MSIX_CAP;
+	put16(c, MSI_CAP + 2, 0x0080);        /* 64-bit: 14 bytes */
+	put32(c, MSI_CAP + 4, 0xfee00000);
 	c[MSIX_CAP] = PCI_CAP_ID_MSIX;
+	c[MSIX_CAP + 1] = PCIE_CAP;
 	put16(c, MSIX_CAP + PCI_MSIX_FLAGS, 4);
 	put32(c, MSIX_CAP + PCI_MSIX_TABLE, 0x2000 | 2);
 	put32(c, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 2);
+	c[PCIE_CAP] = 0x10;
+	c[PCIE_CAP + 1] = 0;
+	put16(c, PCIE_CAP + 2, 0x0002);       /* version 2, an endpoint */
+	put32(c, PCIE_CAP + 4, 0x10008fc2);   /* Device Capabilities */
+	put16(c, PCIE_CAP + 8, 0x2810);       /* Device Control */
 }
 
 static int setup(void **state)
@@ -275,11 +295,16 @@ static void test_what_the_guest_sees(void **state)
 			 0xffff0000 | PCI_BAR_MEM_64 | PCI_BAR_PREFETCH);
 	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0 + 12, 4), 0xffffffff);
 	assert_int_equal(cfg_read(x, PCI_BASE_ADDRESS_0 + 4, 4), 0);
-	/* the list: MSI-X alone, 5 vectors, table and PBA where the device has them */
+	/* the list: the device's, at its offsets, without MSI; MSI-X with 5
+	 * vectors, table and PBA where the device has them */
 	assert_true(cfg_read(x, PCI_STATUS, 2) & PCI_STATUS_CAP_LIST);
-	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	assert_int_equal(cfg_read(x, PCI_CAPABILITY_LIST, 1), PM_CAP);
+	assert_int_equal(cfg_read(x, PM_CAP, 2), MSIX_CAP << 8 | 0x01);
+	cap = cfg_read(x, PM_CAP + 1, 1);
 	assert_int_equal(cfg_read(x, cap, 1), PCI_CAP_ID_MSIX);
-	assert_int_equal(cfg_read(x, cap + 1, 1), 0);
+	assert_int_equal(cfg_read(x, cap + 1, 1), PCIE_CAP);
+	assert_int_equal(cfg_read(x, PCIE_CAP, 2), 0x10);
+	assert_int_equal(cfg_read(x, MSI_CAP, 4), 0); /* not there for the guest */
 	assert_int_equal(cfg_read(x, cap + PCI_MSIX_FLAGS, 2) & PCI_MSIX_FLAGS_QSIZE, 4);
 	assert_int_equal(cfg_read(x, cap + PCI_MSIX_TABLE, 4), 0x2000 | 2);
 	assert_int_equal(cfg_read(x, cap + PCI_MSIX_PBA, 4), 0x2800 | 2);
@@ -335,6 +360,38 @@ static void test_bars_follow_the_guest(void **state)
 			 PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE);
 }
 
+/* The other capabilities' registers are the device's: read live, written
+ * through; the links, MSI-X's fields and the hidden MSI are not. */
+static void test_capabilities_pass_through(void **state)
+{
+	struct fx *x = *state;
+
+	create(x);
+	assert_int_equal(cfg_read(x, PCIE_CAP + 4, 4), 0x10008fc2);
+	assert_int_equal(cfg_read(x, PM_CAP + 2, 2), 0x0003);
+	/* the device's status changes: the guest reads it as it is now */
+	x->f->config[PCIE_CAP + 10] = 0x04;
+	assert_int_equal(cfg_read(x, PCIE_CAP + 8, 4), 0x00042810);
+	/* Device Control and PMCSR written whole to the device */
+	cfg_write(x, PCIE_CAP + 8, 2, 0x5936);
+	assert_int_equal(x->f->config[PCIE_CAP + 8] | x->f->config[PCIE_CAP + 9] << 8, 0x5936);
+	cfg_write(x, PM_CAP + 4, 4, 0x00000003);
+	assert_int_equal(x->f->config[PM_CAP + 4], 3);
+	/* a dword over a link: the link stays ours, the rest goes through */
+	cfg_write(x, PCIE_CAP, 4, 0xabcd77ff);
+	assert_int_equal(cfg_read(x, PCIE_CAP + 1, 1), 0);
+	assert_int_equal(x->f->config[PCIE_CAP + 1], 0);
+	assert_int_equal(x->f->config[PCIE_CAP + 2], 0xcd);
+	/* MSI-X's table offset and MSI's address are no one's to change */
+	cfg_write(x, MSIX_CAP + PCI_MSIX_TABLE, 4, 0x1234);
+	assert_int_equal(cfg_read(x, MSIX_CAP + PCI_MSIX_TABLE, 4), 0x2000 | 2);
+	assert_int_equal(le32(x->f->config + MSIX_CAP + PCI_MSIX_TABLE), 0x2000 | 2);
+	cfg_write(x, MSI_CAP + 4, 4, 0xfee01000);
+	assert_int_equal(cfg_read(x, MSI_CAP + 4, 4), 0);
+	assert_int_equal(le32(x->f->config + MSI_CAP + 4), 0xfee00000);
+	assert_int_equal(x->f->errors, 0);
+}
+
 /* The MSI-X table is emulated: a vector's message becomes its GSI's
  * route when usable; the guest's enable bit turns VFIO's MSI-X on with
  * one eventfd per vector, and off. */
@@ -348,7 +405,7 @@ static void test_msix_routes_and_vfio(void **state)
 	create(x);
 	fn = x->fn;
 	r = rec_of(x->vm);
-	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	cap = MSIX_CAP; /* where the device has it */
 	/* vector 1: address 0xfee00000, data 0x4041, unmasked */
 	v = 0xfee00000;
 	fn->ops->bar_write(fn, 2, 0x2000 + 16, &v, 4);
@@ -430,7 +487,7 @@ static void test_masked_vector_keeps_its_interrupt(void **state)
 
 	create(x);
 	r = rec_of(x->vm);
-	cap = cfg_read(x, PCI_CAPABILITY_LIST, 1);
+	cap = MSIX_CAP; /* where the device has it */
 	set_vector(x, 1, 0xfee00000, 0x4041, 0);
 	cfg_write(x, cap + PCI_MSIX_FLAGS, 2, PCI_MSIX_FLAGS_ENABLE);
 	assert_true(x->f->irq_on);
@@ -613,6 +670,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_what_the_guest_sees, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bars_follow_the_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capabilities_pass_through, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_routes_and_vfio, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_masked_vector_keeps_its_interrupt, setup,
 						teardown),
