@@ -8,10 +8,9 @@
  *   interrupt remapping knows nothing of it. The guest's table becomes KVM
  *   MSI routes, and VFIO signals an eventfd per vector that an irqfd turns
  *   into the route's interrupt, without passing through this process.
- *   While the guest masks a vector, VFIO signals a second eventfd that
- *   nothing reads: the device's interrupts wait there (its count is the
- *   pending bit) and go out when the vector is unmasked, not lost on a
- *   GSI without a route.
+ *   While the guest masks a vector, VFIO signals a second eventfd, which
+ *   the I/O thread turns into the vector's pending bit: the interrupt goes
+ *   out when the guest unmasks it, not lost on a GSI without a route.
  * - Capabilities: the device's list, at the device's offsets, without
  *   MSI (it and INTx would need their own routing; assigned devices worth
  *   a microVM have MSI-X). Their registers (power management, PCI
@@ -24,6 +23,7 @@
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -54,7 +54,9 @@ struct vfio_pci {
 	uint16_t nr_vectors;
 	uint32_t gsi_base;                               /* vector i: GSI gsi_base + i */
 	int32_t *vector_fd;                              /* an irqfd on the vector's GSI */
-	int32_t *held_fd;                                /* masked: interrupts wait here */
+	int32_t *held_fd;                                /* masked: interrupts come here */
+	int held_epoll;                                  /* every held_fd; -1: none */
+	bool held_watched;                               /* by the I/O thread */
 	bool *routed;                                    /* the vector has a route */
 	bool msix_on;
 	uint8_t passthrough[CONFIG_BYTES / 8];           /* config bytes that are the device's */
@@ -213,18 +215,28 @@ static int32_t trigger_fd(const struct vfio_pci *p, uint16_t vec)
 	return p->routed[vec] ? p->vector_fd[vec] : p->held_fd[vec];
 }
 
-/* Whether interrupts waited in vec's held eventfd (which it empties). */
-static bool take_held(struct vfio_pci *p, uint16_t vec)
+/* I/O thread: the device raised masked vectors; they become pending
+ * (or go out, if the guest unmasked one meanwhile). */
+static int held_ready(void *opaque)
 {
-	uint64_t n;
+	struct vfio_pci *p = opaque;
+	struct epoll_event ev[16];
+	int n = epoll_wait(p->held_epoll, ev, 16, 0);
+	uint64_t count;
 
-	return read(p->held_fd[vec], &n, sizeof(n)) == sizeof(n) && n;
+	for (int i = 0; i < n; i++) {
+		uint16_t vec = (uint16_t)ev[i].data.u32;
+
+		if (read(p->held_fd[vec], &count, sizeof(count)) == sizeof(count))
+			pci_msix_raise(&p->msix, vec);
+	}
+	return VM_WATCH_KEEP; /* more than 16: the epoll fd stays readable */
 }
 
 /* VFIO's eventfd for vec follows its route (p->lock held). Masking: VFIO
  * is moved off the irqfd before the route goes, so nothing reaches a GSI
- * without one; unmasking: after the route is there, and what waited is
- * sent once (one message for any number, as for a pending bit). */
+ * without one; unmasking: after the route is there (pci_msix then sends
+ * what is pending). */
 static void follow_route(struct vfio_pci *p, uint16_t vec, bool usable)
 {
 	int err;
@@ -238,8 +250,6 @@ static void follow_route(struct vfio_pci *p, uint16_t vec, bool usable)
 	if (err)
 		vm_warn(p->vm, "vfio %s: MSI-X vector %u %s: %s", vfio_device_address(p->dev), vec,
 			usable ? "unmasked" : "masked", strerror(-err));
-	if (usable && take_held(p, vec))
-		msix_fire(&p->msix, vec);
 }
 
 static void msix_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr,
@@ -280,10 +290,8 @@ static void follow_msix_enable(struct vfio_pci *p)
 			vm_warn(p->vm, "vfio %s: MSI-X on: out of memory", vfio_device_address(p->dev));
 			return;
 		}
-		for (uint16_t i = 0; i < p->nr_vectors; i++) {
-			take_held(p, i); /* what waited before MSI-X went off is stale */
+		for (uint16_t i = 0; i < p->nr_vectors; i++)
 			fds[i] = trigger_fd(p, i);
-		}
 	}
 	err = on ? vfio_msix_enable(p->dev, fds, p->nr_vectors) : vfio_msix_disable(p->dev);
 	free(fds);
@@ -556,7 +564,21 @@ static int32_t *fd_array(uint16_t n)
 	return fds;
 }
 
-/* An eventfd per vector with an irqfd on its GSI, and one to hold its
+/* Vector vec's eventfds: the irqfd's, and the one for while it is masked
+ * in the epoll set the I/O thread watches. */
+static int wire_vector(struct vfio_pci *p, uint16_t vec)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = vec };
+
+	p->vector_fd[vec] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	p->held_fd[vec] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (p->vector_fd[vec] < 0 || p->held_fd[vec] < 0 ||
+	    epoll_ctl(p->held_epoll, EPOLL_CTL_ADD, p->held_fd[vec], &ev))
+		return -errno;
+	return vm_add_irqfd(p->vm, p->gsi_base + vec, p->vector_fd[vec]);
+}
+
+/* An eventfd per vector with an irqfd on its GSI, and one for its
  * interrupts while masked. */
 static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size_t len)
 {
@@ -571,17 +593,22 @@ static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size
 	if (err)
 		return fail_why(-err, why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
 				vfio_device_address(p->dev), p->nr_vectors);
+	p->held_epoll = epoll_create1(EPOLL_CLOEXEC);
+	if (p->held_epoll < 0)
+		return fail_why(errno, why, len, "vfio %s: epoll_create1: %s",
+				vfio_device_address(p->dev), strerror(errno));
 	for (unsigned i = 0; i < p->nr_vectors; i++) {
-		p->vector_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		p->held_fd[i] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-		err = p->vector_fd[i] < 0 || p->held_fd[i] < 0
-			      ? -errno
-			      : vm_add_irqfd(p->vm, p->gsi_base + i, p->vector_fd[i]);
+		err = wire_vector(p, (uint16_t)i);
 		if (err)
 			return fail_why(-err, why, len, "vfio %s: MSI-X vector %u: %s",
-					vfio_device_address(p->dev), i,
-					strerror(-err));
+					vfio_device_address(p->dev), i, strerror(-err));
 	}
+	/* one watch for all: a device may have hundreds of vectors */
+	err = vm_watch_fd(p->vm, p->held_epoll, held_ready, p);
+	if (err)
+		return fail_why(-err, why, len, "vfio %s: cannot watch its masked vectors: %s",
+				vfio_device_address(p->dev), strerror(-err));
+	p->held_watched = true;
 	return 0;
 }
 
@@ -619,6 +646,7 @@ int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio_device *d,
 	p->dev = d;
 	pthread_mutex_init(&p->lock, NULL);
 	memset(p->maps, 0xff, sizeof(p->maps)); /* all -1 */
+	p->held_epoll = -1;
 	err = vfio_config_read(d, 0, cfg, sizeof(cfg));
 	if (err)
 		set_why(why, why_len, "vfio %s: cannot read its configuration space: %s",
@@ -659,6 +687,10 @@ void vfio_pci_destroy(struct vfio_pci *p)
 	for (unsigned i = 0; p->vector_fd && i < p->nr_vectors; i++)
 		if (p->vector_fd[i] >= 0)
 			close(p->vector_fd[i]);
+	if (p->held_watched) /* the VM ended (or never started): no I/O thread */
+		vm_unwatch_fd(p->vm, p->held_epoll);
+	if (p->held_epoll >= 0)
+		close(p->held_epoll);
 	for (unsigned i = 0; p->held_fd && i < p->nr_vectors; i++)
 		if (p->held_fd[i] >= 0)
 			close(p->held_fd[i]);

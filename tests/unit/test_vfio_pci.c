@@ -16,6 +16,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/internal.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/vfio/vfio_attach.h"
@@ -127,6 +128,7 @@ struct fx {
 	char why[WHY_LEN];
 	uint64_t bar_reads[16]; /* device-fd offsets read outside config space */
 	int nr_bar_reads;
+	bool io_started;
 };
 
 static struct fx *the_fx; /* for the pread wrapper: the fake's ctx is the fake */
@@ -246,6 +248,8 @@ static int teardown(void **state)
 {
 	struct fx *x = *state;
 
+	if (x->io_started) /* as vm_destroy does before the devices go */
+		io_thread_stop(x->vm);
 	vfio_pci_destroy(x->p);
 	vfio_container_destroy(x->c);
 	vm_destroy(x->vm); /* NULL when the test destroyed it */
@@ -475,9 +479,27 @@ static void set_vector(struct fx *x, uint16_t vec, uint32_t addr, uint32_t data,
 		x->fn->ops->bar_write(x->fn, 2, 0x2000 + 16u * vec + 4u * i, &words[i], 4);
 }
 
+/* The PBA's first word, as the guest reads it. */
+static uint64_t pba(struct fx *x)
+{
+	uint64_t v = 0;
+
+	x->fn->ops->bar_read(x->fn, 2, 0x2800, &v, 8);
+	return v;
+}
+
+/* The I/O thread has made vector 0 pending (up to 5 s). */
+static bool became_pending(struct fx *x)
+{
+	for (int i = 0; i < 500 && !(pba(x) & 1); i++)
+		usleep(10000);
+	return pba(x) & 1;
+}
+
 /* A masked vector's interrupts are not lost: VFIO signals another eventfd
- * while the guest masks it, and unmasking sends what waited, once, on the
- * new route. Masking moves VFIO off the irqfd before the route goes. */
+ * while the guest masks it, which the I/O thread makes the vector's
+ * pending bit, and unmasking sends it, once, on the new route. Masking
+ * moves VFIO off the irqfd before the route goes. */
 static void test_masked_vector_keeps_its_interrupt(void **state)
 {
 	struct fx *x = *state;
@@ -495,9 +517,13 @@ static void test_masked_vector_keeps_its_interrupt(void **state)
 	fd0 = irqfd_of(x, 0);
 	assert_int_not_equal(x->f->irq_fds[0], fd0);        /* masked: held */
 
-	/* the device raises vector 0 twice while masked: nothing reaches KVM */
+	/* the device raises vector 0 twice while masked: nothing reaches
+	 * KVM, the guest sees it pending */
+	assert_int_equal(io_thread_start(x->vm), 0);
+	x->io_started = true;
 	signal_fd(x->f->irq_fds[0]);
 	signal_fd(x->f->irq_fds[0]);
+	assert_true(became_pending(x));
 	assert_int_equal(drain_fd(fd0), 0);
 
 	/* the guest unmasks it: route first, then one interrupt on the irqfd */
@@ -507,6 +533,7 @@ static void test_masked_vector_keeps_its_interrupt(void **state)
 	assert_true(r->routes[r->nr_routes - 1].usable);
 	assert_int_equal(r->routes[r->nr_routes - 1].data, 0x4042);
 	assert_int_equal(drain_fd(fd0), 1);
+	assert_int_equal(pba(x) & 1, 0);
 	/* unmasked, VFIO's signal is KVM's */
 	signal_fd(x->f->irq_fds[0]);
 	assert_int_equal(drain_fd(fd0), 1);
