@@ -29,13 +29,17 @@ pytestmark = [
 ]
 
 # In the guest: the first block's text, a new pattern at 4 KiB made durable,
-# and the NVMe interrupts.
+# the NVMe interrupts, and the controller's configuration space as the
+# guest sees it.
 GUEST = ("for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 0.5; done\n"
          "echo \"NVME-READ $(dd if=/dev/nvme0n1 bs=512 count=1 2>/dev/null | head -c 40)\"\n"
          "printf 'GUEST-WROTE-%s\\n' $(cat /proc/sys/kernel/random/boot_id) > /tmp/p\n"
          "dd if=/tmp/p of=/dev/nvme0n1 bs=4096 seek=1 conv=sync,fsync 2>/dev/null && echo NVME-WRITTEN\n"
          "echo \"NVME-PATTERN $(head -c 48 /tmp/p)\"\n"
-         "grep nvme /proc/interrupts\n")
+         "grep nvme /proc/interrupts\n"
+         "for d in /sys/bus/pci/devices/*; do [ \"$(cat $d/class)\" = 0x010802 ] && "
+         "echo \"NVME-CONFIG $(od -An -v -tx1 -N256 $d/config | tr -d ' \\n')\"; done\n")
+PCI_CAP_MSI, PCI_CAP_EXP = 0x05, 0x10
 
 
 def cmd_arg(script):
@@ -93,6 +97,27 @@ def nvme_irqs(console):
     return out
 
 
+def caps(cfg):
+    """{id: offset} of a configuration space's capability list, in order."""
+    out, off = {}, cfg[0x34] if cfg[6] & 0x10 else 0
+    while off >= 0x40 and len(out) < 48:
+        out.setdefault(cfg[off], off)
+        off = cfg[off + 1] & ~3
+    return out
+
+
+def check_config(addr, console):
+    """The guest's list is the device's less MSI, at the same offsets, and
+    the PCI Express capability's read-only registers are the device's."""
+    host = (SYSFS / addr / "config").read_bytes()[:256]
+    guest = bytes.fromhex(re.search(r"NVME-CONFIG ([0-9a-f]{512})", console).group(1))
+    want = {i: o for i, o in caps(host).items() if i != PCI_CAP_MSI}
+    assert caps(guest) == want, (caps(guest), caps(host))
+    exp = want[PCI_CAP_EXP]
+    for reg in (4, 12):  # Device Capabilities, Link Capabilities
+        assert guest[exp + reg:exp + reg + 4] == host[exp + reg:exp + reg + 4], reg
+
+
 def pass_through(boot, kernel, addr, dev_for_host):
     """The host writes a pattern, the guest reads it with the device
     assigned and writes its own, the host finds that after the VM."""
@@ -109,6 +134,7 @@ def pass_through(boot, kernel, addr, dev_for_host):
     assert irqs.get("nvme0q0", 0) > 0, b.console[-2000:]  # admin queue, by MSI-X
     assert any(n > 0 for q, n in irqs.items() if q != "nvme0q0"), irqs  # an I/O queue too
     assert host_read(dev_for_host(), 4096, len(wrote)) == wrote
+    check_config(addr, b.console)
     return b
 
 
