@@ -5,7 +5,9 @@ Usage: bench/readme_table.py [bench/results/latest.json]
 
 One Markdown table per place the run measured in (test host, PVM, arm64
 test host): each main row with the two medians, [min-max], the ratio, and
-the -best pair where the row has one; then the run's goal table. The README
+the -best pair where the row has one; vibevmm's two virtio transports
+(the transport benchmark) in a table of their own; then the run's goal
+table. The README
 pastes this output as it is, so that its figures are one run's."""
 import json
 import os
@@ -38,14 +40,33 @@ def main_rows(run):
         yield line
 
 
+def transport_rows(run):
+    for r in run["rows"]:
+        if r["table"] != "transport" or not (r["a"] or r["b"]):
+            continue
+        s = r["summary"]
+        ratio = s.get("ratio")
+        yield (f"| {r['case']} | {r['metric']} ({r['unit']}) | {cell(s, 'a')} | {cell(s, 'b')} | "
+               f"{fmt(ratio) if ratio is not None else 'n/a'} | {len(r['a'])}/{len(r['b'])} |")
+
+
 def print_run(run):
     print(f"**{run['where']}** ({run['started']}, {run['seconds']:.0f} s, "
           f"{run['reps']} runs per case unless n says otherwise; machine load "
           f"{run.get('machine_load', '?')}):\n")
-    print("| bench | case | metric | vibevmm | QEMU | ratio | -best: vibevmm / QEMU: ratio |")
-    print("|---|---|---|---|---|---|---|")
-    for line in main_rows(run):
+    main = list(main_rows(run))
+    if main:
+        print("| bench | case | metric | vibevmm | QEMU | ratio | -best: vibevmm / QEMU: ratio |")
+        print("|---|---|---|---|---|---|---|")
+    for line in main:
         print(line)
+    trans = list(transport_rows(run))
+    if trans:
+        print("\n" if main else "", end="")
+        print("| case | metric | virtio-pci | virtio-mmio | ratio pci / mmio | n |")
+        print("|---|---|---|---|---|---|")
+        for line in trans:
+            print(line)
     if run.get("goals"):
         print("\n| goal | target | measured | met |")
         print("|---|---|---|---|")
