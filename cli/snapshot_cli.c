@@ -43,14 +43,17 @@ char *cli_snapshot_describe(const struct vmm_config *cfg)
 		json_array_append_new(disks, describe_disk(&cfg->disks[i]));
 	for (int i = 0; nets && i < cfg->nr_nets; i++)
 		json_array_append_new(nets, describe_net(&cfg->nets[i]));
-	root = json_pack("{s:i, s:I, s:o, s:o, s:b, s:b, s:s, s:o, s:o, s:o}", "cpus", cfg->cpus,
+	root = json_pack("{s:i, s:I, s:o, s:o, s:b, s:b, s:s, s:o, s:o, s:o, s:b, s:s}",
+			 "cpus", cfg->cpus,
 			 "mem", (json_int_t)cfg->mem, "kernel", str_or_null(cfg->kernel), "binary",
 			 str_or_null(cfg->binary), "debugcon", cfg->debugcon, "exit_port",
 			 cfg->exit_port, "console",
 			 cfg->console == CONSOLE_VIRTIO ? "virtio" : "serial", "disks", disks, "nets",
 			 nets, "vsock", cfg->vsock.uds ?
 			 json_pack("{s:I, s:s}", "cid", (json_int_t)cfg->vsock.cid, "uds",
-				   cfg->vsock.uds) : json_null());
+				   cfg->vsock.uds) : json_null(),
+			 "pci", cfg->pci, "transport",
+			 cfg->transport == TRANSPORT_PCI ? "pci" : "mmio");
 	text = root ? json_dumps(root, JSON_COMPACT) : NULL;
 	json_decref(root);
 	return text;
@@ -119,14 +122,19 @@ static int rebuild_nets(const json_t *a, struct vmm_config *cfg)
 static int rebuild_machine(const json_t *root, struct vmm_config *cfg)
 {
 	json_int_t cpus = 0, mem = 0;
-	int debugcon = 0, exit_port = 0;
-	const char *console = NULL;
+	int debugcon = 0, exit_port = 0, pci = 0;
+	const char *console = NULL, *transport = "mmio";
 
-	if (json_unpack((json_t *)root, "{s:I, s:I, s:b, s:b, s:s}", "cpus", &cpus, "mem", &mem,
-			"debugcon", &debugcon, "exit_port", &exit_port, "console", &console) ||
+	/* pci and transport: absent from snapshots made before PCI could be */
+	if (json_unpack((json_t *)root, "{s:I, s:I, s:b, s:b, s:s, s?b, s?s}", "cpus", &cpus,
+			"mem", &mem, "debugcon", &debugcon, "exit_port", &exit_port, "console",
+			&console, "pci", &pci, "transport", &transport) ||
 	    cpus < 1 || cpus > VM_MAX_VCPUS || mem < (json_int_t)CLI_MIN_MEM ||
-	    mem > (json_int_t)CLI_MAX_MEM || (strcmp(console, "serial") && strcmp(console, "virtio")))
+	    mem > (json_int_t)CLI_MAX_MEM || (strcmp(console, "serial") && strcmp(console, "virtio")) ||
+	    (strcmp(transport, "mmio") && strcmp(transport, "pci")))
 		return -EINVAL;
+	cfg->pci = pci;
+	cfg->transport = strcmp(transport, "pci") ? TRANSPORT_MMIO : TRANSPORT_PCI;
 	cfg->cpus = (int)cpus;
 	cfg->mem = (uint64_t)mem;
 	cfg->debugcon = debugcon;

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/snapfile.h"
 #include "devices/pci/msix.h"
 #include "utils.h"
 
@@ -223,4 +224,85 @@ bool pci_msix_signal(struct pci_msix *m, uint16_t vec)
 		set_pending(m, vec, true);
 	pthread_mutex_unlock(&m->lock);
 	return now;
+}
+
+/* ---- snapshots ---- */
+
+static size_t pba_words(const struct pci_msix *m)
+{
+	return ALIGN_UP(m->nr, 64u) / 64;
+}
+
+void pci_msix_save(struct pci_msix *m, struct snap_buf *out)
+{
+	pthread_mutex_lock(&m->lock);
+	snap_put_u16(out, m->ctl);
+	for (uint16_t v = 0; v < m->nr; v++) {
+		snap_put_u32(out, m->table[v].addr_lo);
+		snap_put_u32(out, m->table[v].addr_hi);
+		snap_put_u32(out, m->table[v].data);
+		snap_put_u32(out, m->table[v].ctrl);
+	}
+	for (size_t i = 0; i < pba_words(m); i++)
+		snap_put_u64(out, m->pba[i]);
+	pthread_mutex_unlock(&m->lock);
+}
+
+void pci_msix_saved_free(struct pci_msix_saved *saved)
+{
+	free(saved->table);
+	free(saved->pba);
+	saved->table = NULL;
+	saved->pba = NULL;
+}
+
+/* What the guest can make of the registers, nothing else. */
+static bool saved_valid(const struct pci_msix *m, const struct pci_msix_saved *s)
+{
+	uint16_t ctl_writable = PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL;
+
+	if ((s->ctl & ~ctl_writable) != (uint16_t)(m->nr - 1))
+		return false;
+	for (uint16_t v = 0; v < m->nr; v++)
+		if (s->table[v].ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT)
+			return false;
+	if (m->nr % 64 && s->pba[m->nr / 64] >> (m->nr % 64))
+		return false; /* bits past the last vector */
+	return true;
+}
+
+int pci_msix_parse(const struct pci_msix *m, struct snap_cursor *in, struct pci_msix_saved *s)
+{
+	s->ctl = snap_get_u16(in);
+	s->table = calloc(m->nr, sizeof(*s->table));
+	s->pba = calloc(pba_words(m), sizeof(*s->pba));
+	if (!s->table || !s->pba) {
+		pci_msix_saved_free(s);
+		return -ENOMEM;
+	}
+	for (uint16_t v = 0; v < m->nr; v++) {
+		s->table[v].addr_lo = snap_get_u32(in);
+		s->table[v].addr_hi = snap_get_u32(in);
+		s->table[v].data = snap_get_u32(in);
+		s->table[v].ctrl = snap_get_u32(in);
+	}
+	for (size_t i = 0; i < pba_words(m); i++)
+		s->pba[i] = snap_get_u64(in);
+	if (in->bad || !saved_valid(m, s)) {
+		pci_msix_saved_free(s);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+void pci_msix_apply(struct pci_msix *m, struct pci_msix_saved *s)
+{
+	pthread_mutex_lock(&m->lock);
+	m->ctl = s->ctl;
+	memcpy(m->table, s->table, m->nr * sizeof(*m->table));
+	memcpy(m->pba, s->pba, pba_words(m) * sizeof(*m->pba));
+	for (uint16_t v = 0; v < m->nr; v++)
+		refresh(m, v, true);
+	pthread_mutex_unlock(&m->lock);
+	pci_msix_saved_free(s);
 }

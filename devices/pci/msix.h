@@ -35,6 +35,9 @@
 #define PCI_MSIX_ENTRY_CTRL_MASKBIT 0x1
 #define PCI_MSIX_MAX_VECTORS 2048
 
+struct snap_buf;
+struct snap_cursor;
+
 struct pci_msix_entry {
 	uint32_t addr_lo, addr_hi, data, ctrl;
 };
@@ -95,5 +98,24 @@ bool pci_msix_signal(struct pci_msix *m, uint16_t vec);
  * goes out on the route it was raised for, or stays pending, never lost
  * in between. */
 void pci_msix_raise(struct pci_msix *m, uint16_t vec);
+
+/*
+ * Snapshots: the vector table, the PBA and Message Control as the guest
+ * left them (u16 control, then per vector u32 address low and high, data,
+ * vector control, then the PBA's u64 words). pci_msix_parse checks a
+ * payload against this function (its vector count, reserved bits) into
+ * *saved (allocated; pci_msix_saved_free); pci_msix_apply puts it in
+ * place and routes every usable vector, as after the guest wrote it all.
+ */
+struct pci_msix_saved {
+	uint16_t ctl;
+	struct pci_msix_entry *table;
+	uint64_t *pba;
+};
+
+void pci_msix_save(struct pci_msix *m, struct snap_buf *out);
+int pci_msix_parse(const struct pci_msix *m, struct snap_cursor *in, struct pci_msix_saved *saved);
+void pci_msix_apply(struct pci_msix *m, struct pci_msix_saved *saved);
+void pci_msix_saved_free(struct pci_msix_saved *saved);
 
 #endif

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/snapfile.h"
 #include "devices/pci/pci.h"
 #include "utils.h"
 #include "vm.h"
@@ -422,6 +423,94 @@ int pci_bus_alloc_msi_gsis(struct pci_bus *bus, uint32_t n, uint32_t *first)
 	return err;
 }
 
+/* ---- snapshots ----
+ *
+ * Payload (the ports device's; little-endian): u32 "VPCB", u32 the 0xcf8
+ * latch, then per slot 0..31 u8 present and, if present, the function's
+ * first 256 configuration bytes. Loading checks that the same functions
+ * are in the same slots with the same read-only bytes (a VM built the
+ * same way) and puts the guest's bytes back: BARs placed and decoding as
+ * they were (ops->bar_moved follows). Capabilities with state of their
+ * own (MSI-X's table) are their function's device's to restore.
+ */
+
+#define SNAP_MAGIC_BUS 0x42435056u /* "VPCB" */
+#define SNAP_CFG_BYTES 256
+
+static int bus_save(struct device *dev, struct snap_buf *out)
+{
+	struct pci_bus *bus = dev->private;
+
+	pthread_mutex_lock(&bus->lock);
+	snap_put_u32(out, SNAP_MAGIC_BUS);
+	snap_put_u32(out, bus->config_address);
+	for (unsigned s = 0; s < PCI_SLOTS; s++) {
+		snap_put_u8(out, bus->slots[s] != NULL);
+		if (bus->slots[s])
+			snap_put_bytes(out, bus->slots[s]->cfg, SNAP_CFG_BYTES);
+	}
+	pthread_mutex_unlock(&bus->lock);
+	return out->failed ? -ENOMEM : 0;
+}
+
+/* Saved bytes that only the guest can have changed differ; the rest not. */
+static bool same_function(const struct pci_function *f, const uint8_t *cfg)
+{
+	for (unsigned i = 0; i < SNAP_CFG_BYTES; i++)
+		if ((cfg[i] ^ f->cfg[i]) & ~(f->wmask[i] | f->w1cmask[i]))
+			return false;
+	return true;
+}
+
+static int bus_parse(struct pci_bus *bus, struct snap_cursor *in, uint32_t *latch,
+		     uint8_t (*cfg)[SNAP_CFG_BYTES])
+{
+	if (snap_get_u32(in) != SNAP_MAGIC_BUS)
+		return -EINVAL;
+	*latch = snap_get_u32(in); /* any value is one the guest could write */
+	for (unsigned s = 0; s < PCI_SLOTS; s++) {
+		uint8_t present = snap_get_u8(in);
+
+		if (in->bad || present != (bus->slots[s] != NULL))
+			return -EINVAL;
+		if (!present)
+			continue;
+		snap_get_bytes(in, cfg[s], SNAP_CFG_BYTES);
+		if (in->bad || !same_function(bus->slots[s], cfg[s]))
+			return -EINVAL;
+	}
+	return snap_cursor_done(in) ? 0 : -EINVAL;
+}
+
+static int bus_load(struct device *dev, struct snap_cursor *in)
+{
+	struct pci_bus *bus = dev->private;
+	uint8_t (*cfg)[SNAP_CFG_BYTES] = calloc(PCI_SLOTS, SNAP_CFG_BYTES);
+	uint32_t latch;
+	int err;
+
+	if (!cfg)
+		return -ENOMEM;
+	pthread_mutex_lock(&bus->lock);
+	err = bus_parse(bus, in, &latch, cfg);
+	if (!err) {
+		bus->config_address = latch;
+		for (unsigned s = 0; s < PCI_SLOTS; s++) {
+			struct pci_function *f = bus->slots[s];
+			bool was_decoding;
+
+			if (!f)
+				continue;
+			was_decoding = memory_decoding(f);
+			memcpy(f->cfg, cfg[s], SNAP_CFG_BYTES);
+			update_bars(bus, f, was_decoding);
+		}
+	}
+	pthread_mutex_unlock(&bus->lock);
+	free(cfg);
+	return err;
+}
+
 static void bus_destroy(struct device *dev)
 {
 	struct pci_bus *bus = dev->private;
@@ -472,12 +561,16 @@ struct pci_bus *pci_bus_create(struct vm *vm, uint64_t ecam_base, uint64_t mem32
 	init_device(&bus->ports, "pci-config-ports", DEVICE_PIO, PCI_PORTS_BASE, PCI_PORTS_SIZE,
 		    bus, ports_read, ports_write);
 	bus->ports.destroy = bus_destroy;
+	bus->ports.save = bus_save;
+	bus->ports.load = bus_load;
 	init_device(&bus->ecam, "pci-ecam", DEVICE_MMIO, ecam_base, PCI_ECAM_SIZE, bus,
 		    ecam_read, ecam_write);
 	init_device(&bus->win32, "pci-mem32", DEVICE_MMIO, mem32_base, mem32_size, bus,
 		    window_read, window_write);
 	init_device(&bus->win64, "pci-mem64", DEVICE_MMIO, mem64_base, mem64_size, bus,
 		    window_read, window_write);
+	/* their state is the bus's, saved with the ports */
+	bus->ecam.stateless = bus->win32.stateless = bus->win64.stateless = true;
 	pci_function_init(&bus->host, PCI_VENDOR_REDHAT, PCI_DEVICE_REDHAT_HOST,
 			  PCI_CLASS_HOST_BRIDGE, 0, 0);
 	bus->host.bus = bus;

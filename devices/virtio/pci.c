@@ -23,7 +23,11 @@
  * lock, so a mask set meanwhile never loses one.
  *
  * Everything else (status, features, queues, reset) is transport.c's, as
- * for virtio-mmio. No snapshot support: a VM with PCI cannot be saved.
+ * for virtio-mmio. Snapshots: transport_snap.c's payload with magic
+ * "VPCI", whose transport part is u16 the configuration's vector, u16
+ * each queue's (a table index or NO_VECTOR), then the MSI-X state
+ * (pci_msix_save); the function's configuration space is the bus's
+ * (devices/pci/pci.c), restored before it.
  */
 #include <errno.h>
 #include <stdatomic.h>
@@ -33,6 +37,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "core/snapfile.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/transport.h"
@@ -97,6 +102,11 @@ struct virtio_pci {
 	_Atomic uint16_t config_vector;
 	_Atomic uint16_t *queue_vector;
 	uint64_t notify_addr;           /* where the ioeventfds are, 0: none */
+	struct {                        /* a snapshot's part, parsed, to apply */
+		uint16_t config_vector;
+		uint16_t *queue_vector;
+		struct pci_msix_saved msix;
+	} loading;
 };
 
 static struct virtio_pci *vpci_of(struct virtio_dev *vd)
@@ -515,12 +525,63 @@ static void vpci_free(struct virtio_dev *vd)
 			close(p->vector_fd[i]);
 	free(p->vector_fd);
 	free((void *)p->queue_vector);
+	free(p->loading.queue_vector);
+	pci_msix_saved_free(&p->loading.msix);
 	free(p);
 	vd->tpriv = NULL;
 }
 
+/* ---- snapshots ---- */
+
+static void vpci_save(struct virtio_dev *vd, struct snap_buf *out)
+{
+	struct virtio_pci *p = vpci_of(vd);
+
+	snap_put_u16(out, atomic_load(&p->config_vector));
+	for (unsigned i = 0; i < vd->nr_queues; i++)
+		snap_put_u16(out, atomic_load(&p->queue_vector[i]));
+	pci_msix_save(&p->msix, out);
+}
+
+static bool vector_ok(const struct virtio_pci *p, uint16_t v)
+{
+	return v < p->nr_vectors || v == VIRTIO_MSI_NO_VECTOR;
+}
+
+static int vpci_parse(struct virtio_dev *vd, struct snap_cursor *in)
+{
+	struct virtio_pci *p = vpci_of(vd);
+
+	p->loading.config_vector = snap_get_u16(in);
+	for (unsigned i = 0; i < vd->nr_queues; i++)
+		p->loading.queue_vector[i] = snap_get_u16(in);
+	if (in->bad || !vector_ok(p, p->loading.config_vector))
+		return -EINVAL;
+	for (unsigned i = 0; i < vd->nr_queues; i++)
+		if (!vector_ok(p, p->loading.queue_vector[i]))
+			return -EINVAL;
+	return pci_msix_parse(&p->msix, in, &p->loading.msix);
+}
+
+static void vpci_apply(struct virtio_dev *vd)
+{
+	struct virtio_pci *p = vpci_of(vd);
+
+	atomic_store(&p->config_vector, p->loading.config_vector);
+	for (unsigned i = 0; i < vd->nr_queues; i++)
+		atomic_store(&p->queue_vector[i], p->loading.queue_vector[i]);
+	pci_msix_apply(&p->msix, &p->loading.msix);
+}
+
+static void vpci_discard(struct virtio_dev *vd)
+{
+	pci_msix_saved_free(&vpci_of(vd)->loading.msix);
+}
+
 static const struct virtio_transport vpci_transport = {
 	.name = "virtio-pci", .interrupt = vpci_interrupt, .free = vpci_free,
+	.snap_magic = 0x49435056u, /* "VPCI" */
+	.save = vpci_save, .parse = vpci_parse, .apply = vpci_apply, .discard = vpci_discard,
 };
 
 static struct virtio_pci *vpci_alloc(struct virtio_dev *vd, struct pci_bus *bus)
@@ -539,7 +600,8 @@ static struct virtio_pci *vpci_alloc(struct virtio_dev *vd, struct pci_bus *bus)
 	for (uint16_t i = 0; i < p->nr_vectors; i++)
 		p->vector_fd[i] = -1;
 	p->queue_vector = calloc(vd->nr_queues, sizeof(*p->queue_vector));
-	if (!p->queue_vector)
+	p->loading.queue_vector = calloc(vd->nr_queues, sizeof(*p->loading.queue_vector));
+	if (!p->queue_vector || !p->loading.queue_vector)
 		return NULL;
 	atomic_store(&p->config_vector, VIRTIO_MSI_NO_VECTOR);
 	for (unsigned i = 0; i < vd->nr_queues; i++)
@@ -567,6 +629,7 @@ struct virtio_dev *virtio_pci_create(struct vm *vm, struct pci_bus *bus,
 		.destroy = virtio_dev_destroy,
 		.metrics = ops && ops->metrics ? virtio_dev_metrics : NULL,
 		.quiesce = virtio_dev_quiesce, .unquiesce = virtio_dev_unquiesce,
+		.save = virtio_dev_save, .load = virtio_dev_load,
 	};
 	struct virtio_dev *vd;
 	struct virtio_pci *p;

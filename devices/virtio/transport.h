@@ -22,6 +22,17 @@ struct virtio_transport {
 	void (*interrupt)(struct virtio_dev *vd, int source);
 	/* Free the transport's own part (vd->tpriv); vd is freed after. */
 	void (*free)(struct virtio_dev *vd);
+	/* Snapshots (transport_snap.c): the payload's magic, and the
+	 * transport's own state after the queues (optional, all three or
+	 * none): save it; parse and check it into vd->tpriv's keeping
+	 * (-EINVAL, -ENOMEM), to be put in place by apply (vd->lock held,
+	 * after the common state, before the device's part and going live)
+	 * or dropped by discard. */
+	uint32_t snap_magic;
+	void (*save)(struct virtio_dev *vd, struct snap_buf *out);
+	int (*parse)(struct virtio_dev *vd, struct snap_cursor *in);
+	void (*apply)(struct virtio_dev *vd);
+	void (*discard)(struct virtio_dev *vd);
 };
 
 /* Features the device offers: the model's and VERSION_1. */
@@ -83,6 +94,9 @@ bool virtio_ops_valid(const struct virtio_dev_ops *ops);
 void virtio_dev_destroy(struct device *dev);
 void virtio_dev_metrics(struct device *dev, struct device_metrics *m);
 int virtio_dev_quiesce(struct device *dev);
+/* Snapshots (transport_snap.c): the payload above, and its parse-check-apply. */
+int virtio_dev_save(struct device *dev, struct snap_buf *out);
+int virtio_dev_load(struct device *dev, struct snap_cursor *in);
 void virtio_dev_unquiesce(struct device *dev);
 
 #endif

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "core/snapfile.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/virtio/virtio.h"
@@ -290,16 +291,22 @@ static void find_caps(struct fx *f)
 	assert_int_equal(f->pba & 7, 0);
 }
 
-/* virtio-rng on the bus, memory decoding on, its capabilities found. */
-static void add_rng(struct fx *f)
+/* virtio-rng on the bus, as the VM is built: decoding off. */
+static void create_rng(struct fx *f)
 {
 	const struct virtio_slot slot = { .pci = f->bus };
 
 	f->dev = virtio_rng_create_in(f->vm, &slot);
 	assert_non_null(f->dev);
 	assert_int_equal(vm_register_device(f->vm, f->dev), 0);
-	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 	find_caps(f);
+}
+
+/* virtio-rng on the bus, memory decoding on, its capabilities found. */
+static void add_rng(struct fx *f)
+{
+	create_rng(f);
+	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
 }
 
 /* MSI-X entry `vec`: message (addr, data), masked or not. */
@@ -466,9 +473,6 @@ static void test_identity_and_capabilities(void **state)
 	assert_int_equal(f->hv.ioeventfds, 1);
 	assert_int_equal(f->hv.ioeventfd_addr, bar_addr(f) + f->notify);
 	assert_int_equal(f->hv.ioeventfd_len, 2);
-	/* a PCI VM cannot be saved: the device has no snapshot hooks */
-	assert_null(f->dev->save);
-	assert_false(f->dev->stateless);
 }
 
 static void test_features_and_status(void **state)
@@ -720,6 +724,134 @@ static void test_bar_move_moves_ioeventfds(void **state)
 	assert_int_equal(f->hv.ioeventfds, 2);
 }
 
+/* ---- snapshots ---- */
+
+static struct snap_cursor cursor_of(const struct snap_buf *b, size_t len)
+{
+	return (struct snap_cursor){ b->data, len, false };
+}
+
+static struct device *ports_of(struct fx *f)
+{
+	struct device *d = vm_find_device(f->vm, DEVICE_PIO, 0xcf8);
+
+	assert_non_null(d);
+	return d;
+}
+
+/* A driven device: its BAR moved, vector 0 masked, vector 1 the queue's
+ * and unmasked, the configuration on vector 0, DRIVER_OK. */
+static void drive_for_snapshot(struct fx *a, uint64_t bar)
+{
+	add_rng(a);
+	cfg_wr(a, PCI_BASE_ADDRESS_0, 4, (uint32_t)bar | PCI_BAR_MEM_64);
+	cfg_wr(a, PCI_BASE_ADDRESS_0 + 4, 4, (uint32_t)(bar >> 32));
+	negotiate(a);
+	msix_entry(a, 0, 0xfee00000, 0x4021, true);
+	msix_entry(a, 1, 0xfee01000, 0x4022, false);
+	msix_enable(a, PCI_MSIX_FLAGS_ENABLE);
+	cc_wr(a, CC_MSIX_CONFIG, 2, 0);
+	setup_queue(a, 1);
+	cc_wr(a, CC_STATUS, 1, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* Saved (the bus with the ports, the function with its device) and
+ * loaded into a VM built the same way with the RAM restored: the BAR,
+ * decoding, the notify ioeventfd, the MSI-X table and routes, the
+ * vectors and the queue are back, and a request on the queue fires the
+ * queue's vector. */
+static void test_snapshot_round_trip(void **state)
+{
+	struct fx *a = *state, *b;
+	struct snap_buf bus = { 0 }, dev = { 0 };
+	struct snap_cursor c;
+	uint64_t bar = MEM64 + 0x200000;
+	void *sb;
+
+	drive_for_snapshot(a, bar);
+	assert_int_equal(ports_of(a)->save(ports_of(a), &bus), 0);
+	assert_int_equal(a->dev->save(a->dev, &dev), 0);
+
+	setup(&sb);
+	b = sb;
+	create_rng(b);
+	memcpy(b->ram, a->ram, RAM_SIZE);
+	c = cursor_of(&bus, bus.len);
+	assert_int_equal(ports_of(b)->load(ports_of(b), &c), 0);
+	c = cursor_of(&dev, dev.len);
+	assert_int_equal(b->dev->load(b->dev, &c), 0);
+
+	assert_int_equal(bar_addr(b), bar);
+	assert_int_equal(cfg_rd(b, PCI_COMMAND, 2) & 6, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	assert_int_equal(b->hv.ioeventfd_addr, bar + b->notify);
+	assert_int_equal(b->hv.routes, 1); /* vector 1 only: 0 is masked */
+	assert_int_equal(b->hv.route_gsi, MSI_GSI_BASE + 1);
+	assert_true(b->hv.route_usable);
+	assert_int_equal(b->hv.route_addr, 0xfee01000);
+	assert_int_equal(b->hv.route_data, 0x4022);
+	assert_int_equal(rd(b, b->table + 8, 4), 0x4021);
+	assert_int_equal(rd(b, b->table + 12, 4), 1);
+	assert_true(cc_rd(b, CC_STATUS, 1) & VIRTIO_STATUS_DRIVER_OK);
+	assert_int_equal(cc_rd(b, CC_MSIX_CONFIG, 2), 0);
+	cc_wr(b, CC_Q_SELECT, 2, 0);
+	assert_int_equal(cc_rd(b, CC_Q_MSIX_VECTOR, 2), 1);
+	assert_int_equal(cc_rd(b, CC_Q_DESC, 4), (uint32_t)DESC_GPA);
+	assert_int_equal(cc_rd(b, CC_Q_ENABLE, 2), 1);
+
+	start_io(b);
+	post_buffer(b, 0, 64);
+	kick(b, 0);
+	assert_true(wait_used(b, 1));
+	assert_true(wait_fired(b, 1));
+	teardown(&sb);
+	snap_buf_free(&bus);
+	snap_buf_free(&dev);
+}
+
+/* Every cut-short payload, a function that is not the saved one, and a
+ * vector past the table are refused, and the VM then loads the right
+ * payload as if nothing had been tried. */
+static void test_snapshot_bad_payloads(void **state)
+{
+	struct fx *a = *state, *b;
+	struct snap_buf bus = { 0 }, dev = { 0 };
+	struct snap_cursor c;
+	uint8_t *bad;
+	void *sb;
+
+	drive_for_snapshot(a, MEM64 + 0x200000);
+	assert_int_equal(ports_of(a)->save(ports_of(a), &bus), 0);
+	assert_int_equal(a->dev->save(a->dev, &dev), 0);
+	setup(&sb);
+	b = sb;
+	create_rng(b);
+	for (size_t n = 0; n < bus.len; n++) {
+		c = cursor_of(&bus, n);
+		assert_int_equal(ports_of(b)->load(ports_of(b), &c), -EINVAL);
+	}
+	for (size_t n = 0; n < dev.len; n++) {
+		c = cursor_of(&dev, n);
+		assert_int_equal(b->dev->load(b->dev, &c), -EINVAL);
+	}
+	bad = malloc(bus.len);
+	assert_non_null(bad);
+	memcpy(bad, bus.data, bus.len);
+	bad[8 + 1 + 256 + 1 + PCI_DEVICE_ID] ^= 1; /* slot 1's device id */
+	c = (struct snap_cursor){ bad, bus.len, false };
+	assert_int_equal(ports_of(b)->load(ports_of(b), &c), -EINVAL);
+	free(bad);
+	assert_int_equal(bar_addr(b), MEM64); /* where it was built */
+
+	c = cursor_of(&bus, bus.len);
+	assert_int_equal(ports_of(b)->load(ports_of(b), &c), 0);
+	c = cursor_of(&dev, dev.len);
+	assert_int_equal(b->dev->load(b->dev, &c), 0);
+	assert_int_equal(bar_addr(b), MEM64 + 0x200000);
+	teardown(&sb);
+	snap_buf_free(&bus);
+	snap_buf_free(&dev);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -731,6 +863,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_rings_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_widths_and_offsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move_moves_ioeventfds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshot_bad_payloads, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("virtio-pci", tests, NULL, NULL);
