@@ -228,6 +228,9 @@ bool pci_msix_signal(struct pci_msix *m, uint16_t vec)
 
 /* ---- snapshots ---- */
 
+/* Message Control's bits the guest sets (the table size is fixed). */
+#define CTL_WRITABLE (PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL)
+
 static size_t pba_words(const struct pci_msix *m)
 {
 	return ALIGN_UP(m->nr, 64u) / 64;
@@ -236,7 +239,7 @@ static size_t pba_words(const struct pci_msix *m)
 void pci_msix_save(struct pci_msix *m, struct snap_buf *out)
 {
 	pthread_mutex_lock(&m->lock);
-	snap_put_u16(out, m->ctl);
+	snap_put_u16(out, m->ctl & CTL_WRITABLE);
 	for (uint16_t v = 0; v < m->nr; v++) {
 		snap_put_u32(out, m->table[v].addr_lo);
 		snap_put_u32(out, m->table[v].addr_hi);
@@ -259,9 +262,7 @@ void pci_msix_saved_free(struct pci_msix_saved *saved)
 /* What the guest can make of the registers, nothing else. */
 static bool saved_valid(const struct pci_msix *m, const struct pci_msix_saved *s)
 {
-	uint16_t ctl_writable = PCI_MSIX_FLAGS_ENABLE | PCI_MSIX_FLAGS_MASKALL;
-
-	if ((s->ctl & ~ctl_writable) != (uint16_t)(m->nr - 1))
+	if (s->ctl & ~CTL_WRITABLE)
 		return false;
 	for (uint16_t v = 0; v < m->nr; v++)
 		if (s->table[v].ctrl & ~PCI_MSIX_ENTRY_CTRL_MASKBIT)

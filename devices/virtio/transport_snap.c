@@ -6,10 +6,10 @@
  *   u32 the transport's magic ("VMIO" virtio-mmio, "VPCI" virtio-pci),
  *   u32 device id, u32 number of queues (both this device's)
  *   u32 status (without NEEDS_RESET), u64 driver features (a subset of the
- *   offer), u32 device and driver feature selects, u32 queue select,
+ *   offer once FEATURES_OK is set; before, whatever the driver wrote), u32 device and driver feature selects, u32 queue select,
  *   u32 config generation, u32 interrupt status (VIRTIO_INT_* bits),
- *   u8 live, u8 needs reset (live exactly when DRIVER_OK, not FAILED and
- *   no reset needed)
+ *   u8 live, u8 needs reset (live only when DRIVER_OK, not FAILED and no
+ *   reset needed)
  *   per queue: u16 size register (<= QueueNumMax), u8 ready, u64 desc,
  *   driver and device ring addresses; u16 last_avail, avail_seen,
  *   used_idx, signalled_used, u8 signalled_valid (struct virtq; all 0 when
@@ -127,8 +127,11 @@ static int parse_registers(struct virtio_dev *vd, struct snap_cursor *in,
 	live = snap_get_u8(in);
 	needs_reset = snap_get_u8(in);
 	if (in->bad || (st->status & ~STATUS_BITS) || !is_bool(live) || !is_bool(needs_reset) ||
-	    (st->drv_features & ~virtio_offered(vd)) ||
 	    (st->isr & ~(VIRTIO_INT_USED | VIRTIO_INT_CONFIG)))
+		return -EINVAL;
+	/* Until FEATURES_OK the driver may have written any bits (they are
+	 * refused at FEATURES_OK); from then on only offered ones. */
+	if ((st->status & VIRTIO_STATUS_FEATURES_OK) && (st->drv_features & ~virtio_offered(vd)))
 		return -EINVAL;
 	st->live = live;
 	st->needs_reset = needs_reset;
@@ -138,7 +141,9 @@ static int parse_registers(struct virtio_dev *vd, struct snap_cursor *in,
 	    !(st->drv_features & VIRTIO_F_BIT(VIRTIO_F_VERSION_1)))
 		return -EINVAL;
 	up = (st->status & VIRTIO_STATUS_DRIVER_OK) && !(st->status & VIRTIO_STATUS_FAILED);
-	return st->live == (up && !st->needs_reset) ? 0 : -EINVAL;
+	/* live only when up and not needing a reset; not live while up is
+	 * what a driver that took FAILED back leaves (nothing re-arms it) */
+	return !st->live || (up && !st->needs_reset) ? 0 : -EINVAL;
 }
 
 static bool at_most(uint16_t from, uint16_t to, uint16_t limit)

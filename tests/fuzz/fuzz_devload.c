@@ -12,7 +12,7 @@
  * saves); an accepted one saves bytes that a second new device loads and
  * saves again unchanged.
  *
- * FUZZ_SRCS: devices/serial8250.c devices/i8042.c devices/pl031.c devices/virtio/mmio.c devices/virtio/transport.c devices/virtio/pci.c devices/pci/pci.c devices/pci/msix.c devices/virtio/queue.c devices/virtio/rng.c devices/virtio/console.c core/snapfile.c core/mm.c core/util.c
+ * FUZZ_SRCS: devices/serial8250.c devices/i8042.c devices/pl031.c devices/virtio/mmio.c devices/virtio/transport.c devices/virtio/transport_snap.c devices/virtio/pci.c devices/pci/pci.c devices/pci/msix.c devices/virtio/queue.c devices/virtio/rng.c devices/virtio/console.c core/snapfile.c core/mm.c core/util.c
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. -D_GNU_SOURCE \
  *     tests/fuzz/fuzz_devload.c <the FUZZ_SRCS> -lz

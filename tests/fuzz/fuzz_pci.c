@@ -8,7 +8,7 @@
  * the checks: a BAR is always naturally aligned to its size, and `route`
  * is only ever told of vectors that exist.
  *
- * FUZZ_SRCS: devices/pci/pci.c devices/pci/msix.c
+ * FUZZ_SRCS: devices/pci/pci.c devices/pci/msix.c core/snapfile.c core/util.c
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. \
  *     tests/fuzz/fuzz_pci.c devices/pci/pci.c devices/pci/msix.c

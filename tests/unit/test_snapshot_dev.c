@@ -534,6 +534,7 @@ static void test_pl031_round_trip(void **state)
 	       VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK)
 
 /* The transport's payload: header, then 36 bytes per queue. */
+#define V_SNAP_STATUS 12
 #define V_SNAP_FEATURES 16
 #define V_SNAP_ISR 40
 #define V_SNAP_LIVE 44
@@ -682,7 +683,11 @@ static void assert_transport_checks(struct device *d, const struct snap_buf *goo
 	assert_patch_refused(d, good, 4, 4, 99);                          /* device id */
 	assert_patch_refused(d, good, V_SNAP_FEATURES + 5, 1, 0x01);      /* bit 40: not offered */
 	assert_patch_refused(d, good, V_SNAP_ISR, 4, 4);
-	assert_patch_refused(d, good, V_SNAP_LIVE, 1, 0);                 /* DRIVER_OK, not live */
+	/* live without DRIVER_OK (DRIVER_OK without live is a guest's doing:
+	 * FAILED set, then taken back) */
+	assert_patch_refused(d, good, V_SNAP_STATUS, 4,
+			     VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER |
+			     VIRTIO_STATUS_FEATURES_OK);
 	assert_patch_refused(d, good, vq_off(ready_q, VQ_NUM), 2, 3);      /* not a power of 2 */
 	assert_patch_refused(d, good, vq_off(ready_q, VQ_NUM), 2, 2048);   /* beyond the max */
 	assert_patch_refused(d, good, vq_off(ready_q, VQ_DESC), 8, 1ULL << 33); /* not RAM */
