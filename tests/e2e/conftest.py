@@ -6,6 +6,7 @@ the emulated AMD-V test host (tests/host/testhost.sh). Guest assets (kernels,
 initramfs images) are prepared by tests/e2e/prepare-assets.sh into
 $VIBEVMM_E2E_ASSETS (default build/e2e).
 """
+import base64
 import contextlib
 import dataclasses
 import json
@@ -81,6 +82,28 @@ class Boot:
         """The value of a KEY=VALUE line a guest test printed."""
         m = re.search(rf"^{re.escape(key)}=(.*?)\r?$", self.console, re.M)
         return m.group(1) if m else None
+
+
+def cmd_arg(script):
+    """The kernel argument that has the guest's /init run `script`
+    (tests/fixtures/guest-init.sh decodes it)."""
+    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
+
+
+def mkfs_ext4(img, size_mb, files):
+    """An ext4 image holding `files` (name -> bytes), made without root."""
+    src = img.parent / (img.name + ".d")
+    src.mkdir()
+    for name, data in files.items():
+        (src / name).write_bytes(data)
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), f"{size_mb}M"],
+                   check=True, capture_output=True)
+
+
+def debugfs_cat(img, path):
+    """A file's bytes from an ext4 image, read without mounting it."""
+    return subprocess.run(["debugfs", "-R", f"cat {path}", str(img)],
+                          check=True, capture_output=True).stdout
 
 
 def metrics_totals(path):

@@ -14,7 +14,6 @@
   guest sees the new size and the new bytes, and its write lands in the new
   image on the host.
 """
-import base64
 import http.client
 import json
 import socket
@@ -22,7 +21,7 @@ import time
 
 import pytest
 
-from conftest import ASSETS, BASE_CMDLINE, BINDIR, KERNELS, Session, metrics_totals
+from conftest import ASSETS, BASE_CMDLINE, BINDIR, KERNELS, Session, cmd_arg, metrics_totals
 
 
 class UnixHTTPConnection(http.client.HTTPConnection):
@@ -75,10 +74,6 @@ def start(sock, kernel_name, boot_args, metrics=None):
         steps.insert(0, ("PUT", "/metrics", {"metrics_path": str(metrics)}))
     for method, url, body in steps:
         assert call(sock, method, url, body) == (204, None), url
-
-
-def cmd_arg(script):
-    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
 
 
 def ended(s, timeout=120):

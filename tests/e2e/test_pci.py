@@ -2,18 +2,15 @@
 ACPI, uses ECAM (MCFG, reserved as a motherboard resource) and enumerates
 bus 0, where the host bridge is 00:00.0 with the IDs and class vibevmm
 gives it."""
-import base64
 
 import pytest
+
+from conftest import cmd_arg
 
 SCRIPT = ('d=/sys/bus/pci/devices/0000:00:00.0\n'
           'echo "PCI-HOST $(cat $d/vendor) $(cat $d/device) $(cat $d/class)"\n'
           'echo "PCI-FUNCTIONS $(ls /sys/bus/pci/devices | wc -l)"\n'
           'dmesg | grep -e "PCI Root Bridge" -e "MMCONFIG"\n')
-
-
-def cmd_arg(script):
-    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
 
 
 @pytest.mark.parametrize("kernel", ["cloud", "generic"])

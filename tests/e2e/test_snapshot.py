@@ -6,7 +6,6 @@ goes on from where it was saved, with the same boot_id and an uptime that
 goes on (no reboot), and the disk holds every count written before and
 after; with 1 and 2 vCPUs. And a guest pinging the host over a TAP is
 restored onto another TAP (--net-override) and pings on."""
-import base64
 import re
 import signal
 import subprocess
@@ -16,7 +15,7 @@ import warnings
 
 import pytest
 
-from conftest import (BINDIR, IN_TCG_TEST_HOST, TRIPLE_FAULT, Session, private_netns,
+from conftest import (BINDIR, IN_TCG_TEST_HOST, Session, TRIPLE_FAULT, cmd_arg, private_netns,
                       vhost_net_available, vibevmm_cmd)
 
 SCRIPT = ('id=$(cat /proc/sys/kernel/random/boot_id)\n'
@@ -29,10 +28,6 @@ SCRIPT = ('id=$(cat /proc/sys/kernel/random/boot_id)\n'
           '  sleep 1\n'
           'done\n')
 LINE = re.compile(r"COUNT (\d+) (\S+) ([\d.]+)")
-
-
-def cmd_arg(script):
-    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
 
 
 def counts(text):

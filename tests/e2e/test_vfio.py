@@ -6,7 +6,6 @@ namespace is a file outside. The host side of each check uses the host's
 own nvme driver: it writes a pattern the guest must read, and reads back
 what the guest wrote, with the device given back to nvme after the VM.
 Judged by vibevmm's reason line and status and the guest's /proc/interrupts."""
-import base64
 import os
 import pathlib
 import re
@@ -15,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import vibevmm_cmd
+from conftest import cmd_arg, vibevmm_cmd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIND = str(ROOT / "scripts/vfio-bind.sh")
@@ -40,10 +39,6 @@ GUEST = ("for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 
          "for d in /sys/bus/pci/devices/*; do [ \"$(cat $d/class)\" = 0x010802 ] && "
          "echo \"NVME-CONFIG $(od -An -v -tx1 -N256 $d/config | tr -d ' \\n')\"; done\n")
 PCI_CAP_MSI, PCI_CAP_EXP = 0x05, 0x10
-
-
-def cmd_arg(script):
-    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
 
 
 def sh(*args, check=True):

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from conftest import private_netns, vhost_net_available
+from conftest import debugfs_cat, mkfs_ext4, private_netns, vhost_net_available
 
 HELLO = "hello from the host, vibevmm e2e"
 
@@ -30,21 +30,6 @@ def assert_clean_poweroff(b):
 
 def sha256_file(path):
     return hashlib.sha256(pathlib.Path(path).read_bytes()).hexdigest()
-
-
-def mkfs_ext4(img, size_mb, files):
-    """An ext4 image holding `files` (name -> bytes), made without root."""
-    src = img.parent / (img.name + ".d")
-    src.mkdir()
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), f"{size_mb}M"],
-                   check=True, capture_output=True)
-
-
-def debugfs_cat(img, path):
-    return subprocess.run(["debugfs", "-R", f"cat {path}", str(img)],
-                          check=True, capture_output=True).stdout
 
 
 def virtio_drivers(b):

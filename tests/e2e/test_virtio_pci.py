@@ -4,14 +4,12 @@ PCI bus, its interrupts MSI-X vectors (one per queue and one for the
 configuration), its notifications ioeventfds in its BAR. A disk is read and
 written (the bytes checked on the host), the network device pings the host
 over a TAP, the console and the entropy source come up."""
-import base64
 import hashlib
 import shutil
-import subprocess
 
 import pytest
 
-from conftest import private_netns
+from conftest import cmd_arg, debugfs_cat, mkfs_ext4, private_netns
 
 HELLO = "hello over virtio-pci"
 
@@ -26,24 +24,6 @@ ip link set eth0 up && ip addr add 10.0.2.15/24 dev eth0
 ping -c 3 -W 2 10.0.2.1 >/dev/null
 echo "PCI-PING rc=$?"
 '''
-
-
-def cmd_arg(script):
-    return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
-
-
-def mkfs_ext4(img, size_mb, files):
-    src = img.parent / (img.name + ".d")
-    src.mkdir()
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), f"{size_mb}M"],
-                   check=True, capture_output=True)
-
-
-def debugfs_cat(img, path):
-    return subprocess.run(["debugfs", "-R", f"cat {path}", str(img)],
-                          check=True, capture_output=True).stdout
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_vsock_both_ways(boot, tmp_path):
     starter.join(timeout=30)
     assert b.rc == 0, b.out[-3000:]
     assert "vibevmm: info: guest powered off" in b.err
-    assert f"virtio-vsock at" in b.err and f"guest CID {GUEST_CID}" in b.err
+    assert "virtio-vsock at" in b.err and f"guest CID {GUEST_CID}" in b.err
     assert b.test_rc("vsock") == 0, b.console[-3000:]
     # guest -> host
     n, h = got["rx"]
