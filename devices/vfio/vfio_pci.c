@@ -57,6 +57,7 @@ struct vfio_pci {
 	int32_t *held_fd;                                /* masked: interrupts come here */
 	int held_epoll;                                  /* every held_fd; -1: none */
 	bool held_watched;                               /* by the I/O thread */
+	bool config_write_failed;                        /* and said so */
 	bool *routed;                                    /* the vector has a route */
 	bool msix_on;
 	uint8_t passthrough[CONFIG_BYTES / 8];           /* config bytes that are the device's */
@@ -359,9 +360,13 @@ static void pass_write(struct vfio_pci *p, uint32_t off, uint32_t size)
 	for (uint32_t i = off, run; i < off + size; i += run ? run : 1) {
 		for (run = 0; i + run < off + size && passes(p, i + run); run++)
 			;
-		if (run && vfio_config_write(p->dev, i, &p->f.cfg[i], run))
-			vm_warn(p->vm, "vfio %s: cannot write its configuration at 0x%x",
-				vfio_device_address(p->dev), i);
+		if (run && vfio_config_write(p->dev, i, &p->f.cfg[i], run) &&
+		    !p->config_write_failed) {
+			/* once: a guest repeating it must not flood the log */
+			p->config_write_failed = true;
+			vm_warn(p->vm, "vfio %s: cannot write its configuration at 0x%x "
+				"(further failures not reported)", vfio_device_address(p->dev), i);
+		}
 	}
 }
 
