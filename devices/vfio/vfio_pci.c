@@ -279,9 +279,8 @@ static const struct pci_msix_ops msix_ops = { .route = msix_route, .fire = msix_
 static void follow_msix_enable(struct vfio_pci *p)
 {
 	bool on = pci_cfg_get16(&p->f, p->msix.cap + PCI_MSIX_FLAGS) & PCI_MSIX_FLAGS_ENABLE;
-	int err;
-
 	int32_t *fds = NULL;
+	int err;
 
 	if (on == p->msix_on)
 		return;
@@ -337,7 +336,6 @@ static void config_read(struct pci_function *f, uint32_t off, uint32_t size, uin
 {
 	struct vfio_pci *p = of(f);
 	uint8_t dev[4];
-
 	bool any = false;
 
 	for (uint32_t i = 0; i < size; i++)
@@ -541,8 +539,10 @@ static int init_caps(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t l
 			err = init_msix(p, cfg, off, why, len);
 			if (err)
 				return err;
-		} else if (id == PCI_CAP_ID_MSI || id == PCI_CAP_ID_MSIX) {
+		} else if (id == PCI_CAP_ID_MSI) {
 			set_passthrough(p, off, off + msi_cap_size(cfg, off), false);
+		} else if (id == PCI_CAP_ID_MSIX) { /* a second one: hidden too */
+			set_passthrough(p, off, off + PCI_MSIX_CAP_SIZE, false);
 		} else {
 			pci_function_next_cap_at(&p->f, off);
 			if (pci_function_add_cap(&p->f, id, PCI_CAP_FLAGS) != off)
