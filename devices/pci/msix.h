@@ -103,10 +103,10 @@ void pci_msix_raise(struct pci_msix *m, uint16_t vec);
  * Snapshots: the vector table, the PBA and Message Control as the guest
  * left them (u16 control's enable and function-mask bits, then per vector
  * u32 address low and high, data, vector control, then the PBA's u64
- * words). pci_msix_parse checks a
- * payload against this function (its vector count, reserved bits) into
- * *saved (allocated; pci_msix_saved_free); pci_msix_apply puts it in
- * place and routes every usable vector, as after the guest wrote it all.
+ * words). pci_msix_parse checks a payload against this function (its
+ * vector count, reserved bits) into *saved (allocated; freed by
+ * pci_msix_saved_free); pci_msix_apply puts it in place and routes every
+ * usable vector, as after the guest wrote it all.
  */
 struct pci_msix_saved {
 	uint16_t ctl;
