@@ -55,8 +55,14 @@ static void mmio_interrupt(struct virtio_dev *vd, int source)
 	}
 }
 
+/* vhost signals the irqfd itself: every queue's interrupt is the GSI's. */
+static int mmio_call_fd(struct virtio_dev *vd, unsigned q)
+{
+	return vd->irqfd ? vd->irq_fd : -1;
+}
+
 static const struct virtio_transport mmio_transport = {
-	.name = "virtio-mmio", .interrupt = mmio_interrupt,
+	.name = "virtio-mmio", .interrupt = mmio_interrupt, .call_fd = mmio_call_fd,
 	.snap_magic = 0x4f494d56u, /* "VMIO" */
 };
 

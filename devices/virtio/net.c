@@ -852,7 +852,7 @@ static int use_vhost(struct virtio_net *n, char *why, size_t len)
 		n->ops.own_notify = true;
 	else
 		n->ops.own_notify_mask = ((1ULL << (2 * n->nr_pairs)) - 1) & ~(1ULL << 2);
-	n->ops.external_used_irq = true; /* vhost signals the irqfd */
+	n->ops.external_used_irq = true; /* vhost signals virtio_queue_call_fd */
 	n->ops.quiesce = net_quiesce;
 	n->ops.unquiesce = net_unquiesce;
 	return 0;
@@ -863,7 +863,7 @@ static int wire_data_path(struct virtio_net *n, struct vm *vm, char *why,
 			  size_t len)
 {
 	if (n->vhost)
-		return n->vd->irqfd ? 0 :
+		return virtio_queue_call_fd(n->vd, 0) >= 0 ? 0 :
 		       set_why(why, len, "vhost=on needs an irqfd for the device's interrupt, and this VM has none");
 	for (unsigned i = 0; i < n->nr_pairs; i++) {
 		int err = vm_watch_fd(vm, n->pairs[i].tap_fd, net_rx_ready, &n->pairs[i]);

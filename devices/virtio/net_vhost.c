@@ -96,7 +96,7 @@ static int set_vring(int fd, struct virtio_dev *vd, unsigned first, unsigned i,
 		.used_user_addr = (uint64_t)(uintptr_t)q->vq.used,
 	};
 	struct vhost_vring_file kick = { .index = i, .fd = q->notify_fd };
-	struct vhost_vring_file call = { .index = i, .fd = vd->irq_fd };
+	struct vhost_vring_file call = { .index = i, .fd = virtio_queue_call_fd(vd, first + i) };
 
 	if (!q->ready) {
 		*step = "a queue is not ready at DRIVER_OK";

@@ -102,6 +102,13 @@ struct virtio_pci {
 	_Atomic uint16_t config_vector;
 	_Atomic uint16_t *queue_vector;
 	uint64_t notify_addr;           /* where the ioeventfds are, 0: none */
+	/* A data path outside the library (vhost): what it signals for
+	 * queue i, watched by the I/O thread (NULL unless external_used_irq). */
+	struct vpci_call {
+		struct virtio_pci *p;
+		unsigned q;
+		int fd;
+	} *calls;
 	struct {                        /* a snapshot's part, parsed, to apply */
 		uint16_t config_vector;
 		uint16_t *queue_vector;
@@ -156,6 +163,27 @@ static void vpci_fire(struct pci_msix *m, uint16_t vec)
 }
 
 static const struct pci_msix_ops vpci_msix_ops = { .route = vpci_route, .fire = vpci_fire };
+
+/* I/O thread: vhost used buffers on queue q: its vector (or pending, if
+ * the guest masked it; so a masked vector loses nothing, where an irqfd
+ * signalled with no route would). One wake-up per interrupt, not per
+ * frame: vhost signals only when the driver asks. */
+static int call_ready(void *opaque)
+{
+	struct vpci_call *c = opaque;
+	uint64_t n;
+
+	if (read(c->fd, &n, sizeof(n)) == sizeof(n))
+		vpci_interrupt(c->p->vd, (int)c->q);
+	return VM_WATCH_KEEP;
+}
+
+static int vpci_call_fd(struct virtio_dev *vd, unsigned q)
+{
+	struct virtio_pci *p = vpci_of(vd);
+
+	return p->calls ? p->calls[q].fd : -1;
+}
 
 /* A vector number the driver wrote: kept when the table has it, else
  * NO_VECTOR, which the driver reads back as the refusal (4.1.5.1.2). */
@@ -506,6 +534,32 @@ static int wire_vectors(struct virtio_pci *p, char *why, size_t len)
 	return 0;
 }
 
+/* vhost's call eventfds, one per queue, each watched by the I/O thread. */
+static int wire_calls(struct virtio_pci *p, char *why, size_t len)
+{
+	struct virtio_dev *vd = p->vd;
+
+	if (!vd->ops->external_used_irq)
+		return 0;
+	p->calls = calloc(vd->nr_queues, sizeof(*p->calls));
+	if (!p->calls)
+		return set_why(why, len, "out of memory");
+	for (unsigned i = 0; i < vd->nr_queues; i++)
+		p->calls[i] = (struct vpci_call){ .p = p, .q = i, .fd = -1 };
+	for (unsigned i = 0; i < vd->nr_queues; i++) {
+		int err;
+
+		p->calls[i].fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+		if (p->calls[i].fd < 0)
+			return set_why(why, len, "eventfd: %s", strerror(errno));
+		err = vm_watch_fd(vd->vm, p->calls[i].fd, call_ready, &p->calls[i]);
+		if (err)
+			return set_why(why, len, "cannot watch queue %u's interrupt: %s", i,
+				       strerror(-err));
+	}
+	return 0;
+}
+
 static void vpci_free(struct virtio_dev *vd)
 {
 	struct virtio_pci *p = vpci_of(vd);
@@ -524,6 +578,12 @@ static void vpci_free(struct virtio_dev *vd)
 		if (p->vector_fd[i] >= 0)
 			close(p->vector_fd[i]);
 	free(p->vector_fd);
+	for (unsigned i = 0; p->calls && i < vd->nr_queues; i++)
+		if (p->calls[i].fd >= 0) {
+			vm_unwatch_fd(vd->vm, p->calls[i].fd); /* -ENOENT: never watched */
+			close(p->calls[i].fd);
+		}
+	free(p->calls);
 	free((void *)p->queue_vector);
 	free(p->loading.queue_vector);
 	pci_msix_saved_free(&p->loading.msix);
@@ -580,6 +640,7 @@ static void vpci_discard(struct virtio_dev *vd)
 
 static const struct virtio_transport vpci_transport = {
 	.name = "virtio-pci", .interrupt = vpci_interrupt, .free = vpci_free,
+	.call_fd = vpci_call_fd,
 	.snap_magic = 0x49435056u, /* "VPCI" */
 	.save = vpci_save, .parse = vpci_parse, .apply = vpci_apply, .discard = vpci_discard,
 };
@@ -615,8 +676,6 @@ static int check_ops(const struct virtio_dev_ops *ops, char *why, size_t len)
 	    ops->num_queues * VPCI_NOTIFY_MULT > VPCI_NOTIFY_MAX ||
 	    ops->num_queues + 1 > VPCI_MAX_VECTORS)
 		return set_why(why, len, "invalid virtio device description");
-	if (ops->external_used_irq)
-		return set_why(why, len, "vhost=on is not supported over virtio-pci yet");
 	return 0;
 }
 
@@ -648,7 +707,7 @@ struct virtio_dev *virtio_pci_create(struct vm *vm, struct pci_bus *bus,
 		goto fail;
 	}
 	if (build_function(p, why, why_len) || wire_vectors(p, why, why_len) ||
-	    virtio_transport_watch_queues(vd, why, why_len))
+	    wire_calls(p, why, why_len) || virtio_transport_watch_queues(vd, why, why_len))
 		goto fail;
 	slot = pci_bus_add(bus, &p->fn);
 	if (slot < 0) {

@@ -97,6 +97,12 @@ int virtio_queue_fd(struct virtio_dev *vd, unsigned idx)
 	return idx < vd->ops->num_queues ? vd->queues[idx].notify_fd : -1;
 }
 
+int virtio_queue_call_fd(struct virtio_dev *vd, unsigned q)
+{
+	return q < vd->ops->num_queues && vd->transport->call_fd ? vd->transport->call_fd(vd, q) :
+								   -1;
+}
+
 void virtio_queue_kick(struct virtio_queue *q)
 {
 	virtio_eventfd_signal(q->notify_fd);

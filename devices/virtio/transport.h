@@ -22,6 +22,8 @@ struct virtio_transport {
 	void (*interrupt)(struct virtio_dev *vd, int source);
 	/* Free the transport's own part (vd->tpriv); vd is freed after. */
 	void (*free)(struct virtio_dev *vd);
+	/* virtio_queue_call_fd's answer (optional: none). */
+	int (*call_fd)(struct virtio_dev *vd, unsigned q);
 	/* Snapshots (transport_snap.c): the payload's magic, and the
 	 * transport's own state after the queues (optional, all three or
 	 * none): save it; parse and check it into vd->tpriv's keeping

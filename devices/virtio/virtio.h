@@ -378,6 +378,12 @@ struct virtio_queue *virtio_queue_hold(struct virtio_dev *vd, unsigned q);
 /* The eventfd the driver's notifications for queue q arrive on. */
 int virtio_queue_fd(struct virtio_dev *vd, unsigned q);
 
+/* An eventfd that, signalled, raises queue q's used-buffer interrupt as
+ * the transport delivers it (virtio-mmio: the device's irqfd; virtio-pci:
+ * one the I/O thread turns into the queue's MSI-X vector, masks and all),
+ * for a data path outside the library (vhost); -1 when there is none. */
+int virtio_queue_call_fd(struct virtio_dev *vd, unsigned q);
+
 /* Process the queue again later, as if the driver had notified it (e.g.
  * after stopping at a batch limit with notifications disabled). */
 void virtio_queue_kick(struct virtio_queue *q);
@@ -611,7 +617,7 @@ int virtio_net_ctrl_one(struct virtq *vq, uint64_t features, uint16_t max_pairs,
  * /dev/vhost-net, become its owner, read its features; the fd, or -errno
  * with a one-line reason in why. vhost_net_start (at DRIVER_OK, every queue
  * ready): features, memory table, the rings of queues first and first + 1
- * (one pair), kick = the queue's notify eventfd, call = vd->irq_fd, the TAP
+ * (one pair), kick = the queue's notify eventfd, call = virtio_queue_call_fd, the TAP
  * as backend (unless tap_fd is -1); 0, or -errno with *step naming the
  * call that failed; each ring starts at its queue's vq.last_avail (0 after
  * a reset, a restored position after a snapshot load).

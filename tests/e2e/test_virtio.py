@@ -144,11 +144,14 @@ def netns():
         yield prefix
 
 
-@pytest.mark.parametrize("vhost", [False, True], ids=["userspace", "vhost"])
-def test_network_tap(boot, netns, vhost):
+@pytest.mark.parametrize("vhost,transport", [(False, "mmio"), (True, "mmio"), (True, "pci")],
+                         ids=["userspace", "vhost", "vhost-pci"])
+def test_network_tap(boot, netns, vhost, transport):
     """Ping the host, then TCP both ways with checksums compared: frames
     through the I/O thread with mergeable receive buffers, or through the
-    kernel's vhost-net (vhost=on)."""
+    kernel's vhost-net (vhost=on), whose interrupts reach the guest as the
+    device's irqfd (virtio-mmio) or as each queue's MSI-X vector
+    (virtio-pci)."""
     if vhost and not vhost_net_available():
         pytest.skip("no /dev/vhost-net (modprobe vhost_net failed)")
     size = 4 << 20
@@ -157,7 +160,8 @@ def test_network_tap(boot, netns, vhost):
     try:
         assert peer.stdout.readline().strip() == "READY"
         b = boot("cloud", tests=("devices", "netio"), prefix=netns, timeout=400,
-                 args=["--net", "tap=tap0,mac=52:54:00:12:34:56" + (",vhost=on" if vhost else "")],
+                 args=["--transport", transport,
+                       "--net", "tap=tap0,mac=52:54:00:12:34:56" + (",vhost=on" if vhost else "")],
                  cmdline_extra=f"vibevmm.ip=10.0.2.15/24 vibevmm.peer=10.0.2.1 "
                                f"vibevmm.netio_kb={size >> 10}")
         out, _ = peer.communicate(timeout=60)

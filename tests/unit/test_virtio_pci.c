@@ -724,6 +724,62 @@ static void test_bar_move_moves_ioeventfds(void **state)
 	assert_int_equal(f->hv.ioeventfds, 2);
 }
 
+/* ---- a data path outside the library (vhost) ---- */
+
+static void no_notify(struct virtio_dev *vd, unsigned q)
+{
+}
+
+/* A device like vhost-net's for the transport: its queue's used buffers
+ * are signalled from outside, on virtio_queue_call_fd. */
+static const struct virtio_dev_ops external_ops = {
+	.name = "external", .device_id = 4, .num_queues = 1, .queue_max = QSZ,
+	.own_notify = true, .external_used_irq = true, .queue_notify = no_notify,
+};
+
+/* What vhost signals on a queue's call eventfd reaches the queue's MSI-X
+ * vector through the I/O thread, and waits in the PBA while the vector is
+ * masked (an irqfd signalled directly would be lost then). */
+static void test_external_call_fd_takes_the_vector(void **state)
+{
+	struct fx *f = *state;
+	struct virtio_dev *vd;
+	char why[256];
+	uint64_t one = 1;
+	int call;
+
+	vd = virtio_pci_create(f->vm, f->bus, &external_ops, NULL, why, sizeof(why));
+	if (!vd)
+		fail_msg("virtio_pci_create: %s", why);
+	f->dev = &vd->dev;
+	assert_int_equal(vm_register_device(f->vm, f->dev), 0);
+	cfg_wr(f, PCI_COMMAND, 2, PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER);
+	find_caps(f);
+	start_io(f);
+	negotiate(f);
+	msix_entry(f, 1, 0xfee01000, 0x4022, false);
+	msix_enable(f, PCI_MSIX_FLAGS_ENABLE);
+	setup_queue(f, 1);
+	cc_wr(f, CC_STATUS, 1, ST_DRIVER_UP | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK);
+	call = virtio_queue_call_fd(vd, 0);
+	assert_true(call >= 0);
+	assert_true(call != vector_fd(f, 1)); /* not the irqfd itself */
+	assert_int_equal(virtio_queue_call_fd(vd, 1), -1);
+
+	assert_int_equal(write(call, &one, sizeof(one)), sizeof(one));
+	assert_true(wait_fired(f, 1));
+
+	/* masked: pending, then sent at unmask */
+	wr(f, f->table + 16 + 12, 4, PCI_MSIX_ENTRY_CTRL_MASKBIT);
+	assert_int_equal(write(call, &one, sizeof(one)), sizeof(one));
+	for (int i = 0; i < WAIT_MS && !(rd(f, f->pba, 4) & 2); i++)
+		usleep(1000);
+	assert_int_equal(rd(f, f->pba, 4), 2);
+	assert_int_equal(fired(f, 1), 0);
+	wr(f, f->table + 16 + 12, 4, 0);
+	assert_int_equal(fired(f, 1), 1);
+}
+
 /* ---- snapshots ---- */
 
 static struct snap_cursor cursor_of(const struct snap_buf *b, size_t len)
@@ -863,6 +919,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_bad_rings_need_reset, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_widths_and_offsets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bar_move_moves_ioeventfds, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_external_call_fd_takes_the_vector, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_bad_payloads, setup, teardown),
 	};
