@@ -7,8 +7,8 @@
 #    CROSS_COMPILE=aarch64-linux-gnu- tests: build/arm64/...).
 # 2. Runs the arm64 unit tests here under qemu-aarch64 -L
 #    /usr/aarch64-linux-gnu, but for those in IN_HOST_UNITS (test_virtio:
-#    its I/O thread hangs under qemu-user 7.2, test_virtio_pci's too;
-#    test_core: its pause test's
+#    its I/O thread hangs under qemu-user 7.2, test_virtio_pci's and
+#    test_vfio_pci's too (a masked vector's interrupt); test_core: its pause test's
 #    vCPU threads and kicks hang there too; test_snapshot_dev: its quiesce
 #    tests wait on the I/O thread), which go to step 3.
 # 3. Boots the arm64 test host once (testhost.sh --arch arm64) with those,
@@ -31,7 +31,7 @@ set -euo pipefail
 
 case "${1:-}" in -h|--help) sed -n '2,26p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;; esac
 CROSS=aarch64-linux-gnu-
-IN_HOST_UNITS=(test_virtio test_virtio_pci test_core test_snapshot_dev)
+IN_HOST_UNITS=(test_virtio test_virtio_pci test_vfio_pci test_core test_snapshot_dev)
 record() { # passed failed skipped
     [ -z "${RESULTS:-}" ] || echo "$1 $2 $3" >> "$RESULTS"
 }
