@@ -130,9 +130,10 @@ void virtio_set_needs_reset(struct virtio_dev *vd, const char *why, int err)
 	if (atomic_exchange(&vd->needs_reset, true))
 		return;
 	atomic_store(&vd->live, false);
+	/* the driver told first: the log line can wait (a slow stderr) */
+	virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
 	vm_warn(vd->vm, "%s at %s: %s (%s): device needs reset", vd->ops->name,
 		vd->where, why, strerror(err < 0 ? -err : err));
-	virtio_raise_irq(vd, VIRTIO_INT_CONFIG);
 }
 
 void virtio_config_changed(struct virtio_dev *vd,
