@@ -1,13 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /* The snapshot state file's container; see snapfile.h. Pure: no I/O. */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "core/crc.h"
 #include "core/snapfile.h"
+#include "utils.h"
 
 /* ---- little-endian buffers ---- */
 
@@ -163,20 +163,6 @@ void snap_writer_free(struct snap_writer *w)
 
 /* ---- reading ---- */
 
-static int bad(char *why, size_t len, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static int bad(char *why, size_t len, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (why && len) {
-		va_start(ap, fmt);
-		vsnprintf(why, len, fmt, ap);
-		va_end(ap);
-	}
-	return -EINVAL;
-}
-
 static const char *arch_name(uint32_t arch)
 {
 	return arch == SNAP_ARCH_X86_64 ? "x86_64" : arch == SNAP_ARCH_ARM64 ? "arm64" : "unknown";
@@ -189,25 +175,28 @@ static int check_header(const uint8_t *buf, size_t len, enum snap_arch want, uin
 	uint32_t version, arch, body_crc, header_crc;
 
 	if (len < SNAP_HEADER_LEN || memcmp(buf, SNAP_MAGIC, 8))
-		return bad(why, why_len, "not a vibevmm snapshot state file");
+		return fail_why(EINVAL, why, why_len, "not a vibevmm snapshot state file");
 	version = snap_get_u32(&c);
 	arch = snap_get_u32(&c);
 	*body_len = snap_get_u64(&c);
 	body_crc = snap_get_u32(&c);
 	header_crc = snap_get_u32(&c);
 	if (header_crc != crc32_of(buf, 28))
-		return bad(why, why_len, "snapshot header is corrupted (checksum mismatch)");
+		return fail_why(EINVAL, why, why_len,
+				"snapshot header is corrupted (checksum mismatch)");
 	if (version != SNAP_VERSION)
-		return bad(why, why_len, "snapshot format version %u; this vibevmm reads version %u",
-			   version, SNAP_VERSION);
+		return fail_why(EINVAL, why, why_len,
+				"snapshot format version %u; this vibevmm reads version %u", version,
+				SNAP_VERSION);
 	if (arch != (uint32_t)want)
-		return bad(why, why_len, "snapshot of an %s VM (arch %u); this is %s", arch_name(arch),
-			   arch, arch_name(want));
+		return fail_why(EINVAL, why, why_len, "snapshot of an %s VM (arch %u); this is %s",
+				arch_name(arch), arch, arch_name(want));
 	if (*body_len > SNAP_MAX_BODY || *body_len != len - SNAP_HEADER_LEN)
-		return bad(why, why_len, "snapshot is %zu bytes, its header says %llu (truncated or extended)",
-			   len, (unsigned long long)(*body_len + SNAP_HEADER_LEN));
+		return fail_why(EINVAL, why, why_len,
+				"snapshot is %zu bytes, its header says %llu (truncated or extended)",
+				len, (unsigned long long)(*body_len + SNAP_HEADER_LEN));
 	if (body_crc != crc32_of(buf + SNAP_HEADER_LEN, (size_t)*body_len))
-		return bad(why, why_len, "snapshot is corrupted (checksum mismatch)");
+		return fail_why(EINVAL, why, why_len, "snapshot is corrupted (checksum mismatch)");
 	return 0;
 }
 
@@ -220,16 +209,16 @@ static int next_section(struct snap_cursor *c, struct snap_section *s, char *why
 	s->instance = snap_get_u32(c);
 	s->len = snap_get_u64(c);
 	if (c->bad || s->len > c->left)
-		return bad(why, why_len, "snapshot section %u/%u runs past the end", s->tag,
-			   s->instance);
+		return fail_why(EINVAL, why, why_len, "snapshot section %u/%u runs past the end",
+				s->tag, s->instance);
 	s->payload = c->p;
 	c->p += s->len;
 	c->left -= (size_t)s->len;
 	pad = padding(s->len);
 	for (size_t i = 0; i < pad; i++)
 		if (snap_get_u8(c) != 0)
-			return bad(why, why_len, "snapshot section %u/%u: bad padding", s->tag,
-				   s->instance);
+			return fail_why(EINVAL, why, why_len, "snapshot section %u/%u: bad padding",
+					s->tag, s->instance);
 	return 0;
 }
 
@@ -265,26 +254,28 @@ int snap_parse(const uint8_t *buf, size_t len, enum snap_arch want_arch, struct 
 	c = (struct snap_cursor){ buf + SNAP_HEADER_LEN, (size_t)body_len, false };
 	n = count_sections(c);
 	if (n > SNAP_MAX_SECTIONS)
-		return bad(why, why_len, "snapshot has more than %d sections", SNAP_MAX_SECTIONS);
+		return fail_why(EINVAL, why, why_len, "snapshot has more than %d sections",
+				SNAP_MAX_SECTIONS);
 	/* One more than counted: where the counting stopped, a bad section
 	 * follows, and parsing it again says what is wrong with it. */
 	f->sections = calloc(n + 1, sizeof(*f->sections));
 	if (!f->sections)
-		return bad(why, why_len, "out of memory"), -ENOMEM;
+		return fail_why(ENOMEM, why, why_len, "out of memory");
 	while (c.left) {
 		struct snap_section *s = &f->sections[f->nr];
 
 		if ((err = next_section(&c, s, why, why_len)))
 			break;
 		if (seen_before(f, s)) {
-			err = bad(why, why_len, "snapshot section %u/%u appears twice", s->tag,
-				  s->instance);
+			err = fail_why(EINVAL, why, why_len, "snapshot section %u/%u appears twice",
+				       s->tag, s->instance);
 			break;
 		}
 		f->nr++;
 	}
 	if (!err && c.left)
-		err = bad(why, why_len, "snapshot has stray bytes after its sections");
+		err = fail_why(EINVAL, why, why_len,
+			       "snapshot has stray bytes after its sections");
 	if (err)
 		snap_file_free(f);
 	f->arch = err ? 0 : want_arch;

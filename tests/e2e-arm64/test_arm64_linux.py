@@ -15,10 +15,13 @@ import platform
 import re
 import shutil
 import subprocess
+import sys
 
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests/e2e"))
+from diskimage import debugfs_cat, mkfs_ext4  # noqa: E402  (shared with tests/e2e)
 HERE = pathlib.Path(__file__).resolve().parent
 CACHE = pathlib.Path(os.environ.get("VIBEVMM_CACHE", pathlib.Path.home() / ".cache/vibevmm"))
 INITRD_SHA256 = "5d753f5c96174a258f59137499bd5b01008f8383824ac5830f7f99cbe00b1126"
@@ -55,15 +58,6 @@ class Boot:
     def value(self, key):
         m = re.search(rf"^{re.escape(key)}=(.*?)\r?$", self.console, re.M)
         return m.group(1) if m else None
-
-
-def mkfs_ext4(img, size_mb, files):
-    src = img.parent / (img.name + ".d")
-    src.mkdir()
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), f"{size_mb}M"],
-                   check=True, capture_output=True)
 
 
 def sha256(data):
@@ -178,8 +172,7 @@ def test_one_vcpu_disks_net_rng_poweroff(session):
     assert b.value("BLKRW-HELLO") == HELLO
     assert b.value("BLKRW-SERIAL") == "vda.img"
     wrote = b.value("BLKRW-WROTE-SHA256")
-    back = subprocess.run(["debugfs", "-R", "cat /guest.bin", str(session["payload"] / "vda.img")],
-                          check=True, capture_output=True).stdout
+    back = debugfs_cat(session["payload"] / "vda.img", "/guest.bin")
     assert len(back) == 1 << 20 and sha256(back) == wrote
     assert b.value("BLKRO-RO") == "1"
     assert b.value("BLKRO-WRITE") == "refused"

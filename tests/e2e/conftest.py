@@ -21,6 +21,8 @@ import warnings
 
 import pytest
 
+from diskimage import debugfs_cat, mkfs_ext4  # noqa: F401  (tests import them from here)
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ASSETS = pathlib.Path(os.environ.get("VIBEVMM_E2E_ASSETS", ROOT / "build/e2e"))
 BINDIR = pathlib.Path(os.environ.get("VIBEVMM_BINDIR", ROOT / "bin"))
@@ -88,22 +90,6 @@ def cmd_arg(script):
     """The kernel argument that has the guest's /init run `script`
     (tests/fixtures/guest-init.sh decodes it)."""
     return "vibevmm.cmd=" + base64.b64encode(script.encode()).decode()
-
-
-def mkfs_ext4(img, size_mb, files):
-    """An ext4 image holding `files` (name -> bytes), made without root."""
-    src = img.parent / (img.name + ".d")
-    src.mkdir()
-    for name, data in files.items():
-        (src / name).write_bytes(data)
-    subprocess.run(["mkfs.ext4", "-q", "-F", "-d", str(src), str(img), f"{size_mb}M"],
-                   check=True, capture_output=True)
-
-
-def debugfs_cat(img, path):
-    """A file's bytes from an ext4 image, read without mounting it."""
-    return subprocess.run(["debugfs", "-R", f"cat {path}", str(img)],
-                          check=True, capture_output=True).stdout
 
 
 def metrics_totals(path):

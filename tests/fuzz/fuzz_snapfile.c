@@ -6,7 +6,7 @@
  * have every section inside the input, and reading each one to its end
  * must work.
  *
- * FUZZ_SRCS: core/snapfile.c
+ * FUZZ_SRCS: core/snapfile.c core/util.c
  */
 #include <stddef.h>
 #include <stdint.h>
