@@ -1694,6 +1694,23 @@ def goal_rows(rows):
     return out if any(g[2] != "n/a" for g in out) else []
 
 
+def pair_table(run, name, with_bench, a_name, b_name, title):
+    """The lines of a side table: one of run's tables with its two columns
+    a and b (not vibevmm and QEMU) and their ratio; none when it is empty."""
+    picked = [r for r in run["rows"] if r["table"] == name and (r["a"] or r["b"])]
+    if not picked:
+        return []
+    rows = []
+    for r in picked:
+        q = ratio(r["a"], r["b"])
+        rows.append(([r["bench"]] if with_bench else [])
+                    + [r["case"], r["metric"], r["unit"], cell(r["a"]), cell(r["b"]),
+                       f"{q:.2f}" if q is not None else "n/a", f"{len(r['a'])}/{len(r['b'])}"])
+    head = (["bench"] if with_bench else []) + ["case", "metric", "unit", a_name, b_name,
+                                                "ratio", "n"]
+    return ["", "   " + title, table(rows, head)]
+
+
 def render(runs):
     out = []
     for run in runs:
@@ -1749,31 +1766,12 @@ def render(runs):
                        "median [min-max] of the boot runs")
             out.append(table([[r["case"], r["metric"], count_cell(r["a"]), str(len(r["a"]))]
                               for r in per_boot], ["case", "reason", "exits", "n"]))
-        trans = [r for r in run["rows"] if r["table"] == "transport" and (r["a"] or r["b"])]
-        if trans:
-            out.append("")
-            out.append("   virtio transports: vibevmm --transport pci vs its default mmio, "
-                       "median [min-max]; ratio = pci / mmio")
-            rows = []
-            for r in trans:
-                q = ratio(r["a"], r["b"])
-                rows.append([r["case"], r["metric"], r["unit"], cell(r["a"]), cell(r["b"]),
-                             f"{q:.2f}" if q is not None else "n/a", f"{len(r['a'])}/{len(r['b'])}"])
-            out.append(table(rows, ["case", "metric", "unit", "virtio-pci", "virtio-mmio",
-                                    "ratio", "n"]))
-        floor = [r for r in run["rows"] if r["table"] == "floor" and (r["a"] or r["b"])]
-        if floor:
-            out.append("")
-            out.append("   exit cost: libvibevmm (vcpu_run + device dispatch) vs a bare "
-                       "KVM_RUN loop (the floor); ratio = lib / bare")
-            rows = []
-            for r in floor:
-                q = ratio(r["a"], r["b"])
-                rows.append([r["bench"], r["case"], r["metric"], r["unit"], cell(r["a"]),
-                             cell(r["b"]), f"{q:.2f}" if q is not None else "n/a",
-                             f"{len(r['a'])}/{len(r['b'])}"])
-            out.append(table(rows, ["bench", "case", "metric", "unit", "libvibevmm",
-                                    "bare KVM", "ratio", "n"]))
+        out += pair_table(run, "transport", False, "virtio-pci", "virtio-mmio",
+                          "virtio transports: vibevmm --transport pci vs its default mmio, "
+                          "median [min-max]; ratio = pci / mmio")
+        out += pair_table(run, "floor", True, "libvibevmm", "bare KVM",
+                          "exit cost: libvibevmm (vcpu_run + device dispatch) vs a bare "
+                          "KVM_RUN loop (the floor); ratio = lib / bare")
         if not run.get("complete", True):
             out.append("   note: a part of this run did not finish (timeout or a hung test "
                        "host; see the log): its rows may be missing or have fewer runs")
