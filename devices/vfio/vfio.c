@@ -123,21 +123,33 @@ static int read_info(struct vfio_device *d, char *why, size_t len)
 	return 0;
 }
 
-/* MSI-X vectors signalled by eventfd (none when the index is absent). */
-static int read_msix(struct vfio_device *d, char *why, size_t len)
+/* The vectors of interrupt index `index` (MSI, MSI-X) signalled by
+ * eventfd, in *count (none when the index is absent). */
+static int read_irq_count(struct vfio_device *d, uint32_t index, const char *name,
+			  uint32_t *count, char *why, size_t len)
 {
-	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = VFIO_PCI_MSIX_IRQ_INDEX };
+	struct vfio_irq_info irq = { .argsz = sizeof(irq), .index = index };
 	int err;
 
-	if (d->num_irqs <= VFIO_PCI_MSIX_IRQ_INDEX)
+	*count = 0;
+	if (d->num_irqs <= index)
 		return 0;
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_GET_IRQ_INFO, &irq);
 	if (err < 0)
-		return fail_why(-err, why, len, "vfio %s: VFIO_DEVICE_GET_IRQ_INFO (MSI-X): %s",
-				d->addr, strerror(-err));
+		return fail_why(-err, why, len, "vfio %s: VFIO_DEVICE_GET_IRQ_INFO (%s): %s",
+				d->addr, name, strerror(-err));
 	if (irq.flags & VFIO_IRQ_INFO_EVENTFD)
-		d->msix_count = MIN(irq.count, (uint32_t)PCI_MSIX_MAX_VECTORS);
+		*count = irq.count;
 	return 0;
+}
+
+static int read_irqs(struct vfio_device *d, char *why, size_t len)
+{
+	int err = read_irq_count(d, VFIO_PCI_MSIX_IRQ_INDEX, "MSI-X", &d->msix_count, why, len);
+
+	d->msix_count = MIN(d->msix_count, (uint32_t)PCI_MSIX_MAX_VECTORS);
+	return err ? err : read_irq_count(d, VFIO_PCI_MSI_IRQ_INDEX, "MSI", &d->msi_count, why,
+					  len);
 }
 
 static int describe(struct vfio_device *d, char *why, size_t len)
@@ -146,7 +158,7 @@ static int describe(struct vfio_device *d, char *why, size_t len)
 
 	for (uint32_t i = 0; !err && i < VFIO_DEV_REGIONS; i++)
 		err = read_region(d, i, why, len);
-	return err ? err : read_msix(d, why, len);
+	return err ? err : read_irqs(d, why, len);
 }
 
 static int get_device_fd(struct vfio_device *d, char *why, size_t len)
@@ -193,6 +205,8 @@ static void teardown(struct vfio_device *d)
 {
 	if (d->msix_on)
 		vfio_msix_disable(d);
+	if (d->msi_on)
+		vfio_msi_disable(d);
 	unmap_regions(d);
 	if (d->fd >= 0) {
 		if (vfio_device_can_reset(d))
@@ -285,6 +299,11 @@ const struct vfio_region *vfio_device_region(const struct vfio_device *d, unsign
 uint32_t vfio_device_msix_count(const struct vfio_device *d)
 {
 	return d->msix_count;
+}
+
+uint32_t vfio_device_msi_count(const struct vfio_device *d)
+{
+	return d->msi_count;
 }
 
 bool vfio_device_can_reset(const struct vfio_device *d)
@@ -386,29 +405,49 @@ int vfio_config_write(struct vfio_device *d, uint32_t off, const void *buf, size
 	return region_io(d, VFIO_PCI_CONFIG_REGION_INDEX, off, (void *)buf, len, true);
 }
 
-int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n)
+/* Index `index`'s vectors 0 .. n-1 signal eventfds. */
+static int irqs_on(struct vfio_device *d, uint32_t index, const int32_t *eventfds, uint32_t n)
 {
 	size_t size = sizeof(struct vfio_irq_set) + (size_t)n * sizeof(int32_t);
-	struct vfio_irq_set *set;
+	struct vfio_irq_set *set = calloc(1, size);
 	int err;
 
-	if (!n || n > d->msix_count || !eventfds)
-		return -EINVAL;
-	set = calloc(1, size);
 	if (!set)
 		return -ENOMEM;
 	*set = (struct vfio_irq_set){
 		.argsz = (uint32_t)size,
 		.flags = VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER,
-		.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = 0, .count = n,
+		.index = index, .start = 0, .count = n,
 	};
 	memcpy(set->data, eventfds, (size_t)n * sizeof(int32_t));
 	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, set);
 	free(set);
-	if (err < 0)
-		return err;
-	d->msix_on = true;
-	return 0;
+	return err < 0 ? err : 0;
+}
+
+/* Index `index` off: its vectors signal nothing, the device's own
+ * MSI or MSI-X disabled by vfio-pci. */
+static int irqs_off(struct vfio_device *d, uint32_t index)
+{
+	struct vfio_irq_set set = {
+		.argsz = sizeof(set), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
+		.index = index, .start = 0, .count = 0,
+	};
+	int err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &set);
+
+	return err < 0 ? err : 0;
+}
+
+int vfio_msix_enable(struct vfio_device *d, const int32_t *eventfds, uint32_t n)
+{
+	int err;
+
+	if (!n || n > d->msix_count || !eventfds)
+		return -EINVAL;
+	err = irqs_on(d, VFIO_PCI_MSIX_IRQ_INDEX, eventfds, n);
+	if (!err)
+		d->msix_on = true;
+	return err;
 }
 
 int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd)
@@ -433,14 +472,24 @@ int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd)
 
 int vfio_msix_disable(struct vfio_device *d)
 {
-	struct vfio_irq_set set = {
-		.argsz = sizeof(set), .flags = VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER,
-		.index = VFIO_PCI_MSIX_IRQ_INDEX, .start = 0, .count = 0,
-	};
+	d->msix_on = false;
+	return irqs_off(d, VFIO_PCI_MSIX_IRQ_INDEX);
+}
 
+int vfio_msi_enable(struct vfio_device *d, int32_t eventfd)
+{
 	int err;
 
-	d->msix_on = false;
-	err = vfio_ioctl_ptr(d->c->sys, d->fd, VFIO_DEVICE_SET_IRQS, &set);
-	return err < 0 ? err : 0;
+	if (!d->msi_count || d->msix_on)
+		return -EINVAL;
+	err = irqs_on(d, VFIO_PCI_MSI_IRQ_INDEX, &eventfd, 1);
+	if (!err)
+		d->msi_on = true;
+	return err;
+}
+
+int vfio_msi_disable(struct vfio_device *d)
+{
+	d->msi_on = false;
+	return irqs_off(d, VFIO_PCI_MSI_IRQ_INDEX);
 }

@@ -66,7 +66,7 @@ int vfio_device_open(struct vfio_container *c, const char *name, struct vfio_dev
 		     char *why, size_t why_len);
 
 /*
- * Undo vfio_device_open: MSI-X off, BAR mappings gone, the device reset,
+ * Undo vfio_device_open: MSI-X and MSI off, BAR mappings gone, the device reset,
  * its fd closed; its group leaves the container when it was the group's
  * last device (guest RAM unmapped first when it was the last group).
  * NULL is ignored.
@@ -83,8 +83,10 @@ int vfio_device_group(const struct vfio_device *d);
  * NULL beyond. A region of size 0 is not implemented by the device. */
 const struct vfio_region *vfio_device_region(const struct vfio_device *d, unsigned index);
 
-/* MSI-X vectors the device has (0: none, or not signalled by eventfd). */
+/* MSI-X vectors the device has (0: none, or not signalled by eventfd);
+ * the same for MSI. */
 uint32_t vfio_device_msix_count(const struct vfio_device *d);
+uint32_t vfio_device_msi_count(const struct vfio_device *d);
 
 /* Whether VFIO_DEVICE_RESET is supported; the reset. 0 or -errno
  * (-ENOTTY when not supported). */
@@ -124,5 +126,13 @@ int vfio_msix_disable(struct vfio_device *d);
 /* While on: vector vec signals `eventfd` from now on (the others stay).
  * 0, -EINVAL (MSI-X off, no such vector), or the kernel's error. */
 int vfio_msix_set_vector(struct vfio_device *d, uint32_t vec, int32_t eventfd);
+
+/*
+ * MSI on with one vector signalling the caller's eventfd (vfio-pci then
+ * programs the device's own MSI capability); off. Not while MSI-X is on.
+ * 0, -EINVAL (no MSI, or MSI-X on), or the kernel's error.
+ */
+int vfio_msi_enable(struct vfio_device *d, int32_t eventfd);
+int vfio_msi_disable(struct vfio_device *d);
 
 #endif

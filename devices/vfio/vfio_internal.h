@@ -53,8 +53,8 @@ struct vfio_device {
 	uint32_t flags;            /* VFIO_DEVICE_FLAGS_* */
 	uint32_t num_regions, num_irqs;
 	struct vfio_region regions[VFIO_DEV_REGIONS];
-	uint32_t msix_count;
-	bool msix_on;
+	uint32_t msix_count, msi_count;
+	bool msix_on, msi_on;
 };
 
 /* The system call helpers: ioctl with a pointer or with a value. */

@@ -11,12 +11,15 @@
  *   While the guest masks a vector, VFIO signals a second eventfd, which
  *   the I/O thread turns into the vector's pending bit: the interrupt goes
  *   out when the guest unmasks it, not lost on a GSI without a route.
- * - Capabilities: the device's list, at the device's offsets, without
- *   MSI (it and INTx would need their own routing; assigned devices worth
- *   a microVM have MSI-X). Their registers (power management, PCI
- *   Express, vendor-specific ones) are the device's: reads and writes go
- *   to it through VFIO, which filters what a guest may change. Only the
- *   list's links are this file's, and MSI-X.
+ * - MSI, for a device without MSI-X: the same with one vector, which
+ *   cannot be masked (msi.h), so its route is there whenever MSI is on.
+ *   A device with both gets MSI-X only: one mechanism to route.
+ * - Capabilities: the device's list, at the device's offsets, less MSI
+ *   when it has MSI-X. Their registers (power management, PCI Express,
+ *   vendor-specific ones) are the device's: reads and writes go to it
+ *   through VFIO, which filters what a guest may change. Only the list's
+ *   links are this file's, and MSI-X or MSI. INTx is not offered (it would
+ *   need an interrupt line of its own, and a level to follow).
  * Everything else the guest touches goes to the device.
  */
 #include <errno.h>
@@ -27,6 +30,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include "devices/pci/msi.h"
 #include "devices/pci/msix.h"
 #include "devices/vfio/vfio_pci.h"
 #include "utils.h"
@@ -37,9 +41,6 @@
 #define PCI_CAP_FLAGS 2        /* a capability's own registers start here */
 #define CONFIG_BYTES 256       /* the part of configuration space read */
 #define MAX_CAPS 48            /* more than fit in 192 bytes: a loop */
-#define PCI_CAP_ID_MSI 0x05
-#define PCI_MSI_FLAGS_64BIT 0x80
-#define PCI_MSI_FLAGS_MASKBIT 0x100
 /* Device-memory mappings of one BAR: its mmap-able areas, each cut in up
  * to three around the MSI-X table's and PBA's pages. */
 #define MAX_BAR_MAPS (VFIO_REGION_MAX_AREAS + 4)
@@ -47,6 +48,8 @@
 struct vfio_pci {
 	struct pci_function f;
 	struct pci_msix msix;
+	struct pci_msi msi;                              /* without MSI-X only */
+	bool uses_msi;                                   /* MSI, not MSI-X */
 	struct vm *vm;
 	struct vfio_device *dev;
 	pthread_mutex_t lock;                            /* maps, msix_on, routed */
@@ -59,7 +62,7 @@ struct vfio_pci {
 	bool held_watched;                               /* by the I/O thread */
 	bool config_write_failed;                        /* and said so */
 	bool *routed;                                    /* the vector has a route */
-	bool msix_on;
+	bool msix_on, msi_on;                            /* in VFIO */
 	uint8_t passthrough[CONFIG_BYTES / 8];           /* config bytes that are the device's */
 };
 
@@ -275,6 +278,36 @@ static void msix_route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t a
 
 static const struct pci_msix_ops msix_ops = { .route = msix_route, .fire = msix_fire };
 
+/* ---- MSI ---- */
+
+/* The route first, then VFIO's MSI on (signalling the irqfd); off in the
+ * other order: VFIO never signals the GSI while it has no route. */
+static void msi_route(struct pci_msi *m, bool usable, uint64_t addr, uint32_t data)
+{
+	struct vfio_pci *p = m->opaque;
+	int err = 0;
+
+	pthread_mutex_lock(&p->lock);
+	if (usable) {
+		err = vm_msi_route(p->vm, p->gsi_base, true, addr, data);
+		if (!err && !p->msi_on) {
+			err = vfio_msi_enable(p->dev, p->vector_fd[0]);
+			p->msi_on = !err;
+		}
+	} else {
+		if (p->msi_on)
+			vfio_msi_disable(p->dev);
+		p->msi_on = false;
+		err = vm_msi_route(p->vm, p->gsi_base, false, addr, data);
+	}
+	pthread_mutex_unlock(&p->lock);
+	if (err)
+		vm_warn(p->vm, "vfio %s: MSI %s: %s", vfio_device_address(p->dev),
+			usable ? "on" : "off", strerror(-err));
+}
+
+static const struct pci_msi_ops msi_ops = { .route = msi_route };
+
 /* VFIO's MSI-X follows the guest's enable bit (lock held). */
 static void follow_msix_enable(struct vfio_pci *p)
 {
@@ -375,6 +408,10 @@ static void config_write(struct pci_function *f, uint32_t off, uint32_t size)
 	if (touches(off, size, PCI_COMMAND, 2))
 		follow_command(p);
 	pass_write(p, off, size);
+	if (p->uses_msi) {
+		pci_msi_config_written(&p->msi, off, size);
+		return;
+	}
 	if (touches(off, size, p->msix.cap, PCI_MSIX_CAP_SIZE)) {
 		pci_msix_config_written(&p->msix, off, size);
 		pthread_mutex_lock(&p->lock);
@@ -521,28 +558,56 @@ static int init_msix(struct vfio_pci *p, const uint8_t *cfg, uint8_t cap, char *
 	return 0;
 }
 
-/* The device's capability list less MSI, at its offsets: MSI-X emulated,
- * the others' registers passed through (everything after the header but
- * the links, MSI-X and MSI). */
+/* MSI as the device has it (64-bit address or not), at its offset, with
+ * one vector; the rest of the device's capability (mask bits) hidden. */
+static int init_msi(struct vfio_pci *p, const uint8_t *cfg, uint8_t cap, char *why, size_t len)
+{
+	bool is64 = le16(cfg + cap + PCI_CAP_FLAGS) & PCI_MSI_FLAGS_64BIT;
+
+	if (!vfio_device_msi_count(p->dev))
+		return fail_why(EOPNOTSUPP, why, len, "vfio %s: VFIO offers no MSI vector",
+				vfio_device_address(p->dev));
+	pci_function_next_cap_at(&p->f, cap);
+	if (pci_msi_init(&p->msi, &p->f, is64, &msi_ops, p))
+		return fail_why(EINVAL, why, len, "vfio %s: MSI at 0x%02x overlaps another capability",
+				vfio_device_address(p->dev), cap);
+	p->uses_msi = true;
+	p->nr_vectors = 1;
+	return 0;
+}
+
+static bool has_cap(const uint8_t *cfg, const uint8_t *caps, int n, uint8_t id)
+{
+	for (int i = 0; i < n; i++)
+		if (cfg[caps[i]] == id)
+			return true;
+	return false;
+}
+
+/* The device's capability list at its offsets: MSI-X emulated (MSI then
+ * hidden), or MSI emulated when there is no MSI-X; the others' registers
+ * passed through (everything after the header but the links and the
+ * interrupt capabilities). */
 static int init_caps(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t len)
 {
 	uint8_t caps[MAX_CAPS];
-	int n = device_caps(cfg, caps), msix = -1, err;
+	int n = device_caps(cfg, caps), err = 0;
+	bool want_msix = has_cap(cfg, caps, n, PCI_CAP_ID_MSIX), interrupts = false;
 
 	set_passthrough(p, PCI_STD_HEADER_SIZE, CONFIG_BYTES, true);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; i < n && !err; i++) {
 		uint8_t off = caps[i], id = cfg[off];
 
-		if (id == PCI_CAP_ID_MSIX && msix < 0) {
-			msix = off;
+		if (id == PCI_CAP_ID_MSIX) {
 			set_passthrough(p, off, off + PCI_MSIX_CAP_SIZE, false);
-			err = init_msix(p, cfg, off, why, len);
-			if (err)
-				return err;
+			if (!interrupts) /* a second one: hidden too */
+				err = init_msix(p, cfg, off, why, len);
+			interrupts = true;
 		} else if (id == PCI_CAP_ID_MSI) {
 			set_passthrough(p, off, off + msi_cap_size(cfg, off), false);
-		} else if (id == PCI_CAP_ID_MSIX) { /* a second one: hidden too */
-			set_passthrough(p, off, off + PCI_MSIX_CAP_SIZE, false);
+			if (!want_msix && !interrupts)
+				err = init_msi(p, cfg, off, why, len);
+			interrupts |= !want_msix;
 		} else {
 			pci_function_next_cap_at(&p->f, off);
 			if (pci_function_add_cap(&p->f, id, PCI_CAP_FLAGS) != off)
@@ -552,11 +617,11 @@ static int init_caps(struct vfio_pci *p, const uint8_t *cfg, char *why, size_t l
 			set_passthrough(p, off + 1, off + 2, false); /* the link is ours */
 		}
 	}
-	if (msix < 0)
+	if (!err && !interrupts)
 		return fail_why(EOPNOTSUPP, why, len,
-				"vfio %s: no MSI-X (only MSI-X devices can be assigned)",
+				"vfio %s: no MSI-X or MSI (a device with INTx only cannot be assigned)",
 				vfio_device_address(p->dev));
-	return 0;
+	return err;
 }
 
 /* n descriptors, all -1 (none yet). */
@@ -569,24 +634,30 @@ static int32_t *fd_array(uint16_t n)
 	return fds;
 }
 
-/* Vector vec's eventfds: the irqfd's, and the one for while it is masked
- * in the epoll set the I/O thread watches. */
+/* Vector vec's eventfds: the irqfd's, and (MSI-X, which can be masked)
+ * the one for while it is masked, in the epoll set the I/O thread
+ * watches. */
 static int wire_vector(struct vfio_pci *p, uint16_t vec)
 {
 	struct epoll_event ev = { .events = EPOLLIN, .data.u32 = vec };
 
 	p->vector_fd[vec] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	p->held_fd[vec] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (p->vector_fd[vec] < 0 || p->held_fd[vec] < 0 ||
-	    epoll_ctl(p->held_epoll, EPOLL_CTL_ADD, p->held_fd[vec], &ev))
+	if (p->vector_fd[vec] < 0)
 		return -errno;
+	if (!p->uses_msi) {
+		p->held_fd[vec] = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+		if (p->held_fd[vec] < 0 ||
+		    epoll_ctl(p->held_epoll, EPOLL_CTL_ADD, p->held_fd[vec], &ev))
+			return -errno;
+	}
 	return vm_add_irqfd(p->vm, p->gsi_base + vec, p->vector_fd[vec]);
 }
 
-/* An eventfd per vector with an irqfd on its GSI, and one for its
- * interrupts while masked. */
+/* An eventfd per vector with an irqfd on its GSI, and (MSI-X) one for
+ * its interrupts while masked. */
 static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size_t len)
 {
+	const char *kind = p->uses_msi ? "MSI" : "MSI-X";
 	int err;
 
 	p->vector_fd = fd_array(p->nr_vectors);
@@ -596,18 +667,22 @@ static int wire_vectors(struct vfio_pci *p, struct pci_bus *bus, char *why, size
 		return -ENOMEM;
 	err = pci_bus_alloc_msi_gsis(bus, p->nr_vectors, &p->gsi_base);
 	if (err)
-		return fail_why(-err, why, len, "vfio %s: no GSIs left for %u MSI-X vectors",
-				vfio_device_address(p->dev), p->nr_vectors);
-	p->held_epoll = epoll_create1(EPOLL_CLOEXEC);
-	if (p->held_epoll < 0)
-		return fail_why(errno, why, len, "vfio %s: epoll_create1: %s",
-				vfio_device_address(p->dev), strerror(errno));
+		return fail_why(-err, why, len, "vfio %s: no GSIs left for %u %s vectors",
+				vfio_device_address(p->dev), p->nr_vectors, kind);
+	if (!p->uses_msi) {
+		p->held_epoll = epoll_create1(EPOLL_CLOEXEC);
+		if (p->held_epoll < 0)
+			return fail_why(errno, why, len, "vfio %s: epoll_create1: %s",
+					vfio_device_address(p->dev), strerror(errno));
+	}
 	for (unsigned i = 0; i < p->nr_vectors; i++) {
 		err = wire_vector(p, (uint16_t)i);
 		if (err)
-			return fail_why(-err, why, len, "vfio %s: MSI-X vector %u: %s",
-					vfio_device_address(p->dev), i, strerror(-err));
+			return fail_why(-err, why, len, "vfio %s: %s vector %u: %s",
+					vfio_device_address(p->dev), kind, i, strerror(-err));
 	}
+	if (p->uses_msi)
+		return 0;
 	/* one watch for all: a device may have hundreds of vectors */
 	err = vm_watch_fd(p->vm, p->held_epoll, held_ready, p);
 	if (err)
@@ -686,6 +761,8 @@ void vfio_pci_destroy(struct vfio_pci *p)
 		pci_bus_remove(p->f.bus, &p->f);
 	if (p->msix_on)
 		vfio_msix_disable(p->dev);
+	if (p->msi_on)
+		vfio_msi_disable(p->dev);
 	for (int i = 0; i < PCI_NR_BARS; i++)
 		unmap_bar(p, i);
 	vfio_device_close(p->dev);

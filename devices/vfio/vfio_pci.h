@@ -7,11 +7,13 @@
  *   capability list's links and MSI-X emulated here. The command
  *   register's memory and bus-master bits go to the device too (it needs
  *   bus mastering for DMA). The list is the device's, at its offsets, less
- *   MSI: MSI-X emulated with the device's table size, the others (power
+ *   MSI when it has MSI-X: MSI-X emulated with the device's table size,
+ *   the others (power
  *   management, PCI Express, vendor-specific) passed through, their
- *   registers read from and written to the device. MSI, INTx, the
- *   expansion ROM and extended configuration space (0x100 on) are not
- *   offered.
+ *   registers read from and written to the device. A device without
+ *   MSI-X gets MSI instead, emulated at its offset with one vector. INTx,
+ *   the expansion ROM and extended configuration space (0x100 on) are
+ *   not offered.
  * - BARs: each memory BAR of the device gets a BAR of its size (at least a
  *   page) in the bus's 32- or 64-bit window, as the device's own BAR says.
  *   Its mmap-able parts are device memory (vm_map_device_memory) at the
@@ -40,7 +42,7 @@ struct vfio_pci;
  * BAR parts mapped into this process. From here on the function owns d
  * (vfio_pci_destroy closes it). 0 and *out, or -errno with one line in
  * why: -EOPNOTSUPP for what is not supported (an I/O BAR, MSI-X table and
- * PBA in different BARs, no MSI-X), -ENOSPC (no room on the bus or in its
+ * PBA in different BARs, neither MSI-X nor MSI), -ENOSPC (no room on the bus or in its
  * windows), or the failing call's error.
  */
 int vfio_pci_create(struct vm *vm, struct pci_bus *bus, struct vfio_device *d,

@@ -1,10 +1,13 @@
 """--vfio: a host NVMe controller (and an SR-IOV VF of it) given to Debian's
-stock kernels. These run in the test host started with --iommu-nvme
+stock kernels, and an AHCI controller, which has MSI and no MSI-X. These
+run in the test host started with --iommu-nvme and --iommu-sata
 (tests/e2e/run.sh's vfio session): a q35 machine with an emulated Intel
-IOMMU and an NVMe controller at VIBEVMM_VFIO_NVME (01:00.0) whose
-namespace is a file outside. The host side of each check uses the host's
-own nvme driver: it writes a pattern the guest must read, and reads back
-what the guest wrote, with the device given back to nvme after the VM.
+IOMMU, an NVMe controller at VIBEVMM_VFIO_NVME (01:00.0) whose namespace is
+a file outside, and an AHCI controller at VIBEVMM_VFIO_SATA (00:05.0) whose
+disk is the file VIBEVMM_VFIO_SATA_IMG in the payload. The host side of
+each NVMe check uses the host's own nvme driver: it writes a pattern the
+guest must read, and reads back what the guest wrote, with the device given
+back to nvme after the VM; for the SATA disk it reads and writes the file.
 Judged by vibevmm's reason line and status and the guest's /proc/interrupts."""
 import os
 import pathlib
@@ -19,6 +22,8 @@ from conftest import cmd_arg, vibevmm_cmd
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BIND = str(ROOT / "scripts/vfio-bind.sh")
 PF = os.environ.get("VIBEVMM_VFIO_NVME", "")
+SATA = os.environ.get("VIBEVMM_VFIO_SATA", "")
+SATA_IMG = os.environ.get("VIBEVMM_VFIO_SATA_IMG", "")
 SYSFS = pathlib.Path("/sys/bus/pci/devices")
 
 pytestmark = [
@@ -38,7 +43,21 @@ GUEST = ("for i in 1 2 3 4 5 6 7 8 9 10; do [ -b /dev/nvme0n1 ] && break; sleep 
          "grep nvme /proc/interrupts\n"
          "for d in /sys/bus/pci/devices/*; do [ \"$(cat $d/class)\" = 0x010802 ] && "
          "echo \"NVME-CONFIG $(od -An -v -tx1 -N256 $d/config | tr -d ' \\n')\"; done\n")
-PCI_CAP_MSI, PCI_CAP_EXP = 0x05, 0x10
+PCI_CAP_MSI, PCI_CAP_EXP, PCI_CAP_MSIX = 0x05, 0x10, 0x11
+
+# The same for the SATA disk behind the AHCI controller: its modules are
+# the initramfs's on-demand ones (tests/fixtures/make-initramfs.sh).
+GUEST_SATA = ("while read -r m; do insmod /lib/modules/sata/$m || echo \"SATA-NO-MODULE $m\"; "
+              "done < /lib/modules/sata/load-order\n"
+              "for i in $(seq 1 60); do [ -b /dev/sda ] && break; sleep 0.5; done\n"
+              "echo \"SATA-READ $(dd if=/dev/sda bs=512 count=1 2>/dev/null | head -c 40)\"\n"
+              "printf 'GUEST-WROTE-%s\\n' $(cat /proc/sys/kernel/random/boot_id) > /tmp/p\n"
+              "dd if=/tmp/p of=/dev/sda bs=4096 seek=1 conv=sync,fsync 2>/dev/null && "
+              "echo SATA-WRITTEN\n"
+              "echo \"SATA-PATTERN $(head -c 48 /tmp/p)\"\n"
+              "grep ahci /proc/interrupts\n"
+              "for d in /sys/bus/pci/devices/*; do [ \"$(cat $d/class)\" = 0x010601 ] && "
+              "echo \"SATA-CONFIG $(od -An -v -tx1 -N256 $d/config | tr -d ' \\n')\"; done\n")
 
 
 def sh(*args, check=True):
@@ -82,11 +101,12 @@ def host_read(dev, offset, n):
         return f.read(n)
 
 
-def nvme_irqs(console):
-    """{queue: count} of the guest's NVMe interrupt lines (PCI-MSI ones;
-    queues sharing a vector, as on a VF with one, share its count)."""
+def msi_irqs(console, name):
+    """{queue: count} of the guest's interrupt lines of a driver (PCI-MSI
+    ones, MSI-X's too; queues sharing a vector, as on an NVMe VF with one,
+    share its count)."""
     out = {}
-    for m in re.finditer(r"^\s*\d+:\s+(\d+)\s+PCI-MSI\S*\s+\S+\s+(nvme.*)$", console, re.M):
+    for m in re.finditer(rf"^\s*\d+:\s+(\d+)\s+PCI-MSI\S*\s+\S+\s+({name}.*)$", console, re.M):
         for q in m.group(2).split(","):
             out[q.strip()] = int(m.group(1))
     return out
@@ -125,7 +145,7 @@ def pass_through(boot, kernel, addr, dev_for_host):
     assert f"NVME-READ {marker.decode()}" in b.console, b.console[-3000:]
     assert "NVME-WRITTEN" in b.console
     wrote = re.search(r"NVME-PATTERN (GUEST-WROTE-\S+)", b.console).group(1).encode()
-    irqs = nvme_irqs(b.console)
+    irqs = msi_irqs(b.console, "nvme")
     assert irqs.get("nvme0q0", 0) > 0, b.console[-2000:]  # admin queue, by MSI-X
     assert any(n > 0 for q, n in irqs.items() if q != "nvme0q0"), irqs  # an I/O queue too
     assert host_read(dev_for_host(), 4096, len(wrote)) == wrote
@@ -136,6 +156,39 @@ def pass_through(boot, kernel, addr, dev_for_host):
 @pytest.mark.parametrize("kernel", ["generic", "cloud"])
 def test_nvme_passed_through(boot, kernel):
     pass_through(boot, kernel, PF, lambda: to_nvme(PF))
+
+
+@pytest.mark.skipif(not SATA or not SATA_IMG, reason="no AHCI controller for VFIO here "
+                    "(VIBEVMM_VFIO_SATA, VIBEVMM_VFIO_SATA_IMG: tests/e2e/run.sh sets them in "
+                    "the test host started with --iommu-sata)")
+def test_sata_msi_passed_through(boot):
+    """A device without MSI-X gets MSI: the AHCI controller, given to
+    Debian's generic kernel (the cloud kernel has no AHCI), reads what the
+    host wrote on its disk and writes what the host then finds there, its
+    interrupt a PCI-MSI one; its capability list is the device's, MSI
+    included and switched on by the guest."""
+    marker = f"HOST-WROTE-{os.getpid()}-{time.time_ns()}".encode()
+    with open(SATA_IMG, "r+b", buffering=0) as f:
+        os.pwrite(f.fileno(), marker.ljust(4096, b"\0"), 0)
+        os.fsync(f.fileno())
+    sh("sh", BIND, SATA)
+    b = boot("generic", cmdline_extra=cmd_arg(GUEST_SATA), args=["--vfio", SATA])
+    assert b.rc == 0, b.out[-3000:]
+    assert "vibevmm: info: guest powered off" in b.err
+    assert "SATA-NO-MODULE" not in b.console, b.console[-3000:]
+    assert f"SATA-READ {marker.decode()}" in b.console, b.console[-3000:]
+    assert "SATA-WRITTEN" in b.console
+    wrote = re.search(r"SATA-PATTERN (GUEST-WROTE-\S+)", b.console).group(1).encode()
+    with open(SATA_IMG, "rb", buffering=0) as f:
+        assert os.pread(f.fileno(), len(wrote), 4096) == wrote
+    irqs = msi_irqs(b.console, "ahci")
+    assert irqs and all(n > 0 for n in irqs.values()), b.console[-2000:]
+    host = (SYSFS / SATA / "config").read_bytes()[:256]
+    guest = bytes.fromhex(re.search(r"SATA-CONFIG ([0-9a-f]{512})", b.console).group(1))
+    assert caps(guest) == caps(host), (caps(guest), caps(host))
+    assert PCI_CAP_MSI in caps(guest) and PCI_CAP_MSIX not in caps(guest)
+    msi = caps(guest)[PCI_CAP_MSI]
+    assert guest[msi + 2] & 0x01, guest[msi:msi + 14].hex()  # enabled by the guest
 
 
 def one_error(addr, prefix=()):

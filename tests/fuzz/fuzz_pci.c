@@ -1,14 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libFuzzer target for the PCI bus as a guest drives it (devices/pci/):
- * a bus with its host bridge and one function with two BARs and 5 MSI-X
- * vectors, then a fuzzer-chosen sequence of accesses to the config ports,
+ * a bus with its host bridge and one function with two BARs, 5 MSI-X
+ * vectors and an MSI capability, then a fuzzer-chosen sequence of accesses to the config ports,
  * ECAM and both BAR windows (any offset, size 1-8, any value): BAR sizing
- * and moves, MSI-X enable/masks/table/PBA. ASan/UBSan watch every access;
- * the checks: a BAR is always naturally aligned to its size, and `route`
- * is only ever told of vectors that exist.
+ * and moves, MSI-X enable/masks/table/PBA, MSI enable and message. ASan/UBSan
+ * watch every access; the checks: a BAR is always naturally aligned to its
+ * size, MSI-X's `route` is only ever told of vectors that exist, and MSI's
+ * only of a change (off when it was on, or a new message).
  *
- * FUZZ_SRCS: devices/pci/pci.c devices/pci/msix.c core/snapfile.c core/util.c
+ * FUZZ_SRCS: devices/pci/pci.c devices/pci/msix.c devices/pci/msi.c core/snapfile.c core/util.c
  *
  *   clang -g -O1 -fsanitize=fuzzer,address,undefined -Iinclude -I. \
  *     tests/fuzz/fuzz_pci.c devices/pci/pci.c devices/pci/msix.c
@@ -19,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "devices/pci/msi.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 
@@ -43,6 +45,10 @@ int vm_register_device(struct vm *vm, struct device *dev)
 struct fn {
 	struct pci_function f;
 	struct pci_msix m;
+	struct pci_msi msi;
+	bool msi_on;
+	uint64_t msi_addr;
+	uint32_t msi_data;
 };
 
 static void route(struct pci_msix *m, uint16_t vec, bool usable, uint64_t addr, uint32_t d)
@@ -58,6 +64,21 @@ static void fire(struct pci_msix *m, uint16_t vec)
 }
 
 static const struct pci_msix_ops mops = { .route = route, .fire = fire };
+
+static void msi_route(struct pci_msi *m, bool usable, uint64_t addr, uint32_t data)
+{
+	struct fn *t = m->opaque;
+
+	if (usable == t->msi_on && (!usable || (addr == t->msi_addr && data == t->msi_data)))
+		abort(); /* told of nothing new */
+	if (addr & 3 || data > 0xffff)
+		abort();
+	t->msi_on = usable;
+	t->msi_addr = addr;
+	t->msi_data = data;
+}
+
+static const struct pci_msi_ops msi_ops = { .route = msi_route };
 
 static int bar_read(struct pci_function *f, int bar, uint64_t off, void *d, size_t size)
 {
@@ -84,6 +105,7 @@ static int bar_write(struct pci_function *f, int bar, uint64_t off, const void *
 static void config_write(struct pci_function *f, uint32_t off, uint32_t size)
 {
 	pci_msix_config_written(&((struct fn *)f->opaque)->m, off, size);
+	pci_msi_config_written(&((struct fn *)f->opaque)->msi, off, size);
 }
 
 static void bar_moved(struct pci_function *f, int bar, uint64_t addr, bool on)
@@ -131,7 +153,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	t->f.opaque = t;
 	if (pci_function_add_bar(bus, &t->f, 0, PCI_BAR_MEM32, 0x1000, false) ||
 	    pci_function_add_bar(bus, &t->f, 2, PCI_BAR_MEM64, 0x4000, true) ||
-	    pci_msix_init(&t->m, &t->f, NVEC, 0, 0, 0x800, &mops, t) || pci_bus_add(bus, &t->f) < 0)
+	    pci_msix_init(&t->m, &t->f, NVEC, 0, 0, 0x800, &mops, t) ||
+	    pci_msi_init(&t->msi, &t->f, true, &msi_ops, t) || pci_bus_add(bus, &t->f) < 0)
 		abort();
 	for (size_t i = 0; i < n && i < MAX_OPS; i++) {
 		struct op o;

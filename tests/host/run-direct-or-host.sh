@@ -46,7 +46,7 @@ while [ $# -gt 0 ]; do
         --where) WHERE_ONLY=1; shift ;;
         --arch) ARCH=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
         --payload) PAYLOAD=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
-        --timeout|--idle-timeout|--mem|--smp|--qemu-arg|--append|--iommu-nvme) OPTS+=("$1" "${2:?}"); shift 2 ;;
+        --timeout|--idle-timeout|--mem|--smp|--qemu-arg|--append|--iommu-nvme|--iommu-sata) OPTS+=("$1" "${2:?}"); shift 2 ;;
         --no-host-usr|--console) OPTS+=("$1"); shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;

@@ -34,6 +34,9 @@
 #                   (tests/host/nvme-sriov.sh brings them up). no_timer_check:
 #                   the kernel's timer check through the remapped IO-APIC
 #                   fails now and then under TCG, a panic.
+#   --iommu-sata IMG  (with --iommu-nvme) also an ICH9 AHCI controller at
+#                   00:05.0 with a SATA disk on the raw file IMG, in its own
+#                   IOMMU group: a device with MSI and no MSI-X, for VFIO.
 #
 # DIR is shared read-write (virtio-9p) at /payload; COMMAND runs there with
 # cwd /payload, stdin /dev/null, VIBEVMM_TESTHOST=1 and
@@ -66,7 +69,7 @@ set -euo pipefail
 usage() { sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TIMEOUT=600 IDLE=0 MEM=2048 SMP=1 PAYLOAD='' MODE=run HOSTUSR=1 CONSOLE=0
-EXTRA=() XAPPEND='' ARCH=x86_64 NVME_IMG=
+EXTRA=() XAPPEND='' ARCH=x86_64 NVME_IMG= SATA_IMG=
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) ARCH=${2:?}; shift 2 ;;
@@ -80,6 +83,7 @@ while [ $# -gt 0 ]; do
         --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
         --append) XAPPEND+=" ${2:?}"; shift 2 ;;
         --iommu-nvme) NVME_IMG=${2:?}; shift 2 ;;
+        --iommu-sata) SATA_IMG=${2:?}; shift 2 ;;
         --check) MODE=check; shift ;;
         --shell) MODE=shell; CONSOLE=1; shift ;;
         --interactive) MODE=interactive; CONSOLE=1; shift ;;
@@ -123,6 +127,14 @@ if [ -n "$NVME_IMG" ]; then
               -drive "file=$NVME_IMG,if=none,id=nvme0,format=raw,cache=none"
               -device nvme-ns,drive=nvme0,nsid=1)
     XAPPEND+=" intel_iommu=on no_timer_check"
+fi
+if [ -n "$SATA_IMG" ]; then
+    [ -n "$NVME_IMG" ] || die "--iommu-sata needs --iommu-nvme (the IOMMU comes with it)"
+    [ -f "$SATA_IMG" ] || die "--iommu-sata $SATA_IMG: no such file"
+    # shellcheck disable=SC2054  # the commas are qemu's
+    MACHINE+=(-device ich9-ahci,id=sata1,bus=pcie.0,addr=0x5
+              -drive "file=$SATA_IMG,if=none,id=sata1d,format=raw,cache=none"
+              -device ide-hd,drive=sata1d,bus=sata1.0)
 fi
 command -v "$QEMU" >/dev/null 2>&1 || skip "no $QEMU (apt-get install $QEMU_PKG)"
 command -v timeout >/dev/null 2>&1 || skip "no timeout(1)"

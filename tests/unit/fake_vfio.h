@@ -64,6 +64,7 @@ struct fake_vfio {
 	uint32_t dev_flags, num_regions, num_irqs;
 	struct fake_region region[FAKE_REGIONS];
 	uint32_t msix_count, msix_flags;
+	uint32_t msi_count;         /* MSI's vectors (VFIO_PCI_MSI_IRQ_INDEX) */
 	int map_err;                /* errno of VFIO_IOMMU_MAP_DMA */
 	int map_err_after;          /* ... after this many mappings succeeded */
 	int device_fd_err;          /* errno of VFIO_GROUP_GET_DEVICE_FD */
@@ -81,6 +82,7 @@ struct fake_vfio {
 	int iommu;                  /* the type set, 0 while unset */
 	int resets;
 	bool irq_on;
+	uint32_t irq_index;         /* while on: MSI's or MSI-X's */
 	uint32_t irq_count;
 	int32_t irq_fds[64];
 	struct { void *addr; size_t len; off_t off; int prot; } maps[FAKE_MAX_MAPS];
@@ -353,7 +355,7 @@ static inline int fake_region_info(struct fake_vfio *f, struct vfio_region_info 
 /* Some vectors' eventfds changed while on (vfio-pci's own rule). */
 static inline int fake_set_some_irqs(struct fake_vfio *f, const struct vfio_irq_set *s)
 {
-	if (s->index != VFIO_PCI_MSIX_IRQ_INDEX || !f->irq_on ||
+	if (s->index != VFIO_PCI_MSIX_IRQ_INDEX || !f->irq_on || f->irq_index != s->index ||
 	    s->flags != (VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER) ||
 	    s->start + s->count > f->irq_count ||
 	    s->argsz < sizeof(*s) + s->count * sizeof(int32_t)) {
@@ -371,23 +373,29 @@ static inline int fake_set_irqs(struct fake_vfio *f, const struct vfio_irq_set *
 		return fake_set_some_irqs(f, s);
 	}
 	fake_log(f, "SET_IRQS(%u,%u)", s->index, s->count);
-	if (s->index != VFIO_PCI_MSIX_IRQ_INDEX) {
+	if (s->index != VFIO_PCI_MSIX_IRQ_INDEX && s->index != VFIO_PCI_MSI_IRQ_INDEX) {
 		f->errors++;
 		return -EINVAL;
 	}
 	if (s->flags == (VFIO_IRQ_SET_DATA_NONE | VFIO_IRQ_SET_ACTION_TRIGGER) && !s->count) {
-		f->irq_on = false;
-		f->irq_count = 0;
+		if (f->irq_on && f->irq_index == s->index) {
+			f->irq_on = false;
+			f->irq_count = 0;
+		}
 		return 0;
 	}
+	/* vfio-pci: one of INTx, MSI and MSI-X at a time */
 	if (s->flags != (VFIO_IRQ_SET_DATA_EVENTFD | VFIO_IRQ_SET_ACTION_TRIGGER) ||
-	    s->count > f->msix_count || s->count > 64 ||
+	    (f->irq_on && f->irq_index != s->index) ||
+	    s->count > (s->index == VFIO_PCI_MSIX_IRQ_INDEX ? f->msix_count : f->msi_count) ||
+	    s->count > 64 ||
 	    s->argsz < sizeof(*s) + s->count * sizeof(int32_t)) {
 		f->errors++;
 		return -EINVAL;
 	}
 	memcpy(f->irq_fds, s->data, s->count * sizeof(int32_t));
 	f->irq_count = s->count;
+	f->irq_index = s->index;
 	f->irq_on = true;
 	return 0;
 }
@@ -408,7 +416,8 @@ static inline int fake_device_ioctl(struct fake_vfio *f, unsigned long req, unsi
 		return fake_region_info(f, (void *)arg) ?: f->ok_ret;
 	case VFIO_DEVICE_GET_IRQ_INFO:
 		fake_log(f, "IRQ_INFO(%u)", irq->index);
-		irq->count = irq->index == VFIO_PCI_MSIX_IRQ_INDEX ? f->msix_count : 0;
+		irq->count = irq->index == VFIO_PCI_MSIX_IRQ_INDEX ? f->msix_count :
+			     irq->index == VFIO_PCI_MSI_IRQ_INDEX ? f->msi_count : 0;
 		irq->flags = f->msix_flags;
 		return f->ok_ret;
 	case VFIO_DEVICE_SET_IRQS:
@@ -631,8 +640,8 @@ static inline int fake_rm(const char *path, const struct stat *st, int flag, str
 /*
  * A kernel with VFIO, a type-1 v2 IOMMU, a viable group, and a vfio-pci
  * device with BAR0 (16 KiB, mmap-able), BAR2 (64 KiB, its MSI-X table in
- * the page at 0x2000, so mmap-able around it), config space and 5 MSI-X
- * vectors; RLIMIT_MEMLOCK unlimited. The sysfs tree is empty.
+ * the page at 0x2000, so mmap-able around it), config space, 5 MSI-X
+ * vectors and 1 MSI vector; RLIMIT_MEMLOCK unlimited. The sysfs tree is empty.
  */
 static inline struct fake_vfio *fake_vfio_new(void)
 {
@@ -661,6 +670,7 @@ static inline struct fake_vfio *fake_vfio_new(void)
 	f->num_regions = VFIO_PCI_NUM_REGIONS;
 	f->num_irqs = VFIO_PCI_NUM_IRQS;
 	f->msix_count = 5;
+	f->msi_count = 1;
 	f->msix_flags = VFIO_IRQ_INFO_EVENTFD | VFIO_IRQ_INFO_NORESIZE;
 	f->memlock = (struct rlimit){ RLIM_INFINITY, RLIM_INFINITY };
 	fake_region(f, 0, VFIO_REGION_INFO_FLAG_READ | VFIO_REGION_INFO_FLAG_WRITE |

@@ -32,7 +32,7 @@
 #define OPEN_LOG_DMA "SET_IOMMU(3) MAP(0x0+0x100000) MAP(0x100000000+0x200000)"
 #define OPEN_LOG_DESCRIBE \
 	"INFO REGION(0) REGION(1) REGION(2) REGION(2) REGION(3) REGION(4) REGION(5) " \
-	"REGION(6) REGION(7) IRQ_INFO(2) RESET"
+	"REGION(6) REGION(7) IRQ_INFO(2) IRQ_INFO(1) RESET"
 #define UNMAP_LOG "UNMAP(0x0+0x100000) UNMAP(0x100000000+0x200000)"
 
 struct fx {
@@ -406,6 +406,48 @@ static void test_msix_eventfds(void **state)
 	assert_int_equal(x->f->irq_count, 5);
 	assert_all_undone(x);
 	assert_false(x->f->irq_on);
+}
+
+/* MSI: one vector on index 1, not while MSI-X is on, nor without MSI;
+ * close turns it off. */
+static void test_msi_eventfd(void **state)
+{
+	struct fx *x = *state;
+	const int32_t fds[1] = { 30 };
+	struct vfio_device *d;
+
+	x->f->msi_count = 1;
+	vfio_pci_device(x->f, "0000:00:04.0", 7);
+	assert_int_equal(vfio_device_open(x->c, "00:04.0", &d, x->why, sizeof(x->why)), 0);
+	assert_int_equal(vfio_device_msi_count(d), 1);
+	assert_int_equal(vfio_msix_enable(d, fds, 1), 0);
+	assert_int_equal(vfio_msi_enable(d, 40), -EINVAL);
+	assert_int_equal(vfio_msix_disable(d), 0);
+	assert_int_equal(vfio_msi_enable(d, 40), 0);
+	assert_true(x->f->irq_on);
+	assert_int_equal(x->f->irq_index, VFIO_PCI_MSI_IRQ_INDEX);
+	assert_int_equal(x->f->irq_count, 1);
+	assert_int_equal(x->f->irq_fds[0], 40);
+	assert_int_equal(vfio_msi_disable(d), 0);
+	assert_false(x->f->irq_on);
+	assert_int_equal(vfio_msi_enable(d, 41), 0);
+	assert_all_undone(x); /* closed while on */
+	assert_false(x->f->irq_on);
+	assert_int_equal(x->f->errors, 0);
+}
+
+static void test_no_msi_offered(void **state)
+{
+	struct fx *x = *state;
+	struct vfio_device *d;
+
+	x->f->msi_count = 0;
+	vfio_pci_device(x->f, "0000:00:04.0", 7);
+	assert_int_equal(vfio_device_open(x->c, "00:04.0", &d, x->why, sizeof(x->why)), 0);
+	assert_int_equal(vfio_device_msi_count(d), 0);
+	assert_int_equal(vfio_msi_enable(d, 40), -EINVAL);
+	assert_false(x->f->irq_on);
+	assert_all_undone(x);
 }
 
 static void test_no_reset_when_not_supported(void **state)
@@ -977,6 +1019,8 @@ int main(void)
 		T(test_map_region_unaligned_area),
 		T(test_config_space),
 		T(test_msix_eventfds),
+		T(test_msi_eventfd),
+		T(test_no_msi_offered),
 		T(test_no_reset_when_not_supported),
 		T(test_group_members_allowed),
 		T(test_type1_without_v2),

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/internal.h"
+#include "devices/pci/msi.h"
 #include "devices/pci/msix.h"
 #include "devices/pci/pci.h"
 #include "devices/vfio/vfio_attach.h"
@@ -202,6 +203,21 @@ static void nvme_config(uint8_t *c)
 	put16(c, PCIE_CAP + 2, 0x0002);       /* version 2, an endpoint */
 	put32(c, PCIE_CAP + 4, 0x10008fc2);   /* Device Capabilities */
 	put16(c, PCIE_CAP + 8, 0x2810);       /* Device Control */
+}
+
+/* The same device without MSI-X (as QEMU's AHCI controller): its MSI-X
+ * capability is a vendor-specific one; MSI has a 64-bit address and
+ * per-vector mask bits (24 bytes, up to 0x98: PCI Express moves on). */
+static void msi_only_config(uint8_t *c)
+{
+	nvme_config(c);
+	c[MSIX_CAP] = 0x09;
+	put16(c, MSI_CAP + 2, 0x0180);
+	put32(c, MSI_CAP + 16, 0x1);          /* mask bits */
+	c[MSI_CAP + 1] = 0xa0;
+	c[0xa0] = 0x10;
+	c[0xa1] = MSIX_CAP;
+	c[MSIX_CAP + 1] = 0;
 }
 
 static int setup(void **state)
@@ -599,6 +615,91 @@ static void test_trapped_access_goes_to_the_device(void **state)
 	assert_int_equal(x->bar_reads[0], FAKE_REGION_OFFSET(0) + 0x100);
 }
 
+/* A device without MSI-X gets MSI: at its offset, 64-bit as the device's,
+ * one vector, no mask bits. Its route comes before VFIO's MSI (on the
+ * irqfd of its GSI) and goes after it; a new message while on is a new
+ * route, the same one is nothing; the device's own capability is never
+ * written. */
+static void test_msi_without_msix(void **state)
+{
+	struct fx *x = *state;
+	struct rec *r;
+	uint8_t device_msi[24];
+
+	msi_only_config(x->f->config);
+	memcpy(device_msi, x->f->config + MSI_CAP, sizeof(device_msi));
+	create(x);
+	r = rec_of(x->vm);
+	/* the list: PM, MSI, PCI Express, vendor-specific; no MSI-X */
+	assert_int_equal(cfg_read(x, PCI_CAPABILITY_LIST, 1), PM_CAP);
+	assert_int_equal(cfg_read(x, PM_CAP + 1, 1), MSI_CAP);
+	assert_int_equal(cfg_read(x, MSI_CAP, 2), 0xa0 << 8 | PCI_CAP_ID_MSI);
+	assert_int_equal(cfg_read(x, 0xa0, 2), MSIX_CAP << 8 | 0x10);
+	assert_int_equal(cfg_read(x, MSIX_CAP, 2), 0x09);
+	assert_int_equal(cfg_read(x, MSI_CAP + PCI_MSI_FLAGS, 2), PCI_MSI_FLAGS_64BIT);
+	assert_int_equal(cfg_read(x, MSI_CAP + 16, 4), 0); /* the mask bits: hidden */
+	assert_int_equal(r->nr_irqfds, 1);
+	assert_int_equal(r->irqfd_gsi[0], MSI_GSI_BASE);
+	/* one message only, nothing to mask */
+	cfg_write(x, MSI_CAP + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_QSIZE | PCI_MSI_FLAGS_MASKBIT);
+	assert_int_equal(cfg_read(x, MSI_CAP + PCI_MSI_FLAGS, 2), PCI_MSI_FLAGS_64BIT);
+	cfg_write(x, MSI_CAP + 16, 4, 1);
+	assert_int_equal(cfg_read(x, MSI_CAP + 16, 4), 0);
+
+	cfg_write(x, MSI_CAP + PCI_MSI_ADDRESS_LO, 4, 0xfee01003); /* low bits read as 0 */
+	cfg_write(x, MSI_CAP + PCI_MSI_ADDRESS_HI, 4, 0);
+	cfg_write(x, MSI_CAP + PCI_MSI_DATA_64, 2, 0x4041);
+	assert_int_equal(cfg_read(x, MSI_CAP + PCI_MSI_ADDRESS_LO, 4), 0xfee01000);
+	assert_int_equal(r->nr_routes, 0);
+	assert_false(x->f->irq_on);
+
+	cfg_write(x, MSI_CAP + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+	assert_int_equal(r->nr_routes, 1);
+	assert_int_equal(r->routes[0].gsi, MSI_GSI_BASE);
+	assert_true(r->routes[0].usable);
+	assert_int_equal(r->routes[0].addr, 0xfee01000);
+	assert_int_equal(r->routes[0].data, 0x4041);
+	assert_int_equal(r->routes[0].vfio_fd, -1); /* routed before VFIO signals */
+	assert_true(x->f->irq_on);
+	assert_int_equal(x->f->irq_index, VFIO_PCI_MSI_IRQ_INDEX);
+	assert_int_equal(x->f->irq_count, 1);
+	assert_int_equal(x->f->irq_fds[0], r->irqfd_fd[0]);
+
+	cfg_write(x, MSI_CAP + PCI_MSI_DATA_64, 2, 0x4042); /* Linux moving the vector */
+	assert_int_equal(r->nr_routes, 2);
+	assert_true(r->routes[1].usable);
+	assert_int_equal(r->routes[1].data, 0x4042);
+	assert_int_equal(r->routes[1].vfio_fd, r->irqfd_fd[0]); /* VFIO untouched */
+	cfg_write(x, MSI_CAP + PCI_MSI_DATA_64, 2, 0x4042);
+	cfg_write(x, PCI_COMMAND, 2, PCI_COMMAND_MASTER);
+	assert_int_equal(r->nr_routes, 2);
+
+	cfg_write(x, MSI_CAP + PCI_MSI_FLAGS, 2, 0);
+	assert_false(x->f->irq_on);
+	assert_int_equal(r->nr_routes, 3);
+	assert_false(r->routes[2].usable);
+	assert_int_equal(r->routes[2].vfio_fd, -1); /* VFIO off before the route went */
+	assert_memory_equal(x->f->config + MSI_CAP, device_msi, sizeof(device_msi));
+	cfg_write(x, MSI_CAP + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE); /* on again */
+	assert_true(x->f->irq_on);
+	vfio_pci_destroy(x->p);
+	x->p = NULL;
+	assert_false(x->f->irq_on);
+	assert_int_equal(x->f->errors, 0);
+}
+
+/* A device with both gets MSI-X only: MSI hidden, never enabled. */
+static void test_msi_hidden_beside_msix(void **state)
+{
+	struct fx *x = *state;
+
+	create(x);
+	cfg_write(x, MSI_CAP + PCI_MSI_FLAGS, 2, PCI_MSI_FLAGS_ENABLE);
+	assert_int_equal(cfg_read(x, MSI_CAP, 4), 0);
+	assert_false(x->f->irq_on);
+	assert_int_equal(rec_of(x->vm)->nr_routes, 0);
+}
+
 /* What cannot be assigned fails with one line, the device closed. */
 static void expect_refused(struct fx *x, int err, const char *msg)
 {
@@ -617,9 +718,13 @@ static void test_refused_devices(void **state)
 	struct fx *x = *state;
 	uint8_t *c = x->f->config;
 
-	c[0x61] = 0; /* no MSI-X in the list */
-	expect_refused(x, -EOPNOTSUPP,
-		       "vfio " ADDR ": no MSI-X (only MSI-X devices can be assigned)");
+	c[0x61] = 0; /* neither MSI-X nor MSI in the list */
+	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": no MSI-X or MSI (a device with INTx only "
+		       "cannot be assigned)");
+	msi_only_config(c);
+	x->f->msi_count = 0; /* MSI, but VFIO cannot signal it */
+	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": VFIO offers no MSI vector");
+	x->f->msi_count = 1;
 	nvme_config(c);
 	put32(c, MSIX_CAP + PCI_MSIX_PBA, 0x2800 | 0);
 	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": MSI-X table and PBA in different BARs");
@@ -628,8 +733,8 @@ static void test_refused_devices(void **state)
 	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": a bridge (header type 1), not an endpoint");
 	nvme_config(c);
 	c[0x61] = 0x60; /* a list that loops: no MSI-X found, no hang */
-	expect_refused(x, -EOPNOTSUPP,
-		       "vfio " ADDR ": no MSI-X (only MSI-X devices can be assigned)");
+	expect_refused(x, -EOPNOTSUPP, "vfio " ADDR ": no MSI-X or MSI (a device with INTx only "
+		       "cannot be assigned)");
 }
 
 /* Destroy undoes everything: device memory slots removed, VFIO's MSI-X
@@ -705,6 +810,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_trapped_access_goes_to_the_device, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_msi_without_msix, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_msi_hidden_beside_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refused_devices, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_destroy_undoes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_attach, setup, teardown),
