@@ -69,7 +69,7 @@ set -euo pipefail
 usage() { sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; }
 
 TIMEOUT=600 IDLE=0 MEM=2048 SMP=1 PAYLOAD='' MODE=run HOSTUSR=1 CONSOLE=0
-EXTRA=() XAPPEND='' ARCH=x86_64 NVME_IMG= SATA_IMG=
+EXTRA=() XAPPEND='' ARCH=x86_64 NVME_IMG='' SATA_IMG=''
 while [ $# -gt 0 ]; do
     case "$1" in
         --arch) ARCH=${2:?}; shift 2 ;;
