@@ -724,9 +724,14 @@ static struct snap_buf rng_busy(struct fx *f, struct device **pa, struct device 
 	add(&f->a, a);
 	start_io(&f->a);
 	driver_up(a, 1, 0);
-	for (uint16_t h = 0; h < 3; h++)
+	/* Each request's interrupt before the next request: publishing one
+	 * moves used_event past the answer before it, and a device that has
+	 * not decided on that answer's interrupt yet then rightly skips it
+	 * (the driver has seen it). The arm64 test host hit that window. */
+	for (uint16_t h = 0; h < 3; h++) {
 		rng_request(&f->a, a, h);
-	assert_true(wait_raised(&f->a, 3));
+		assert_true(wait_raised(&f->a, h + 1));
+	}
 	stop_io(&f->a);
 	p = save_of(a);
 	assert_int_equal(p.len, V_SNAP_HDR + V_SNAP_QUEUE);
