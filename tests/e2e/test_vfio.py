@@ -159,8 +159,8 @@ def test_nvme_passed_through(boot, kernel):
 
 
 @pytest.mark.skipif(not SATA or not SATA_IMG, reason="no AHCI controller for VFIO here "
-                    "(VIBEVMM_VFIO_SATA, VIBEVMM_VFIO_SATA_IMG: tests/e2e/run.sh sets them in "
-                    "the test host started with --iommu-sata)")
+                    "(VIBEVMM_VFIO_SATA, VIBEVMM_VFIO_SATA_IMG, in the test host started with "
+                    "--iommu-sata; not in make check yet: tests/README.md)")
 def test_sata_msi_passed_through(boot):
     """A device without MSI-X gets MSI: the AHCI controller, given to
     Debian's generic kernel (the cloud kernel has no AHCI), reads what the
