@@ -41,6 +41,10 @@ def pytest_configure(config):
         "markers", "two_cpu_host: a guest with several vCPUs: run in a test host with "
         "two CPUs (tests/e2e/run.sh runs these in a second session; tests/README.md)")
     config.addinivalue_line(
+        "markers", "overcommit: more vCPUs than the two-CPU test host has CPUs: "
+        "tests/e2e/run.sh runs these in a session of their own whose KVM keeps nested "
+        "paging (with shadow paging, --no-npt, such a guest froze the test host)")
+    config.addinivalue_line(
         "markers", "vfio: needs a host NVMe for VFIO (VIBEVMM_VFIO_NVME): tests/e2e/run.sh "
         "runs these in a third session, in the test host started with --iommu-nvme")
 

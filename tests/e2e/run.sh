@@ -5,8 +5,9 @@
 #
 # The TCG-emulated test host has two bugs of its own (tests/README.md): with
 # two CPUs, Debian kernels booting inside crash it every few boots; with one,
-# a guest with 2+ vCPUs can freeze it. So the tests run in two sessions:
-# those marked two_cpu_host (guests with several vCPUs) on two CPUs, all
+# a guest with 2+ vCPUs can freeze it. So the tests run in separate sessions:
+# those marked two_cpu_host (guests with several vCPUs) on two CPUs, with
+# shadow paging in its KVM (--no-npt) unless also marked overcommit, all
 # others on one. A test host that still dies (a panic; a lock-up,
 # which it turns into a panic; a silent freeze, ended after 480 s without a
 # line from pytest, longer than any test's own time limit of 400 s, so a
@@ -103,8 +104,17 @@ if [ "$rc1" -eq 77 ]; then
 	record 0 0 1
 	exit 0
 fi
-run_group 2 "two_cpu_host and not vfio" "$@"
+# --no-npt: on two CPUs the emulated nested paging corrupts memory now and
+# then (tests/README.md); shadow paging in the test host's KVM does not. But
+# a guest with more vCPUs than the test host has CPUs froze it with shadow
+# paging: those (marked overcommit) keep nested paging, in a session of
+# their own.
+HOST_OPTS=(--no-npt)
+run_group 2 "two_cpu_host and not overcommit and not vfio" "$@"
 rc2=$?
+HOST_OPTS=()
+run_group 2 "two_cpu_host and overcommit and not vfio" "$@"
+rc4=$?
 # VFIO: the test host with an emulated IOMMU and an NVMe controller at
 # 01:00.0 whose namespace is a file here (testhost.sh --iommu-nvme). Only
 # in the test host: on a machine with its own KVM, 01:00.0 is somebody's
@@ -128,6 +138,7 @@ s=$(count SKIPPED)
 rc=$rc1
 [ "$rc" -ne 0 ] || rc=$rc2
 [ "$rc" -ne 0 ] || rc=$rc3
+[ "$rc" -ne 0 ] || rc=$rc4
 [ "$rc" -ne 0 ] && [ "$f" -eq 0 ] && f=1
 # A failure from a session that died, not run again, still fails the stage.
 [ "$f" -ne 0 ] && [ "$rc" -eq 0 ] && rc=1

@@ -22,7 +22,8 @@ def assert_clean_poweroff(b):
 
 
 # Guests with several vCPUs run in a test host with two CPUs (tests/README.md).
-@pytest.mark.parametrize("cpus", [1, pytest.param(4, marks=pytest.mark.two_cpu_host)])
+@pytest.mark.parametrize("cpus", [1, pytest.param(4, marks=[pytest.mark.two_cpu_host,
+                                                            pytest.mark.overcommit])])
 @pytest.mark.parametrize("kernel", ["microvm-vmlinux", "microvm-bzimage"])
 def test_microvm_boot(boot, kernel, cpus):
     """CPU count, command line and initrd contents, poweroff status; the

@@ -13,6 +13,8 @@
 #                       programs cross-built there run
 #   testhost.shell=1    interactive shell on the console afterwards
 #   testhost.verbose=1  one line per module loaded, with the uptime
+#   testhost.npt=0      (x86_64) kvm-amd without nested paging: L1 KVM
+#                       shadows the nested guests' page tables itself
 # Then it powers off. No `set -e` here: PID 1 must never exit.
 
 export PATH=/payload/bin:/bin:/sbin:/usr/bin:/usr/sbin
@@ -30,7 +32,7 @@ mount -t tmpfs tmpfs /tmp
 mount -t tmpfs tmpfs /run
 [ -c /dev/console ] && exec </dev/console >/dev/console 2>&1
 
-run=; hostusr=0; arm64libs=0; shell=0; verbose=0; interactive=0
+run=; hostusr=0; arm64libs=0; shell=0; verbose=0; interactive=0; npt=1
 read -r cmdline < /proc/cmdline
 set -f
 for arg in $cmdline; do
@@ -41,6 +43,7 @@ for arg in $cmdline; do
         testhost.shell=*) shell=${arg#*=} ;;
         testhost.interactive=*) interactive=${arg#*=} ;;
         testhost.verbose=*) verbose=${arg#*=} ;;
+        testhost.npt=*) npt=${arg#*=} ;;
     esac
 done
 set +f
@@ -51,7 +54,10 @@ set +f
 moddir=/lib/modules/$(uname -r)
 while read -r m; do
     [ -n "$m" ] || continue
-    if out=$(insmod "$moddir/$m" 2>&1); then
+    params=
+    case "$m" in *kvm-amd.ko) [ "$npt" != 0 ] || params=npt=0 ;; esac
+    # shellcheck disable=SC2086  # no parameters: no argument
+    if out=$(insmod "$moddir/$m" $params 2>&1); then
         [ "$verbose" = 0 ] || say "module $(basename "$m" .ko): loaded at $(cut -d' ' -f1 /proc/uptime)"
     else
         say "module $(basename "$m" .ko): FAILED: $out"

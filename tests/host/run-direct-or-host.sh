@@ -47,7 +47,7 @@ while [ $# -gt 0 ]; do
         --arch) ARCH=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
         --payload) PAYLOAD=${2:?}; OPTS+=("$1" "$2"); shift 2 ;;
         --timeout|--idle-timeout|--mem|--smp|--qemu-arg|--append|--iommu-nvme|--iommu-sata) OPTS+=("$1" "${2:?}"); shift 2 ;;
-        --no-host-usr|--console) OPTS+=("$1"); shift ;;
+        --no-host-usr|--console|--no-npt) OPTS+=("$1"); shift ;;
         -h|--help) usage; exit 0 ;;
         --) shift; break ;;
         *) usage >&2; die "unknown argument: $1" ;;

@@ -36,10 +36,15 @@ if [ ! -d /sys/module/kvm_amd ]; then
     ok=0
 fi
 npt=$(cat /sys/module/kvm_amd/parameters/npt 2>/dev/null)
+paging="nested paging"
 case "$npt" in
     Y|1) ;;
-    *) echo "testhost: nested paging is off (kvm_amd npt=$npt)"; ok=0 ;;
+    *) if grep -qw testhost.npt=0 /proc/cmdline; then
+           paging="shadow paging (--no-npt)"
+       else
+           echo "testhost: nested paging is off (kvm_amd npt=$npt)"; ok=0
+       fi ;;
 esac
 dmesg | grep -i -E 'kvm|svm|nested paging' | sed 's/^/testhost: dmesg: /'
 [ "$ok" = 1 ] || exit 1
-echo "testhost: KVM ready (AMD-V, nested paging)"
+echo "testhost: KVM ready (AMD-V, $paging)"

@@ -19,7 +19,13 @@
 #   --mem MB        test-host memory (default 2048)
 #   --smp N         test-host CPUs (default 1: with 2, nested guests that do
 #                   much (Debian's cloud kernel booting) crash the emulated
-#                   machine's own kernel every few boots, a QEMU TCG bug)
+#                   machine's own kernel every few boots, a QEMU TCG bug in
+#                   its nested paging; see --no-npt)
+#   --no-npt        (x86_64) kvm-amd loaded with npt=0: the test host's KVM
+#                   shadows the nested guests' page tables instead of using
+#                   the emulated nested paging. About 15% slower; with --smp 2
+#                   it avoids the crashes above, but a guest with more vCPUs
+#                   than the test host has CPUs can freeze it (tests/README.md)
 #   --no-host-usr   do not mount the outer host's /usr (read-only) on /usr
 #                   (arm64: its arm64 libraries; see below)
 #   --console       the test host's serial console on this terminal instead
@@ -82,6 +88,7 @@ while [ $# -gt 0 ]; do
         --console) CONSOLE=1; shift ;;
         --qemu-arg) EXTRA+=("${2:?}"); shift 2 ;;
         --append) XAPPEND+=" ${2:?}"; shift 2 ;;
+        --no-npt) XAPPEND+=" testhost.npt=0"; shift ;;
         --iommu-nvme) NVME_IMG=${2:?}; shift 2 ;;
         --iommu-sata) SATA_IMG=${2:?}; shift 2 ;;
         --check) MODE=check; shift ;;
